@@ -1,0 +1,54 @@
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace keel {
+
+// Settings given on the command line; unset ones fall back to the environment, then the
+// config file, then defaults (contract §4 rule 1).
+struct CommandLineSettings {
+  std::optional<std::filesystem::path> config_file;
+  std::optional<std::string> addons_path;  // DIR[:DIR...]
+  std::optional<std::string> db_url;
+  std::optional<std::string> log_level;
+  std::optional<std::string> listen;
+  std::optional<std::string> embedded_user;
+};
+
+struct Config {
+  std::filesystem::path config_file;  // the file that was read; empty when none
+  std::string db_url;                 // empty: the embedded PostgreSQL
+  std::string embedded_user = "postgres";
+  std::vector<std::filesystem::path> addons_path;  // custom directories, in order
+  std::filesystem::path core_dir;                  // the core modules shipped with Keel
+  std::filesystem::path var_dir = "var";           // embedded cluster, secrets, sockets
+  std::string listen = "127.0.0.1:8080";
+  std::string secret;
+  std::string log_level = "info";
+
+  // The directories searched for modules: the core directory first, then addons_path.
+  std::vector<std::filesystem::path> module_path() const;
+};
+
+using EnvLookup = std::function<std::optional<std::string>(const char* name)>;
+
+// The process environment.
+std::optional<std::string> process_env(const char* name);
+
+// Builds the effective configuration: flag > environment (KEEL_DB_URL, KEEL_ADDONS_PATH,
+// KEEL_LISTEN, KEEL_SECRET) > config file (`--config`, else ./keel.toml when present) > default.
+// Throws keel::Error for an unreadable or invalid config file (with file:line:col).
+Config load_config(const CommandLineSettings& flags, const EnvLookup& env = process_env);
+
+// Splits "a:b:c" into paths, dropping empty parts.
+std::vector<std::filesystem::path> split_path_list(const std::string& text);
+
+// Where the core modules live: KEEL_CORE_PATH when set, next to an installed binary
+// (<prefix>/share/keel/core), else the source tree this binary was built from.
+std::filesystem::path default_core_dir(const EnvLookup& env = process_env);
+
+}  // namespace keel

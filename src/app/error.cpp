@@ -1,0 +1,94 @@
+#include "app/error.hpp"
+
+#include <algorithm>
+
+namespace keel {
+
+std::string SourceLocation::to_string() const {
+  std::string out = file.string();
+  if (line > 0) {
+    out += ':' + std::to_string(line);
+    if (column > 0) out += ':' + std::to_string(column);
+  }
+  return out;
+}
+
+std::string Diagnostic::to_string() const {
+  std::string out;
+  if (!location.file.empty()) out = location.to_string() + ": ";
+  out += severity == Severity::kError ? "error: " : "warning: ";
+  out += message;
+  if (!hint.empty()) out += "\n  hint: " + hint;
+  return out;
+}
+
+void Diagnostics::error(SourceLocation location, std::string message, std::string hint) {
+  items_.push_back({Severity::kError, std::move(location), std::move(message), std::move(hint)});
+}
+
+void Diagnostics::warning(SourceLocation location, std::string message, std::string hint) {
+  items_.push_back({Severity::kWarning, std::move(location), std::move(message), std::move(hint)});
+}
+
+void Diagnostics::append(const Diagnostics& other) {
+  items_.insert(items_.end(), other.items_.begin(), other.items_.end());
+}
+
+bool Diagnostics::has_errors() const {
+  return std::any_of(items_.begin(), items_.end(),
+                     [](const Diagnostic& d) { return d.severity == Severity::kError; });
+}
+
+std::vector<Diagnostic> Diagnostics::errors() const {
+  std::vector<Diagnostic> out;
+  std::copy_if(items_.begin(), items_.end(), std::back_inserter(out),
+               [](const Diagnostic& d) { return d.severity == Severity::kError; });
+  return out;
+}
+
+Error::Error(std::string code, std::string message, std::string hint, std::string detail)
+    : std::runtime_error(std::move(message)),
+      code_(std::move(code)),
+      hint_(std::move(hint)),
+      detail_(std::move(detail)) {}
+
+ValidationError::ValidationError(std::string code, std::string summary,
+                                 std::vector<Diagnostic> diagnostics)
+    : Error(std::move(code), std::move(summary)), diagnostics_(std::move(diagnostics)) {}
+
+void throw_if_errors(const Diagnostics& diagnostics, const std::string& code,
+                     const std::string& summary) {
+  if (!diagnostics.has_errors()) return;
+  auto errors = diagnostics.errors();
+  const size_t count = errors.size();
+  std::string text = summary + " (" + std::to_string(count) + (count == 1 ? " error)" : " errors)");
+  throw ValidationError(code, std::move(text), std::move(errors));
+}
+
+std::optional<std::string_view> closest_match(std::string_view word,
+                                              const std::vector<std::string_view>& candidates) {
+  auto distance = [](std::string_view a, std::string_view b) {
+    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j)
+      prev[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      cur[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j)
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+      std::swap(prev, cur);
+    }
+    return prev[b.size()];
+  };
+  std::optional<std::string_view> best;
+  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
+  for (auto c : candidates) {
+    size_t d = distance(word, c);
+    if (d < best_distance) {
+      best_distance = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+}  // namespace keel

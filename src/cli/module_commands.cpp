@@ -1,0 +1,154 @@
+#include "cli/module_commands.hpp"
+
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <memory>
+
+#include "app/error.hpp"
+#include "cli/context.hpp"
+#include "modules/discovery.hpp"
+#include "modules/graph.hpp"
+
+namespace keel::cli {
+
+namespace {
+
+void print_diagnostics(const std::vector<Diagnostic>& diagnostics) {
+  for (const auto& d : diagnostics)
+    std::cerr << d.to_string() << '\n';
+}
+
+// Discovers the modules of the configured path; warnings go to stderr, manifest errors throw
+// (all of them at once).
+modules::ModuleGraph load_graph(const Context& context) {
+  auto found = modules::discover(context.config.module_path());
+  std::vector<Diagnostic> warnings;
+  for (const auto& d : found.diagnostics.items())
+    if (d.severity == Severity::kWarning) warnings.push_back(d);
+  print_diagnostics(warnings);
+  throw_if_errors(found.diagnostics, "manifest.invalid", "invalid module manifests");
+  return modules::ModuleGraph(std::move(found.modules));
+}
+
+struct ModuleRow {
+  const modules::Manifest* manifest;
+  std::string installed_version;  // empty when not installed
+  std::string state;
+};
+
+std::vector<ModuleRow> module_rows(const modules::ModuleGraph& graph) {
+  // Until the database exists every module is uninstalled.
+  std::vector<ModuleRow> rows;
+  for (const auto& m : graph.modules())
+    rows.push_back({&m, "", "uninstalled"});
+  return rows;
+}
+
+int list_modules(Context& context, bool json) {
+  auto graph = load_graph(context);
+  print_diagnostics(graph.diagnostics().items());
+  auto rows = module_rows(graph);
+  if (json) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buffer);
+    w.SetIndent(' ', 2);
+    w.StartArray();
+    for (const auto& row : rows) {
+      const auto& m = *row.manifest;
+      w.StartObject();
+      w.Key("name");
+      w.String(m.name.c_str());
+      w.Key("version");
+      w.String(m.version.to_string().c_str());
+      w.Key("installed_version");
+      if (row.installed_version.empty())
+        w.Null();
+      else
+        w.String(row.installed_version.c_str());
+      w.Key("state");
+      w.String(row.state.c_str());
+      w.Key("core");
+      w.Bool(m.core);
+      w.Key("path");
+      w.String(m.dir.string().c_str());
+      w.Key("depends");
+      w.StartArray();
+      for (const auto& d : m.depends)
+        w.String(d.name.c_str());
+      w.EndArray();
+      w.EndObject();
+    }
+    w.EndArray();
+    std::cout << buffer.GetString() << '\n';
+    return 0;
+  }
+  size_t name_w = 4, version_w = 7, state_w = 5;
+  for (const auto& row : rows) {
+    name_w = std::max(name_w, row.manifest->name.size());
+    version_w = std::max(version_w, row.manifest->version.to_string().size());
+    state_w = std::max(state_w, row.state.size());
+  }
+  auto pad = [](const std::string& s, size_t w) { return s + std::string(w - s.size() + 2, ' '); };
+  std::cout << pad("NAME", name_w) << pad("VERSION", version_w) << pad("STATE", state_w)
+            << pad("KIND", 6) << "PATH\n";
+  for (const auto& row : rows) {
+    const auto& m = *row.manifest;
+    std::cout << pad(m.name, name_w) << pad(m.version.to_string(), version_w)
+              << pad(row.state, state_w) << pad(m.core ? "core" : "custom", 6) << m.dir.string()
+              << '\n';
+  }
+  return 0;
+}
+
+int show_graph(Context& context, bool dot) {
+  auto graph = load_graph(context);
+  throw_if_errors(graph.diagnostics(), "module.unresolvable",
+                  "the module graph cannot be resolved");
+  auto order = graph.order();
+  if (!dot) {
+    for (const auto* m : order)
+      std::cout << m->name << ' ' << m->version.to_string() << '\n';
+    return 0;
+  }
+  std::cout << "digraph modules {\n  rankdir=BT;\n  node [shape=box];\n";
+  for (const auto* m : order) {
+    std::cout << "  \"" << m->name << "\" [label=\"" << m->name << "\\n"
+              << m->version.to_string() << "\"" << (m->core ? ", style=bold" : "") << "];\n";
+  }
+  for (const auto* m : order)
+    for (const auto& d : m->depends) {
+      std::cout << "  \"" << m->name << "\" -> \"" << d.name << "\"";
+      if (!d.constraint.is_any()) std::cout << " [label=\"" << d.constraint.text() << "\"]";
+      std::cout << ";\n";
+    }
+  std::cout << "}\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_module_commands(CLI::App& app, Runner& selected) {
+  auto* module = app.add_subcommand("module", "find, install, upgrade and remove modules");
+  module->require_subcommand(1);
+  module->fallthrough();
+
+  auto json = std::make_shared<bool>(false);
+  auto* list = module->add_subcommand("list", "every module on the addons path, with its state");
+  list->add_flag("--json", *json, "print a JSON array");
+  list->fallthrough();
+  list->callback(
+      [&selected, json] { selected = [json](Context& c) { return list_modules(c, *json); }; });
+
+  auto dot = std::make_shared<bool>(false);
+  auto* graph = module->add_subcommand("graph", "the resolved dependency order");
+  graph->add_flag("--dot", *dot, "print the graph in Graphviz DOT");
+  graph->fallthrough();
+  graph->callback(
+      [&selected, dot] { selected = [dot](Context& c) { return show_graph(c, *dot); }; });
+}
+
+}  // namespace keel::cli
