@@ -1,0 +1,39 @@
+# Keel's front door. `make run` and `make test` are the README's two commands.
+JOBS ?= $(shell nproc)
+KEEL := build/debug/src/keel
+
+.PHONY: all bootstrap build run test test-asan fuzz format format-check clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap
+
+build: bootstrap
+	@cmake --preset debug >/dev/null
+	@cmake --build build/debug -j $(JOBS)
+
+# Set up, then show the demo addons (the server takes this place when it exists).
+run: build
+	$(KEEL) module list
+	$(KEEL) module graph
+
+test:
+	@scripts/test
+
+test-asan: bootstrap
+	@cmake --preset asan >/dev/null
+	@cmake --build build/asan -j $(JOBS) --target keel_unit_tests
+	@ctest --preset asan -j $(JOBS)
+
+fuzz: bootstrap
+	@scripts/fuzz 20
+
+format:
+	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+format-check:
+	@git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
+
+clean:
+	rm -rf build
