@@ -1,0 +1,57 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace keel::db {
+
+// A private PostgreSQL cluster: Keel's embedded database (var/pg, socket in var/run) and the
+// throw-away cluster of a test run. initdb on first use, pg_ctl start on a Unix socket only,
+// stop when the object that started it goes away (contract §4 rule 4: a command that finds the
+// cluster running uses it; only the one that started it stops it, and it waits for the others'
+// sessions to end). When Keel runs as root the cluster belongs to and runs as `os_user`.
+class Cluster {
+ public:
+  struct Options {
+    std::filesystem::path data_dir;    // PGDATA
+    std::filesystem::path socket_dir;  // where the Unix socket and the lock file live
+    std::string os_user = "postgres";  // used only when running as root
+    int port = 5432;
+    bool durable = true;  // false for tests: fsync off, faster
+  };
+
+  explicit Cluster(Options options);
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+  ~Cluster();
+
+  // Creates the cluster if needed and starts it unless it runs already. Safe when several
+  // processes do it at once (a file lock serialises them).
+  void start();
+  // Stops the cluster if this object started it (smart shutdown: waits for open sessions).
+  void stop();
+
+  bool started_here() const { return started_here_; }
+  // libpq connection string for `dbname` over the Unix socket, as the cluster's superuser.
+  std::string conninfo(const std::string& dbname = "keel") const;
+
+ private:
+  void init();
+  void launch();
+  void give_to_owner(const std::filesystem::path& path);
+  bool running();
+  int run(const std::string& program, const std::vector<std::string>& args,
+          const std::filesystem::path& output, bool as_owner);
+  void prepare_dir(const std::filesystem::path& dir);
+
+  Options options_;
+  std::filesystem::path bindir_;
+  bool started_here_ = false;
+};
+
+// PostgreSQL's server programs: `pg_config --bindir`, then PATH (initdb), then the newest
+// /usr/lib/postgresql/*/bin. Throws keel::Error with a hint when none is found.
+std::filesystem::path find_pg_bindir();
+
+}  // namespace keel::db

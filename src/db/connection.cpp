@@ -1,0 +1,189 @@
+#include "db/connection.hpp"
+
+#include <libpq-fe.h>
+
+#include <charconv>
+#include <utility>
+
+namespace keel::db {
+
+DbError::DbError(std::string message, std::string sqlstate, std::string detail, std::string hint)
+    : Error("db." + (sqlstate.empty() ? std::string("connection") : sqlstate), std::move(message),
+            std::move(hint), std::move(detail)),
+      sqlstate_(std::move(sqlstate)) {}
+
+Result::Result(pg_result* result) : result_(result) {}
+Result::Result(Result&& o) noexcept : result_(std::exchange(o.result_, nullptr)) {}
+Result& Result::operator=(Result&& o) noexcept {
+  if (this != &o) {
+    if (result_) PQclear(result_);
+    result_ = std::exchange(o.result_, nullptr);
+  }
+  return *this;
+}
+Result::~Result() {
+  if (result_) PQclear(result_);
+}
+
+int Result::rows() const {
+  return result_ ? PQntuples(result_) : 0;
+}
+int Result::columns() const {
+  return result_ ? PQnfields(result_) : 0;
+}
+std::string_view Result::column_name(int column) const {
+  return PQfname(result_, column);
+}
+bool Result::is_null(int row, int column) const {
+  return PQgetisnull(result_, row, column);
+}
+std::string_view Result::get(int row, int column) const {
+  return {PQgetvalue(result_, row, column), static_cast<size_t>(PQgetlength(result_, row, column))};
+}
+std::optional<std::string> Result::optional(int row, int column) const {
+  if (is_null(row, column)) return std::nullopt;
+  return std::string(get(row, column));
+}
+std::int64_t Result::get_int(int row, int column) const {
+  auto s = get(row, column);
+  std::int64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+bool Result::get_bool(int row, int column) const {
+  return get(row, column) == "t";
+}
+std::int64_t Result::affected() const {
+  const char* s = PQcmdTuples(result_);
+  std::int64_t v = 0;
+  if (s && *s) std::from_chars(s, s + std::char_traits<char>::length(s), v);
+  return v;
+}
+
+Connection Connection::open(const std::string& conninfo) {
+  pg_conn* conn = PQconnectdb(conninfo.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string message = conn ? PQerrorMessage(conn) : "out of memory";
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
+      message.pop_back();
+    PQfinish(conn);
+    throw DbError("cannot connect to PostgreSQL: " + message, "", "",
+                  "check --db / KEEL_DB_URL / database.url, or leave them unset to use the "
+                  "embedded database");
+  }
+  // Notices (e.g. "relation already exists, skipping") are not errors; keep them quiet.
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
+  return Connection(conn);
+}
+
+Connection::Connection(Connection&& o) noexcept : conn_(std::exchange(o.conn_, nullptr)) {}
+Connection& Connection::operator=(Connection&& o) noexcept {
+  if (this != &o) {
+    if (conn_) PQfinish(conn_);
+    conn_ = std::exchange(o.conn_, nullptr);
+  }
+  return *this;
+}
+Connection::~Connection() {
+  if (conn_) PQfinish(conn_);
+}
+
+bool Connection::ok() const {
+  return conn_ && PQstatus(conn_) == CONNECTION_OK;
+}
+
+Result Connection::check(pg_result* raw, std::string_view sql) {
+  Result result(raw);
+  auto status = PQresultStatus(raw);
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY)
+    return result;
+  auto field = [&](int code) {
+    const char* v = raw ? PQresultErrorField(raw, code) : nullptr;
+    return std::string(v ? v : "");
+  };
+  std::string message = field(PG_DIAG_MESSAGE_PRIMARY);
+  if (message.empty()) {
+    message = PQerrorMessage(conn_);
+    while (!message.empty() && message.back() == '\n')
+      message.pop_back();
+  }
+  std::string detail = field(PG_DIAG_MESSAGE_DETAIL);
+  std::string statement(sql.substr(0, 2000));
+  detail = detail.empty() ? "statement: " + statement : detail + "; statement: " + statement;
+  throw DbError(message, field(PG_DIAG_SQLSTATE), std::move(detail), field(PG_DIAG_MESSAGE_HINT));
+}
+
+Result Connection::exec(std::string_view sql) {
+  std::string text(sql);
+  return check(PQexec(conn_, text.c_str()), sql);
+}
+
+Result Connection::exec(std::string_view sql, const Params& params) {
+  std::string text(sql);
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& v : params.values())
+    values.push_back(v ? v->c_str() : nullptr);
+  return check(PQexecParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr,
+                            values.data(), nullptr, nullptr, 0),
+               sql);
+}
+
+Transaction::Transaction(Connection& conn) : conn_(conn) {
+  conn_.exec("BEGIN");
+}
+Transaction::~Transaction() {
+  if (!open_) return;
+  try {
+    conn_.exec("ROLLBACK");
+  } catch (...) {
+    // The connection is gone: PostgreSQL rolls back on its own.
+  }
+}
+void Transaction::commit() {
+  conn_.exec("COMMIT");
+  open_ = false;
+}
+void Transaction::rollback() {
+  open_ = false;
+  conn_.exec("ROLLBACK");
+}
+
+Savepoint::Savepoint(Connection& conn, std::string name) : conn_(conn), name_(std::move(name)) {
+  conn_.exec("SAVEPOINT " + quote_ident(name_));
+}
+Savepoint::~Savepoint() {
+  if (!open_) return;
+  try {
+    conn_.exec("ROLLBACK TO SAVEPOINT " + quote_ident(name_));
+  } catch (...) {
+  }
+}
+void Savepoint::release() {
+  conn_.exec("RELEASE SAVEPOINT " + quote_ident(name_));
+  open_ = false;
+}
+
+std::string quote_ident(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + '"';
+}
+
+std::string quote_literal(std::string_view value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  out += '\'';
+  // A backslash makes PostgreSQL read E'' semantics only with E prefix; standard strings
+  // (standard_conforming_strings=on, the default since 9.1) take it literally.
+  return out;
+}
+
+}  // namespace keel::db
