@@ -8,6 +8,7 @@
 #include "app/error.hpp"
 #include "app/logging.hpp"
 #include "cli/context.hpp"
+#include "cli/lifecycle_commands.hpp"
 #include "cli/module_commands.hpp"
 
 namespace keel::cli {
@@ -44,6 +45,7 @@ int run(int argc, char** argv) {
 
   Runner selected;
   add_module_commands(app, selected);
+  add_lifecycle_commands(*app.get_subcommand("module"), selected);
 
   try {
     app.parse(argc, argv);

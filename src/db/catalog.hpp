@@ -1,0 +1,31 @@
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+
+namespace keel::db {
+
+class Connection;
+
+struct LiveColumn {
+  std::string type;  // format_type(): "character varying(64)", "numeric(14,2)", "bigint", ...
+  bool not_null = false;
+  std::string default_expr;  // pg_get_expr() of the default, "" when none
+};
+
+struct LiveTable {
+  std::map<std::string, LiveColumn> columns;
+  std::map<std::string, std::string> constraints;  // name -> pg_get_constraintdef()
+  std::set<std::string> indexes;
+};
+
+// What exists in schema `public`, read from pg_catalog in three queries.
+struct LiveSchema {
+  std::map<std::string, LiveTable> tables;
+  bool has_table(const std::string& name) const { return tables.count(name) > 0; }
+};
+
+LiveSchema introspect(Connection& conn);
+
+}  // namespace keel::db

@@ -1,0 +1,405 @@
+#include "install/lifecycle.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "db/catalog.hpp"
+#include "db/connection.hpp"
+#include "install/data.hpp"
+#include "schema/registry.hpp"
+
+namespace keel::install {
+namespace fs = std::filesystem;
+using db::Params;
+using db::quote_ident;
+
+namespace {
+
+// pg_advisory_xact_lock key shared by every Keel process: "keel" in ASCII.
+constexpr std::int64_t kLockKey = 0x6b65656c;
+
+bool has_table(db::Connection& conn, const char* table) {
+  return !conn.exec("SELECT to_regclass($1) IS NULL", Params().add(table)).get_bool(0, 0);
+}
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Builds the registry of `names` (in dependency order); throws on invalid entity files.
+std::shared_ptr<const schema::Registry> build_registry(
+    const std::vector<const modules::Manifest*>& modules) {
+  Diagnostics diagnostics;
+  auto registry = schema::Registry::build(modules, diagnostics);
+  throw_if_errors(diagnostics, "entity.invalid", "invalid entity definitions");
+  return registry;
+}
+
+// Runs the schema plan and records what each statement created in the ownership ledger.
+void apply_schema(db::Connection& conn, const std::vector<schema::Statement>& statements) {
+  std::vector<schema::OwnedObject> created;
+  for (const auto& st : statements) {
+    if (!st.check_sql.empty()) {
+      auto count = conn.exec(st.check_sql).get_int(0, 0);
+      if (count > 0) {
+        std::string message = st.check_message;
+        auto pos = message.find("{}");
+        if (pos != std::string::npos) message.replace(pos, 2, std::to_string(count));
+        throw Error("schema.violation", "module \"" + st.module + "\": " + message,
+                    "fix the data first (for example in migrations/<version>/pre.sql)",
+                    "statement: " + st.sql);
+      }
+    }
+    try {
+      conn.exec(st.sql);
+    } catch (const db::DbError& e) {
+      throw db::DbError("module \"" + st.module + "\": " + e.what(), e.sqlstate(), e.detail(),
+                        e.hint());
+    }
+    created.insert(created.end(), st.creates.begin(), st.creates.end());
+  }
+  if (created.empty()) return;
+  // One statement for the whole ledger: arrays of the columns, unnested.
+  auto array = [](const std::vector<schema::OwnedObject>& objects, auto member) {
+    std::string out = "{";
+    for (size_t i = 0; i < objects.size(); ++i) {
+      out += i ? ",\"" : "\"";
+      for (char c : objects[i].*member) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+      }
+      out += '"';
+    }
+    return out + "}";
+  };
+  conn.exec(
+      "INSERT INTO base_ownership (module, kind, table_name, name) "
+      "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])",
+      Params()
+          .add(array(created, &schema::OwnedObject::module))
+          .add(array(created, &schema::OwnedObject::kind))
+          .add(array(created, &schema::OwnedObject::table))
+          .add(array(created, &schema::OwnedObject::name)));
+}
+
+// Rewrites the entity and field metadata tables from the registry (two statements each way).
+void sync_metadata(db::Connection& conn, const schema::Registry& registry) {
+  conn.exec("DELETE FROM base_entity");
+  std::string entities = "[", fields = "[";
+  auto json = [](const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') out += '\\';
+      if (static_cast<unsigned char>(c) < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        out += buf;
+        continue;
+      }
+      out += c;
+    }
+    return out + "\"";
+  };
+  for (const auto& e : registry.entities()) {
+    if (entities.size() > 1) entities += ",";
+    entities += "{\"name\":" + json(e.name) + ",\"table_name\":" + json(e.table) +
+                ",\"label\":" + json(e.label) + ",\"module\":" + json(e.module) + "}";
+    for (const auto& f : e.fields) {
+      if (fields.size() > 1) fields += ",";
+      fields += "{\"entity\":" + json(e.name) + ",\"name\":" + json(f.name) +
+                ",\"type\":" + json(std::string(to_string(f.type))) +
+                ",\"label\":" + json(f.label) + ",\"required\":" + (f.required ? "true" : "false") +
+                ",\"target\":" + (f.target.empty() ? "null" : json(f.target)) +
+                ",\"module\":" + json(f.module) + "}";
+    }
+  }
+  entities += "]";
+  fields += "]";
+  conn.exec(
+      "INSERT INTO base_entity (name, table_name, label, module) "
+      "SELECT name, table_name, label, module FROM jsonb_to_recordset($1::jsonb) "
+      "AS x(name text, table_name text, label text, module text)",
+      Params().add(entities));
+  conn.exec(
+      "INSERT INTO base_field (entity, name, type, label, required, target, module) "
+      "SELECT e.id, x.name, x.type, x.label, x.required, x.target, x.module "
+      "FROM jsonb_to_recordset($1::jsonb) AS x(entity text, name text, type text, label text, "
+      "required boolean, target text, module text) JOIN base_entity e ON e.name = x.entity",
+      Params().add(fields));
+}
+
+std::vector<std::string> names_of(const std::vector<const modules::Manifest*>& modules) {
+  std::vector<std::string> out;
+  for (const auto* m : modules)
+    out.push_back(m->name);
+  return out;
+}
+
+// The migrations/<version>/<script> of `m` with from < version <= to, in semver order.
+std::vector<std::pair<modules::Version, fs::path>> migrations(const modules::Manifest& m,
+                                                              const modules::Version& from,
+                                                              const modules::Version& to,
+                                                              const std::string& script) {
+  std::vector<std::pair<modules::Version, fs::path>> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(m.dir / "migrations", ec)) {
+    auto v = modules::Version::parse(entry.path().filename().string());
+    if (!v || !(from < *v) || to < *v) continue;
+    fs::path file = entry.path() / script;
+    if (fs::is_regular_file(file)) out.emplace_back(*v, file);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> installed_modules(db::Connection& conn) {
+  std::map<std::string, std::string> out;
+  if (!has_table(conn, "base_module")) return out;
+  auto rows = conn.exec("SELECT name, version FROM base_module WHERE state = 'installed'");
+  for (int i = 0; i < rows.rows(); ++i)
+    out.emplace(std::string(rows.get(i, 0)), std::string(rows.get(i, 1)));
+  return out;
+}
+
+Lifecycle::Lifecycle(db::Connection& conn, const modules::ModuleGraph& graph, Progress progress)
+    : conn_(conn), graph_(graph), progress_(std::move(progress)) {}
+
+void Lifecycle::step(const std::string& module, const std::string& what) const {
+  if (progress_) progress_(module, what);
+}
+
+namespace {
+
+std::set<std::string> keys_of(const std::map<std::string, std::string>& m) {
+  std::set<std::string> out;
+  for (const auto& [k, v] : m)
+    out.insert(k);
+  return out;
+}
+
+// Every module that will be installed once `adding` is: installed ones and the new ones, in
+// dependency order.
+std::vector<const modules::Manifest*> with_installed(
+    const modules::ModuleGraph& graph, const std::set<std::string>& installed,
+    const std::vector<const modules::Manifest*>& adding) {
+  std::set<std::string> all = installed;
+  for (const auto* m : adding)
+    all.insert(m->name);
+  std::vector<const modules::Manifest*> out;
+  for (const auto* m : graph.order())
+    if (all.count(m->name)) out.push_back(m);
+  for (const auto& name : all)
+    if (!graph.find(name))
+      throw Error("module.missing", "installed module \"" + name + "\" is not on the addons path",
+                  "add its directory to the addons path");
+  return out;
+}
+
+}  // namespace
+
+InstallPlan Lifecycle::plan(const std::vector<std::string>& names) {
+  // Read-only: a transaction that is always rolled back.
+  db::Transaction tx(conn_);
+  auto installed = keys_of(installed_modules(conn_));
+  std::vector<std::string> wanted = names;
+  if (!installed.count("base")) wanted.insert(wanted.begin(), "base");
+  InstallPlan plan;
+  plan.modules = graph_.install_closure(wanted, installed);
+  auto registry = build_registry(with_installed(graph_, installed, plan.modules));
+  plan.statements = schema::plan_schema(*registry, db::introspect(conn_));
+  return plan;
+}
+
+std::vector<std::string> Lifecycle::install(const std::vector<std::string>& names, bool demo) {
+  db::Transaction tx(conn_);
+  conn_.exec("SELECT pg_advisory_xact_lock($1)", Params().add(kLockKey));
+  auto installed = keys_of(installed_modules(conn_));
+  std::vector<std::string> wanted = names;
+  if (!installed.count("base")) wanted.insert(wanted.begin(), "base");
+  auto adding = graph_.install_closure(wanted, installed);
+  if (adding.empty()) return {};
+  auto registry = build_registry(with_installed(graph_, installed, adding));
+  auto statements = schema::plan_schema(*registry, db::introspect(conn_));
+  step("schema", std::to_string(statements.size()) + " statements");
+  apply_schema(conn_, statements);
+  for (const auto* m : adding) {
+    step(m->name, "data");
+    load_data(conn_, *registry, *m, demo, DataMode::kInstall);
+    conn_.exec(
+        "INSERT INTO base_module (name, version, state, core, summary, installed_at) "
+        "VALUES ($1, $2, 'installed', $3, $4, now()) "
+        "ON CONFLICT (name) DO UPDATE SET version = excluded.version, state = 'installed', "
+        "core = excluded.core, summary = excluded.summary, installed_at = now(), "
+        "updated_at = now()",
+        Params().add(m->name).add(m->version.to_string()).add(m->core).add(m->summary));
+    step(m->name, "installed " + m->version.to_string());
+  }
+  sync_metadata(conn_, *registry);
+  tx.commit();
+  return names_of(adding);
+}
+
+std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& names) {
+  db::Transaction tx(conn_);
+  conn_.exec("SELECT pg_advisory_xact_lock($1)", Params().add(kLockKey));
+  auto versions = installed_modules(conn_);
+  auto installed = keys_of(versions);
+  std::vector<std::string> targets = names;
+  if (targets.empty()) targets.assign(installed.begin(), installed.end());
+  for (const auto& name : targets) {
+    if (!graph_.find(name))
+      throw Error("module.unknown", "no module named \"" + name + "\" on the addons path");
+    if (!installed.count(name))
+      throw Error("module.not_installed", "module \"" + name + "\" is not installed",
+                  "install it with `keel module install " + name + "`");
+  }
+  // New dependencies of the upgraded modules are installed with them.
+  auto adding = graph_.install_closure(targets, installed);
+  auto all = with_installed(graph_, installed, adding);
+  std::vector<const modules::Manifest*> upgrading;
+  std::set<std::string> target_set(targets.begin(), targets.end());
+  for (const auto* m : all) {
+    if (!target_set.count(m->name)) continue;
+    auto from = modules::Version::parse(versions[m->name]);
+    if (from && m->version < *from)
+      throw Error("module.downgrade",
+                  "module \"" + m->name + "\" " + m->version.to_string() +
+                      " on the addons path is older than the installed " + versions[m->name],
+                  "put the newer version back on the addons path");
+    upgrading.push_back(m);
+  }
+  auto run_scripts = [&](const char* script) {
+    for (const auto* m : upgrading) {
+      auto from = modules::Version::parse(versions[m->name]).value_or(modules::Version());
+      for (const auto& [version, file] : migrations(*m, from, m->version, script)) {
+        std::string key = m->name + ":" + version.to_string() + ":" + script;
+        auto done = conn_.exec(
+            "SELECT count(*) FROM base_migration WHERE module = $1 AND version = $2 AND "
+            "script = $3",
+            Params().add(m->name).add(version.to_string()).add(script));
+        if (done.get_int(0, 0) > 0) continue;
+        step(m->name, std::string("migration ") + version.to_string() + "/" + script);
+        try {
+          conn_.exec(read_text(file));
+        } catch (const db::DbError& e) {
+          throw db::DbError(
+              "module \"" + m->name + "\": migration " + file.string() + " failed: " + e.what(),
+              e.sqlstate(), e.detail(), e.hint());
+        }
+        conn_.exec("INSERT INTO base_migration (module, version, script) VALUES ($1, $2, $3)",
+                   Params().add(m->name).add(version.to_string()).add(script));
+      }
+    }
+  };
+  run_scripts("pre.sql");
+  auto registry = build_registry(all);
+  auto statements = schema::plan_schema(*registry, db::introspect(conn_));
+  step("schema", std::to_string(statements.size()) + " statements");
+  apply_schema(conn_, statements);
+  run_scripts("post.sql");
+  std::set<std::string> adding_names;
+  for (const auto* m : adding)
+    adding_names.insert(m->name);
+  std::vector<std::string> changed;
+  for (const auto* m : all) {
+    bool is_new = adding_names.count(m->name) > 0;
+    if (!is_new && !target_set.count(m->name)) continue;
+    step(m->name, "data");
+    load_data(conn_, *registry, *m, false, is_new ? DataMode::kInstall : DataMode::kUpgrade);
+    conn_.exec(
+        "INSERT INTO base_module (name, version, state, core, summary, installed_at) "
+        "VALUES ($1, $2, 'installed', $3, $4, now()) "
+        "ON CONFLICT (name) DO UPDATE SET version = excluded.version, state = 'installed', "
+        "core = excluded.core, summary = excluded.summary, updated_at = now()",
+        Params().add(m->name).add(m->version.to_string()).add(m->core).add(m->summary));
+    changed.push_back(m->name);
+  }
+  sync_metadata(conn_, *registry);
+  tx.commit();
+  return changed;
+}
+
+std::vector<std::string> Lifecycle::uninstall_closure(const std::vector<std::string>& names) {
+  auto installed = keys_of(installed_modules(conn_));
+  return names_of(graph_.uninstall_closure(names, installed));
+}
+
+std::vector<std::string> Lifecycle::uninstall(const std::vector<std::string>& names, bool purge) {
+  db::Transaction tx(conn_);
+  conn_.exec("SELECT pg_advisory_xact_lock($1)", Params().add(kLockKey));
+  auto installed = keys_of(installed_modules(conn_));
+  auto removing = graph_.uninstall_closure(names, installed);
+  std::set<std::string> removed;
+  for (const auto* m : removing)
+    removed.insert(m->name);
+  std::set<std::string> remaining;
+  for (const auto& name : installed)
+    if (!removed.count(name)) remaining.insert(name);
+  auto registry = build_registry(with_installed(graph_, remaining, {}));
+
+  for (const auto* m : removing) {
+    if (purge) {
+      step(m->name, "purge");
+      // Records its data files created, then the objects the ledger says it created.
+      auto records = conn_.exec(
+          "SELECT x.entity, x.record_id, e.table_name FROM base_external_id x "
+          "JOIN base_entity e ON e.name = x.entity WHERE x.module = $1 ORDER BY x.id DESC",
+          Params().add(m->name));
+      for (int i = 0; i < records.rows(); ++i) {
+        std::string table(records.get(i, 2));
+        if (!registry->entity(std::string(records.get(i, 0)))) continue;  // table goes anyway
+        conn_.exec("DELETE FROM " + quote_ident(table) + " WHERE id = $1",
+                   Params().add(records.get_int(i, 1)));
+      }
+      conn_.exec("DELETE FROM base_external_id WHERE module = $1", Params().add(m->name));
+      auto owned = conn_.exec(
+          "SELECT kind, table_name, name FROM base_ownership WHERE module = $1 ORDER BY id DESC",
+          Params().add(m->name));
+      std::set<std::string> dropped_tables;
+      for (int i = 0; i < owned.rows(); ++i)
+        if (owned.get(i, 0) == "table") dropped_tables.insert(std::string(owned.get(i, 2)));
+      for (int i = 0; i < owned.rows(); ++i) {
+        std::string kind(owned.get(i, 0)), table(owned.get(i, 1)), name(owned.get(i, 2));
+        if (kind == "table") continue;
+        if (dropped_tables.count(table)) continue;
+        if (kind == "column")
+          conn_.exec("ALTER TABLE " + quote_ident(table) + " DROP COLUMN IF EXISTS " +
+                     quote_ident(name) + " CASCADE");
+        else if (kind == "constraint")
+          conn_.exec("ALTER TABLE " + quote_ident(table) + " DROP CONSTRAINT IF EXISTS " +
+                     quote_ident(name));
+        else if (kind == "index")
+          conn_.exec("DROP INDEX IF EXISTS " + quote_ident(name));
+      }
+      for (const auto& table : dropped_tables)
+        conn_.exec("DROP TABLE IF EXISTS " + quote_ident(table) + " CASCADE");
+      conn_.exec("DELETE FROM base_ownership WHERE module = $1", Params().add(m->name));
+    } else {
+      // Data stays, but columns the module added to other modules' tables must not keep
+      // rejecting rows written without them.
+      auto columns = conn_.exec(
+          "SELECT o.table_name, o.name FROM base_ownership o WHERE o.module = $1 AND "
+          "o.kind = 'column' AND NOT EXISTS (SELECT 1 FROM base_ownership t WHERE t.module = $1 "
+          "AND t.kind = 'table' AND t.name = o.table_name)",
+          Params().add(m->name));
+      for (int i = 0; i < columns.rows(); ++i)
+        conn_.exec("ALTER TABLE " + quote_ident(std::string(columns.get(i, 0))) + " ALTER COLUMN " +
+                   quote_ident(std::string(columns.get(i, 1))) + " DROP NOT NULL");
+    }
+    conn_.exec("UPDATE base_module SET state = 'uninstalled', updated_at = now() WHERE name = $1",
+               Params().add(m->name));
+    step(m->name, purge ? "uninstalled and purged" : "uninstalled (data kept)");
+  }
+  sync_metadata(conn_, *registry);
+  tx.commit();
+  return names_of(removing);
+}
+
+}  // namespace keel::install

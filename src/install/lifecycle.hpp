@@ -1,0 +1,64 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "modules/graph.hpp"
+#include "schema/diff.hpp"
+
+namespace keel::db {
+class Connection;
+}
+
+namespace keel::install {
+
+// Reports progress of long work: (module, step), e.g. ("sales", "schema: 12 statements").
+using Progress = std::function<void(const std::string& module, const std::string& step)>;
+
+// Installed modules and their versions, read from base_module; empty before base exists.
+std::map<std::string, std::string> installed_modules(db::Connection& conn);
+
+struct InstallPlan {
+  std::vector<const modules::Manifest*> modules;  // to install, in dependency order
+  std::vector<schema::Statement> statements;      // schema changes, in order
+};
+
+// Module installation, upgrade and removal (contract §1, §2 "Schema and migrations", §4 rules
+// 3 and 8). Every operation is ONE transaction under a PostgreSQL advisory lock: when anything
+// fails the database is exactly as before, and the error names the module, the file and the
+// statement. A second operation started meanwhile waits for the lock, then sees what the first
+// one did.
+class Lifecycle {
+ public:
+  Lifecycle(db::Connection& conn, const modules::ModuleGraph& graph, Progress progress = {});
+
+  // What `install(names)` would do; changes nothing (not even on an empty database).
+  InstallPlan plan(const std::vector<std::string>& names);
+
+  // Installs the modules with their missing dependencies and auto_install glue; `base` first on
+  // an empty database. Returns the modules installed, in order (empty when all were installed).
+  std::vector<std::string> install(const std::vector<std::string>& names, bool demo = false);
+
+  // Applies the new manifest versions of installed modules (all installed ones when `names` is
+  // empty): pre.sql migrations, the schema difference, post.sql migrations, data files.
+  std::vector<std::string> upgrade(const std::vector<std::string>& names);
+
+  // The modules `uninstall(names)` would remove, dependents first.
+  std::vector<std::string> uninstall_closure(const std::vector<std::string>& names);
+
+  // Uninstalls the modules and their installed dependents. Data stays unless `purge`, which
+  // drops exactly the tables, columns, constraints and indexes the ledger says they created,
+  // and deletes the records their data files created.
+  std::vector<std::string> uninstall(const std::vector<std::string>& names, bool purge);
+
+ private:
+  void step(const std::string& module, const std::string& what) const;
+
+  db::Connection& conn_;
+  const modules::ModuleGraph& graph_;
+  Progress progress_;
+};
+
+}  // namespace keel::install

@@ -1,0 +1,376 @@
+#include "schema/diff.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <regex>
+
+#include "db/connection.hpp"
+
+namespace keel::schema {
+
+using db::quote_ident;
+using db::quote_literal;
+
+namespace {
+
+std::string hex8(const std::string& text) {
+  // FNV-1a: a short, stable fingerprint for names and option lists.
+  std::uint32_t h = 2166136261u;
+  for (unsigned char c : text)
+    h = (h ^ c) * 16777619u;
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%08x", h);
+  return buf;
+}
+
+std::string on_delete_sql(OnDelete od) {
+  switch (od) {
+    case OnDelete::kCascade:
+      return "CASCADE";
+    case OnDelete::kSetNull:
+      return "SET NULL";
+    case OnDelete::kRestrict:
+      break;
+  }
+  return "RESTRICT";
+}
+
+// The DEFAULT expression of a field, "" when it has none.
+std::string default_sql(const Field& f) {
+  if (!f.default_value) return "";
+  const std::string& v = *f.default_value;
+  switch (f.type) {
+    case FieldType::kDate:
+      return v == "today" ? "CURRENT_DATE" : quote_literal(v) + "::date";
+    case FieldType::kDatetime:
+      return v == "now" ? "now()" : quote_literal(v) + "::timestamp with time zone";
+    case FieldType::kInteger:
+    case FieldType::kBigint:
+    case FieldType::kMany2one:
+      return v;
+    case FieldType::kBoolean:
+      return v;
+    case FieldType::kDecimal:
+      return v;
+    case FieldType::kFloat:
+      return quote_literal(v) + "::double precision";
+    case FieldType::kJson:
+      return quote_literal(v) + "::jsonb";
+    case FieldType::kString:
+    case FieldType::kEmail:
+      return quote_literal(v) + "::character varying";
+    default:
+      return quote_literal(v) + "::text";
+  }
+}
+
+// Whether PostgreSQL's printed default matches ours (it may add casts or parentheses).
+bool same_default(const std::string& live, const std::string& wanted) {
+  if (live == wanted) return true;
+  auto strip = [](std::string s) {
+    static const std::regex casts(R"(::[a-z ]+(\(\d+(,\d+)?\))?)");
+    s = std::regex_replace(s, casts, "");
+    s.erase(std::remove(s.begin(), s.end(), '('), s.end());
+    s.erase(std::remove(s.begin(), s.end(), ')'), s.end());
+    return s;
+  };
+  return strip(live) == strip(wanted);
+}
+
+// Whether changing a column from `from` to `to` keeps every value (safe widenings only).
+bool safe_cast(const std::string& from, const std::string& to) {
+  static const std::regex varchar(R"(character varying\((\d+)\))");
+  static const std::regex numeric(R"(numeric\((\d+),(\d+)\))");
+  std::smatch a, b;
+  if (std::regex_match(from, a, varchar)) {
+    if (to == "text") return true;
+    if (std::regex_match(to, b, varchar)) return std::stoi(b[1]) >= std::stoi(a[1]);
+  }
+  if (from == "integer" && to == "bigint") return true;
+  if (std::regex_match(from, a, numeric)) {
+    if (to == "numeric") return true;
+    if (std::regex_match(to, b, numeric)) {
+      int p1 = std::stoi(a[1]), s1 = std::stoi(a[2]), p2 = std::stoi(b[1]), s2 = std::stoi(b[2]);
+      return s2 >= s1 && (p2 - s2) >= (p1 - s1);
+    }
+  }
+  if ((from == "integer" || from == "bigint") && to == "numeric") return true;
+  return false;
+}
+
+class Planner {
+ public:
+  Planner(const Registry& registry, const db::LiveSchema& live)
+      : registry_(registry), live_(live) {}
+
+  std::vector<Statement> run() {
+    for (const auto& e : registry_.entities())
+      tables(e);
+    for (const auto& e : registry_.entities())
+      columns(e);
+    for (const auto& e : registry_.entities())
+      constraints(e);
+    for (const auto& e : registry_.entities())
+      foreign_keys(e);
+    for (const auto& e : registry_.entities())
+      indexes(e);
+    for (const auto& e : registry_.entities())
+      link_tables(e);
+    throw_if_errors(diagnostics_, "schema.unsafe_change",
+                    "the schema change would lose data and needs an explicit migration");
+    return std::move(out_);
+  }
+
+ private:
+  const db::LiveTable* live_table(const std::string& name) const {
+    auto it = live_.tables.find(name);
+    return it == live_.tables.end() ? nullptr : &it->second;
+  }
+
+  // A statement; `kind` empty when it changes an existing object instead of creating one.
+  void emit(std::string sql, const std::string& module, std::string kind, std::string table,
+            std::string object, std::string check_sql = {}, std::string check_message = {}) {
+    Statement st{std::move(sql), module, {}, std::move(check_sql), std::move(check_message)};
+    if (!kind.empty())
+      st.creates.push_back({std::move(kind), std::move(table), std::move(object), module});
+    out_.push_back(std::move(st));
+  }
+
+  static std::string owner(const Field& f) {
+    return f.changed_by.empty() ? f.module : f.changed_by.back();
+  }
+
+  void tables(const Entity& e) {
+    if (live_table(e.table)) return;
+    std::string sql = "CREATE TABLE " + quote_ident(e.table) +
+                      " (\n  id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,\n"
+                      "  created_at timestamp with time zone NOT NULL DEFAULT now(),\n"
+                      "  updated_at timestamp with time zone NOT NULL DEFAULT now(),\n"
+                      "  created_by bigint,\n  updated_by bigint";
+    for (const auto& f : e.fields) {
+      if (!f.has_column()) continue;
+      sql += ",\n  " + quote_ident(f.name) + " " + sql_type(f);
+      if (f.required) sql += " NOT NULL";
+      if (auto d = default_sql(f); !d.empty()) sql += " DEFAULT " + d;
+    }
+    sql += "\n)";
+    emit(std::move(sql), e.module, "table", e.table, e.table);
+    // Columns created with the table belong to their fields' modules.
+    for (const auto& f : e.fields)
+      if (f.has_column()) out_.back().creates.push_back({"column", e.table, f.name, f.module});
+  }
+
+  void columns(const Entity& e) {
+    const db::LiveTable* live = live_table(e.table);
+    if (!live) return;
+    for (const auto& f : e.fields) {
+      if (!f.has_column()) continue;
+      std::string type = sql_type(f);
+      std::string def = default_sql(f);
+      std::string qt = quote_ident(e.table), qc = quote_ident(f.name);
+      auto it = live->columns.find(f.name);
+      if (it == live->columns.end()) {
+        std::string sql = "ALTER TABLE " + qt + " ADD COLUMN " + qc + " " + type;
+        if (!def.empty()) sql += " DEFAULT " + def;
+        if (f.required) sql += " NOT NULL";
+        std::string check, message;
+        if (f.required && def.empty()) {
+          check = "SELECT count(*) FROM " + qt;
+          message = "cannot add required column " + e.table + "." + f.name +
+                    " without a default: the table has {} rows";
+        }
+        emit(std::move(sql), f.module, "column", e.table, f.name, check, message);
+        continue;
+      }
+      const db::LiveColumn& col = it->second;
+      if (col.type != type) {
+        if (safe_cast(col.type, type)) {
+          emit("ALTER TABLE " + qt + " ALTER COLUMN " + qc + " TYPE " + type, owner(f), "", e.table,
+               f.name);
+        } else {
+          diagnostics_.error(f.location,
+                             "changing " + e.table + "." + f.name + " from " + col.type + " to " +
+                                 type + " could lose data",
+                             "write a migration (migrations/<version>/pre.sql) that converts "
+                             "the column, or keep the old type");
+        }
+      }
+      if (!def.empty() && !same_default(col.default_expr, def))
+        emit("ALTER TABLE " + qt + " ALTER COLUMN " + qc + " SET DEFAULT " + def, owner(f), "",
+             e.table, f.name);
+      if (f.required && !col.not_null) {
+        emit("ALTER TABLE " + qt + " ALTER COLUMN " + qc + " SET NOT NULL", owner(f), "", e.table,
+             f.name, "SELECT count(*) FROM " + qt + " WHERE " + qc + " IS NULL",
+             "cannot make " + e.table + "." + f.name + " required: {} rows have no value");
+      }
+    }
+  }
+
+  void constraints(const Entity& e) {
+    const db::LiveTable* live = live_table(e.table);
+    std::string qt = quote_ident(e.table);
+    for (const auto& f : e.fields) {
+      if (!f.has_column()) continue;
+      if (f.type == FieldType::kSelection) {
+        std::string options;
+        for (const auto& o : f.options)
+          options += o + '\n';
+        std::string prefix = object_name(e.table, f.name, "check");
+        std::string name = object_name(e.table, f.name, "check_" + hex8(options).substr(0, 6));
+        if (!live || !live->constraints.count(name)) {
+          // A changed list of options replaces the previous CHECK (the new one validates
+          // existing rows when it is added).
+          if (live)
+            for (const auto& [cname, def] : live->constraints)
+              if (cname.rfind(prefix + "_", 0) == 0)
+                emit("ALTER TABLE " + qt + " DROP CONSTRAINT " + quote_ident(cname), owner(f), "",
+                     e.table, cname);
+          std::string list;
+          for (const auto& o : f.options)
+            list += (list.empty() ? "" : ", ") + quote_literal(o);
+          emit("ALTER TABLE " + qt + " ADD CONSTRAINT " + quote_ident(name) + " CHECK (" +
+                   quote_ident(f.name) + " IN (" + list + "))",
+               owner(f), "constraint", e.table, name);
+        }
+      }
+      if (f.unique) {
+        std::string name = object_name(e.table, f.name, "key");
+        if (!live || !live->constraints.count(name))
+          emit("ALTER TABLE " + qt + " ADD CONSTRAINT " + quote_ident(name) + " UNIQUE (" +
+                   quote_ident(f.name) + ")",
+               owner(f), "constraint", e.table, name,
+               "SELECT count(*) FROM (SELECT 1 FROM " + qt + " WHERE " + quote_ident(f.name) +
+                   " IS NOT NULL GROUP BY " + quote_ident(f.name) + " HAVING count(*) > 1) d",
+               "cannot make " + e.table + "." + f.name +
+                   " unique: {} values appear more than "
+                   "once");
+      }
+    }
+  }
+
+  void foreign_keys(const Entity& e) {
+    const db::LiveTable* live = live_table(e.table);
+    for (const auto& f : e.fields) {
+      if (f.type != FieldType::kMany2one || !f.has_column()) continue;
+      const Entity* target = registry_.entity(f.target);
+      if (!target) continue;
+      std::string name = object_name(e.table, f.name, "fkey");
+      std::string action = on_delete_sql(f.on_delete);
+      std::string qt = quote_ident(e.table);
+      if (live) {
+        auto it = live->constraints.find(name);
+        if (it != live->constraints.end()) {
+          bool same = f.on_delete == OnDelete::kRestrict
+                          ? it->second.find("ON DELETE RESTRICT") != std::string::npos
+                          : it->second.find("ON DELETE " + action) != std::string::npos;
+          if (same) continue;
+          emit("ALTER TABLE " + qt + " DROP CONSTRAINT " + quote_ident(name), owner(f), "", e.table,
+               name);
+        }
+      }
+      emit("ALTER TABLE " + qt + " ADD CONSTRAINT " + quote_ident(name) + " FOREIGN KEY (" +
+               quote_ident(f.name) + ") REFERENCES " + quote_ident(target->table) +
+               " (id) ON DELETE " + action,
+           owner(f), "constraint", e.table, name);
+    }
+  }
+
+  void indexes(const Entity& e) {
+    const db::LiveTable* live = live_table(e.table);
+    for (const auto& f : e.fields) {
+      if (!f.index || !f.has_column() || f.unique) continue;  // unique already has an index
+      std::string name = object_name(e.table, f.name, "idx");
+      if (live && live->indexes.count(name)) continue;
+      emit("CREATE INDEX " + quote_ident(name) + " ON " + quote_ident(e.table) + " (" +
+               quote_ident(f.name) + ")",
+           owner(f), "index", e.table, name);
+    }
+  }
+
+  void link_tables(const Entity& e) {
+    for (const auto& f : e.fields) {
+      if (f.type != FieldType::kMany2many) continue;
+      const Entity* target = registry_.entity(f.target);
+      if (!target) continue;
+      std::string table = e.table + "_" + f.name + "_rel";
+      if (table.size() > 63) table = table.substr(0, 54) + "_" + hex8(table);
+      if (live_table(table)) continue;
+      emit("CREATE TABLE " + quote_ident(table) + " (\n  source_id bigint NOT NULL REFERENCES " +
+               quote_ident(e.table) +
+               " (id) ON DELETE CASCADE,\n  target_id bigint NOT NULL "
+               "REFERENCES " +
+               quote_ident(target->table) +
+               " (id) ON DELETE CASCADE,\n"
+               "  PRIMARY KEY (source_id, target_id)\n)",
+           f.module, "table", table, table);
+      std::string index = object_name(table, "target_id", "idx");
+      emit("CREATE INDEX " + quote_ident(index) + " ON " + quote_ident(table) + " (target_id)",
+           f.module, "index", table, index);
+    }
+  }
+
+  const Registry& registry_;
+  const db::LiveSchema& live_;
+  std::vector<Statement> out_;
+  Diagnostics diagnostics_;
+};
+
+}  // namespace
+
+std::string sql_type(const Field& f) {
+  switch (f.type) {
+    case FieldType::kString:
+      return f.max_length ? "character varying(" + std::to_string(*f.max_length) + ")" : "text";
+    case FieldType::kText:
+      return "text";
+    case FieldType::kInteger:
+      return "integer";
+    case FieldType::kBigint:
+      return "bigint";
+    case FieldType::kDecimal:
+      return f.precision > 0
+                 ? "numeric(" + std::to_string(f.precision) + "," + std::to_string(f.scale) + ")"
+                 : "numeric";
+    case FieldType::kFloat:
+      return "double precision";
+    case FieldType::kBoolean:
+      return "boolean";
+    case FieldType::kDate:
+      return "date";
+    case FieldType::kDatetime:
+      return "timestamp with time zone";
+    case FieldType::kJson:
+      return "jsonb";
+    case FieldType::kSelection:
+      return "text";
+    case FieldType::kEmail:
+      return "character varying(254)";
+    case FieldType::kUrl:
+      return "text";
+    case FieldType::kBinary:
+      return "bytea";
+    case FieldType::kMany2one:
+      return "bigint";
+    case FieldType::kOne2many:
+    case FieldType::kMany2many:
+      break;
+  }
+  return "";
+}
+
+std::string object_name(const std::string& table, const std::string& column,
+                        const std::string& suffix) {
+  std::string name = table + "_" + column + "_" + suffix;
+  if (name.size() <= 63) return name;
+  return name.substr(0, 63 - 9 - suffix.size() - 1) + "_" + hex8(name) + "_" + suffix;
+}
+
+}  // namespace keel::schema
+
+namespace keel::schema {
+
+std::vector<Statement> plan_schema(const Registry& registry, const db::LiveSchema& live) {
+  return Planner(registry, live).run();
+}
+
+}  // namespace keel::schema
