@@ -51,23 +51,28 @@ fs::path default_core_dir(const EnvLookup& env) {
 
 namespace {
 
-[[noreturn]] void config_error(const fs::path& file, const toml::source_region& where,
-                               const std::string& message, const std::string& hint = {}) {
-  SourceLocation loc{file, static_cast<int>(where.begin.line),
-                     static_cast<int>(where.begin.column)};
-  throw ValidationError("config.invalid", "invalid configuration file " + file.string(),
-                        {Diagnostic{Severity::kError, loc, message, hint}});
+SourceLocation location_of(const fs::path& file, const toml::source_region& where) {
+  return {file, static_cast<int>(where.begin.line), static_cast<int>(where.begin.column)};
 }
 
-// Reads the keys Keel knows and rejects the others, so that a typo never goes unnoticed.
+// Reads the keys Keel knows and rejects the others, so that a typo never goes unnoticed. Every
+// problem of the file is reported at once.
 void apply_file(const fs::path& file, Config& config) {
+  const std::string summary = "invalid configuration file " + file.string();
   toml::table root;
   try {
     root = toml::parse_file(file.string());
   } catch (const toml::parse_error& e) {
-    config_error(file, e.source(), std::string(e.description()));
+    throw ValidationError(
+        "config.invalid", summary,
+        {Diagnostic{Severity::kError, location_of(file, e.source()), std::string(e.description()),
+                    "check the TOML syntax around this place"}});
   }
-  const std::map<std::string, std::vector<std::string>> known = {
+  Diagnostics problems;
+  auto error = [&](const toml::source_region& where, std::string message, std::string hint = {}) {
+    problems.error(location_of(file, where), std::move(message), std::move(hint));
+  };
+  const std::map<std::string, std::vector<std::string_view>> known = {
       {"database", {"url", "embedded_user"}},
       {"addons", {"path"}},
       {"server", {"listen"}},
@@ -75,58 +80,76 @@ void apply_file(const fs::path& file, Config& config) {
       {"log", {"level"}},
       {"paths", {"var"}},
   };
+  std::vector<std::string_view> sections;
+  for (const auto& [name, keys] : known)
+    sections.push_back(name);
   for (auto&& [section, node] : root) {
-    auto it = known.find(std::string(section.str()));
-    if (it == known.end() || !node.is_table()) {
-      config_error(file, node.source(), "unknown section \"" + std::string(section.str()) + "\"",
-                   "known sections: database, addons, server, security, log, paths");
+    const std::string name(section.str());
+    auto it = known.find(name);
+    if (it == known.end()) {
+      std::string hint = "known sections: database, addons, server, security, log, paths";
+      if (auto near = closest_match(name, sections))
+        hint = "did you mean [" + std::string(*near) + "]?";
+      error(section.source(), "unknown section \"" + name + "\"", hint);
+      continue;
+    }
+    if (!node.is_table()) {
+      error(section.source(), "\"" + name + "\" must be a section ([" + name + "]), not a value");
+      continue;
     }
     for (auto&& [key, value] : *node.as_table()) {
       const auto& keys = it->second;
-      if (std::find(keys.begin(), keys.end(), std::string(key.str())) == keys.end())
-        config_error(file, value.source(),
-                     "unknown key \"" + std::string(key.str()) + "\" in [" + it->first + "]");
+      const std::string key_name(key.str());
+      if (std::find(keys.begin(), keys.end(), key_name) != keys.end()) continue;
+      std::string hint = "known keys of [" + name + "]:";
+      for (auto k : keys)
+        hint += " " + std::string(k);
+      if (auto near = closest_match(key_name, keys))
+        hint = "did you mean \"" + std::string(*near) + "\"?";
+      error(key.source(), "unknown key \"" + key_name + "\" in [" + name + "]", hint);
     }
   }
-  auto str = [&](const char* section, const char* key, std::string& target) {
+  auto str = [&](const char* section, const char* key) -> std::optional<std::string> {
     auto node = root[section][key];
-    if (!node) return;
-    if (auto v = node.value<std::string>())
-      target = *v;
-    else
-      config_error(file, node.node()->source(),
-                   std::string(section) + "." + key + " must be a string");
+    if (!node) return std::nullopt;
+    if (auto v = node.value<std::string>()) return v;
+    error(node.node()->source(), std::string(section) + "." + key + " must be a string");
+    return std::nullopt;
   };
-  str("database", "url", config.db_url);
-  str("database", "embedded_user", config.embedded_user);
-  str("server", "listen", config.listen);
-  str("security", "secret", config.secret);
-  str("log", "level", config.log_level);
+  if (auto v = str("database", "url")) config.db_url = *v;
+  if (auto v = str("database", "embedded_user")) config.embedded_user = *v;
+  if (auto v = str("server", "listen")) config.listen = *v;
+  if (auto v = str("security", "secret")) config.secret = *v;
+  if (auto v = str("log", "level")) config.log_level = *v;
+  // Relative directories in the file are relative to the file itself.
   fs::path base = file.parent_path();
-  if (auto node = root["paths"]["var"]) {
-    std::string v;
-    str("paths", "var", v);
-    config.var_dir = base / v;
-  }
+  auto resolve = [&](const fs::path& p) { return p.is_absolute() ? p : base / p; };
+  if (auto v = str("paths", "var")) config.var_dir = resolve(*v);
   if (auto node = root["addons"]["path"]) {
     std::vector<fs::path> dirs;
+    bool ok = true;
     if (auto s = node.value<std::string>()) {
       dirs = split_path_list(*s);
     } else if (auto* arr = node.as_array()) {
       for (auto& item : *arr) {
-        auto v = item.value<std::string>();
-        if (!v) config_error(file, item.source(), "addons.path entries must be strings");
-        dirs.emplace_back(*v);
+        if (auto v = item.value<std::string>()) {
+          dirs.emplace_back(*v);
+        } else {
+          error(item.source(), "addons.path entries must be strings");
+          ok = false;
+        }
       }
     } else {
-      config_error(file, node.node()->source(),
-                   "addons.path must be a list of directories or a \"a:b\" string");
+      error(node.node()->source(), "addons.path must be a list of directories or a \"a:b\" string");
+      ok = false;
     }
-    // Relative directories in the file are relative to the file itself.
-    config.addons_path.clear();
-    for (auto& d : dirs)
-      config.addons_path.push_back(d.is_absolute() ? d : base / d);
+    if (ok) {
+      config.addons_path.clear();
+      for (auto& d : dirs)
+        config.addons_path.push_back(resolve(d));
+    }
   }
+  throw_if_errors(problems, "config.invalid", summary);
 }
 
 }  // namespace

@@ -17,21 +17,27 @@ namespace keel::cli {
 
 namespace {
 
-void print_diagnostics(const std::vector<Diagnostic>& diagnostics) {
-  for (const auto& d : diagnostics)
-    std::cerr << d.to_string() << '\n';
+void print_warnings(const Diagnostics& diagnostics) {
+  for (const auto& d : diagnostics.items())
+    if (d.severity == Severity::kWarning) std::cerr << d.to_string() << '\n';
 }
 
 // Discovers the modules of the configured path; warnings go to stderr, manifest errors throw
-// (all of them at once).
+// (all of them at once). Problems of the graph itself are left to the caller.
 modules::ModuleGraph load_graph(const Context& context) {
   auto found = modules::discover(context.config.module_path());
-  std::vector<Diagnostic> warnings;
-  for (const auto& d : found.diagnostics.items())
-    if (d.severity == Severity::kWarning) warnings.push_back(d);
-  print_diagnostics(warnings);
+  print_warnings(found.diagnostics);
   throw_if_errors(found.diagnostics, "manifest.invalid", "invalid module manifests");
-  return modules::ModuleGraph(std::move(found.modules));
+  modules::ModuleGraph graph(std::move(found.modules));
+  print_warnings(graph.diagnostics());
+  return graph;
+}
+
+// A graph with a cycle, a missing dependency or an unsatisfied constraint is a failure the
+// user can fix (exit 1), reported with every problem.
+void throw_if_unresolvable(const modules::ModuleGraph& graph) {
+  throw_if_errors(graph.diagnostics(), "module.unresolvable",
+                  "the module graph cannot be resolved");
 }
 
 struct ModuleRow {
@@ -49,8 +55,9 @@ std::vector<ModuleRow> module_rows(const modules::ModuleGraph& graph) {
 }
 
 int list_modules(Context& context, bool json) {
+  // Every module found is listed, even when the graph has problems; those follow on stderr
+  // and make the exit status 1 (like `npm ls`).
   auto graph = load_graph(context);
-  print_diagnostics(graph.diagnostics().items());
   auto rows = module_rows(graph);
   if (json) {
     rapidjson::StringBuffer buffer;
@@ -84,6 +91,7 @@ int list_modules(Context& context, bool json) {
     }
     w.EndArray();
     std::cout << buffer.GetString() << '\n';
+    throw_if_unresolvable(graph);
     return 0;
   }
   size_t name_w = 4, version_w = 7, state_w = 5;
@@ -101,13 +109,13 @@ int list_modules(Context& context, bool json) {
               << pad(row.state, state_w) << pad(m.core ? "core" : "custom", 6) << m.dir.string()
               << '\n';
   }
+  throw_if_unresolvable(graph);
   return 0;
 }
 
 int show_graph(Context& context, bool dot) {
   auto graph = load_graph(context);
-  throw_if_errors(graph.diagnostics(), "module.unresolvable",
-                  "the module graph cannot be resolved");
+  throw_if_unresolvable(graph);
   auto order = graph.order();
   if (!dot) {
     for (const auto* m : order)

@@ -9,17 +9,42 @@ namespace fs = std::filesystem;
 Discovery discover(const std::vector<fs::path>& addons_path) {
   Discovery out;
   std::map<std::string, fs::path> first_seen;  // module name -> its folder
+  std::vector<fs::path> scanned;               // directories already searched
   for (const auto& dir : addons_path) {
     std::error_code ec;
-    if (!fs::is_directory(dir, ec)) {
+    if (!fs::exists(dir, ec)) {
       out.diagnostics.warning({dir}, "addons directory does not exist; skipped",
                               "fix --addons-path, KEEL_ADDONS_PATH or addons.path in keel.toml");
       continue;
     }
+    if (!fs::is_directory(dir, ec)) {
+      out.diagnostics.warning({dir}, "addons path entry is not a directory; skipped",
+                              "fix --addons-path, KEEL_ADDONS_PATH or addons.path in keel.toml");
+      continue;
+    }
+    // The same directory named twice (e.g. the core directory also on the addons path, or
+    // through another spelling) is searched once: its modules are not duplicates of themselves.
+    if (std::any_of(scanned.begin(), scanned.end(), [&](const fs::path& p) {
+          std::error_code eq;
+          return fs::equivalent(p, dir, eq);
+        }))
+      continue;
+    scanned.push_back(dir);
     std::vector<fs::path> folders;
-    for (const auto& entry : fs::directory_iterator(dir, ec))
-      if (entry.is_directory() && fs::exists(entry.path() / "manifest.yaml"))
-        folders.push_back(entry.path());
+    fs::directory_iterator entries(dir, ec), end;
+    if (ec) {
+      out.diagnostics.error({dir}, "cannot read addons directory: " + ec.message(),
+                            "check its permissions");
+      continue;
+    }
+    for (; entries != end; entries.increment(ec)) {
+      std::error_code e;
+      if (entries->is_directory(e) && fs::exists(entries->path() / "manifest.yaml", e))
+        folders.push_back(entries->path());
+    }
+    if (ec)
+      out.diagnostics.error({dir}, "cannot read addons directory: " + ec.message(),
+                            "check its permissions");
     std::sort(folders.begin(), folders.end());
     for (const auto& folder : folders) {
       std::string name = folder.filename().string();

@@ -7,8 +7,20 @@
 namespace keel::modules {
 
 ModuleGraph::ModuleGraph(std::vector<Manifest> modules) : modules_(std::move(modules)) {
-  std::sort(modules_.begin(), modules_.end(),
-            [](const Manifest& a, const Manifest& b) { return a.name < b.name; });
+  std::stable_sort(modules_.begin(), modules_.end(),
+                   [](const Manifest& a, const Manifest& b) { return a.name < b.name; });
+  // One module per name: the first one given wins, as in discovery.
+  std::vector<Manifest> unique;
+  for (auto& m : modules_) {
+    if (!unique.empty() && unique.back().name == m.name) {
+      diagnostics_.warning({m.file}, "module \"" + m.name + "\" given twice: using " +
+                                         unique.back().dir.string() + ", ignoring " +
+                                         m.dir.string());
+      continue;
+    }
+    unique.push_back(std::move(m));
+  }
+  modules_ = std::move(unique);
   for (size_t i = 0; i < modules_.size(); ++i)
     index_.emplace(modules_[i].name, i);
   dependents_.resize(modules_.size());
@@ -74,6 +86,22 @@ void ModuleGraph::compute_order() {
     if (pending[i] > 0) stuck.push_back(modules_[i].name);
   if (!stuck.empty()) report_cycles(stuck);
 
+  // A dependencies-first rank of every module, broken ones included (uninstall needs it):
+  // Kahn's order, then the stuck modules (nothing outside them depends on them), each after its
+  // dependencies except inside a cycle.
+  for (const auto& name : all_order)
+    rank_.emplace(name, rank_.size());
+  std::set<std::string> in_stuck(stuck.begin(), stuck.end());
+  std::set<std::string> visiting;
+  std::function<void(const std::string&)> place = [&](const std::string& name) {
+    if (!visiting.insert(name).second) return;
+    for (const auto& dep : modules_[index_.at(name)].depends)
+      if (in_stuck.count(dep.name)) place(dep.name);
+    rank_.emplace(name, rank_.size());
+  };
+  for (const auto& name : stuck)
+    place(name);
+
   // A module is broken when it has a problem or needs (directly or not) a broken module.
   // all_order lists dependencies first, so one pass propagates; stuck ones are broken.
   for (const auto& name : stuck)
@@ -130,7 +158,10 @@ void ModuleGraph::report_cycles(const std::vector<std::string>& stuck) {
   std::sort(components.begin(), components.end());
 
   for (const auto& comp : components) {
-    if (comp.size() == 1) continue;  // not in a cycle itself: downstream of one
+    const auto& deps = modules_[index_.at(comp.front())].depends;
+    bool self_loop = std::any_of(deps.begin(), deps.end(),
+                                 [&](const Dependency& d) { return d.name == comp.front(); });
+    if (comp.size() == 1 && !self_loop) continue;  // not in a cycle itself: downstream of one
     // Shortest path back to the smallest member, through members of the component.
     std::set<std::string> members(comp.begin(), comp.end());
     const std::string& start = comp.front();
@@ -287,14 +318,20 @@ std::vector<const Manifest*> ModuleGraph::uninstall_closure(
   std::vector<const Manifest*> out;
   for (const auto& name : closure)
     out.push_back(&modules_[index_.at(name)]);
-  // Dependents first: reverse install order. Broken modules (not in the order) go first.
-  auto rank = [&](const Manifest* m) {
-    auto it = position_.find(m->name);
-    return it == position_.end() ? -1 : static_cast<long>(it->second);
-  };
+  for (const auto* m : out) {
+    if (!m->core) continue;
+    std::string list;
+    for (const auto& n : names)
+      list += (list.empty() ? "" : ", ") + n;
+    throw Error("module.core",
+                "uninstalling " + list + " would also uninstall the core module \"" + m->name +
+                    "\", which depends on it",
+                "core modules ship with Keel and cannot be uninstalled");
+  }
+  // Dependents first: the reverse of a dependencies-first order of every module (broken ones
+  // included: nothing healthy depends on them, so they come first).
   std::sort(out.begin(), out.end(), [&](const Manifest* a, const Manifest* b) {
-    long ra = rank(a), rb = rank(b);
-    return ra != rb ? ra > rb : a->name < b->name;
+    return rank_.at(a->name) > rank_.at(b->name);
   });
   return out;
 }

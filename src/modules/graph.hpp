@@ -30,13 +30,15 @@ class ModuleGraph {
   // What installing `names` brings in, in install order: the modules, their dependencies not
   // in `installed`, and each auto_install module whose dependencies will all be installed once
   // this is done and that needs at least one module being installed now. Modules already in
-  // `installed` are left out. Throws ValidationError for an unknown name or a broken module.
+  // `installed` are left out. Throws Error for an unknown name ("did you mean" hint) and
+  // ValidationError, carrying the root problems, when a module it needs is broken.
   std::vector<const Manifest*> install_closure(const std::vector<std::string>& names,
                                                const std::set<std::string>& installed) const;
 
   // What uninstalling `names` takes with it, dependents first: the modules and every module of
   // `installed` that depends on them, directly or not. Throws for an unknown name, a module
-  // that is not installed, or a core module (core modules are never uninstalled).
+  // that is not installed, or a core module (core modules are never uninstalled, neither when
+  // named nor when they would be taken along as a dependent).
   std::vector<const Manifest*> uninstall_closure(const std::vector<std::string>& names,
                                                  const std::set<std::string>& installed) const;
 
@@ -55,6 +57,8 @@ class ModuleGraph {
   std::vector<std::vector<size_t>> dependents_;  // by index
   std::vector<std::string> order_;               // healthy modules, install order
   std::map<std::string, size_t> position_;       // name -> index in order_
+  std::map<std::string, size_t> rank_;  // name -> place in a dependencies-first order of ALL
+                                        // modules, broken ones included
   std::set<std::string> broken_;
   std::map<std::string, std::vector<Diagnostic>> problems_;  // module -> its own problems
   Diagnostics diagnostics_;
