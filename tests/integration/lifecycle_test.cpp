@@ -1,0 +1,360 @@
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "db/catalog.hpp"
+#include "db/connection.hpp"
+#include "install/lifecycle.hpp"
+#include "modules/discovery.hpp"
+#include "support/addon_tree.hpp"
+#include "support/pg.hpp"
+
+namespace keel::install {
+namespace {
+
+using db::Params;
+
+modules::ModuleGraph graph_of(const testing::AddonTree& tree) {
+  auto found = modules::discover({KEEL_SOURCE_DIR "/core", tree.path()});
+  EXPECT_FALSE(found.diagnostics.has_errors())
+      << (found.diagnostics.items().empty() ? "" : found.diagnostics.items()[0].to_string());
+  return modules::ModuleGraph(std::move(found.modules));
+}
+
+// Everything a failed operation must leave untouched: the catalog and every row.
+std::string snapshot(db::Connection& conn) {
+  std::string out;
+  auto live = db::introspect(conn);
+  for (const auto& [table, t] : live.tables) {
+    out += "table " + table + "\n";
+    for (const auto& [name, c] : t.columns)
+      out += "  " + name + " " + c.type + (c.not_null ? " not null" : "") + " " + c.default_expr +
+             "\n";
+    for (const auto& [name, def] : t.constraints)
+      out += "  constraint " + name + " " + def + "\n";
+    for (const auto& name : t.indexes)
+      out += "  index " + name + "\n";
+    auto rows = conn.exec(
+        "SELECT count(*), coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM " +
+        db::quote_ident(table) + " t");
+    out += "  rows " + std::string(rows.get(0, 0)) + " " + std::string(rows.get(0, 1)) + "\n";
+  }
+  return out;
+}
+
+const char* kShopV1 = R"(name: shop
+version: 1.0.0
+depends: [base]
+entities: [entities/*.yaml]
+data: [data/*.yaml]
+)";
+
+std::string shop_manifest(const std::string& version) {
+  std::string text = kShopV1;
+  return text.replace(text.find("1.0.0"), 5, version);
+}
+
+const char* kShopEntitiesV1 = R"(entities:
+  partner:
+    fields:
+      name:  {type: string, max_length: 32, required: true, unique: true}
+      city:  {type: string, max_length: 40, index: true}
+      score: {type: integer, default: 5}
+  order:
+    title: ref
+    fields:
+      ref:     {type: string, max_length: 16, required: true}
+      partner: {type: many2one, target: partner, required: true, on_delete: cascade}
+      state:   {type: selection, options: [draft, done], default: draft, required: true}
+      total:   {type: decimal, precision: 10, scale: 2, default: "0"}
+      paid:    {type: boolean, default: false}
+      day:     {type: date, default: today}
+      lines:   {type: one2many, target: line, inverse: order}
+      tags:    {type: many2many, target: tag}
+  line:
+    fields:
+      order: {type: many2one, target: order, required: true, on_delete: cascade}
+      qty:   {type: integer}
+  tag:
+    fields:
+      name: {type: string}
+)";
+
+const char* kShopData = R"(records:
+  - {id: acme, entity: partner, values: {name: ACME, city: Paris}}
+  - {id: tag_a, entity: tag, values: {name: A}}
+  - {id: o1, entity: order, values: {ref: SO1, partner: {ref: acme}, tags: [{ref: tag_a}]}}
+)";
+
+class Lifecycle : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tree.write("shop/manifest.yaml", kShopV1);
+    tree.write("shop/entities/shop.yaml", kShopEntitiesV1);
+    tree.write("shop/data/shop.yaml", kShopData);
+    conn = std::make_unique<db::Connection>(database.connect());
+  }
+  std::vector<std::string> install(const std::vector<std::string>& names) {
+    auto graph = graph_of(tree);
+    return install::Lifecycle(*conn, graph).install(names);
+  }
+  std::vector<std::string> upgrade(const std::vector<std::string>& names) {
+    auto graph = graph_of(tree);
+    return install::Lifecycle(*conn, graph).upgrade(names);
+  }
+  std::vector<std::string> uninstall(const std::vector<std::string>& names, bool purge) {
+    auto graph = graph_of(tree);
+    return install::Lifecycle(*conn, graph).uninstall(names, purge);
+  }
+  std::string one(const std::string& sql) { return std::string(conn->exec(sql).get(0, 0)); }
+
+  testing::TestDatabase database;
+  testing::AddonTree tree;
+  std::unique_ptr<db::Connection> conn;
+};
+
+TEST_F(Lifecycle, InstallCreatesEveryKindOfSchemaObject) {
+  EXPECT_EQ(install({"shop"}), (std::vector<std::string>{"base", "shop"}));
+  auto live = db::introspect(*conn);
+  ASSERT_TRUE(live.has_table("order"));  // a keyword, quoted
+  const auto& order = live.tables.at("order");
+  EXPECT_EQ(order.columns.at("id").type, "bigint");
+  EXPECT_TRUE(order.columns.at("created_at").not_null);
+  EXPECT_EQ(order.columns.at("ref").type, "character varying(16)");
+  EXPECT_TRUE(order.columns.at("ref").not_null);
+  EXPECT_EQ(order.columns.at("total").type, "numeric(10,2)");
+  EXPECT_EQ(order.columns.at("paid").type, "boolean");
+  EXPECT_EQ(order.columns.at("day").default_expr, "CURRENT_DATE");
+  EXPECT_EQ(order.columns.at("state").default_expr, "'draft'::text");
+  EXPECT_EQ(order.columns.count("lines"), 0u);  // one2many: no column
+  EXPECT_NE(order.constraints.at("order_partner_fkey").find("ON DELETE CASCADE"),
+            std::string::npos);
+  bool has_check = false;
+  for (const auto& [name, def] : order.constraints)
+    if (name.rfind("order_state_check_", 0) == 0)
+      has_check = def.find("'done'") != std::string::npos;
+  EXPECT_TRUE(has_check);
+  const auto& partner = live.tables.at("partner");
+  EXPECT_TRUE(partner.constraints.count("partner_name_key"));
+  EXPECT_TRUE(partner.indexes.count("partner_city_idx"));
+  EXPECT_EQ(partner.columns.at("score").default_expr, "5");
+  ASSERT_TRUE(live.has_table("order_tags_rel"));
+  const auto& rel = live.tables.at("order_tags_rel");
+  EXPECT_TRUE(rel.constraints.count("order_tags_rel_pkey"));
+  EXPECT_EQ(rel.constraints.size(), 3u);  // primary key + two cascading foreign keys
+  // Data: references resolved, many2many linked, external ids recorded.
+  EXPECT_EQ(one("SELECT p.name FROM \"order\" o JOIN partner p ON p.id = o.partner"), "ACME");
+  EXPECT_EQ(one("SELECT count(*) FROM order_tags_rel"), "1");
+  EXPECT_EQ(one("SELECT count(*) FROM base_external_id WHERE module = 'shop'"), "3");
+  EXPECT_EQ(one("SELECT state FROM base_module WHERE name = 'shop'"), "installed");
+  EXPECT_EQ(one("SELECT count(*) FROM base_field f JOIN base_entity e ON e.id = f.entity "
+                "WHERE e.name = 'order'"),
+            "8");
+}
+
+TEST_F(Lifecycle, InstallIsIdempotentAndPlansNothingAfterwards) {
+  install({"shop"});
+  std::string before = snapshot(*conn);
+  EXPECT_TRUE(install({"shop"}).empty());
+  auto graph = graph_of(tree);
+  EXPECT_TRUE(install::Lifecycle(*conn, graph).plan({"shop"}).modules.empty());
+  // The live schema matches the registry exactly: no statement left to run.
+  auto registry_modules = graph.install_closure({"base", "shop"}, {});
+  Diagnostics d;
+  auto registry = schema::Registry::build(registry_modules, d);
+  EXPECT_TRUE(schema::plan_schema(*registry, db::introspect(*conn)).empty());
+  EXPECT_TRUE(upgrade({"shop"}) == std::vector<std::string>{"shop"});
+  EXPECT_EQ(one("SELECT count(*) FROM partner"), "1");
+  (void)before;
+}
+
+TEST_F(Lifecycle, PlanChangesNothingEvenOnAnEmptyDatabase) {
+  std::string before = snapshot(*conn);
+  auto graph = graph_of(tree);
+  auto plan = install::Lifecycle(*conn, graph).plan({"shop"});
+  ASSERT_EQ(plan.modules.size(), 2u);
+  EXPECT_GT(plan.statements.size(), 10u);
+  EXPECT_EQ(snapshot(*conn), before);
+}
+
+TEST_F(Lifecycle, FailingPostMigrationLeavesDatabaseExactlyAsBefore) {
+  install({"shop"});
+  conn->exec("INSERT INTO partner (name) VALUES ('Other')");
+  std::string before = snapshot(*conn);
+  tree.write("shop/manifest.yaml", shop_manifest("1.1.0"));
+  tree.write("shop/entities/shop.yaml",
+             std::string(kShopEntitiesV1) + "extend: {}\n");  // unchanged entities
+  tree.write("shop/entities/more.yaml",
+             "entities:\n  note:\n    fields:\n      body: {type: text}\n");
+  tree.write("shop/migrations/1.1.0/pre.sql", "UPDATE partner SET city = 'Lyon';");
+  tree.write("shop/migrations/1.1.0/post.sql", "INSERT INTO no_such_table VALUES (1);");
+  try {
+    upgrade({"shop"});
+    FAIL() << "the upgrade should fail";
+  } catch (const Error& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("shop"), std::string::npos) << what;
+    EXPECT_NE(what.find("post.sql"), std::string::npos) << what;
+    EXPECT_NE(what.find("no_such_table"), std::string::npos) << what;
+  }
+  EXPECT_EQ(snapshot(*conn), before);
+}
+
+TEST_F(Lifecycle, UpgradeRunsMigrationsOnceInOrderAndKeepsRows) {
+  install({"shop"});
+  conn->exec("INSERT INTO partner (name, city) VALUES ('Bob', 'Nice')");
+  tree.write("shop/manifest.yaml", shop_manifest("2.0.0"));
+  // v2 widens a column, adds a required column with a default and a new entity.
+  std::string v2 = kShopEntitiesV1;
+  v2.replace(v2.find("max_length: 32"), 14, "max_length: 64");
+  v2.replace(v2.find("      score:"), 0,
+             "      rank: {type: integer, required: true, default: 1}\n");
+  tree.write("shop/entities/shop.yaml", v2);
+  tree.write(
+      "shop/migrations/1.5.0/pre.sql",
+      "CREATE TABLE mig_log (step text, at serial); INSERT INTO mig_log VALUES ('pre 1.5');");
+  tree.write("shop/migrations/2.0.0/pre.sql", "INSERT INTO mig_log VALUES ('pre 2.0');");
+  tree.write("shop/migrations/2.0.0/post.sql",
+             "INSERT INTO mig_log SELECT 'post 2.0 rank=' || min(rank) FROM partner;");
+  tree.write("shop/migrations/0.9.0/pre.sql", "SELECT 1/0;");  // below the installed version
+  tree.write("shop/migrations/3.0.0/pre.sql", "SELECT 1/0;");  // above the new version
+  upgrade({"shop"});
+  EXPECT_EQ(one("SELECT string_agg(step, ' | ' ORDER BY at) FROM mig_log"),
+            "pre 1.5 | pre 2.0 | post 2.0 rank=1");
+  EXPECT_EQ(one("SELECT version FROM base_module WHERE name = 'shop'"), "2.0.0");
+  EXPECT_EQ(one("SELECT count(*) FROM partner"), "2");
+  EXPECT_EQ(db::introspect(*conn).tables.at("partner").columns.at("name").type,
+            "character varying(64)");
+  // Each script exactly once: a second upgrade runs none of them.
+  upgrade({"shop"});
+  EXPECT_EQ(one("SELECT count(*) FROM mig_log"), "3");
+  EXPECT_EQ(one("SELECT count(*) FROM base_migration WHERE module = 'shop'"), "3");
+}
+
+TEST_F(Lifecycle, NarrowingATypeNeedsAMigration) {
+  install({"shop"});
+  std::string v2 = kShopEntitiesV1;
+  v2.replace(v2.find("max_length: 32"), 14, "max_length: 8");
+  tree.write("shop/entities/shop.yaml", v2);
+  std::string before = snapshot(*conn);
+  try {
+    upgrade({"shop"});
+    FAIL();
+  } catch (const ValidationError& e) {
+    ASSERT_FALSE(e.diagnostics().empty());
+    EXPECT_NE(e.diagnostics()[0].message.find("partner.name"), std::string::npos);
+    EXPECT_NE(e.diagnostics()[0].location.file.string().find("shop.yaml"), std::string::npos);
+  }
+  EXPECT_EQ(snapshot(*conn), before);
+}
+
+TEST_F(Lifecycle, RequiredOnRowsWithoutValueSaysHowMany) {
+  install({"shop"});
+  conn->exec("INSERT INTO partner (name) VALUES ('B'), ('C')");
+  std::string v2 = kShopEntitiesV1;
+  v2.replace(v2.find("city:  {type: string, max_length: 40"), 36,
+             "city:  {type: string, max_length: 40, required: true");
+  tree.write("shop/entities/shop.yaml", v2);
+  try {
+    upgrade({"shop"});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("2 rows"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Lifecycle, UpgradeUpdatesDataRespectsNoupdateAndDeletesUndeclared) {
+  tree.write("shop/data/fixed.yaml",
+             "noupdate: true\nrecords:\n  - {id: fixed, entity: tag, values: {name: Fixed}}\n");
+  install({"shop"});
+  conn->exec("UPDATE tag SET name = 'Changed by user' WHERE name = 'Fixed'");
+  tree.write("shop/data/shop.yaml", R"(records:
+  - {id: acme, entity: partner, values: {name: ACME Corp, city: Paris}}
+  - {id: o1, entity: order, values: {ref: SO1, partner: {ref: acme}}}
+)");
+  tree.write("shop/data/fixed.yaml",
+             "noupdate: true\nrecords:\n  - {id: fixed, entity: tag, values: {name: Again}}\n");
+  upgrade({"shop"});
+  EXPECT_EQ(one("SELECT name FROM partner"), "ACME Corp");
+  EXPECT_EQ(one("SELECT count(*) FROM tag WHERE name = 'A'"), "0");  // no longer declared
+  EXPECT_EQ(one("SELECT name FROM tag ORDER BY id LIMIT 1"), "Changed by user");
+}
+
+TEST_F(Lifecycle, UninstallKeepsDataAndPurgeRemovesExactlyOwnedObjects) {
+  tree.write("extra/manifest.yaml",
+             "name: extra\nversion: 1.0.0\ndepends: [shop]\n"
+             "entities: [entities.yaml]\n");
+  tree.write("extra/entities.yaml", R"(entities:
+  gift:
+    fields:
+      partner: {type: many2one, target: partner}
+extend:
+  partner:
+    fields:
+      vip: {type: boolean, required: true, default: false}
+      level: {type: integer, index: true, unique: true}
+)");
+  install({"shop"});
+  std::string before_extra = snapshot(*conn);
+  install({"extra"});
+  EXPECT_EQ(uninstall({"extra"}, false), std::vector<std::string>{"extra"});
+  EXPECT_TRUE(db::introspect(*conn).has_table("gift"));  // data stays
+  EXPECT_EQ(one("SELECT state FROM base_module WHERE name = 'extra'"), "uninstalled");
+  conn->exec("INSERT INTO partner (name) VALUES ('no vip needed')");  // NOT NULL relaxed
+  conn->exec("DELETE FROM partner WHERE name = 'no vip needed'");
+  // Reinstall, then purge: everything extra created goes, nothing else.
+  install({"extra"});
+  uninstall({"extra"}, true);
+  auto live = db::introspect(*conn);
+  EXPECT_FALSE(live.has_table("gift"));
+  EXPECT_EQ(live.tables.at("partner").columns.count("vip"), 0u);
+  EXPECT_EQ(live.tables.at("partner").columns.count("level"), 0u);
+  EXPECT_EQ(one("SELECT count(*) FROM base_ownership WHERE module = 'extra'"), "0");
+  EXPECT_EQ(one("SELECT count(*) FROM partner"), "1");
+}
+
+TEST_F(Lifecycle, UninstallTakesDependentsAndRefusesBase) {
+  tree.write("extra/manifest.yaml", "name: extra\nversion: 1.0.0\ndepends: [shop]\n");
+  install({"extra"});
+  EXPECT_EQ(uninstall({"shop"}, false), (std::vector<std::string>{"extra", "shop"}));
+  EXPECT_THROW(uninstall({"base"}, false), Error);
+}
+
+TEST_F(Lifecycle, ConcurrentInstallsSerialize) {
+  std::vector<std::string> a, b;
+  std::string error;
+  auto run = [&](std::vector<std::string>& out) {
+    try {
+      auto c = database.connect();
+      auto graph = graph_of(tree);
+      out = install::Lifecycle(c, graph).install({"shop"});
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  };
+  std::thread t1(run, std::ref(a)), t2(run, std::ref(b));
+  t1.join();
+  t2.join();
+  EXPECT_EQ(error, "");
+  // One of them installed everything; the other waited and found nothing left to do.
+  EXPECT_EQ(a.size() + b.size(), 2u);
+  EXPECT_EQ(one("SELECT count(*) FROM base_module"), "2");
+}
+
+TEST_F(Lifecycle, BadDataNamesFileLineAndColumn) {
+  tree.write("shop/data/bad.yaml",
+             "records:\n  - {id: x, entity: partner, values: {name: X, nope: 1}}\n");
+  try {
+    install({"shop"});
+    FAIL();
+  } catch (const ValidationError& e) {
+    ASSERT_EQ(e.diagnostics().size(), 1u);
+    EXPECT_EQ(e.diagnostics()[0].location.line, 2);
+    EXPECT_NE(e.diagnostics()[0].location.file.string().find("bad.yaml"), std::string::npos);
+    EXPECT_NE(e.diagnostics()[0].message.find("nope"), std::string::npos);
+  }
+  EXPECT_EQ(one("SELECT to_regclass('base_module') IS NULL"), "t");  // nothing was kept
+}
+
+}  // namespace
+}  // namespace keel::install
