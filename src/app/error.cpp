@@ -83,7 +83,8 @@ std::optional<std::string_view> closest_match(std::string_view word,
   size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
   for (auto c : candidates) {
     size_t d = distance(word, c);
-    if (d < best_distance) {
+    // A word that keeps none of its letters is no typo of the candidate, however short.
+    if (d < best_distance && d < std::max<size_t>(word.size(), 1)) {
       best_distance = d;
       best = c;
     }

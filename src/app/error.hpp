@@ -96,7 +96,8 @@ void throw_if_errors(const Diagnostics& diagnostics, const std::string& code,
                      const std::string& summary);
 
 // The closest of `candidates` to `word` when it is close enough to be a likely typo
-// (for "did you mean ...?" hints).
+// (for "did you mean ...?" hints): at most max(2, length / 3) edits away, and not all of
+// `word` replaced. The first candidate wins ties.
 std::optional<std::string_view> closest_match(std::string_view word,
                                               const std::vector<std::string_view>& candidates);
 

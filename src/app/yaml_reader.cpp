@@ -18,13 +18,26 @@ std::optional<YAML::Node> YamlReader::parse(std::string_view text) {
   }
 }
 
+namespace {
+
+// The value of `key` in `map`; an undefined node when `map` is not a map or lacks the key
+// (yaml-cpp throws when a scalar is indexed).
+YAML::Node lookup(const YAML::Node& map, std::string_view key) {
+  if (!map.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  return map[std::string(key)];
+}
+
+}  // namespace
+
 SourceLocation YamlReader::at(const YAML::Node& node) const {
+  if (!node.IsDefined()) return {file_, 0, 0};  // a missing key: yaml-cpp would throw
   auto mark = node.Mark();
   if (mark.is_null()) return {file_, 0, 0};
   return {file_, mark.line + 1, mark.column + 1};
 }
 
 std::string_view yaml_kind(const YAML::Node& node) {
+  if (!node.IsDefined()) return "nothing";
   switch (node.Type()) {
     case YAML::NodeType::Map:
       return "a map";
@@ -75,11 +88,12 @@ bool YamlReader::check_map(const YAML::Node& node, const std::vector<std::string
 }
 
 bool YamlReader::is_string(const YAML::Node& node) const {
-  return node.IsScalar();
+  return node.IsDefined() && node.IsScalar();
 }
 
 std::optional<bool> YamlReader::as_boolean(const YAML::Node& node) const {
-  if (!node.IsScalar() || node.Tag() == "!") return std::nullopt;  // quoted: a string
+  if (!node.IsDefined() || !node.IsScalar() || node.Tag() == "!")
+    return std::nullopt;  // quoted: a string
   const std::string& s = node.Scalar();
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
@@ -88,11 +102,14 @@ std::optional<bool> YamlReader::as_boolean(const YAML::Node& node) const {
 
 std::optional<LocatedString> YamlReader::string(const YAML::Node& map, std::string_view key,
                                                 bool required) {
-  YAML::Node value = map[std::string(key)];
+  YAML::Node value = lookup(map, key);
   if (!value.IsDefined() || value.IsNull()) {
-    if (required)
+    if (required && (map.IsMap() || !map.IsDefined() || map.IsNull()))
       diagnostics_.error(at(map), "missing required key \"" + std::string(key) + "\"",
                          "add `" + std::string(key) + ": ...`");
+    else if (required)
+      error(map,
+            "expected a map with \"" + std::string(key) + "\", got " + std::string(yaml_kind(map)));
     return std::nullopt;
   }
   if (!value.IsScalar()) {
@@ -104,7 +121,7 @@ std::optional<LocatedString> YamlReader::string(const YAML::Node& map, std::stri
 }
 
 std::optional<bool> YamlReader::boolean(const YAML::Node& map, std::string_view key) {
-  YAML::Node value = map[std::string(key)];
+  YAML::Node value = lookup(map, key);
   if (!value.IsDefined() || value.IsNull()) return std::nullopt;
   auto b = as_boolean(value);
   if (!b) {
@@ -116,7 +133,7 @@ std::optional<bool> YamlReader::boolean(const YAML::Node& map, std::string_view 
 }
 
 std::optional<long long> YamlReader::integer(const YAML::Node& map, std::string_view key) {
-  YAML::Node value = map[std::string(key)];
+  YAML::Node value = lookup(map, key);
   if (!value.IsDefined() || value.IsNull()) return std::nullopt;
   if (value.IsScalar() && value.Tag() != "!") {
     const std::string& s = value.Scalar();
@@ -132,7 +149,7 @@ std::optional<long long> YamlReader::integer(const YAML::Node& map, std::string_
 std::optional<std::vector<LocatedString>> YamlReader::string_list(const YAML::Node& map,
                                                                   std::string_view key,
                                                                   bool allow_scalar) {
-  YAML::Node value = map[std::string(key)];
+  YAML::Node value = lookup(map, key);
   if (!value.IsDefined() || value.IsNull()) return std::nullopt;
   std::vector<LocatedString> out;
   if (value.IsScalar() && allow_scalar) {

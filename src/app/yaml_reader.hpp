@@ -38,7 +38,9 @@ class YamlReader {
                  std::string_view what);
 
   // Typed accessors for a key of a map. A missing key gives nullopt without a diagnostic
-  // (unless `required`); a value of the wrong type gives nullopt and a diagnostic.
+  // (unless `required`); a value of the wrong type gives nullopt and a diagnostic. When `map`
+  // is not a map, every key is missing (check_map reports the shape), and a `required` one
+  // is reported as "expected a map".
   std::optional<LocatedString> string(const YAML::Node& map, std::string_view key,
                                       bool required = false);
   std::optional<bool> boolean(const YAML::Node& map, std::string_view key);

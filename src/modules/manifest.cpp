@@ -2,6 +2,7 @@
 
 #include <glob.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -200,7 +201,8 @@ std::optional<Manifest> parse_manifest(std::string_view text, const fs::path& fi
         auto dep = parse_dependency(r, item);
         if (!dep) continue;
         if (dep->name == out.name) {
-          r.error(item, "module \"" + out.name + "\" depends on itself");
+          r.error(item, "module \"" + out.name + "\" depends on itself",
+                  "remove \"" + out.name + "\" from depends");
         } else if (!seen.insert(dep->name).second) {
           r.error(item, "\"" + dep->name + "\" is listed twice in depends",
                   "merge the two entries into one");
@@ -241,27 +243,44 @@ std::vector<fs::path> expand_patterns(const Manifest& manifest,
   std::error_code ec;
   fs::path root = fs::weakly_canonical(manifest.dir, ec);
   for (const auto& [pattern, location] : patterns) {
-    bool wildcard = pattern.find_first_of("*?[") != std::string::npos;
+    const bool wildcard = pattern.find_first_of("*?[") != std::string::npos;
     fs::path full = manifest.dir / pattern;
-    glob_t g{};
-    int rc = ::glob(full.c_str(), GLOB_ERR, nullptr, &g);
-    if (rc == GLOB_NOMATCH && !wildcard) {
+    std::vector<fs::path> matches;
+    if (wildcard) {
+      // No match (even in a missing directory) is fine for a wildcard.
+      glob_t g{};
+      if (::glob(full.c_str(), GLOB_ERR, nullptr, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; ++i)
+          matches.emplace_back(g.gl_pathv[i]);
+      }
+      globfree(&g);
+      // Sorted here, not by glob(3)'s strcoll: the same order whatever the locale.
+      std::sort(matches.begin(), matches.end());
+    } else if (!fs::exists(full, ec)) {
       diagnostics.error(location,
                         "\"" + pattern + "\" does not exist in module \"" + manifest.name + "\"",
                         "create the file or remove it from the manifest");
+      continue;
+    } else if (!fs::is_regular_file(full, ec)) {
+      diagnostics.error(
+          location, "\"" + pattern + "\" in module \"" + manifest.name + "\" is not a file",
+          "name a file, or the files of a folder with a glob: " + pattern + "/*.yaml");
+      continue;
+    } else {
+      matches.push_back(full);
     }
-    for (size_t i = 0; rc == 0 && i < g.gl_pathc; ++i) {
-      fs::path p(g.gl_pathv[i]);
+    for (const auto& p : matches) {
       fs::path canon = fs::weakly_canonical(p, ec);
       auto rel = canon.lexically_relative(root);
       if (rel.empty() || *rel.begin() == "..") {
-        diagnostics.error(location, "\"" + p.string() + "\" is outside module \"" + manifest.name +
-                                        "\" (through a link)");
+        diagnostics.error(
+            location,
+            "\"" + p.string() + "\" is outside module \"" + manifest.name + "\" (through a link)",
+            "copy the file into the module folder instead of linking to it");
         continue;
       }
       if (fs::is_regular_file(p, ec) && seen.insert(p).second) out.push_back(p);
     }
-    globfree(&g);
   }
   return out;
 }

@@ -57,8 +57,10 @@ std::optional<Manifest> parse_manifest(std::string_view text, const std::filesys
 // Reads `<dir>/manifest.yaml` and parses it with the folder's name.
 std::optional<Manifest> load_manifest(const std::filesystem::path& dir, Diagnostics& diagnostics);
 
-// Expands a manifest's file patterns (`entities/*.yaml`) inside its module folder, sorted.
-// A pattern without wildcards must name an existing file; no pattern may leave the folder.
+// Expands a manifest's file patterns (`entities/*.yaml`) inside its module folder: patterns in
+// the order given, the matches of each sorted by path, every file once. A pattern without
+// wildcards must name an existing regular file; a wildcard may match nothing; no file may lie
+// outside the folder (through a link).
 std::vector<std::filesystem::path> expand_patterns(const Manifest& manifest,
                                                    const std::vector<LocatedString>& patterns,
                                                    Diagnostics& diagnostics);

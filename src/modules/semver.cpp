@@ -204,6 +204,7 @@ std::optional<VersionConstraint> VersionConstraint::parse(std::string_view text,
     return std::nullopt;
   }
   result.text_ = std::string(all);
+  bool matches_all = false;
   // An upper bound that excludes pre-releases of the bound itself: "<2.0.0-0".
   auto below = [](Version v) {
     v.prerelease_ = {"0"};
@@ -299,12 +300,14 @@ std::optional<VersionConstraint> VersionConstraint::parse(std::string_view text,
       }
     }
     if (comparators.empty() && any) {
-      // "*" inside an alternative: the whole constraint matches everything.
-      result.alternatives_.clear();
-      return result;
+      // "*" as a whole alternative: the constraint matches everything, but the other
+      // alternatives must still be valid.
+      matches_all = true;
+      continue;
     }
     result.alternatives_.push_back(std::move(comparators));
   }
+  if (matches_all) result.alternatives_.clear();
   return result;
 }
 
