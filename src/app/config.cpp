@@ -123,7 +123,9 @@ void apply_file(const fs::path& file, Config& config) {
   if (auto v = str("log", "level")) config.log_level = *v;
   // Relative directories in the file are relative to the file itself.
   fs::path base = file.parent_path();
-  auto resolve = [&](const fs::path& p) { return p.is_absolute() ? p : base / p; };
+  auto resolve = [&](const fs::path& p) {
+    return p.is_absolute() ? p : (base / p).lexically_normal();
+  };
   if (auto v = str("paths", "var")) config.var_dir = resolve(*v);
   if (auto node = root["addons"]["path"]) {
     std::vector<fs::path> dirs;

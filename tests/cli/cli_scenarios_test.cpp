@@ -1,1 +1,254 @@
+// CLI scenarios: the real `keel` binary run over the fixture addon trees of
+// tests/fixtures/addons/<case>/. Each case directory holds module folders (or directories of
+// them) and a case.yaml:
+//
+//   args: [module, list, --addons-path, "{dir}"]   # keel's arguments; {dir} = the case directory
+//   env: {KEEL_ADDONS_PATH: "{dir}/mods"}          # optional, added to a clean environment
+//   cwd: sub                                       # optional, relative to {dir} (default {dir})
+//   exit: 1                                        # expected exit status
+//   stdout: [...]                                  # substrings that must appear
+//   stderr: [...]
+//   stdout_absent: [...], stderr_absent: [...]     # optional: substrings that must not appear
+//   stdout_lines: [...]                            # optional: stdout, line by line, exactly
+//   stdout_json: '[...]'                           # optional: stdout parses to this JSON
+//
+// {dir} is replaced everywhere (arguments, environment, expectations). KEEL_CORE_PATH points
+// at the source tree's core/ and every other KEEL_* variable of the caller is removed.
+
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+namespace fs = std::filesystem;
+
+struct Result {
+  int status = -1;  // exit status, or 128 + signal
+  std::string out;
+  std::string err;
+};
+
+std::string read_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A temporary file that the child writes into.
+class TempFile {
+ public:
+  TempFile() {
+    std::string tmpl = (fs::temp_directory_path() / "keel-cli-XXXXXX").string();
+    fd_ = ::mkstemp(tmpl.data());
+    if (fd_ < 0) throw std::runtime_error("mkstemp failed");
+    path_ = tmpl;
+  }
+  ~TempFile() {
+    ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  int fd() const { return fd_; }
+  std::string text() const { return read_file(path_); }
+
+ private:
+  int fd_ = -1;
+  fs::path path_;
+};
+
+// Runs keel with `args` in `cwd`, with the caller's environment minus KEEL_* plus `env`.
+Result run_keel(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+                const fs::path& cwd) {
+  std::vector<std::string> env_items;
+  for (char** e = environ; *e; ++e)
+    if (std::string_view(*e).rfind("KEEL_", 0) != 0) env_items.emplace_back(*e);
+  std::map<std::string, std::string> extra = {{"KEEL_CORE_PATH", KEEL_SOURCE_DIR "/core"}};
+  for (const auto& [k, v] : env)
+    extra[k] = v;
+  for (const auto& [k, v] : extra)
+    env_items.push_back(k + "=" + v);
+
+  std::vector<char*> argv = {const_cast<char*>(KEEL_BINARY)};
+  for (const auto& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& e : env_items)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  TempFile out, err;
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull < 0 || ::dup2(devnull, 0) < 0 || ::dup2(out.fd(), 1) < 0 ||
+        ::dup2(err.fd(), 2) < 0 || ::chdir(cwd.c_str()) != 0)
+      ::_exit(126);
+    ::execve(KEEL_BINARY, argv.data(), envp.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) throw std::runtime_error("waitpid failed");
+  }
+  Result r;
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = out.text();
+  r.err = err.text();
+  return r;
+}
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+  return text;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    out.push_back(line);
+  return out;
+}
+
+// Every case directory: a folder of tests/fixtures/addons with a case.yaml.
+std::vector<fs::path> case_directories() {
+  std::vector<fs::path> out;
+  for (const auto& entry : fs::directory_iterator(KEEL_FIXTURES_DIR "/addons"))
+    if (entry.is_directory() && fs::exists(entry.path() / "case.yaml")) out.push_back(entry.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+class CliScenario : public ::testing::TestWithParam<fs::path> {};
+
+TEST_P(CliScenario, Run) {
+  const fs::path dir = GetParam();
+  YAML::Node spec = YAML::LoadFile((dir / "case.yaml").string());
+  ASSERT_TRUE(spec.IsMap()) << "case.yaml must be a map";
+  static const std::set<std::string> kKeys = {
+      "args",   "env",           "cwd",           "exit",         "stdout",
+      "stderr", "stdout_absent", "stderr_absent", "stdout_lines", "stdout_json"};
+  for (const auto& item : spec)
+    ASSERT_TRUE(kKeys.count(item.first.as<std::string>()))
+        << "unknown key in case.yaml: " << item.first.as<std::string>();
+  ASSERT_TRUE(spec["args"].IsSequence()) << "case.yaml needs `args`, a list";
+  ASSERT_TRUE(spec["exit"].IsScalar()) << "case.yaml needs `exit`";
+
+  auto expand = [&](const std::string& s) { return replace_all(s, "{dir}", dir.string()); };
+  auto strings = [&](const char* key) {
+    std::vector<std::string> out;
+    if (spec[key])
+      for (const auto& item : spec[key])
+        out.push_back(expand(item.as<std::string>()));
+    return out;
+  };
+  std::map<std::string, std::string> env;
+  if (spec["env"])
+    for (const auto& item : spec["env"])
+      env[item.first.as<std::string>()] = expand(item.second.as<std::string>());
+  fs::path cwd = spec["cwd"] ? dir / spec["cwd"].as<std::string>() : dir;
+
+  const std::vector<std::string> args = strings("args");
+  Result r = run_keel(args, env, cwd);
+  std::string command = "keel";
+  for (const auto& a : args)
+    command += " " + a;
+  SCOPED_TRACE(command + "\n--- stdout:\n" + r.out + "--- stderr:\n" + r.err + "---");
+
+  EXPECT_EQ(r.status, spec["exit"].as<int>());
+  for (const auto& s : strings("stdout"))
+    EXPECT_NE(r.out.find(s), std::string::npos) << "stdout lacks: " << s;
+  for (const auto& s : strings("stderr"))
+    EXPECT_NE(r.err.find(s), std::string::npos) << "stderr lacks: " << s;
+  for (const auto& s : strings("stdout_absent"))
+    EXPECT_EQ(r.out.find(s), std::string::npos) << "stdout has: " << s;
+  for (const auto& s : strings("stderr_absent"))
+    EXPECT_EQ(r.err.find(s), std::string::npos) << "stderr has: " << s;
+  if (spec["stdout_lines"]) {
+    EXPECT_EQ(lines_of(r.out), strings("stdout_lines"));
+  }
+  if (spec["stdout_json"]) {
+    rapidjson::Document expected, actual;
+    std::string text = expand(spec["stdout_json"].as<std::string>());
+    ASSERT_FALSE(expected.Parse(text.c_str()).HasParseError()) << "bad stdout_json: " << text;
+    ASSERT_FALSE(actual.Parse(r.out.c_str()).HasParseError()) << "stdout is not JSON";
+    EXPECT_TRUE(actual == expected) << "stdout JSON differs from stdout_json";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CliScenario, ::testing::ValuesIn(case_directories()),
+                         [](const ::testing::TestParamInfo<fs::path>& info) {
+                           std::string name = info.param.filename().string();
+                           for (char& c : name)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return name;
+                         });
+
+// The demo addons of the source tree must always list and resolve.
+TEST(CliDemoTree, ListsEveryModule) {
+  Result r = run_keel({"module", "list", "--addons-path", KEEL_SOURCE_DIR "/addons"}, {},
+                      fs::temp_directory_path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  auto lines = lines_of(r.out);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0].rfind("NAME", 0), 0u) << lines[0];
+  std::vector<std::string> names;
+  for (size_t i = 1; i < lines.size(); ++i)
+    names.push_back(lines[i].substr(0, lines[i].find(' ')));
+  EXPECT_EQ(names, (std::vector<std::string>{"base", "contacts", "inventory", "products",
+                                             "sale_stock", "sales"}));
+  EXPECT_NE(r.out.find(KEEL_SOURCE_DIR "/core/base"), std::string::npos);
+  EXPECT_NE(r.out.find(KEEL_SOURCE_DIR "/addons/sale_stock"), std::string::npos);
+}
+
+TEST(CliDemoTree, GraphIsInDependencyOrder) {
+  Result r = run_keel({"module", "graph", "--addons-path", KEEL_SOURCE_DIR "/addons"}, {},
+                      fs::temp_directory_path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  std::vector<std::string> names;
+  for (const auto& line : lines_of(r.out)) {
+    auto space = line.find(' ');
+    ASSERT_NE(space, std::string::npos) << line;
+    names.push_back(line.substr(0, space));
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"base", "contacts", "products", "inventory", "sales",
+                                             "sale_stock"}));
+}
+
+TEST(CliDemoTree, DotDrawsEdgesFromDependentToDependency) {
+  Result r = run_keel({"--addons-path", KEEL_SOURCE_DIR "/addons", "module", "graph", "--dot"}, {},
+                      fs::temp_directory_path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("digraph modules {", 0), 0u) << r.out;
+  for (const char* edge :
+       {"\"sale_stock\" -> \"sales\"", "\"sale_stock\" -> \"inventory\"",
+        "\"inventory\" -> \"products\" [label=\"~1.0\"]",
+        "\"sales\" -> \"contacts\" [label=\">=1.0 <2\"]", "\"contacts\" -> \"base\""})
+    EXPECT_NE(r.out.find(edge), std::string::npos) << edge;
+  EXPECT_EQ(r.out.find("\"base\" -> "), std::string::npos);
+}
+
+}  // namespace

@@ -143,9 +143,9 @@ var = "state"
 
 TEST_F(ConfigTest, AddonsPathAsColonSeparatedString) {
   CommandLineSettings flags;
-  flags.config_file = write("conf/keel.toml", "[addons]\npath = \"a:/abs/b::c\"\n");
+  flags.config_file = write("conf/keel.toml", "[addons]\npath = \"a:/abs/b::../c/./d\"\n");
   EXPECT_EQ(load_config(flags, env()).addons_path,
-            (Paths{dir_ / "conf" / "a", "/abs/b", dir_ / "conf" / "c"}));
+            (Paths{dir_ / "conf" / "a", "/abs/b", dir_ / "c" / "d"}));
 }
 
 TEST_F(ConfigTest, AbsoluteVarDirectoryIsKept) {
