@@ -2,7 +2,7 @@
 JOBS ?= $(shell nproc)
 KEEL := build/debug/src/keel
 
-.PHONY: all bootstrap build run test test-asan fuzz format format-check clean
+.PHONY: all bootstrap build run test test-asan fuzz bench format format-check clean
 
 all: build
 
@@ -28,6 +28,12 @@ test-asan: bootstrap
 
 fuzz: bootstrap
 	@scripts/fuzz 20
+
+# Benchmarks, in a release build; each prints its measurements and whether its target is met.
+bench: bootstrap
+	@cmake --preset release >/dev/null
+	@cmake --build build/release -j $(JOBS) --target install_bench
+	build/release/bench/install_bench
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

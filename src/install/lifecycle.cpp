@@ -40,28 +40,61 @@ std::shared_ptr<const schema::Registry> build_registry(
   return registry;
 }
 
+// Runs one statement; a failure names the module the statement was run for.
+void run_statement(db::Connection& conn, const schema::Statement& st) {
+  if (!st.check_sql.empty()) {
+    auto count = conn.exec(st.check_sql).get_int(0, 0);
+    if (count > 0) {
+      std::string message = st.check_message;
+      auto pos = message.find("{}");
+      if (pos != std::string::npos) message.replace(pos, 2, std::to_string(count));
+      throw Error("schema.violation", "module \"" + st.module + "\": " + message,
+                  "fix the data first (for example in migrations/<version>/pre.sql)",
+                  "statement: " + st.sql);
+    }
+  }
+  try {
+    conn.exec(st.sql);
+  } catch (const db::DbError& e) {
+    throw db::DbError("module \"" + st.module + "\": " + e.what(), e.sqlstate(), e.detail(),
+                      e.hint());
+  }
+}
+
 // Runs the schema plan and records what each statement created in the ownership ledger.
+// Statements without a guard go to the server in batches (one round trip each); when a batch
+// fails, it is rolled back to its savepoint and replayed one statement at a time, so that the
+// error names the exact statement.
 void apply_schema(db::Connection& conn, const std::vector<schema::Statement>& statements) {
+  constexpr size_t kBatch = 256;
   std::vector<schema::OwnedObject> created;
-  for (const auto& st : statements) {
-    if (!st.check_sql.empty()) {
-      auto count = conn.exec(st.check_sql).get_int(0, 0);
-      if (count > 0) {
-        std::string message = st.check_message;
-        auto pos = message.find("{}");
-        if (pos != std::string::npos) message.replace(pos, 2, std::to_string(count));
-        throw Error("schema.violation", "module \"" + st.module + "\": " + message,
-                    "fix the data first (for example in migrations/<version>/pre.sql)",
-                    "statement: " + st.sql);
+  size_t i = 0;
+  while (i < statements.size()) {
+    if (!statements[i].check_sql.empty()) {
+      run_statement(conn, statements[i]);
+      created.insert(created.end(), statements[i].creates.begin(), statements[i].creates.end());
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    std::string batch;
+    while (end < statements.size() && end - i < kBatch && statements[end].check_sql.empty())
+      batch += statements[end++].sql + ";\n";
+    bool failed = false;
+    {
+      db::Savepoint savepoint(conn, "keel_schema_batch");
+      try {
+        conn.exec(batch);
+        savepoint.release();
+      } catch (const db::DbError&) {
+        failed = true;  // rolled back to the savepoint when it leaves scope
       }
     }
-    try {
-      conn.exec(st.sql);
-    } catch (const db::DbError& e) {
-      throw db::DbError("module \"" + st.module + "\": " + e.what(), e.sqlstate(), e.detail(),
-                        e.hint());
+    for (size_t k = i; k < end; ++k) {
+      if (failed) run_statement(conn, statements[k]);
+      created.insert(created.end(), statements[k].creates.begin(), statements[k].creates.end());
     }
-    created.insert(created.end(), st.creates.begin(), st.creates.end());
+    i = end;
   }
   if (created.empty()) return;
   // One statement for the whole ledger: arrays of the columns, unnested.

@@ -1,0 +1,116 @@
+// Install benchmark: generates 50 modules / 500 entities / 5,000 fields, installs them all on a
+// fresh database of a private PostgreSQL cluster in one `Lifecycle::install`, and prints the
+// seconds and SQL statements per entity. Target (issue 3): under 5 s on the project machine.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include <unistd.h>
+
+#include "db/catalog.hpp"
+#include "db/cluster.hpp"
+#include "db/connection.hpp"
+#include "install/lifecycle.hpp"
+#include "modules/discovery.hpp"
+#include "schema/diff.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kModules = 50, kEntitiesPerModule = 10, kFieldsPerEntity = 10;
+
+void write(const fs::path& file, const std::string& text) {
+  fs::create_directories(file.parent_path());
+  std::ofstream(file) << text;
+}
+
+void generate(const fs::path& root) {
+  for (int m = 0; m < kModules; ++m) {
+    std::string name = "gen" + std::to_string(m);
+    std::string manifest = "name: " + name + "\nversion: 1.0.0\ndepends: [base";
+    if (m > 0) manifest += ", gen" + std::to_string(m - 1);
+    if (m > 2) manifest += ", gen" + std::to_string(m / 2);
+    manifest += "]\nentities: [entities.yaml]\n";
+    write(root / name / "manifest.yaml", manifest);
+    std::string entities = "entities:\n";
+    for (int e = 0; e < kEntitiesPerModule; ++e) {
+      entities += "  " + name + "_e" + std::to_string(e) + ":\n    fields:\n";
+      entities += "      name: {type: string, max_length: 64, required: true, index: true}\n";
+      entities += "      code: {type: string, max_length: 16, unique: true}\n";
+      entities += "      qty: {type: integer, default: 0}\n";
+      entities += "      amount: {type: decimal, precision: 12, scale: 2}\n";
+      entities += "      active: {type: boolean, default: true}\n";
+      entities += "      day: {type: date, default: today}\n";
+      entities += "      state: {type: selection, options: [a, b, c], default: a}\n";
+      entities += "      notes: {type: text}\n";
+      entities += "      data: {type: json}\n";
+      // A relation: to the previous entity of this module, or to one of the previous module.
+      std::string target = e > 0   ? name + "_e" + std::to_string(e - 1)
+                           : m > 0 ? "gen" + std::to_string(m - 1) + "_e0"
+                                   : "";
+      if (target.empty())
+        entities += "      link: {type: bigint}\n";
+      else
+        entities += "      link: {type: many2one, target: " + target + ", on_delete: set_null}\n";
+    }
+    write(root / name / "entities.yaml", entities);
+  }
+}
+
+}  // namespace
+
+int main() {
+  fs::path root = fs::temp_directory_path() / ("keel-bench-" + std::to_string(::getpid()));
+  fs::create_directories(root);
+  fs::permissions(root, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  generate(root / "addons");
+  int status = 0;
+  {
+    keel::db::Cluster::Options options;
+    options.data_dir = root / "pg";
+    options.socket_dir = root / "run";
+    options.durable = true;  // measured as a real installation would run
+    keel::db::Cluster cluster(options);
+    cluster.start();
+    auto conn = keel::db::Connection::open(cluster.conninfo());
+    auto found = keel::modules::discover({KEEL_SOURCE_DIR "/core", root / "addons"});
+    keel::modules::ModuleGraph graph(std::move(found.modules));
+    std::vector<std::string> names;
+    for (int m = 0; m < kModules; ++m)
+      names.push_back("gen" + std::to_string(m));
+
+    size_t statements = 0;
+    {
+      keel::install::Lifecycle lifecycle(conn, graph);
+      statements = lifecycle.plan(names).statements.size();
+    }
+    auto start = std::chrono::steady_clock::now();
+    auto t0 = std::chrono::steady_clock::now();
+    keel::install::Lifecycle lifecycle(
+        conn, graph, [&](const std::string& m, const std::string& s) {
+          if (getenv("KEEL_BENCH_VERBOSE"))
+            std::printf(
+                "%8.3f %s %s\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                m.c_str(), s.c_str());
+        });
+    auto installed = lifecycle.install(names);
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    int entities = kModules * kEntitiesPerModule;
+    std::printf("modules=%zu entities=%d fields=%d\n", installed.size(), entities,
+                entities * kFieldsPerEntity);
+    std::printf("install_seconds=%.3f\n", seconds);
+    std::printf("schema_statements=%zu statements_per_entity=%.2f\n", statements,
+                static_cast<double>(statements) / entities);
+    std::printf("target=5s %s\n", seconds < 5.0 ? "MET" : "MISSED");
+    status = seconds < 5.0 ? 0 : 1;
+  }
+  std::error_code ec;
+  fs::remove_all(root, ec);
+  return status;
+}
