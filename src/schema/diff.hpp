@@ -35,10 +35,19 @@ std::string object_name(const std::string& table, const std::string& column,
                         const std::string& suffix);
 
 // The ordered statements that bring `live` to what `registry` describes: new tables (id
-// identity and audit columns), columns, safe type widenings, NOT NULL, defaults, CHECKs of
-// selections, unique constraints, foreign keys, indexes and many2many link tables. Nothing is
-// ever dropped; a change that would lose data (narrowing a type, an unsafe cast) is reported
-// as an error (all of them, as a ValidationError) and needs an explicit migration.
+// identity and audit columns), columns, safe type widenings, defaults and NOT NULL (set, or
+// dropped when the entity no longer asks for them: loosening loses nothing), CHECKs of
+// selections (replaced when the options change), unique constraints, foreign keys (replaced
+// when on_delete or the target changes), indexes and many2many link tables. Columns, tables
+// and data are never dropped; a change that would lose data (narrowing a type, an unsafe cast)
+// is reported as an error (all of them, as a ValidationError) and needs an explicit migration.
+//
+// Names: constraints and indexes are "<table>_<column>_<suffix>" (key, fkey, idx,
+// check_<hash of the options>), link tables "<table>_<field>_rel", shortened with a hash past
+// 63 bytes. Index and link-table names share the schema's namespace: when two objects would
+// get the same one ("sale"."order_date" and "sale_order"."date" both give
+// "sale_order_date_idx"), those not yet in the database get a hashed name instead; a name
+// the database already has for the same object is always kept.
 std::vector<Statement> plan_schema(const Registry& registry, const db::LiveSchema& live);
 
 }  // namespace keel::schema

@@ -65,6 +65,11 @@ bool Field::has_column() const {
   return !computed || store;
 }
 
+const std::string& Field::module_of(std::string_view attribute) const {
+  auto it = set_by.find(attribute);
+  return it == set_by.end() ? module : it->second;
+}
+
 const Field* Entity::field(std::string_view name) const {
   for (const auto& f : fields)
     if (f.name == name) return &f;

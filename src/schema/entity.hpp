@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,10 +59,16 @@ struct Field {
   std::vector<std::string> roles;            // field-level rights; empty = everyone
   std::string module;                        // module that declared the field
   std::vector<std::string> changed_by;       // modules whose `extend:` changed its attributes
+  // Attribute as written ("unique", "options", "index", ...) -> the module that wrote its
+  // current value: the declaring module, or the last extension that changed it. Tells who
+  // owns the constraint or index an attribute asks for.
+  std::map<std::string, std::string, std::less<>> set_by;
   SourceLocation location;
 
   // Whether the field has a column in its entity's table.
   bool has_column() const;
+  // The module that wrote `attribute` (see set_by); the declaring module when none did.
+  const std::string& module_of(std::string_view attribute) const;
 };
 
 struct Entity {
