@@ -9,19 +9,11 @@
 #include "cli/context.hpp"
 #include "cli/database.hpp"
 #include "install/lifecycle.hpp"
-#include "modules/discovery.hpp"
+#include "modules/graph.hpp"
 
 namespace keel::cli {
 
 namespace {
-
-modules::ModuleGraph discover_graph(const Context& context) {
-  auto found = modules::discover(context.config.module_path());
-  for (const auto& d : found.diagnostics.items())
-    if (d.severity == Severity::kWarning) std::cerr << d.to_string() << '\n';
-  throw_if_errors(found.diagnostics, "manifest.invalid", "invalid module manifests");
-  return modules::ModuleGraph(std::move(found.modules));
-}
 
 // Progress goes to a terminal only; scripts get the summary.
 install::Progress terminal_progress() {
@@ -58,7 +50,7 @@ void add_lifecycle_commands(CLI::App& module, Runner& selected) {
   plan->fallthrough();
   plan->callback([&selected, args] {
     selected = [args](Context& c) {
-      auto graph = discover_graph(c);
+      auto graph = load_graph(c);
       auto database = Database::open(c.config);
       install::Lifecycle lifecycle(database->connection(), graph);
       auto p = lifecycle.plan(args->names);
@@ -88,7 +80,7 @@ void add_lifecycle_commands(CLI::App& module, Runner& selected) {
   install->fallthrough();
   install->callback([&selected, args] {
     selected = [args](Context& c) {
-      auto graph = discover_graph(c);
+      auto graph = load_graph(c);
       auto database = Database::open(c.config);
       install::Lifecycle lifecycle(database->connection(), graph, terminal_progress());
       print_list("install", lifecycle.install(args->names, args->demo));
@@ -106,7 +98,7 @@ void add_lifecycle_commands(CLI::App& module, Runner& selected) {
         throw UsageError("name the modules to upgrade, or give --all");
       if (!args->names.empty() && args->all)
         throw UsageError("give module names or --all, not both");
-      auto graph = discover_graph(c);
+      auto graph = load_graph(c);
       auto database = Database::open(c.config);
       install::Lifecycle lifecycle(database->connection(), graph, terminal_progress());
       print_list("upgrad", lifecycle.upgrade(args->names));
@@ -121,7 +113,7 @@ void add_lifecycle_commands(CLI::App& module, Runner& selected) {
   uninstall->fallthrough();
   uninstall->callback([&selected, args] {
     selected = [args](Context& c) {
-      auto graph = discover_graph(c);
+      auto graph = load_graph(c);
       auto database = Database::open(c.config);
       install::Lifecycle lifecycle(database->connection(), graph, terminal_progress());
       auto closure = lifecycle.uninstall_closure(args->names);

@@ -10,6 +10,8 @@
 
 #include "app/error.hpp"
 #include "cli/context.hpp"
+#include "cli/database.hpp"
+#include "install/lifecycle.hpp"
 #include "modules/discovery.hpp"
 #include "modules/graph.hpp"
 
@@ -22,16 +24,18 @@ void print_warnings(const Diagnostics& diagnostics) {
     if (d.severity == Severity::kWarning) std::cerr << d.to_string() << '\n';
 }
 
-// Discovers the modules of the configured path; warnings go to stderr, manifest errors throw
-// (all of them at once). Problems of the graph itself are left to the caller.
+}  // namespace
+
 modules::ModuleGraph load_graph(const Context& context) {
-  auto found = modules::discover(context.config.module_path());
+  auto found = modules::discover(context.config.module_path(), context.config.core_dir);
   print_warnings(found.diagnostics);
   throw_if_errors(found.diagnostics, "manifest.invalid", "invalid module manifests");
   modules::ModuleGraph graph(std::move(found.modules));
   print_warnings(graph.diagnostics());
   return graph;
 }
+
+namespace {
 
 // A graph with a cycle, a missing dependency or an unsatisfied constraint is a failure the
 // user can fix (exit 1), reported with every problem.
@@ -46,11 +50,22 @@ struct ModuleRow {
   std::string state;
 };
 
-std::vector<ModuleRow> module_rows(const modules::ModuleGraph& graph) {
-  // Until the database exists every module is uninstalled.
+// States come from the database when there is one; `module list` never creates it.
+std::vector<ModuleRow> module_rows(const Context& context, const modules::ModuleGraph& graph) {
+  std::map<std::string, std::string> installed;
+  if (auto database = Database::open(context.config, /*create=*/false))
+    installed = install::installed_modules(database->connection());
   std::vector<ModuleRow> rows;
-  for (const auto& m : graph.modules())
-    rows.push_back({&m, "", "uninstalled"});
+  for (const auto& m : graph.modules()) {
+    auto it = installed.find(m.name);
+    if (it == installed.end()) {
+      rows.push_back({&m, "", "uninstalled"});
+      continue;
+    }
+    auto version = modules::Version::parse(it->second);
+    bool newer = version && *version < m.version;
+    rows.push_back({&m, it->second, newer ? "to upgrade" : "installed"});
+  }
   return rows;
 }
 
@@ -58,7 +73,7 @@ int list_modules(Context& context, bool json) {
   // Every module found is listed, even when the graph has problems; those follow on stderr
   // and make the exit status 1 (like `npm ls`).
   auto graph = load_graph(context);
-  auto rows = module_rows(graph);
+  auto rows = module_rows(context, graph);
   if (json) {
     rapidjson::StringBuffer buffer;
     rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buffer);

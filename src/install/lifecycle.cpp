@@ -294,7 +294,14 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
                   "install it with `keel module install " + name + "`");
   }
   // New dependencies of the upgraded modules are installed with them.
-  auto adding = graph_.install_closure(targets, installed);
+  std::vector<std::string> missing;
+  for (const auto& name : targets)
+    for (const auto& dep : graph_.find(name)->depends)
+      if (!installed.count(dep.name) &&
+          std::find(missing.begin(), missing.end(), dep.name) == missing.end())
+        missing.push_back(dep.name);
+  std::vector<const modules::Manifest*> adding;
+  if (!missing.empty()) adding = graph_.install_closure(missing, installed);
   auto all = with_installed(graph_, installed, adding);
   std::vector<const modules::Manifest*> upgrading;
   std::set<std::string> target_set(targets.begin(), targets.end());

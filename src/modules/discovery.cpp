@@ -6,7 +6,7 @@
 namespace keel::modules {
 namespace fs = std::filesystem;
 
-Discovery discover(const std::vector<fs::path>& addons_path) {
+Discovery discover(const std::vector<fs::path>& addons_path, const fs::path& core_dir) {
   Discovery out;
   std::map<std::string, fs::path> first_seen;  // module name -> its folder
   std::vector<fs::path> scanned;               // directories already searched
@@ -61,8 +61,18 @@ Discovery discover(const std::vector<fs::path>& addons_path) {
         continue;
       }
       first_seen.emplace(name, folder);
-      if (auto manifest = load_manifest(folder, out.diagnostics))
-        out.modules.push_back(std::move(*manifest));
+      auto manifest = load_manifest(folder, out.diagnostics);
+      if (!manifest) continue;
+      if (manifest->core && !core_dir.empty() && dir != core_dir) {
+        out.diagnostics.error({folder / "manifest.yaml"},
+                              "module \"" + name +
+                                  "\" says `core: true` but is not in Keel's core "
+                                  "directory (" +
+                                  core_dir.string() + ")",
+                              "core modules ship with Keel; remove `core: true`");
+        continue;
+      }
+      out.modules.push_back(std::move(*manifest));
     }
   }
   std::sort(out.modules.begin(), out.modules.end(),

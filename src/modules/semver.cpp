@@ -269,7 +269,8 @@ std::optional<VersionConstraint> VersionConstraint::parse(std::string_view text,
         else  // ">1.2" means above every 1.2.x
           comparators.push_back({Op::kGe, bump(v, p.parts - 1)});
       } else if (op == "<") {
-        comparators.push_back({Op::kLt, v});
+        // "<2" excludes the pre-releases of 2.0.0 too (npm, Cargo); "<2.0.0" is literal.
+        comparators.push_back(p.parts == 3 || p.parts == 0 ? Comparator{Op::kLt, v} : below(v));
       } else if (op == "<=") {
         if (p.parts == 3)
           comparators.push_back({Op::kLe, v});

@@ -313,6 +313,20 @@ extend:
   EXPECT_EQ(one("SELECT count(*) FROM partner"), "1");
 }
 
+TEST_F(Lifecycle, UpgradeInstallsNewDependencies) {
+  install({"shop"});
+  tree.write("extra/manifest.yaml",
+             "name: extra\nversion: 1.0.0\ndepends: [base]\n"
+             "entities: [e.yaml]\n");
+  tree.write("extra/e.yaml", "entities:\n  gift:\n    fields:\n      name: {type: string}\n");
+  std::string v2 = shop_manifest("1.1.0");
+  v2.replace(v2.find("depends: [base]"), 15, "depends: [base, extra]");
+  tree.write("shop/manifest.yaml", v2);
+  EXPECT_EQ(upgrade({"shop"}), (std::vector<std::string>{"extra", "shop"}));
+  EXPECT_TRUE(db::introspect(*conn).has_table("gift"));
+  EXPECT_EQ(one("SELECT state FROM base_module WHERE name = 'extra'"), "installed");
+}
+
 TEST_F(Lifecycle, UninstallTakesDependentsAndRefusesBase) {
   tree.write("extra/manifest.yaml", "name: extra\nversion: 1.0.0\ndepends: [shop]\n");
   install({"extra"});

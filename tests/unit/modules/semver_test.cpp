@@ -270,16 +270,16 @@ TEST(VersionConstraint, LessOrEqual) {
 TEST(VersionConstraint, Less) {
   expect_matches("<1.2.3", {"1.2.2", "1.2.3-rc.1", "0.0.1"}, {"1.2.3", "1.2.4"});
   expect_matches("<2.0.0", {"1.99.99", "2.0.0-rc.1"}, {"2.0.0"});
-  // A bound written with `<` is taken literally (docs/modules.md): "<2" is "<2.0.0", which
-  // admits the pre-releases of 2.0.0; "<2.0.0-0" excludes them.
-  expect_matches("<2", {"1.99.99", "1.0.0-rc.1", "2.0.0-rc.1"}, {"2.0.0", "3.0.0"});
-  expect_matches("<1.3", {"1.2.99", "1.3.0-alpha"}, {"1.3.0"});
+  // `<` with a partial version excludes the bound's pre-releases too (npm, Cargo): "<2" is
+  // "<2.0.0-0"; a full version after `<` is literal (docs/modules.md).
+  expect_matches("<2", {"1.99.99", "1.0.0-rc.1"}, {"2.0.0-rc.1", "2.0.0", "3.0.0"});
+  expect_matches("<1.3", {"1.2.99"}, {"1.3.0-alpha", "1.3.0"});
   expect_matches("<2.0.0-0", {"1.99.99"}, {"2.0.0-0", "2.0.0-rc.1", "2.0.0"});
 }
 
 TEST(VersionConstraint, RangesAreAnded) {
-  expect_matches(">=1.0 <2", {"1.0.0", "1.5.0", "1.5.0-beta", "1.99.99", "2.0.0-rc.1"},
-                 {"0.9.9", "1.0.0-rc.1", "2.0.0", "2.1.0"});
+  expect_matches(">=1.0 <2", {"1.0.0", "1.5.0", "1.5.0-beta", "1.99.99"},
+                 {"0.9.9", "1.0.0-rc.1", "2.0.0-rc.1", "2.0.0", "2.1.0"});
   expect_matches(">=1.0 <2.0.0-0", {"1.0.0", "1.99.99"}, {"2.0.0-rc.1", "2.0.0"});
   expect_matches(">= 1.0 < 2", {"1.0.0", "1.9.0"}, {"2.0.0", "0.1.0"});
   expect_matches(">1.0.0 <=1.5.0", {"1.0.1", "1.5.0"}, {"1.0.0", "1.5.1"});
