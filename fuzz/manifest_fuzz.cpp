@@ -10,6 +10,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   keel::Diagnostics diagnostics;
   auto manifest = keel::modules::parse_manifest(text, "fuzz/manifest.yaml", "sales", diagnostics);
   if (manifest) (void)manifest->version.to_string();
-  for (const auto& d : diagnostics.items()) (void)d.to_string();
+  for (const auto& d : diagnostics.items())
+    (void)d.to_string();
   return 0;
 }

@@ -93,6 +93,10 @@ bool Connection::ok() const {
   return conn_ && PQstatus(conn_) == CONNECTION_OK;
 }
 
+bool Connection::idle_in_transaction() const {
+  return conn_ && PQtransactionStatus(conn_) != PQTRANS_IDLE;
+}
+
 Result Connection::check(pg_result* raw, std::string_view sql) {
   Result result(raw);
   auto status = PQresultStatus(raw);

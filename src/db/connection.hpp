@@ -105,6 +105,8 @@ class Connection {
   Result exec(std::string_view sql, const Params& params);
 
   bool ok() const;
+  // Whether a transaction was left open (or failed) on this connection.
+  bool idle_in_transaction() const;
   pg_conn* native() { return conn_; }
 
  private:

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "db/connection.hpp"
+#include "db/pool.hpp"
 #include "support/pg.hpp"
 
 namespace keel::db {
@@ -85,6 +86,58 @@ TEST(Db, QuotingMakesKeywordsSafe) {
             " text DEFAULT " + quote_literal("it's") + ")");
   conn.exec("INSERT INTO \"order\" DEFAULT VALUES");
   EXPECT_EQ(conn.exec("SELECT \"select\" FROM \"order\"").get(0, 0), "it's");
+}
+
+}  // namespace
+}  // namespace keel::db
+
+namespace keel::db {
+namespace {
+
+TEST(Pool, ReusesConnectionsAndBoundsThem) {
+  testing::TestDatabase database;
+  Pool::Options options;
+  options.max_size = 2;
+  options.acquire_timeout = std::chrono::milliseconds(200);
+  Pool pool(database.conninfo(), options);
+  {
+    auto a = pool.acquire();
+    auto b = pool.acquire();
+    EXPECT_EQ(pool.stats().leased, 2u);
+    EXPECT_THROW(pool.acquire(), DbError);  // bounded: the third waits, then times out
+  }
+  EXPECT_EQ(pool.stats().idle, 2u);
+  auto c = pool.acquire();
+  EXPECT_EQ(c->exec("SELECT 1").get(0, 0), "1");
+  EXPECT_EQ(pool.stats().open, 2u);  // reused, not reopened
+}
+
+TEST(Pool, ReplacesConnectionsKilledByARestart) {
+  testing::TestDatabase database;
+  Pool::Options options;
+  options.max_size = 1;
+  options.ping_after_idle = std::chrono::milliseconds(0);
+  Pool pool(database.conninfo(), options);
+  std::string pid;
+  {
+    auto lease = pool.acquire();
+    pid = std::string(lease->exec("SELECT pg_backend_pid()").get(0, 0));
+  }
+  // What a PostgreSQL restart does to an idle connection.
+  auto admin = database.connect();
+  admin.exec("SELECT pg_terminate_backend($1::int)", Params().add(pid));
+  auto lease = pool.acquire();
+  EXPECT_NE(std::string(lease->exec("SELECT pg_backend_pid()").get(0, 0)), pid);
+}
+
+TEST(Pool, DropsConnectionsLeftInATransaction) {
+  testing::TestDatabase database;
+  Pool pool(database.conninfo());
+  {
+    auto lease = pool.acquire();
+    lease->exec("BEGIN");
+  }
+  EXPECT_EQ(pool.stats().open, 0u);
 }
 
 }  // namespace

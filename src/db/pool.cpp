@@ -1,0 +1,75 @@
+#include "db/pool.hpp"
+
+namespace keel::db {
+
+Pool::Lease::Lease(Lease&& other) noexcept : pool_(other.pool_), conn_(std::move(other.conn_)) {}
+
+Pool::Lease::~Lease() {
+  if (conn_) pool_->release(std::move(conn_));
+}
+
+Pool::Pool(std::string conninfo, Options options)
+    : conninfo_(std::move(conninfo)), options_(options) {}
+
+Pool::Lease Pool::acquire() {
+  auto deadline = std::chrono::steady_clock::now() + options_.acquire_timeout;
+  while (true) {
+    std::unique_ptr<Connection> conn;
+    bool stale = false;
+    {
+      std::unique_lock lock(mutex_);
+      available_.wait_until(lock, deadline,
+                            [&] { return !idle_.empty() || open_ < options_.max_size; });
+      if (!idle_.empty()) {
+        Idle entry = std::move(idle_.back());
+        idle_.pop_back();
+        stale = std::chrono::steady_clock::now() - entry.since >= options_.ping_after_idle;
+        conn = std::move(entry.conn);
+      } else if (open_ < options_.max_size) {
+        ++open_;  // reserve the slot; the connection is opened outside the lock
+      } else {
+        throw DbError("no database connection free within " +
+                          std::to_string(options_.acquire_timeout.count()) + " ms",
+                      "", "", "raise the pool size or find what holds connections");
+      }
+    }
+    if (conn) {
+      if (!stale) return Lease(*this, std::move(conn));
+      try {
+        conn->exec("SELECT 1");
+        return Lease(*this, std::move(conn));
+      } catch (const DbError&) {
+        conn.reset();  // dead after a restart: replace it
+        std::lock_guard lock(mutex_);
+        --open_;
+        continue;
+      }
+    }
+    try {
+      return Lease(*this, std::make_unique<Connection>(Connection::open(conninfo_)));
+    } catch (...) {
+      std::lock_guard lock(mutex_);
+      --open_;
+      available_.notify_one();
+      throw;
+    }
+  }
+}
+
+void Pool::release(std::unique_ptr<Connection> conn) {
+  bool healthy = conn->ok() && conn->idle_in_transaction() == false;
+  if (!healthy) conn.reset();  // closed outside the lock
+  std::lock_guard lock(mutex_);
+  if (healthy)
+    idle_.push_back({std::move(conn), std::chrono::steady_clock::now()});
+  else
+    --open_;
+  available_.notify_one();
+}
+
+Pool::Stats Pool::stats() const {
+  std::lock_guard lock(mutex_);
+  return {open_, idle_.size(), open_ - idle_.size(), options_.max_size};
+}
+
+}  // namespace keel::db

@@ -1,0 +1,73 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "db/connection.hpp"
+
+namespace keel::db {
+
+// A bounded pool of connections for explicit transactions and administrative work. Leases
+// block while every connection is in use (up to a timeout). A connection that failed (after a
+// PostgreSQL restart, a killed backend) is dropped when its lease ends; one that sat idle for a
+// while is checked with a ping before it is handed out, and replaced when the ping fails. The
+// lock is never held during I/O.
+class Pool {
+ public:
+  struct Options {
+    size_t max_size = 8;
+    std::chrono::milliseconds acquire_timeout{5000};
+    std::chrono::milliseconds ping_after_idle{2000};
+  };
+
+  class Lease {
+   public:
+    Lease(Lease&&) noexcept;
+    Lease& operator=(Lease&&) = delete;
+    Lease(const Lease&) = delete;
+    ~Lease();
+    Connection& operator*() { return *conn_; }
+    Connection* operator->() { return conn_.get(); }
+
+   private:
+    friend class Pool;
+    Lease(Pool& pool, std::unique_ptr<Connection> conn) : pool_(&pool), conn_(std::move(conn)) {}
+    Pool* pool_;
+    std::unique_ptr<Connection> conn_;
+  };
+
+  Pool(std::string conninfo, Options options);
+  explicit Pool(std::string conninfo) : Pool(std::move(conninfo), Options{}) {}
+
+  // A healthy connection; throws DbError when none is free within the timeout or when
+  // PostgreSQL cannot be reached.
+  Lease acquire();
+
+  struct Stats {
+    size_t open = 0;  // connections that exist (idle + leased)
+    size_t idle = 0;
+    size_t leased = 0;
+    size_t max = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct Idle {
+    std::unique_ptr<Connection> conn;
+    std::chrono::steady_clock::time_point since;
+  };
+  void release(std::unique_ptr<Connection> conn);
+
+  std::string conninfo_;
+  Options options_;
+  mutable std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<Idle> idle_;
+  size_t open_ = 0;  // idle + leased + being opened
+};
+
+}  // namespace keel::db
