@@ -91,6 +91,27 @@ class ValidationError : public Error {
   std::vector<Diagnostic> diagnostics_;
 };
 
+// A failure of an API request, mapped 1:1 to problem+json (RFC 9457): `status` is the HTTP
+// status, `code` becomes the problem `type`, and `field_errors` the `errors` array of a 422.
+class ApiError : public Error {
+ public:
+  struct FieldError {
+    std::string field;
+    std::string message;
+  };
+  ApiError(int status, std::string code, std::string message, std::string hint = {},
+           std::vector<FieldError> field_errors = {})
+      : Error(std::move(code), std::move(message), std::move(hint)),
+        status_(status),
+        field_errors_(std::move(field_errors)) {}
+  int status() const { return status_; }
+  const std::vector<FieldError>& field_errors() const { return field_errors_; }
+
+ private:
+  int status_;
+  std::vector<FieldError> field_errors_;
+};
+
 // Throws ValidationError(code, summary, ...) when `diagnostics` holds at least one error.
 void throw_if_errors(const Diagnostics& diagnostics, const std::string& code,
                      const std::string& summary);

@@ -1,0 +1,71 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "schema/registry.hpp"
+
+namespace keel::db {
+class Connection;
+}
+
+namespace keel::records {
+
+// Who is asking. Until the security issue lands every caller is an administrator; every
+// handler already passes one, so that authorisation lands in RecordService only.
+struct SecurityContext {
+  std::int64_t user_id = 0;
+  bool admin = true;
+  std::vector<std::string> roles;
+};
+
+// Parameters of a list request, as received (query-string values, already URL-decoded).
+struct ListRequest {
+  std::optional<std::string> filter;  // JSON (contract §3 filter language)
+  std::optional<std::string> sort;    // "-date,name,partner.name"
+  std::optional<std::string> limit;   // default 50, max 1000
+  std::optional<std::string> offset;  // default 0
+  std::optional<std::string> fields;  // "name,partner.name"
+};
+
+// A JSON document produced by the service (RapidJSON writer output) and, for create, the id.
+struct JsonResult {
+  std::string json;
+  std::int64_t id = 0;
+};
+
+// THE path to records, whatever calls it (REST handlers, data files later, native hooks):
+// list, read, create, update, delete, with validation per field type. Failures are
+// keel::ApiError with the status of contract §4 rule 10 (400 bad query, 404 absent, 409 unique
+// or restrict, 422 invalid body with errors[]). Nothing from a request is ever spliced into
+// SQL: names are checked against the Registry and quoted, values are bound as parameters.
+class RecordService {
+ public:
+  explicit RecordService(std::shared_ptr<const schema::Registry> registry);
+
+  const schema::Registry& registry() const { return *registry_; }
+
+  // {"data": [...], "total": N}
+  JsonResult list(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
+                  const ListRequest& request) const;
+  // One record; `fields` as in list.
+  JsonResult read(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
+                  std::int64_t id, const std::optional<std::string>& fields) const;
+  // Creates from a JSON object body; returns the record as read back, and its id.
+  JsonResult create(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
+                    std::string_view body) const;
+  // Updates the given fields; returns the record.
+  JsonResult update(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
+                    std::int64_t id, std::string_view body) const;
+  void remove(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
+              std::int64_t id) const;
+
+ private:
+  std::shared_ptr<const schema::Registry> registry_;
+};
+
+}  // namespace keel::records
