@@ -61,7 +61,7 @@ bool YamlReader::check_map(const YAML::Node& node, const std::vector<std::string
   }
   std::set<std::string, std::less<>> seen;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& key = it->first;
+    const YAML::Node key = it->first;  // a copy: `it->first` lives in a temporary proxy
     if (!key.IsScalar()) {
       error(key, "keys of " + std::string(what) + " must be plain names");
       continue;

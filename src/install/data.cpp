@@ -87,7 +87,7 @@ void parse_file(const fs::path& file, const schema::Registry& registry,
         ok = false;
         continue;
       }
-      const YAML::Node& val = it->second;
+      const YAML::Node val = it->second;  // a copy: `it->second` lives in a temporary proxy
       using schema::FieldType;
       if (f->type == FieldType::kOne2many || (f->computed && !f->store)) {
         r.error(it->first, "\"" + name + "\" cannot be set by data files",
