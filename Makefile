@@ -13,10 +13,11 @@ build: bootstrap
 	@cmake --preset debug >/dev/null
 	@cmake --build build/debug -j $(JOBS)
 
-# Set up, then show the demo addons (the server takes this place when it exists).
+# Set up, install the demo addons (with demo data) on the embedded PostgreSQL, and serve.
 run: build
+	$(KEEL) module install sales inventory --demo
 	$(KEEL) module list
-	$(KEEL) module graph
+	$(KEEL) serve
 
 test:
 	@scripts/test
