@@ -10,6 +10,7 @@
 #include "cli/context.hpp"
 #include "cli/lifecycle_commands.hpp"
 #include "cli/module_commands.hpp"
+#include "cli/serve_command.hpp"
 
 namespace keel::cli {
 
@@ -46,6 +47,7 @@ int run(int argc, char** argv) {
   Runner selected;
   add_module_commands(app, selected);
   add_lifecycle_commands(*app.get_subcommand("module"), selected);
+  add_serve_command(app, selected);
 
   try {
     app.parse(argc, argv);

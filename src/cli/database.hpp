@@ -18,12 +18,17 @@ class Database {
   static std::unique_ptr<Database> open(const Config& config, bool create = true);
 
   db::Connection& connection() { return conn_; }
+  // The connection string, for pools and listeners of the same database.
+  const std::string& conninfo() const { return conninfo_; }
 
  private:
-  Database(std::unique_ptr<db::Cluster> cluster, db::Connection conn)
-      : cluster_(std::move(cluster)), conn_(std::move(conn)) {}
+  Database(std::unique_ptr<db::Cluster> cluster, std::string conninfo)
+      : cluster_(std::move(cluster)),
+        conninfo_(std::move(conninfo)),
+        conn_(db::Connection::open(conninfo_)) {}
 
   std::unique_ptr<db::Cluster> cluster_;  // declared first: destroyed after the connection
+  std::string conninfo_;
   db::Connection conn_;
 };
 

@@ -23,15 +23,23 @@ install::Progress terminal_progress() {
   };
 }
 
-void print_list(const char* verb, const std::vector<std::string>& names) {
+// "installed: a b c", or "nothing to install".
+void print_list(const char* verb, const char* done, const std::vector<std::string>& names) {
   if (names.empty()) {
     std::cout << "nothing to " << verb << '\n';
     return;
   }
-  std::cout << verb << "ed:";
+  std::cout << done << ':';
   for (const auto& n : names)
     std::cout << ' ' << n;
   std::cout << '\n';
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names)
+    out += (out.empty() ? "" : " ") + n;
+  return out;
 }
 
 struct Args {
@@ -83,7 +91,7 @@ void add_lifecycle_commands(CLI::App& module, Runner& selected) {
       auto graph = load_graph(c);
       auto database = Database::open(c.config);
       install::Lifecycle lifecycle(database->connection(), graph, terminal_progress());
-      print_list("install", lifecycle.install(args->names, args->demo));
+      print_list("install", "installed", lifecycle.install(args->names, args->demo));
       return 0;
     };
   });
@@ -101,7 +109,7 @@ void add_lifecycle_commands(CLI::App& module, Runner& selected) {
       auto graph = load_graph(c);
       auto database = Database::open(c.config);
       install::Lifecycle lifecycle(database->connection(), graph, terminal_progress());
-      print_list("upgrad", lifecycle.upgrade(args->names));
+      print_list("upgrade", "upgraded", lifecycle.upgrade(args->names));
       return 0;
     };
   });
@@ -120,11 +128,9 @@ void add_lifecycle_commands(CLI::App& module, Runner& selected) {
       if (!args->yes) {
         if (!::isatty(STDIN_FILENO))
           throw Error("module.confirm", "uninstall needs confirmation and there is no terminal",
-                      "add --yes to confirm");
-        std::cerr << "This uninstalls:";
-        for (const auto& n : closure)
-          std::cerr << ' ' << n;
-        std::cerr << (args->purge ? "\nand DROPS their tables, columns and records.\n"
+                      "add --yes to confirm", "it would uninstall: " + joined(closure));
+        std::cerr << "This uninstalls: " << joined(closure)
+                  << (args->purge ? "\nand DROPS their tables, columns and records.\n"
                                   : "\n(their data stays in the database).\n")
                   << "Continue? [y/N] ";
         std::string answer;
@@ -134,7 +140,7 @@ void add_lifecycle_commands(CLI::App& module, Runner& selected) {
           return 1;
         }
       }
-      print_list("uninstall", lifecycle.uninstall(args->names, args->purge));
+      print_list("uninstall", "uninstalled", lifecycle.uninstall(args->names, args->purge));
       return 0;
     };
   });

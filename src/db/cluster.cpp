@@ -5,12 +5,14 @@
 #include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -61,6 +63,26 @@ class FileLock {
  private:
   int fd_ = -1;
 };
+
+// Whether `pid` is a zombie: a process that has ended but that nobody reaped. In a container
+// whose init does not reap orphans, a postmaster killed by a crash stays one; kill(pid, 0) still
+// succeeds on it, so that pg_ctl and postgres both take it for a live server.
+bool is_zombie(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  auto name_end = stat.rfind(')');  // "pid (name) state ..."; the name may hold spaces
+  if (name_end == std::string::npos || name_end + 2 >= stat.size()) return false;
+  char state = stat[name_end + 2];
+  return state == 'Z' || state == 'X';
+}
+
+// Whether no process is attached to the System V shared memory segment `id` any more.
+bool segment_unused(int id) {
+  struct shmid_ds info {};
+  if (::shmctl(id, IPC_STAT, &info) != 0) return errno == EINVAL || errno == EIDRM;
+  return info.shm_nattch == 0;
+}
 
 }  // namespace
 
@@ -173,7 +195,43 @@ void Cluster::init() {
   if (!options_.durable) conf << "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n";
 }
 
+void Cluster::clear_stale_lock_files() {
+  // postmaster.pid (and the socket's lock file, which starts the same way): pid, data
+  // directory, start time, port, socket directory, listen address, "shared-memory-key
+  // shared-memory-id", status. PostgreSQL recovers them by itself when the process is gone, but
+  // not when the pid is a zombie: then, once no process uses the old server's shared memory any
+  // more (its backends have ended too), they can go.
+  auto stale = [](const fs::path& file) {
+    std::ifstream in(file);
+    std::vector<std::string> lines;
+    for (std::string line; lines.size() < 7 && std::getline(in, line);)
+      lines.push_back(line);
+    if (lines.empty()) return false;
+    pid_t pid = 0;
+    try {
+      pid = static_cast<pid_t>(std::stol(lines[0]));
+    } catch (const std::exception&) {
+      return false;
+    }
+    if (pid <= 0 || !is_zombie(pid)) return false;
+    std::istringstream shm(lines.size() == 7 ? lines[6] : "");
+    unsigned long key = 0, id = 0;
+    // Still in use: postgres refuses to start, and says why in its log.
+    if (shm >> key >> id && !segment_unused(static_cast<int>(id))) return false;
+    spdlog::warn("removing {}: the server it names (pid {}) has ended", file.string(), pid);
+    return true;
+  };
+  fs::path pid_file = options_.data_dir / "postmaster.pid";
+  fs::path socket_lock =
+      options_.socket_dir / (".s.PGSQL." + std::to_string(options_.port) + ".lock");
+  std::error_code ec;
+  if (fs::exists(pid_file, ec) && !stale(pid_file)) return;
+  fs::remove(pid_file, ec);
+  if (stale(socket_lock)) fs::remove(socket_lock, ec);
+}
+
 bool Cluster::running() {
+  clear_stale_lock_files();
   // pg_ctl status: 0 running, 3 not running (a stale postmaster.pid counts as not running;
   // postgres itself removes it on start when its process is gone), 4 no data directory.
   return run("pg_ctl", {"status", "-D", options_.data_dir.string()}, "/dev/null", true) == 0;
@@ -189,6 +247,10 @@ void Cluster::start() {
   auto conn = Connection::open(conninfo("postgres"));
   auto exists = conn.exec("SELECT 1 FROM pg_database WHERE datname = 'keel'");
   if (exists.rows() == 0) conn.exec("CREATE DATABASE keel");
+  // Opened under the lock and kept until stop(): the command that started the server cannot
+  // begin its smart shutdown (which refuses new sessions) between our start and our caller's
+  // connection; it waits for this session instead.
+  session_ = std::make_unique<Connection>(std::move(conn));
 }
 
 void Cluster::launch() {
@@ -209,6 +271,7 @@ void Cluster::launch() {
 }
 
 void Cluster::stop() {
+  session_.reset();
   if (!started_here_) return;
   started_here_ = false;
   FileLock lock(options_.socket_dir / "cluster.lock");

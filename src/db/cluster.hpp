@@ -1,10 +1,13 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace keel::db {
+
+class Connection;
 
 // A private PostgreSQL cluster: Keel's embedded database (var/pg, socket in var/run) and the
 // throw-away cluster of a test run. initdb on first use, pg_ctl start on a Unix socket only,
@@ -27,9 +30,13 @@ class Cluster {
   ~Cluster();
 
   // Creates the cluster if needed and starts it unless it runs already. Safe when several
-  // processes do it at once (a file lock serialises them).
+  // processes do it at once (a file lock serialises them). Opens a session that it keeps until
+  // stop(), so that the command that started the server, when it stops it, waits for this one
+  // (a smart shutdown refuses new sessions: without it, the caller's own connection, opened
+  // after start() returns, could be refused).
   void start();
-  // Stops the cluster if this object started it (smart shutdown: waits for open sessions).
+  // Closes the session start() opened, and stops the cluster if this object started it (smart
+  // shutdown: waits for the other commands' sessions).
   void stop();
 
   bool started_here() const { return started_here_; }
@@ -41,6 +48,7 @@ class Cluster {
   void launch();
   void give_to_owner(const std::filesystem::path& path);
   bool running();
+  void clear_stale_lock_files();
   int run(const std::string& program, const std::vector<std::string>& args,
           const std::filesystem::path& output, bool as_owner);
   void prepare_dir(const std::filesystem::path& dir);
@@ -48,6 +56,7 @@ class Cluster {
   Options options_;
   std::filesystem::path bindir_;
   bool started_here_ = false;
+  std::unique_ptr<Connection> session_;
 };
 
 // PostgreSQL's server programs: `pg_config --bindir`, then PATH (initdb), then the newest

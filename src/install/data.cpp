@@ -1,6 +1,8 @@
 #include "install/data.hpp"
 
+#include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -150,28 +152,39 @@ struct ExternalId {
 
 void load_data(db::Connection& conn, const schema::Registry& registry,
                const modules::Manifest& module, bool demo, DataMode mode) {
-  Diagnostics diagnostics;
-  std::vector<Record> records;
-  auto files = modules::expand_patterns(module, module.data, diagnostics);
-  if (demo) {
-    auto more = modules::expand_patterns(module, module.demo, diagnostics);
-    files.insert(files.end(), more.begin(), more.end());
-  }
-  for (const auto& file : files)
-    parse_file(file, registry, module, records, diagnostics);
-  std::set<std::string> declared;
-  for (const auto& rec : records)
-    if (!declared.insert(rec.xml_id).second)
-      diagnostics.error(rec.location, "record id \"" + rec.xml_id + "\" is declared twice");
-  throw_if_errors(diagnostics, "data.invalid",
-                  "invalid data files in module \"" + module.name + "\"");
-
   // Existing external ids of this module and those referenced (one query).
   std::map<std::string, ExternalId> known;
   auto rows = conn.exec("SELECT name, record_id, entity, noupdate FROM base_external_id");
   for (int i = 0; i < rows.rows(); ++i)
     known[std::string(rows.get(i, 0))] = {rows.get_int(i, 1), std::string(rows.get(i, 2)),
                                           rows.get_bool(i, 3)};
+
+  Diagnostics diagnostics;
+  std::vector<Record> records;
+  for (const auto& file : modules::expand_patterns(module, module.data, diagnostics))
+    parse_file(file, registry, module, records, diagnostics);
+  // Demo files: when asked, and on upgrade when the database holds records of them already
+  // (the module was installed with --demo). Otherwise an upgrade would take them for records
+  // the module no longer declares, and delete them.
+  if (!module.demo.empty()) {
+    Diagnostics demo_diagnostics;
+    std::vector<Record> demo_records;
+    for (const auto& file : modules::expand_patterns(module, module.demo, demo_diagnostics))
+      parse_file(file, registry, module, demo_records, demo_diagnostics);
+    bool load = demo || (mode == DataMode::kUpgrade &&
+                         std::any_of(demo_records.begin(), demo_records.end(),
+                                     [&](const Record& r) { return known.count(r.xml_id) > 0; }));
+    if (load) {
+      diagnostics.append(demo_diagnostics);
+      std::move(demo_records.begin(), demo_records.end(), std::back_inserter(records));
+    }
+  }
+  std::set<std::string> declared;
+  for (const auto& rec : records)
+    if (!declared.insert(rec.xml_id).second)
+      diagnostics.error(rec.location, "record id \"" + rec.xml_id + "\" is declared twice");
+  throw_if_errors(diagnostics, "data.invalid",
+                  "invalid data files in module \"" + module.name + "\"");
 
   auto resolve = [&](const Value& v, const std::string& ref) -> std::int64_t {
     auto it = known.find(ref);

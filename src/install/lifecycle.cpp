@@ -4,6 +4,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include "db/catalog.hpp"
 #include "db/connection.hpp"
@@ -166,6 +167,11 @@ void sync_metadata(db::Connection& conn, const schema::Registry& registry) {
       Params().add(fields));
 }
 
+// Running servers reload their registry when the transaction commits (LISTEN keel_modules).
+void notify_servers(db::Connection& conn) {
+  conn.exec("NOTIFY keel_modules");
+}
+
 std::vector<std::string> names_of(const std::vector<const modules::Manifest*>& modules) {
   std::vector<std::string> out;
   for (const auto* m : modules)
@@ -275,6 +281,7 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
     step(m->name, "installed " + m->version.to_string());
   }
   sync_metadata(conn_, *registry);
+  notify_servers(conn_);
   tx.commit();
   return names_of(adding);
 }
@@ -286,9 +293,17 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
   auto installed = keys_of(versions);
   std::vector<std::string> targets = names;
   if (targets.empty()) targets.assign(installed.begin(), installed.end());
+  if (targets.empty()) return {};  // nothing installed: not even the bookkeeping tables exist
   for (const auto& name : targets) {
-    if (!graph_.find(name))
-      throw Error("module.unknown", "no module named \"" + name + "\" on the addons path");
+    if (!graph_.find(name)) {
+      std::vector<std::string_view> known;
+      for (const auto& m : graph_.modules())
+        known.push_back(m.name);
+      auto near = closest_match(name, known);
+      throw Error("module.unknown", "no module named \"" + name + "\" on the addons path",
+                  near ? "did you mean \"" + std::string(*near) + "\"?"
+                       : "check the name and the addons path");
+    }
     if (!installed.count(name))
       throw Error("module.not_installed", "module \"" + name + "\" is not installed",
                   "install it with `keel module install " + name + "`");
@@ -362,6 +377,7 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
     changed.push_back(m->name);
   }
   sync_metadata(conn_, *registry);
+  notify_servers(conn_);
   tx.commit();
   return changed;
 }
@@ -438,6 +454,7 @@ std::vector<std::string> Lifecycle::uninstall(const std::vector<std::string>& na
     step(m->name, purge ? "uninstalled and purged" : "uninstalled (data kept)");
   }
   sync_metadata(conn_, *registry);
+  notify_servers(conn_);
   tx.commit();
   return names_of(removing);
 }

@@ -20,7 +20,7 @@ namespace keel::records {
 struct SecurityContext {
   std::int64_t user_id = 0;
   bool admin = true;
-  std::vector<std::string> roles;
+  std::vector<std::string> roles;  // every role of the user, implied ones included
 };
 
 // Parameters of a list request, as received (query-string values, already URL-decoded).
@@ -65,6 +65,9 @@ class RecordService {
               std::int64_t id) const;
 
  private:
+  // The entity named in a request; ApiError 404 when there is none.
+  const schema::Entity& entity(std::string_view name) const;
+
   std::shared_ptr<const schema::Registry> registry_;
 };
 

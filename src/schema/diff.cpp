@@ -187,6 +187,12 @@ const std::string& type_owner(const Field& f) {
   return f.module;
 }
 
+std::string natural_link_table(const std::string& table, const std::string& field) {
+  std::string name = table + "_" + field + "_rel";
+  if (name.size() > kMaxIdentifier) name = name.substr(0, 54) + "_" + hex8(name);
+  return name;
+}
+
 class Planner {
  public:
   Planner(const Registry& registry, const db::LiveSchema& live)
@@ -227,12 +233,6 @@ class Planner {
       st.creates.push_back(
           {std::move(kind), std::move(table), std::move(object), owner.empty() ? module : owner});
     out_.push_back(std::move(st));
-  }
-
-  static std::string natural_link_table(const std::string& table, const std::string& field) {
-    std::string name = table + "_" + field + "_rel";
-    if (name.size() > kMaxIdentifier) name = name.substr(0, 54) + "_" + hex8(name);
-    return name;
   }
 
   // Indexes (a unique constraint is one too) and link tables are relations: their names are
@@ -522,6 +522,20 @@ std::string sql_type(const Field& f) {
       break;
   }
   return "";
+}
+
+std::string link_table(const Registry& registry, const Entity& entity, const Field& field) {
+  // The planner's claims (see Planner::claim_names) without a live schema: the natural name
+  // unless an entity table or another many2many wants it too.
+  std::string natural = natural_link_table(entity.table, field.name);
+  for (const auto& e : registry.entities()) {
+    if (e.table == natural) return hashed_name(entity.table, field.name, "rel");
+    for (const auto& f : e.fields)
+      if (f.type == FieldType::kMany2many && !(e.table == entity.table && f.name == field.name) &&
+          natural_link_table(e.table, f.name) == natural)
+        return hashed_name(entity.table, field.name, "rel");
+  }
+  return natural;
 }
 
 std::string object_name(const std::string& table, const std::string& column,

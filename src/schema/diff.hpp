@@ -34,6 +34,12 @@ std::string sql_type(const Field& field);
 std::string object_name(const std::string& table, const std::string& column,
                         const std::string& suffix);
 
+// The link table of many2many `field` of `entity`, as plan_schema() names it when no table of
+// another registry holds the name in the database: "<table>_<field>_rel" (shortened with a
+// hash past 63 bytes), or a hashed name when an entity table or another link table of
+// `registry` wants the same one. RecordService reads and writes many2many through it.
+std::string link_table(const Registry& registry, const Entity& entity, const Field& field);
+
 // The ordered statements that bring `live` to what `registry` describes: new tables (id
 // identity and audit columns), columns, safe type widenings, defaults and NOT NULL (set, or
 // dropped when the entity no longer asks for them: loosening loses nothing), CHECKs of

@@ -15,107 +15,25 @@
 // {dir} is replaced everywhere (arguments, environment, expectations). KEEL_CORE_PATH points
 // at the source tree's core/ and every other KEEL_* variable of the caller is removed.
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
-extern char** environ;
+#include "support/run.hpp"
 
 namespace {
 namespace fs = std::filesystem;
-
-struct Result {
-  int status = -1;  // exit status, or 128 + signal
-  std::string out;
-  std::string err;
-};
-
-std::string read_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// A temporary file that the child writes into.
-class TempFile {
- public:
-  TempFile() {
-    std::string tmpl = (fs::temp_directory_path() / "keel-cli-XXXXXX").string();
-    fd_ = ::mkstemp(tmpl.data());
-    if (fd_ < 0) throw std::runtime_error("mkstemp failed");
-    path_ = tmpl;
-  }
-  ~TempFile() {
-    ::close(fd_);
-    ::unlink(path_.c_str());
-  }
-  int fd() const { return fd_; }
-  std::string text() const { return read_file(path_); }
-
- private:
-  int fd_ = -1;
-  fs::path path_;
-};
-
-// Runs keel with `args` in `cwd`, with the caller's environment minus KEEL_* plus `env`.
-Result run_keel(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-                const fs::path& cwd) {
-  std::vector<std::string> env_items;
-  for (char** e = environ; *e; ++e)
-    if (std::string_view(*e).rfind("KEEL_", 0) != 0) env_items.emplace_back(*e);
-  std::map<std::string, std::string> extra = {{"KEEL_CORE_PATH", KEEL_SOURCE_DIR "/core"}};
-  for (const auto& [k, v] : env)
-    extra[k] = v;
-  for (const auto& [k, v] : extra)
-    env_items.push_back(k + "=" + v);
-
-  std::vector<char*> argv = {const_cast<char*>(KEEL_BINARY)};
-  for (const auto& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (auto& e : env_items)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  TempFile out, err;
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull < 0 || ::dup2(devnull, 0) < 0 || ::dup2(out.fd(), 1) < 0 ||
-        ::dup2(err.fd(), 2) < 0 || ::chdir(cwd.c_str()) != 0)
-      ::_exit(126);
-    ::execve(KEEL_BINARY, argv.data(), envp.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) throw std::runtime_error("waitpid failed");
-  }
-  Result r;
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = out.text();
-  r.err = err.text();
-  return r;
-}
+using keel::testing::run_keel;
+using Result = keel::testing::RunResult;
 
 std::string replace_all(std::string text, const std::string& from, const std::string& to) {
   for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))

@@ -1,0 +1,97 @@
+#include "cli/serve_command.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <memory>
+
+#include "cli/context.hpp"
+#include "cli/database.hpp"
+#include "db/listener.hpp"
+#include "db/pool.hpp"
+#include "http/api.hpp"
+#include "http/server.hpp"
+#include "install/lifecycle.hpp"
+#include "modules/graph.hpp"
+
+namespace keel::cli {
+
+namespace {
+
+// "HOST:PORT", "[::1]:PORT" or ":PORT".
+std::pair<std::string, std::uint16_t> parse_listen(const std::string& text) {
+  auto colon = text.rfind(':');
+  std::string host = colon == std::string::npos ? "" : text.substr(0, colon);
+  std::string port_text = colon == std::string::npos ? text : text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "127.0.0.1";
+  unsigned port = 0;
+  auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || p != port_text.data() + port_text.size() || port > 65535)
+    throw UsageError("bad listen address \"" + text + "\"", "use HOST:PORT, e.g. 127.0.0.1:8080");
+  return {host, static_cast<std::uint16_t>(port)};
+}
+
+int serve(Context& context) {
+  auto [host, port] = parse_listen(context.config.listen);
+  if (host != "127.0.0.1" && host != "::1" && host != "localhost")
+    throw Error("serve.not_loopback",
+                "refusing to listen on " + host + ": authentication does not exist yet",
+                "listen on 127.0.0.1 (the default) until Keel has users and tokens");
+  if (host == "localhost") host = "127.0.0.1";
+
+  auto database = Database::open(context.config);
+  {
+    // An empty database gets `base` first.
+    auto graph = load_graph(context);
+    install::Lifecycle lifecycle(database->connection(), graph);
+    auto installed = lifecycle.install({});
+    if (!installed.empty()) spdlog::info("installed base on the empty database");
+  }
+  http::ServerOptions options;
+  options.host = host;
+  options.port = port;
+  unsigned threads = std::max(2u, 2 * std::thread::hardware_concurrency());
+  options.threads = threads;
+  db::Pool::Options pool_options;
+  pool_options.max_size = threads + 2;
+  db::Pool pool(database->conninfo(), pool_options);
+  http::Api api(context.config, pool);
+  // Another `keel` (CLI or server) changed the modules: reload within a second.
+  db::Listener listener(database->conninfo(), "keel_modules", [&api] {
+    try {
+      api.reload();
+    } catch (const std::exception& e) {
+      spdlog::error("reloading the registry failed: {}", e.what());
+    }
+  });
+  http::Server server(
+      options, [&api](http::Request& r) { return api.dispatch(r); },
+      [&api](const http::Request& req, const http::Response& res, double s) {
+        api.observe(req, res, s);
+      });
+  auto bound = server.listen();  // listens last, after everything is ready
+  spdlog::info("listening on http://{}:{}", host, bound);
+  server.run();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, Runner& selected) {
+  auto* cmd = app.add_subcommand("serve", "run the HTTP server");
+  auto listen = std::make_shared<std::string>();
+  cmd->add_option("--listen", *listen, "HOST:PORT (default 127.0.0.1:8080, or KEEL_LISTEN)");
+  cmd->fallthrough();
+  cmd->callback([&selected, listen] {
+    selected = [listen](Context& c) {
+      if (!listen->empty()) c.config.listen = *listen;
+      return serve(c);
+    };
+  });
+}
+
+}  // namespace keel::cli

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <thread>
+
+namespace keel::db {
+
+// LISTENs on a channel from a background thread with its own connection and calls `on_notify`
+// (on that thread) for every notification. Reconnects after a lost connection; a reconnect
+// also counts as a notification, since some may have been missed.
+class Listener {
+ public:
+  Listener(std::string conninfo, std::string channel, std::function<void()> on_notify);
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+ private:
+  void loop();
+
+  std::string conninfo_, channel_;
+  std::function<void()> on_notify_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace keel::db

@@ -1,0 +1,272 @@
+#include "http/api.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+#include "db/connection.hpp"
+#include "db/pool.hpp"
+#include "http/meta.hpp"
+#include "http/openapi.hpp"
+#include "install/lifecycle.hpp"
+#include "modules/discovery.hpp"
+#include "records/service.hpp"
+#include "schema/registry.hpp"
+
+namespace keel::http {
+
+namespace {
+
+modules::ModuleGraph discover_graph(const Config& config) {
+  auto found = modules::discover(config.module_path(), config.core_dir);
+  throw_if_errors(found.diagnostics, "manifest.invalid", "invalid module manifests");
+  return modules::ModuleGraph(std::move(found.modules));
+}
+
+std::int64_t parse_id(const std::string& text) {
+  std::int64_t id = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || p != text.data() + text.size() || id <= 0)
+    throw ApiError(404, "records.not_found", "no record with id \"" + text + "\"");
+  return id;
+}
+
+// Failures of module administration as problem+json: invalid files are 422 with every
+// diagnostic, unknown modules 404, the rest a conflict with the current state.
+[[noreturn]] void rethrow_as_api_error(const Error& e) {
+  if (dynamic_cast<const ApiError*>(&e)) throw;
+  if (auto* v = dynamic_cast<const ValidationError*>(&e)) {
+    std::vector<ApiError::FieldError> errors;
+    for (const auto& d : v->diagnostics())
+      errors.push_back(
+          {d.location.to_string(), d.message + (d.hint.empty() ? "" : " (hint: " + d.hint + ")")});
+    throw ApiError(422, e.code(), e.what(), e.hint(), std::move(errors));
+  }
+  int status = e.code() == "module.unknown" ? 404 : 409;
+  std::string detail = e.what();
+  if (!e.detail().empty()) detail += " (" + e.detail() + ")";
+  throw ApiError(status, e.code(), detail, e.hint());
+}
+
+records::SecurityContext caller(const Request&) {
+  // Authentication arrives with the security issue; until then serve binds to loopback only.
+  return records::SecurityContext{};
+}
+
+std::string names_json(const std::vector<std::string>& names, const char* key) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key(key);
+  w.StartArray();
+  for (const auto& n : names)
+    w.String(n.c_str());
+  w.EndArray();
+  w.EndObject();
+  return buffer.GetString();
+}
+
+}  // namespace
+
+Api::Api(const Config& config, db::Pool& pool) : config_(config), pool_(pool) {
+  reload();
+  add_routes();
+}
+
+Api::~Api() = default;
+
+void Api::reload() {
+  std::lock_guard lock(reload_mutex_);
+  auto graph = discover_graph(config_);
+  std::map<std::string, std::string> installed;
+  {
+    auto conn = pool_.acquire();
+    installed = install::installed_modules(*conn);
+  }
+  std::vector<const modules::Manifest*> modules;
+  for (const auto* m : graph.order())
+    if (installed.count(m->name)) modules.push_back(m);
+  Diagnostics diagnostics;
+  auto registry = schema::Registry::build(modules, diagnostics);
+  throw_if_errors(diagnostics, "entity.invalid", "invalid entity definitions");
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->registry = registry;
+  snapshot->records = std::make_shared<records::RecordService>(registry);
+  snapshot->openapi = openapi_document(*registry, "/");
+  snapshot_.store(std::move(snapshot));
+  spdlog::info("registry loaded: {} modules, {} entities", modules.size(),
+               registry->entities().size());
+}
+
+void Api::observe(const Request& request, const Response& response, double seconds) {
+  metrics_.record(request.route, request.method, response.status, seconds);
+  spdlog::info("{} {} {} {} {:.3f}ms", request.request_id, request.method, request.target,
+               response.status, seconds * 1000);
+}
+
+void Api::add_routes() {
+  const std::string v1 = "/api/v1";
+
+  router_.add("GET", v1 + "/healthz", [this](Request&) {
+    try {
+      auto conn = pool_.acquire();
+      conn->exec("SELECT 1");
+      return Response::json(200, R"({"status":"ok","database":"ok"})");
+    } catch (const std::exception& e) {
+      return Response::problem(503, "http.unavailable", "Service Unavailable",
+                               std::string("database: ") + e.what());
+    }
+  });
+
+  router_.add("GET", v1 + "/metrics", [this](Request&) {
+    auto s = pool_.stats();
+    std::string extra =
+        "# HELP keel_db_pool_connections Connections of the database pool by state.\n"
+        "# TYPE keel_db_pool_connections gauge\n"
+        "keel_db_pool_connections{state=\"idle\"} " +
+        std::to_string(s.idle) +
+        "\n"
+        "keel_db_pool_connections{state=\"leased\"} " +
+        std::to_string(s.leased) +
+        "\n"
+        "keel_db_pool_connections{state=\"max\"} " +
+        std::to_string(s.max) + "\n";
+    Response r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = metrics_.render(extra);
+    return r;
+  });
+
+  router_.add("GET", v1 + "/openapi.json",
+              [this](Request&) { return Response::json(200, snapshot()->openapi); });
+
+  router_.add("GET", v1 + "/meta/entities", [this](Request&) {
+    return Response::json(200, meta_entities(*snapshot()->registry));
+  });
+  router_.add("GET", v1 + "/meta/entities/{entity}", [this](Request& req) {
+    auto one = meta_entity(*snapshot()->registry, req.param("entity"));
+    if (!one)
+      throw ApiError(404, "records.unknown_entity", "no entity \"" + req.param("entity") + "\"");
+    return Response::json(200, std::move(*one));
+  });
+
+  // Records: the handler parses and shapes; RecordService decides.
+  router_.add("GET", v1 + "/records/{entity}", [this](Request& req) {
+    auto snap = snapshot();
+    records::ListRequest list{req.query_value("filter"), req.query_value("sort"),
+                              req.query_value("limit"), req.query_value("offset"),
+                              req.query_value("fields")};
+    auto conn = pool_.acquire();
+    return Response::json(200,
+                          snap->records->list(*conn, caller(req), req.param("entity"), list).json);
+  });
+  router_.add("GET", v1 + "/records/{entity}/{id}", [this](Request& req) {
+    auto snap = snapshot();
+    auto conn = pool_.acquire();
+    return Response::json(200, snap->records
+                                   ->read(*conn, caller(req), req.param("entity"),
+                                          parse_id(req.param("id")), req.query_value("fields"))
+                                   .json);
+  });
+  router_.add("POST", v1 + "/records/{entity}", [this](Request& req) {
+    auto snap = snapshot();
+    auto conn = pool_.acquire();
+    auto result = snap->records->create(*conn, caller(req), req.param("entity"), req.body);
+    auto r = Response::json(201, std::move(result.json));
+    r.headers.emplace_back(
+        "Location", "/api/v1/records/" + req.param("entity") + "/" + std::to_string(result.id));
+    return r;
+  });
+  router_.add("PATCH", v1 + "/records/{entity}/{id}", [this](Request& req) {
+    auto snap = snapshot();
+    auto conn = pool_.acquire();
+    return Response::json(200, snap->records
+                                   ->update(*conn, caller(req), req.param("entity"),
+                                            parse_id(req.param("id")), req.body)
+                                   .json);
+  });
+  router_.add("DELETE", v1 + "/records/{entity}/{id}", [this](Request& req) {
+    auto snap = snapshot();
+    auto conn = pool_.acquire();
+    snap->records->remove(*conn, caller(req), req.param("entity"), parse_id(req.param("id")));
+    Response r;
+    r.status = 204;
+    return r;
+  });
+
+  // Module administration; takes effect without a restart.
+  router_.add("GET", v1 + "/modules", [this](Request&) {
+    auto graph = discover_graph(config_);
+    std::map<std::string, std::string> installed;
+    {
+      auto conn = pool_.acquire();
+      installed = install::installed_modules(*conn);
+    }
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+    w.StartObject();
+    w.Key("data");
+    w.StartArray();
+    for (const auto& m : graph.modules()) {
+      auto it = installed.find(m.name);
+      std::string state = "uninstalled";
+      if (it != installed.end()) {
+        auto v = modules::Version::parse(it->second);
+        state = v && *v < m.version ? "to upgrade" : "installed";
+      }
+      w.StartObject();
+      w.Key("name");
+      w.String(m.name.c_str());
+      w.Key("version");
+      w.String(m.version.to_string().c_str());
+      w.Key("installed_version");
+      if (it == installed.end())
+        w.Null();
+      else
+        w.String(it->second.c_str());
+      w.Key("state");
+      w.String(state.c_str());
+      w.Key("core");
+      w.Bool(m.core);
+      w.Key("summary");
+      w.String(m.summary.c_str());
+      w.Key("depends");
+      w.StartArray();
+      for (const auto& d : m.depends)
+        w.String(d.name.c_str());
+      w.EndArray();
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    return Response::json(200, buffer.GetString());
+  });
+  router_.add("POST", v1 + "/modules/{name}/{action}", [this](Request& req) {
+    const std::string& action = req.param("action");
+    if (action != "install" && action != "upgrade" && action != "uninstall")
+      throw ApiError(404, "http.not_found", "unknown module action \"" + action + "\"",
+                     "use install, upgrade or uninstall");
+    std::vector<std::string> changed;
+    try {
+      auto graph = discover_graph(config_);
+      auto conn = pool_.acquire();
+      install::Lifecycle lifecycle(*conn, graph);
+      std::vector<std::string> names{req.param("name")};
+      bool purge = req.query_value("purge").value_or("") == "true";
+      if (action == "install")
+        changed = lifecycle.install(names, req.query_value("demo").value_or("") == "true");
+      else if (action == "upgrade")
+        changed = lifecycle.upgrade(names);
+      else
+        changed = lifecycle.uninstall(names, purge);
+    } catch (const Error& e) {
+      rethrow_as_api_error(e);
+    }
+    reload();  // the next request sees the new registry
+    return Response::json(200, names_json(changed, "changed"));
+  });
+}
+
+}  // namespace keel::http

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace keel::http {
+
+// An HTTP request as handlers see it: no Beast types, so that handlers compile fast.
+struct Request {
+  std::string method;
+  std::string target;                                       // path and query, as received
+  std::string path;                                         // URL-decoded path without the query
+  std::map<std::string, std::string, std::less<>> query;    // URL-decoded parameters
+  std::map<std::string, std::string, std::less<>> headers;  // names lowercased
+  std::map<std::string, std::string, std::less<>> params;   // path parameters ({entity})
+  std::string body;
+  std::string request_id;
+  std::string route;  // the matched route pattern, for logs and metrics
+
+  std::optional<std::string> query_value(std::string_view name) const;
+  std::string_view header(std::string_view name) const;  // lowercase name; "" when absent
+  const std::string& param(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static Response json(int status, std::string body);
+  // RFC 9457 problem+json. `type` is a stable code ("records.not_found").
+  static Response problem(int status, std::string_view type, std::string_view title,
+                          std::string_view detail,
+                          const std::vector<std::pair<std::string, std::string>>& errors = {});
+};
+
+// Decodes %XX and '+' (in query strings). Returns nullopt for a malformed escape.
+std::optional<std::string> url_decode(std::string_view text, bool plus_is_space);
+
+// Splits "a=1&b=2" into decoded pairs; a malformed escape makes the whole query invalid.
+std::optional<std::map<std::string, std::string, std::less<>>> parse_query(std::string_view q);
+
+// The reason phrase of a status ("Not Found").
+std::string_view status_title(int status);
+
+}  // namespace keel::http

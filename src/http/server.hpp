@@ -1,0 +1,53 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "http/message.hpp"
+
+namespace keel::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0: any free port (see Server::port())
+  unsigned threads = 0;       // 0: twice the number of cores (handlers may block on I/O)
+  std::size_t body_limit = 1 << 20;
+  std::size_t header_limit = 16 << 10;
+  std::chrono::seconds read_timeout{30};   // to receive one request, idle wait included
+  std::chrono::seconds drain_timeout{30};  // graceful shutdown: in-flight requests finish
+  bool handle_signals = true;              // SIGINT/SIGTERM start a graceful shutdown
+};
+
+// Called for every request (on an I/O thread) and for every answered request (access log,
+// metrics): (request, response, seconds).
+using Dispatch = std::function<Response(Request&)>;
+using Observer = std::function<void(const Request&, const Response&, double)>;
+
+// HTTP/1.1 server (Boost.Beast on C++20 coroutines): keep-alive, limits on body and header
+// size (413, 431), read timeouts, problem+json for malformed requests, graceful shutdown (stop
+// accepting, let in-flight requests finish, close idle connections). Beast stays inside
+// server.cpp; this header is cheap to include.
+class Server {
+ public:
+  Server(ServerOptions options, Dispatch dispatch, Observer observer = {});
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens (throws keel::Error when the address is taken); returns the bound port.
+  std::uint16_t listen();
+  // Serves until stop() or a signal; returns after every in-flight request finished.
+  void run();
+  // Starts a graceful shutdown; thread-safe, callable from any thread.
+  void stop();
+  std::uint16_t port() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace keel::http

@@ -1,0 +1,232 @@
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <chrono>
+#include <thread>
+
+#include "db/listener.hpp"
+#include "db/pool.hpp"
+#include "http/api.hpp"
+#include "http/server.hpp"
+#include "install/lifecycle.hpp"
+#include "modules/discovery.hpp"
+#include "support/addon_tree.hpp"
+#include "support/http_client.hpp"
+#include "support/pg.hpp"
+
+namespace keel::http {
+namespace {
+
+using testing::http_raw;
+using testing::http_request;
+using testing::url_encode;
+
+rapidjson::Document parse(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.c_str());
+  EXPECT_FALSE(d.HasParseError()) << text;
+  return d;
+}
+
+// One `keel serve` in the test process: an Api over a pool, a Server on a free port.
+class TestServer {
+ public:
+  TestServer(const Config& config, const std::string& conninfo, ServerOptions options = {})
+      : pool_(conninfo),
+        api_(config, pool_),
+        listener_(conninfo, "keel_modules", [this] { api_.reload(); }) {
+    options.port = 0;
+    options.handle_signals = false;
+    options.threads = 4;
+    server_ = std::make_unique<Server>(
+        options, [this](Request& r) { return api_.dispatch(r); },
+        [this](const Request& q, const Response& r, double s) { api_.observe(q, r, s); });
+    port_ = server_->listen();
+    thread_ = std::thread([this] { server_->run(); });
+  }
+  ~TestServer() {
+    server_->stop();
+    thread_.join();
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  db::Pool pool_;
+  Api api_;
+  db::Listener listener_;
+  std::unique_ptr<Server> server_;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+class Http : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tree.write("shop/manifest.yaml",
+               "name: shop\nversion: 1.0.0\ndepends: [base]\nentities: [e.yaml]\n");
+    tree.write("shop/e.yaml", R"(entities:
+  partner:
+    fields:
+      name:  {type: string, max_length: 32, required: true, unique: true}
+      city:  {type: string, max_length: 40}
+  order:
+    fields:
+      ref:     {type: string, max_length: 16, required: true}
+      partner: {type: many2one, target: partner, required: true}
+)");
+    tree.write("extra/manifest.yaml",
+               "name: extra\nversion: 1.0.0\ndepends: [shop]\nentities: [e.yaml]\n");
+    tree.write("extra/e.yaml", "entities:\n  gift:\n    fields:\n      name: {type: string}\n");
+    config.addons_path = {tree.path()};
+    config.core_dir = KEEL_SOURCE_DIR "/core";
+    auto conn = database.connect();
+    auto found = modules::discover(config.module_path());
+    modules::ModuleGraph graph(std::move(found.modules));
+    install::Lifecycle(conn, graph).install({"shop"});
+  }
+  testing::TestDatabase database;
+  testing::AddonTree tree;
+  Config config;
+};
+
+TEST_F(Http, StatusPathsAreProblemJson) {
+  TestServer server(config, database.conninfo());
+  auto health = http_request(server.port(), "GET", "/api/v1/healthz");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_FALSE(health.header("x-request-id").empty());
+
+  auto missing = http_request(server.port(), "GET", "/api/v1/nope");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.header("content-type"), "application/problem+json");
+  auto problem = parse(missing.body);
+  EXPECT_EQ(problem["status"].GetInt(), 404);
+  EXPECT_TRUE(problem.HasMember("type") && problem.HasMember("title") &&
+              problem.HasMember("detail"));
+
+  auto method = http_request(server.port(), "PUT", "/api/v1/healthz");
+  EXPECT_EQ(method.status, 405);
+  EXPECT_EQ(method.header("allow"), "GET");
+
+  auto bad_url = http_request(server.port(), "GET", "/api/v1/records/partner?filter=%zz");
+  EXPECT_EQ(bad_url.status, 400);
+
+  auto garbage = http_raw(server.port(), "NOT HTTP AT ALL\r\n\r\n");
+  EXPECT_EQ(garbage.status, 400);
+
+  auto bad_json = http_request(server.port(), "POST", "/api/v1/records/partner", "{\"name\": ");
+  EXPECT_EQ(bad_json.status, 400);
+  EXPECT_EQ(bad_json.header("content-type"), "application/problem+json");
+
+  auto unknown_entity = http_request(server.port(), "GET", "/api/v1/records/nothing");
+  EXPECT_EQ(unknown_entity.status, 404);
+}
+
+TEST_F(Http, BodyAndHeaderLimits) {
+  ServerOptions options;
+  options.body_limit = 1024;
+  options.header_limit = 2048;
+  TestServer server(config, database.conninfo(), options);
+  auto big = http_request(server.port(), "POST", "/api/v1/records/partner",
+                          "{\"name\": \"" + std::string(4000, 'x') + "\"}");
+  EXPECT_EQ(big.status, 413);
+  auto headers = http_request(server.port(), "GET", "/api/v1/healthz", "",
+                              {{"X-Big", std::string(4000, 'h')}});
+  EXPECT_EQ(headers.status, 431);
+}
+
+TEST_F(Http, RecordsRoundTrip) {
+  TestServer server(config, database.conninfo());
+  auto created = http_request(server.port(), "POST", "/api/v1/records/partner",
+                              R"({"name": "ACME", "city": "Paris"})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto record = parse(created.body);
+  std::int64_t id = record["id"].GetInt64();
+  EXPECT_EQ(created.header("location"), "/api/v1/records/partner/" + std::to_string(id));
+
+  auto dup = http_request(server.port(), "POST", "/api/v1/records/partner", R"({"name": "ACME"})");
+  EXPECT_EQ(dup.status, 409) << dup.body;
+  auto invalid = http_request(server.port(), "POST", "/api/v1/records/partner", R"({"city": 5})");
+  EXPECT_EQ(invalid.status, 422) << invalid.body;
+  EXPECT_TRUE(parse(invalid.body).HasMember("errors"));
+
+  auto list =
+      http_request(server.port(), "GET",
+                   "/api/v1/records/partner?filter=" + url_encode(R"({"city": {"eq": "Paris"}})") +
+                       "&sort=-name");
+  ASSERT_EQ(list.status, 200) << list.body;
+  auto page = parse(list.body);
+  EXPECT_EQ(page["total"].GetInt(), 1);
+  EXPECT_EQ(std::string(page["data"][0]["name"].GetString()), "ACME");
+
+  auto order = http_request(server.port(), "POST", "/api/v1/records/order",
+                            R"({"ref": "SO1", "partner": )" + std::to_string(id) + "}");
+  ASSERT_EQ(order.status, 201) << order.body;
+  auto expanded =
+      http_request(server.port(), "GET", "/api/v1/records/order?fields=ref,partner.name");
+  ASSERT_EQ(expanded.status, 200) << expanded.body;
+  EXPECT_EQ(std::string(parse(expanded.body)["data"][0]["partner"]["name"].GetString()), "ACME");
+
+  auto restricted =
+      http_request(server.port(), "DELETE", "/api/v1/records/partner/" + std::to_string(id));
+  EXPECT_EQ(restricted.status, 409) << restricted.body;
+
+  auto patched =
+      http_request(server.port(), "PATCH", "/api/v1/records/partner/" + std::to_string(id),
+                   R"({"city": "Lyon"})");
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(std::string(parse(patched.body)["city"].GetString()), "Lyon");
+
+  auto order_id = parse(order.body)["id"].GetInt64();
+  EXPECT_EQ(
+      http_request(server.port(), "DELETE", "/api/v1/records/order/" + std::to_string(order_id))
+          .status,
+      204);
+  EXPECT_EQ(http_request(server.port(), "GET", "/api/v1/records/order/" + std::to_string(order_id))
+                .status,
+            404);
+  // Injection through the filter key and value: bound or rejected, never executed.
+  auto injection = http_request(
+      server.port(), "GET",
+      "/api/v1/records/partner?filter=" +
+          url_encode(
+              R"({"name\"; DROP TABLE partner; --": {"eq": "x'); DROP TABLE partner; --"}})"));
+  EXPECT_EQ(injection.status, 400);
+  auto still = http_request(server.port(), "GET", "/api/v1/records/partner");
+  EXPECT_EQ(parse(still.body)["total"].GetInt(), 1);
+
+  auto metrics = http_request(server.port(), "GET", "/api/v1/metrics");
+  EXPECT_NE(metrics.body.find("keel_http_requests_total{route=\"/api/v1/records/{entity}\""),
+            std::string::npos);
+  EXPECT_NE(metrics.body.find("keel_http_request_duration_seconds_bucket"), std::string::npos);
+}
+
+TEST_F(Http, HotInstallSwapsRegistryAndReachesTheOtherServer) {
+  TestServer a(config, database.conninfo());
+  TestServer b(config, database.conninfo());
+  auto before = http_request(a.port(), "GET", "/api/v1/openapi.json");
+  ASSERT_EQ(before.status, 200);
+  EXPECT_EQ(before.body.find("\"gift\""), std::string::npos);
+  EXPECT_EQ(http_request(a.port(), "GET", "/api/v1/records/gift").status, 404);
+
+  auto install = http_request(a.port(), "POST", "/api/v1/modules/extra/install");
+  ASSERT_EQ(install.status, 200) << install.body;
+  EXPECT_NE(install.body.find("extra"), std::string::npos);
+  // The next request on the same server sees the new registry.
+  EXPECT_EQ(http_request(a.port(), "GET", "/api/v1/records/gift").status, 200);
+  EXPECT_NE(http_request(a.port(), "GET", "/api/v1/openapi.json").body.find("gift"),
+            std::string::npos);
+  // The other server learns it through LISTEN/NOTIFY within a second.
+  bool seen = false;
+  for (int i = 0; i < 20 && !seen; ++i) {
+    seen = http_request(b.port(), "GET", "/api/v1/records/gift").status == 200;
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(seen);
+  auto unknown = http_request(a.port(), "POST", "/api/v1/modules/nope/install");
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  auto modules = http_request(a.port(), "GET", "/api/v1/modules");
+  EXPECT_NE(modules.body.find("\"installed\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace keel::http
