@@ -33,8 +33,9 @@ fuzz: bootstrap
 # Benchmarks, in a release build; each prints its measurements and whether its target is met.
 bench: bootstrap
 	@cmake --preset release >/dev/null
-	@cmake --build build/release -j $(JOBS) --target install_bench
+	@cmake --build build/release -j $(JOBS) --target install_bench keel
 	build/release/bench/install_bench
+	bench/rest_bench.sh
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# REST benchmark (issue 4): on a 100,000-row table, GET one record by id, GET a list page of 50
+# (filter + sort) and POST create through `keel serve`, then the equivalent SQL through
+# pgbench -M prepared on the same database, in the same run. Prints req/s, p50/p99 and the
+# ratio to pgbench. Usage: bench/rest_bench.sh [SECONDS] (default 10 per load).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+keel=${KEEL:-build/release/src/keel}
+conns=${CONNS:-32}
+work=$(mktemp -d /tmp/keel-rest-bench-XXXXXX)
+chmod 755 "$work"
+port=18181
+trap 'kill $(cat "$work/serve.pid" 2>/dev/null) 2>/dev/null; sleep 2; rm -rf "$work"' EXIT
+addons="$PWD/bench/addons"
+core="$PWD/core"
+(cd "$work" && KEEL_CORE_PATH=$core "$OLDPWD/$keel" --addons-path "$addons" --log-level warn \
+  module install bench_items >/dev/null)
+(cd "$work" && KEEL_CORE_PATH=$core "$OLDPWD/$keel" --addons-path "$addons" --log-level warn \
+  serve --listen 127.0.0.1:$port >"$work/serve.log" 2>&1 & echo $! >"$work/serve.pid")
+for _ in $(seq 50); do curl -sf "127.0.0.1:$port/api/v1/healthz" >/dev/null && break; sleep 0.2; done
+db="host=$work/var/run user=keel dbname=keel"
+psql -q "$db" -c "INSERT INTO bench_item (name, category, amount, quantity)
+  SELECT 'item ' || i, 'c' || (i % 20), (i % 1000) / 10.0, i % 7 FROM generate_series(1, 100000) i;
+  ANALYZE bench_item;"
+
+cat >"$work/get.lua" <<'LUA'
+request = function() return wrk.format("GET", "/api/v1/records/bench_item/" .. math.random(1, 100000)) end
+LUA
+cat >"$work/list.lua" <<'LUA'
+request = function()
+  return wrk.format("GET", "/api/v1/records/bench_item?filter=%7B%22category%22%3A%7B%22eq%22%3A%22c" ..
+    math.random(0, 19) .. "%22%7D%7D&sort=-amount&limit=50")
+end
+LUA
+cat >"$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"name": "new item", "category": "c1", "amount": "12.50", "quantity": 3}'
+LUA
+cat >"$work/latency.lua" <<'LUA'
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %.1f %.3f %.3f\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+LUA
+cat "$work/latency.lua" >>"$work/get.lua"; cat "$work/latency.lua" >>"$work/list.lua"
+cat "$work/latency.lua" >>"$work/post.lua"
+
+# The SQL each request runs (what RecordService sends, without the JSON work).
+cols="id, name, category, amount::text, quantity, active, created_at, updated_at, created_by, updated_by"
+printf '\\set id random(1, 100000)\nSELECT %s FROM bench_item WHERE id = :id;\n' "$cols" >"$work/get.sql"
+printf '\\set c random(0, 19)\nSELECT %s, count(*) OVER () FROM bench_item WHERE category = '"'"'c'"'"' || :c ORDER BY amount DESC, id LIMIT 50;\n' "$cols" >"$work/list.sql"
+printf "INSERT INTO bench_item (name, category, amount, quantity) VALUES ('new item', 'c1', 12.50, 3) RETURNING %s;\n" "$cols" >"$work/post.sql"
+
+run_wrk() { wrk -t2 -c"$conns" -d"${seconds}s" -s "$work/$1.lua" "http://127.0.0.1:$port" | grep RESULT; }
+run_pgbench() {
+  pgbench -n -M prepared -c "$conns" -j 2 -T "$seconds" -f "$work/$1.sql" "$db" 2>/dev/null |
+    awk '/^tps/ {print $3} /latency average/ {lat=$4} END {}' | head -1
+}
+printf '%-6s %12s %9s %9s %12s %7s %7s\n' load "keel req/s" "p50 ms" "p99 ms" "pgbench tps" ratio target
+for load in get list post; do
+  read -r _ rps p50 p99 < <(run_wrk $load)
+  tps=$(run_pgbench $load)
+  case $load in get) target=0.5;; list) target=0.8;; post) target=0.6;; esac
+  ratio=$(awk -v a="$rps" -v b="$tps" 'BEGIN {printf "%.2f", a / b}')
+  printf '%-6s %12.0f %9.2f %9.2f %12.0f %7s %7s\n' $load "$rps" "$p50" "$p99" "$tps" "$ratio" "$target"
+done
