@@ -1,0 +1,403 @@
+#include "records/filter.hpp"
+
+#include <rapidjson/error/en.h>
+
+#include <algorithm>
+
+#include "app/error.hpp"
+#include "records/values.hpp"
+
+namespace keel::records {
+
+using schema::Entity;
+using schema::Field;
+using schema::FieldType;
+
+namespace {
+
+// Nesting of and/or/not a filter may use.
+constexpr int kMaxDepth = 32;
+
+const std::vector<Field>& implicit_fields() {
+  static const std::vector<Field> fields = [] {
+    std::vector<Field> out;
+    auto add = [&](const char* name, FieldType type) {
+      Field f;
+      f.name = name;
+      f.type = type;
+      f.readonly = true;
+      out.push_back(std::move(f));
+    };
+    add("id", FieldType::kBigint);
+    add("created_at", FieldType::kDatetime);
+    add("updated_at", FieldType::kDatetime);
+    add("created_by", FieldType::kBigint);
+    add("updated_by", FieldType::kBigint);
+    return out;
+  }();
+  return fields;
+}
+
+bool valid_name(std::string_view name) {
+  if (name.empty() || name.size() > 63 || name[0] < 'a' || name[0] > 'z') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+// A name from a request, shown in an error message: printable ASCII, at most 64 characters.
+std::string shown(std::string_view text) {
+  std::string out;
+  for (char c : text.substr(0, 64))
+    out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  if (text.size() > 64) out += "...";
+  return out;
+}
+
+[[noreturn]] void bad(std::string_view what, std::string message, std::string hint = {}) {
+  throw ApiError(400, "records.bad_" + std::string(what), std::move(message), std::move(hint));
+}
+
+std::string array_element(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + '"';
+}
+
+bool integral(const Field& f) {
+  return f.type == FieldType::kInteger || f.type == FieldType::kBigint ||
+         f.type == FieldType::kMany2one;
+}
+
+bool temporal(const Field& f) {
+  return f.type == FieldType::kDate || f.type == FieldType::kDatetime;
+}
+
+class FilterCompiler {
+ public:
+  explicit FilterCompiler(QueryScope& scope) : scope_(scope) {}
+
+  std::string node(const rapidjson::Value& v, int depth) {
+    if (depth > kMaxDepth)
+      bad("filter", "filter nested deeper than " + std::to_string(kMaxDepth) + " levels");
+    if (!v.IsObject())
+      bad("filter", "a filter must be a JSON object such as {\"name\": {\"eq\": \"x\"}}");
+    std::vector<std::string> parts;
+    for (const auto& m : v.GetObject()) {
+      std::string_view key(m.name.GetString(), m.name.GetStringLength());
+      if (key == "and" || key == "or") {
+        if (!m.value.IsArray())
+          bad("filter", "\"" + std::string(key) + "\" takes an array of filters");
+        std::vector<std::string> items;
+        for (const auto& item : m.value.GetArray())
+          items.push_back(node(item, depth + 1));
+        parts.push_back(join(items, key == "and" ? " AND " : " OR ", key == "and"));
+      } else if (key == "not") {
+        if (!m.value.IsObject()) bad("filter", "\"not\" takes a filter object");
+        parts.push_back("NOT coalesce(" + node(m.value, depth + 1) + ", false)");
+      } else {
+        parts.push_back(field(key, m.value));
+      }
+    }
+    return join(parts, " AND ", true);
+  }
+
+ private:
+  static std::string join(const std::vector<std::string>& parts, const char* op, bool all) {
+    if (parts.empty()) return all ? "TRUE" : "FALSE";
+    if (parts.size() == 1) return parts[0];
+    std::string out = "(";
+    for (size_t i = 0; i < parts.size(); ++i)
+      out += (i ? op : "") + parts[i];
+    return out + ")";
+  }
+
+  std::string field(std::string_view path, const rapidjson::Value& v) {
+    QueryScope::Column c = scope_.resolve(path, "filter");
+    const Field& f = *c.field;
+    if (f.type == FieldType::kOne2many || f.type == FieldType::kMany2many)
+      bad("filter",
+          "\"" + std::string(path) + "\" is a " + std::string(to_string(f.type)) +
+              ": filters on one2many and many2many fields are not supported yet",
+          "filter the target entity on its many2one instead");
+    if (!f.has_column())
+      bad("filter", "\"" + std::string(path) +
+                        "\" is computed and not stored: it cannot be "
+                        "filtered on");
+    if (!v.IsObject()) return op(c, path, "eq", v);
+    if (v.MemberCount() == 0)
+      bad("filter", "no operator for \"" + std::string(path) + "\"",
+          "write {\"" + std::string(path) + "\": {\"eq\": value}}");
+    std::vector<std::string> parts;
+    for (const auto& m : v.GetObject())
+      parts.push_back(
+          op(c, path, std::string_view(m.name.GetString(), m.name.GetStringLength()), m.value));
+    return join(parts, " AND ", true);
+  }
+
+  [[noreturn]] void bad_value(std::string_view path, std::string_view op,
+                              const std::string& message) {
+    bad("filter",
+        "invalid value for \"" + std::string(path) + "\" " + std::string(op) + ": " + message);
+  }
+
+  std::string op(const QueryScope::Column& c, std::string_view path, std::string_view op,
+                 const rapidjson::Value& v) {
+    const Field& f = *c.field;
+    static const std::vector<std::string_view> kOps = {"eq", "ne",  "lt",   "lte",   "gt",  "gte",
+                                                       "in", "nin", "like", "ilike", "null"};
+    if (std::find(kOps.begin(), kOps.end(), op) == kOps.end()) {
+      std::string hint = "operators: eq ne lt lte gt gte in nin like ilike null";
+      if (auto near = closest_match(op, kOps))
+        hint = "did you mean \"" + std::string(*near) + "\"?";
+      bad("filter", "unknown operator \"" + shown(op) + "\" for \"" + std::string(path) + "\"",
+          hint);
+    }
+    if (op == "null") {
+      if (!v.IsBool()) bad_value(path, op, "null takes true or false");
+      return c.sql + (v.GetBool() ? " IS NULL" : " IS NOT NULL");
+    }
+    bool json = f.type == FieldType::kJson, binary = f.type == FieldType::kBinary;
+    if (binary || (json && op != "eq" && op != "ne"))
+      bad("filter",
+          "operator \"" + std::string(op) + "\" does not apply to " +
+              std::string(to_string(f.type)) + " field \"" + std::string(path) + "\"",
+          binary ? "binary fields can only be tested with null"
+                 : "json fields take eq, ne and null");
+    if (op == "eq" || op == "ne") {
+      if (v.IsNull()) return c.sql + (op == "eq" ? " IS NULL" : " IS NOT NULL");
+      if (v.IsArray() && !json)
+        bad_value(path, op, "a list needs the operator in or nin, not " + std::string(op));
+      return c.sql + (op == "eq" ? " = " : " IS DISTINCT FROM ") + value(c, path, op, v);
+    }
+    if (op == "lt" || op == "lte" || op == "gt" || op == "gte") {
+      if (v.IsNull()) bad_value(path, op, "null cannot be compared; use the null operator");
+      const char* sql_op = op == "lt" ? " < " : op == "lte" ? " <= " : op == "gt" ? " > " : " >= ";
+      return c.sql + sql_op + value(c, path, op, v);
+    }
+    if (op == "like" || op == "ilike") {
+      if (!is_textual(f))
+        bad("filter", "operator \"" + std::string(op) + "\" applies to text fields; \"" +
+                          std::string(path) + "\" is a " + std::string(to_string(f.type)));
+      if (!v.IsString()) bad_value(path, op, "the pattern must be a string");
+      std::string_view pattern(v.GetString(), v.GetStringLength());
+      if (pattern.find('\0') != std::string_view::npos)
+        bad_value(path, op, "must not contain NUL characters");
+      return c.sql + (op == "like" ? " LIKE " : " ILIKE ") +
+             scope_.bind(std::string(pattern), "text");
+    }
+    // in, nin
+    if (!v.IsArray()) bad_value(path, op, std::string(op) + " takes an array of values");
+    std::string list = "{";
+    bool has_null = false, first = true;
+    for (const auto& item : v.GetArray()) {
+      if (item.IsNull()) {
+        has_null = true;
+        continue;
+      }
+      std::string text;
+      if (auto var = variable(item, path, op)) {
+        if (var->sql) bad_value(path, op, "$now and $today cannot appear in a list");
+        if (!integral(f)) bad_value(path, op, "$user.id compares with integer and many2one fields");
+        text = var->text;
+      } else {
+        text = literal(f, path, op, item);
+      }
+      list += (first ? "" : ",") + array_element(text);
+      first = false;
+    }
+    list += "}";
+    std::string array = scope_.bind(std::move(list), param_type(f) + "[]");
+    if (op == "in")
+      return has_null ? "(" + c.sql + " = ANY(" + array + ") OR " + c.sql + " IS NULL)"
+                      : c.sql + " = ANY(" + array + ")";
+    return has_null ? "(" + c.sql + " IS NOT NULL AND " + c.sql + " <> ALL(" + array + "))"
+                    : "(" + c.sql + " IS NULL OR " + c.sql + " <> ALL(" + array + "))";
+  }
+
+  struct Variable {
+    bool sql = false;  // now(), CURRENT_DATE: SQL text of our own
+    std::string text;  // the SQL, or the value of $user.id
+  };
+
+  // The variable `v` names; nullopt when `v` is no variable ("$5" and "$$x" are strings).
+  std::optional<Variable> variable(const rapidjson::Value& v, std::string_view path,
+                                   std::string_view op) {
+    if (!v.IsString() || v.GetStringLength() < 2 || v.GetString()[0] != '$') return std::nullopt;
+    std::string_view name(v.GetString() + 1, v.GetStringLength() - 1);
+    if (!(name[0] >= 'a' && name[0] <= 'z') && !(name[0] >= 'A' && name[0] <= 'Z'))
+      return std::nullopt;
+    if (name == "user.id") return Variable{false, std::to_string(scope_.context().user_id)};
+    if (name == "now") return Variable{true, "now()"};
+    if (name == "today") return Variable{true, "CURRENT_DATE"};
+    bad("filter",
+        "unknown variable \"$" + shown(name) + "\" in \"" + std::string(path) + "\" " +
+            std::string(op),
+        "variables: $user.id, $now, $today; write \"$$\" for a literal \"$\"");
+  }
+
+  // The text of a literal value; "$$x" stands for the string "$x".
+  std::string literal(const Field& f, std::string_view path, std::string_view op,
+                      const rapidjson::Value& v) {
+    std::string error;
+    std::optional<std::string> text;
+    if (v.IsString() && v.GetStringLength() >= 2 && v.GetString()[0] == '$' &&
+        v.GetString()[1] == '$') {
+      rapidjson::Value rest(rapidjson::StringRef(v.GetString() + 1, v.GetStringLength() - 1));
+      text = to_sql_text(f, rest, ValueCheck::kType, error);
+    } else {
+      text = to_sql_text(f, v, ValueCheck::kType, error);
+    }
+    if (!text) bad_value(path, op, error);
+    return *text;
+  }
+
+  // The SQL of one value compared with column `c`: a variable or a bound parameter.
+  std::string value(const QueryScope::Column& c, std::string_view path, std::string_view op,
+                    const rapidjson::Value& v) {
+    const Field& f = *c.field;
+    if (auto var = variable(v, path, op)) {
+      if (var->sql) {
+        if (!temporal(f))
+          bad_value(path, op, "$now and $today compare with date and datetime fields");
+        return "CAST(" + var->text + " AS " + param_type(f) + ")";
+      }
+      if (!integral(f)) bad_value(path, op, "$user.id compares with integer and many2one fields");
+      return scope_.bind(var->text, param_type(f));
+    }
+    return scope_.bind(literal(f, path, op, v), param_type(f));
+  }
+
+  QueryScope& scope_;
+};
+
+}  // namespace
+
+const Field* find_field(const Entity& entity, std::string_view name) {
+  if (const Field* f = entity.field(name)) return f;
+  for (const auto& f : implicit_fields())
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+bool is_implicit_field(std::string_view name) {
+  const auto& names = schema::reserved_field_names();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+bool field_visible(const Field& field, const SecurityContext& ctx) {
+  if (ctx.admin || field.roles.empty()) return true;
+  for (const auto& role : field.roles)
+    if (std::find(ctx.roles.begin(), ctx.roles.end(), role) != ctx.roles.end()) return true;
+  return false;
+}
+
+QueryScope::QueryScope(const schema::Registry& registry, const Entity& root,
+                       const SecurityContext& ctx)
+    : registry_(registry), root_(root), ctx_(ctx) {}
+
+QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view what) {
+  const Entity* entity = &root_;
+  const Join* parent = nullptr;
+  size_t start = 0;
+  while (true) {
+    size_t dot = path.find('.', start);
+    std::string_view name =
+        path.substr(start, dot == std::string_view::npos ? path.npos : dot - start);
+    const Field* f = valid_name(name) ? find_field(*entity, name) : nullptr;
+    if (!f) {
+      std::vector<std::string_view> names;
+      for (const auto& candidate : entity->fields)
+        names.push_back(candidate.name);
+      for (auto n : schema::reserved_field_names())
+        names.push_back(n);
+      std::string hint;
+      if (auto near = closest_match(name, names))
+        hint = "did you mean \"" + std::string(*near) + "\"?";
+      bad(what,
+          "unknown field \"" + shown(name) + "\" of \"" + entity->name + "\" in " +
+              std::string(what) +
+              (dot == std::string_view::npos && start == 0 ? ""
+                                                           : " (path \"" + shown(path) + "\")"),
+          hint);
+    }
+    if (!field_visible(*f, ctx_))
+      throw ApiError(403, "records.forbidden_field",
+                     "field \"" + entity->name + "." + f->name + "\" is not visible to you");
+    std::string alias = parent ? parent->alias : "t";
+    if (dot == std::string_view::npos)
+      return Column{alias + "." + db::quote_ident(f->name), f, entity, alias};
+    if (f->type != FieldType::kMany2one || !f->has_column())
+      bad(what, "\"" + shown(path.substr(0, dot)) + "\" is a " + std::string(to_string(f->type)) +
+                    ": only many2one fields can be followed in a path (\"" + shown(path) + "\")");
+    const Entity* target = registry_.entity(f->target);
+    if (!target) bad(what, "\"" + shown(path.substr(0, dot)) + "\" targets an unknown entity");
+    parent = &join(std::string(path.substr(0, dot)), parent, *f, *target);
+    entity = target;
+    start = dot + 1;
+  }
+}
+
+const QueryScope::Join& QueryScope::join(const std::string& path, const Join* parent,
+                                         const Field& field, const Entity& target) {
+  if (auto it = join_index_.find(path); it != join_index_.end()) return joins_[it->second];
+  Join j{path, "j" + std::to_string(joins_.size() + 1), &target, parent ? parent->alias : "t",
+         field.name};
+  join_index_.emplace(path, joins_.size());
+  joins_.push_back(std::move(j));
+  return joins_.back();
+}
+
+std::string QueryScope::alias_of(std::string_view path) const {
+  if (path.empty()) return "t";
+  auto it = join_index_.find(path);
+  return it == join_index_.end() ? std::string() : joins_[it->second].alias;
+}
+
+std::string QueryScope::bind(std::string value, std::string_view cast) {
+  params_.add(std::move(value));
+  std::string p = "$" + std::to_string(params_.size());
+  return cast.empty() ? p : p + "::" + std::string(cast);
+}
+
+std::string QueryScope::bind_null(std::string_view cast) {
+  params_.add(std::nullopt);
+  std::string p = "$" + std::to_string(params_.size());
+  return cast.empty() ? p : p + "::" + std::string(cast);
+}
+
+std::string QueryScope::from() const {
+  std::string out = db::quote_ident(root_.table) + " t";
+  for (const auto& j : joins_)
+    out += " LEFT JOIN " + db::quote_ident(j.entity->table) + " " + j.alias + " ON " + j.alias +
+           ".id = " + j.parent_alias + "." + db::quote_ident(j.column);
+  return out;
+}
+
+void parse_json(rapidjson::Document& doc, std::string_view json, std::string_view what,
+                const std::string& code) {
+  constexpr unsigned kFlags =
+      rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
+  doc.Parse<kFlags>(json.data(), json.size());
+  if (doc.HasParseError())
+    throw ApiError(400, code,
+                   "malformed JSON in " + std::string(what) + " at offset " +
+                       std::to_string(doc.GetErrorOffset()) + ": " +
+                       rapidjson::GetParseError_En(doc.GetParseError()));
+}
+
+std::string compile_filter(const rapidjson::Value& filter, QueryScope& scope) {
+  return FilterCompiler(scope).node(filter, 0);
+}
+
+std::string compile_filter(std::string_view json, QueryScope& scope) {
+  if (json.find_first_not_of(" \t\r\n") == std::string_view::npos) return "TRUE";
+  rapidjson::Document doc;
+  parse_json(doc, json, "filter", "records.bad_filter");
+  return compile_filter(doc, scope);
+}
+
+}  // namespace keel::records

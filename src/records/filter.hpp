@@ -1,0 +1,106 @@
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "db/connection.hpp"
+#include "records/service.hpp"
+#include "schema/registry.hpp"
+
+namespace keel::records {
+
+// A field of `entity` by name, including the columns every table has (id, created_at,
+// updated_at, created_by, updated_by); nullptr when there is none.
+const schema::Field* find_field(const schema::Entity& entity, std::string_view name);
+// Whether `name` is one of the columns every table has.
+bool is_implicit_field(std::string_view name);
+// Whether the caller may see `field` (its `roles:`; `ctx.roles` holds the implied roles too).
+bool field_visible(const schema::Field& field, const SecurityContext& ctx);
+
+// The FROM clause and parameters of one query on an entity: the table (alias t), one LEFT JOIN
+// per many2one path named by the filter, the sort or the fields (aliases j1, j2, ...; each
+// path joined once, whoever names it), and the values bound so far. Only names checked
+// against the Registry reach the SQL text, quoted; values are parameters.
+class QueryScope {
+ public:
+  QueryScope(const schema::Registry& registry, const schema::Entity& root,
+             const SecurityContext& ctx);
+
+  struct Column {
+    std::string sql;                         // t."city", j2."name"
+    const schema::Field* field = nullptr;    // the last field of the path
+    const schema::Entity* entity = nullptr;  // the entity that holds it
+    std::string alias;                       // the alias of that entity's table
+  };
+
+  // Resolves "partner.country.code": every step but the last must be a many2one (a LEFT JOIN
+  // each). `what` names the part of the request in errors ("filter", "sort", "fields") and
+  // gives the error code records.bad_<what>. Unknown names: ApiError 400 (with a "did you
+  // mean" hint); a field hidden from the caller: 403.
+  Column resolve(std::string_view path, std::string_view what);
+
+  // The alias of the row reached through the many2one path ("" is the root, "t").
+  std::string alias_of(std::string_view path) const;
+
+  // Binds the next parameter and returns "$n::cast" ("$n" when cast is empty).
+  std::string bind(std::string value, std::string_view cast);
+  std::string bind_null(std::string_view cast);
+
+  // "\"order\" t LEFT JOIN \"partner\" j1 ON j1.id = t.\"partner\" ..."
+  std::string from() const;
+
+  const db::Params& params() const { return params_; }
+  const schema::Registry& registry() const { return registry_; }
+  const schema::Entity& root() const { return root_; }
+  const SecurityContext& context() const { return ctx_; }
+
+ private:
+  struct Join {
+    std::string path;  // "partner", "partner.country"
+    std::string alias;
+    const schema::Entity* entity = nullptr;
+    std::string parent_alias;
+    std::string column;  // the many2one column in the parent
+  };
+  // The join for `path` below `parent`, created when new.
+  const Join& join(const std::string& path, const Join* parent, const schema::Field& field,
+                   const schema::Entity& target);
+
+  const schema::Registry& registry_;
+  const schema::Entity& root_;
+  const SecurityContext& ctx_;
+  std::vector<Join> joins_;
+  std::map<std::string, size_t, std::less<>> join_index_;
+  db::Params params_;
+};
+
+// Compiles a filter of the API's filter language (contract §3, §4 rule 11) into a boolean
+// SQL expression over `scope`, every value bound as a parameter with an explicit cast to its
+// field's type. "TRUE" for an empty filter.
+//
+//   {"f": {"op": value, ...}}  operators eq ne lt lte gt gte in nin like ilike null; several
+//                              operators on one field are AND-ed
+//   {"f": value}               eq; {"f": null} is "f is null"
+//   {"and": [...]}, {"or": [...]}, {"not": {...}}; several keys in one object are AND-ed
+//   "a.b.c"                    a path through many2one fields (LEFT JOINs)
+//   "$user.id", "$now", "$today"  variables; "$$x" is the literal string "$x"
+//
+// ne and nin hold for rows where the field is null; not is the complement (nulls included):
+// NOT coalesce(expr, false). one2many and many2many fields cannot be filtered on yet (400),
+// binary fields only with null, json fields with eq, ne and null.
+// Errors: ApiError 400 records.bad_filter naming the unknown field, operator or variable or
+// the invalid value; malformed JSON is 400 too.
+std::string compile_filter(std::string_view json, QueryScope& scope);
+std::string compile_filter(const rapidjson::Value& filter, QueryScope& scope);
+
+// Parses request JSON (UTF-8 validated, iterative so deep nesting cannot overflow the stack).
+// On a syntax error throws ApiError 400 with `code`, naming `what` and the offset.
+void parse_json(rapidjson::Document& doc, std::string_view json, std::string_view what,
+                const std::string& code);
+
+}  // namespace keel::records

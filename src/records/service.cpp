@@ -1,0 +1,851 @@
+#include "records/service.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <unordered_map>
+
+#include "app/error.hpp"
+#include "db/connection.hpp"
+#include "records/filter.hpp"
+#include "records/values.hpp"
+#include "schema/diff.hpp"
+
+namespace keel::records {
+
+using db::quote_ident;
+using schema::Entity;
+using schema::Field;
+using schema::FieldType;
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+namespace {
+
+constexpr std::int64_t kDefaultLimit = 50;
+constexpr std::int64_t kMaxLimit = 1000;
+
+bool is_relation(const Field& f) {
+  return f.type == FieldType::kOne2many || f.type == FieldType::kMany2many;
+}
+
+std::string_view trim(std::string_view s) {
+  size_t b = s.find_first_not_of(" \t");
+  if (b == std::string_view::npos) return {};
+  size_t e = s.find_last_not_of(" \t");
+  return s.substr(b, e - b + 1);
+}
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    size_t pos = s.find(sep, start);
+    out.push_back(trim(s.substr(start, pos == std::string_view::npos ? s.npos : pos - start)));
+    if (pos == std::string_view::npos) break;
+    start = pos + 1;
+  }
+  return out;
+}
+
+bool blank(const std::optional<std::string>& s) {
+  return !s || trim(*s).empty();
+}
+
+// A name from a request in an error message: printable ASCII, at most 64 characters.
+std::string shown(std::string_view text) {
+  std::string out;
+  for (char c : text.substr(0, 64))
+    out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  if (text.size() > 64) out += "...";
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading: the fields of an answer and how each is written.
+
+enum class Format { kNumber, kString, kBool, kRaw, kFloat };
+
+Format format_of(const Field& f) {
+  switch (f.type) {
+    case FieldType::kInteger:
+    case FieldType::kBigint:
+    case FieldType::kMany2one:
+      return Format::kNumber;
+    case FieldType::kFloat:
+      return Format::kFloat;
+    case FieldType::kBoolean:
+      return Format::kBool;
+    case FieldType::kJson:
+      return Format::kRaw;
+    default:
+      return Format::kString;
+  }
+}
+
+// The SELECT expression of a column, formatted by PostgreSQL as the answer writes it.
+std::string select_expr(const Field& f, const std::string& column) {
+  switch (f.type) {
+    case FieldType::kDate:
+      return "to_char(" + column + ", 'YYYY-MM-DD')";
+    case FieldType::kDatetime:
+      return "((to_json(" + column + " AT TIME ZONE 'UTC') #>> '{}') || 'Z')";
+    case FieldType::kBinary:
+      return "translate(encode(" + column + ", 'base64'), E'\\n', '')";
+    default:
+      return column;
+  }
+}
+
+// One key of a record in an answer.
+struct OutField {
+  std::string name;
+  const Field* field = nullptr;
+  int column = -1;        // the value's column (an expanded many2one: the target's id)
+  bool expanded = false;  // a many2one written as {id, ...children}
+  std::vector<OutField> children;
+  int relation = -1;  // one2many/many2many: index of its id-list query
+};
+
+// The fields of an answer, the SELECT list that feeds them, and the relations whose ids need
+// one more query per page.
+struct Selection {
+  std::vector<OutField> fields;
+  std::vector<std::string> columns = {"t.id"};
+  std::vector<const Field*> relations;
+};
+
+class SelectionBuilder {
+ public:
+  SelectionBuilder(QueryScope& scope, const SecurityContext& ctx) : scope_(scope), ctx_(ctx) {}
+
+  Selection build(const std::optional<std::string>& fields) {
+    const Entity& root = scope_.root();
+    if (blank(fields)) {
+      for (const auto& f : root.fields)
+        if (field_visible(f, ctx_) && (f.has_column() || is_relation(f)))
+          add(out_.fields, root, f.name, std::string_view(), "");
+      for (auto name : schema::reserved_field_names())
+        if (name != "id") add(out_.fields, root, name, std::string_view(), "");
+    } else {
+      for (auto item : split(*fields, ',')) {
+        if (item.empty())
+          throw ApiError(400, "records.bad_fields",
+                         "empty name in fields \"" + shown(*fields) + "\"");
+        scope_.resolve(item, "fields");  // checks every step, joins the many2one path
+        size_t dot = item.find('.');
+        add(out_.fields, root, item.substr(0, dot),
+            dot == std::string_view::npos ? std::string_view() : item.substr(dot + 1), "");
+      }
+    }
+    assign(out_.fields, "");
+    return std::move(out_);
+  }
+
+ private:
+  // Adds `name` (and below it `rest`, a path through it) to `list`; `prefix` is the path of
+  // the entity holding it ("" for the root).
+  void add(std::vector<OutField>& list, const Entity& entity, std::string_view name,
+           std::string_view rest, const std::string& prefix) {
+    if (name == "id" && rest.empty()) return;  // always there
+    const Field* f = find_field(entity, name);
+    std::string path = prefix.empty() ? std::string(name) : prefix + "." + std::string(name);
+    if (!f->has_column() && !is_relation(*f))
+      throw ApiError(400, "records.bad_fields",
+                     "\"" + path + "\" is computed and not stored: it cannot be read yet");
+    if (is_relation(*f) && (!prefix.empty() || !rest.empty()))
+      throw ApiError(400, "records.bad_fields",
+                     "\"" + path + (rest.empty() ? "" : "." + std::string(rest)) +
+                         "\": one2many and many2many fields are read as id lists of the "
+                         "requested entity only; they cannot be expanded yet");
+    auto it =
+        std::find_if(list.begin(), list.end(), [&](const OutField& o) { return o.name == name; });
+    if (it == list.end()) {
+      OutField o;
+      o.name = std::string(name);
+      o.field = f;
+      list.push_back(std::move(o));
+      it = list.end() - 1;
+    }
+    if (rest.empty()) return;
+    it->expanded = true;
+    size_t dot = rest.find('.');
+    add(it->children, *scope_.registry().entity(f->target), rest.substr(0, dot),
+        dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1), path);
+  }
+
+  // Gives every field its SELECT column; `prefix` is the many2one path of the list.
+  void assign(std::vector<OutField>& list, const std::string& prefix) {
+    std::string alias = scope_.alias_of(prefix);
+    for (auto& o : list) {
+      std::string column = alias + "." + quote_ident(o.name);
+      if (is_relation(*o.field)) {
+        o.relation = static_cast<int>(out_.relations.size());
+        out_.relations.push_back(o.field);
+      } else if (o.expanded) {
+        std::string path = prefix.empty() ? o.name : prefix + "." + o.name;
+        o.column = static_cast<int>(out_.columns.size());
+        out_.columns.push_back(scope_.alias_of(path) + ".id");
+        assign(o.children, path);
+      } else {
+        o.column = static_cast<int>(out_.columns.size());
+        out_.columns.push_back(select_expr(*o.field, column));
+      }
+    }
+  }
+
+  QueryScope& scope_;
+  const SecurityContext& ctx_;
+  Selection out_;
+};
+
+// The ids of one one2many/many2many per record of a page: record id -> JSON array text.
+struct RelationIds {
+  db::Result result;
+  std::unordered_map<std::string_view, int> row_of;  // record id (as PostgreSQL prints it)
+};
+
+// ONE query per relation per page: the id lists of every record of the page.
+std::vector<RelationIds> load_relations(db::Connection& conn, const schema::Registry& registry,
+                                        const Entity& entity, const Selection& selection,
+                                        const db::Result& rows) {
+  std::vector<RelationIds> out;
+  if (selection.relations.empty() || rows.rows() == 0) return out;
+  std::string ids = "{";
+  for (int i = 0; i < rows.rows(); ++i) {
+    if (i) ids += ',';
+    ids += rows.get(i, 0);
+  }
+  ids += '}';
+  for (const Field* f : selection.relations) {
+    std::string sql;
+    if (f->type == FieldType::kMany2many) {
+      sql = "SELECT source_id, json_agg(target_id ORDER BY target_id)::text FROM " +
+            quote_ident(schema::link_table(registry, entity, *f)) +
+            " WHERE source_id = ANY($1::bigint[]) GROUP BY source_id";
+    } else {
+      const Entity* target = registry.entity(f->target);
+      std::string inverse = quote_ident(f->inverse);
+      sql = "SELECT " + inverse + ", json_agg(id ORDER BY id)::text FROM " +
+            quote_ident(target->table) + " WHERE " + inverse + " = ANY($1::bigint[]) GROUP BY " +
+            inverse;
+    }
+    RelationIds rel{conn.exec(sql, db::Params().add(ids)), {}};
+    for (int i = 0; i < rel.result.rows(); ++i)
+      rel.row_of.emplace(rel.result.get(i, 0), i);
+    out.push_back(std::move(rel));
+  }
+  return out;
+}
+
+class RecordWriter {
+ public:
+  RecordWriter(Writer& w, const db::Result& rows, const std::vector<RelationIds>& relations)
+      : w_(w), rows_(rows), relations_(relations) {}
+
+  void record(int row, const std::vector<OutField>& fields) {
+    w_.StartObject();
+    w_.Key("id", 2);
+    raw_number(rows_.get(row, 0));
+    for (const auto& f : fields) {
+      w_.Key(f.name.data(), static_cast<rapidjson::SizeType>(f.name.size()));
+      value(row, f);
+    }
+    w_.EndObject();
+  }
+
+ private:
+  void raw_number(std::string_view text) {
+    w_.RawValue(text.data(), text.size(), rapidjson::kNumberType);
+  }
+
+  void value(int row, const OutField& f) {
+    if (f.relation >= 0) {
+      const RelationIds& rel = relations_[static_cast<size_t>(f.relation)];
+      auto it = rel.row_of.find(rows_.get(row, 0));
+      if (it == rel.row_of.end()) {
+        w_.StartArray();
+        w_.EndArray();
+      } else {
+        auto text = rel.result.get(it->second, 1);
+        w_.RawValue(text.data(), text.size(), rapidjson::kArrayType);
+      }
+      return;
+    }
+    if (rows_.is_null(row, f.column)) {
+      w_.Null();
+      return;
+    }
+    std::string_view text = rows_.get(row, f.column);
+    if (f.expanded) {
+      w_.StartObject();
+      w_.Key("id", 2);
+      raw_number(text);
+      for (const auto& child : f.children) {
+        w_.Key(child.name.data(), static_cast<rapidjson::SizeType>(child.name.size()));
+        value(row, child);
+      }
+      w_.EndObject();
+      return;
+    }
+    switch (format_of(*f.field)) {
+      case Format::kNumber:
+        raw_number(text);
+        break;
+      case Format::kBool:
+        w_.Bool(text == "t");
+        break;
+      case Format::kRaw:
+        w_.RawValue(text.data(), text.size(), rapidjson::kObjectType);
+        break;
+      case Format::kFloat: {
+        // NaN and ±Infinity are no JSON numbers: written as strings.
+        size_t digit = !text.empty() && text[0] == '-' ? 1 : 0;
+        if (text.size() > digit && text[digit] >= '0' && text[digit] <= '9')
+          raw_number(text);
+        else
+          w_.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+        break;
+      }
+      case Format::kString:
+        w_.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+        break;
+    }
+  }
+
+  Writer& w_;
+  const db::Result& rows_;
+  const std::vector<RelationIds>& relations_;
+};
+
+// "ORDER BY" keys: `sort` ("-date,name,partner.name") or the entity's `order`, then id.
+std::string order_by(QueryScope& scope, const std::optional<std::string>& sort) {
+  std::vector<std::pair<std::string_view, bool>> keys;  // path, descending
+  if (!blank(sort)) {
+    for (auto item : split(*sort, ',')) {
+      bool desc = !item.empty() && item[0] == '-';
+      if (!item.empty() && (item[0] == '-' || item[0] == '+')) item.remove_prefix(1);
+      if (item.empty())
+        throw ApiError(400, "records.bad_sort", "empty name in sort \"" + shown(*sort) + "\"",
+                       "write sort=-date,name");
+      keys.emplace_back(item, desc);
+    }
+  } else {
+    for (auto item : split(scope.root().order, ',')) {
+      if (item.empty()) continue;
+      size_t space = item.find_first_of(" \t");
+      std::string_view dir = space == std::string_view::npos ? "" : trim(item.substr(space));
+      keys.emplace_back(item.substr(0, space), dir == "desc");
+    }
+  }
+  std::string out;
+  bool by_id = false;
+  for (auto [path, desc] : keys) {
+    QueryScope::Column c = scope.resolve(path, "sort");
+    if (!c.field->has_column())
+      throw ApiError(400, "records.bad_sort",
+                     "cannot sort by \"" + std::string(path) + "\": it is a " +
+                         std::string(to_string(c.field->type)) +
+                         (is_relation(*c.field) ? "" : " without a column"));
+    out += (out.empty() ? "" : ", ") + c.sql + (desc ? " DESC" : " ASC");
+    by_id = by_id || path == "id";
+  }
+  if (!by_id) out += std::string(out.empty() ? "" : ", ") + "t.id ASC";
+  return out;
+}
+
+std::int64_t count_param(const std::optional<std::string>& text, std::string_view name,
+                         std::int64_t fallback) {
+  if (blank(text)) return fallback;
+  std::string_view s = trim(*text);
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || v < 0 || s[0] == '+')
+    throw ApiError(400, "records.bad_query",
+                   std::string(name) + " must be a whole number, not \"" + shown(s) + "\"");
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing.
+
+struct Assignment {
+  const Field* field = nullptr;
+  std::optional<std::string> text;  // nullopt: NULL
+};
+
+struct RelationWrite {
+  const Field* field = nullptr;
+  std::vector<std::int64_t> ids;  // sorted, unique
+};
+
+struct WritePlan {
+  std::vector<Assignment> columns;
+  std::vector<RelationWrite> relations;
+  std::vector<ApiError::FieldError> errors;
+};
+
+std::string id_array(const std::vector<std::int64_t>& ids) {
+  std::string out = "{";
+  for (size_t i = 0; i < ids.size(); ++i)
+    out += (i ? "," : "") + std::to_string(ids[i]);
+  return out + "}";
+}
+
+// Checks a create or update body field by field; every problem goes to plan.errors.
+WritePlan parse_body(const Entity& entity, std::string_view body, bool create,
+                     const SecurityContext& ctx) {
+  rapidjson::Document doc;
+  parse_json(doc, body, "the request body", "records.bad_body");
+  if (!doc.IsObject())
+    throw ApiError(400, "records.bad_body", "the request body must be a JSON object");
+  WritePlan plan;
+  auto error = [&](std::string field, std::string message) {
+    plan.errors.push_back({std::move(field), std::move(message)});
+  };
+  std::vector<std::string_view> seen;
+  for (const auto& m : doc.GetObject()) {
+    std::string_view name(m.name.GetString(), m.name.GetStringLength());
+    const Field* f = entity.field(name);
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+      error(shown(name), "is given twice");
+      continue;
+    }
+    seen.push_back(name);
+    if (is_implicit_field(name)) {
+      error(std::string(name), "is read-only");
+      continue;
+    }
+    if (!f) {
+      error(shown(name), "unknown field of " + entity.name);
+      continue;
+    }
+    if (!field_visible(*f, ctx))
+      throw ApiError(403, "records.forbidden_field",
+                     "field \"" + entity.name + "." + f->name + "\" is not writable by you");
+    if (f->readonly || f->computed) {
+      error(f->name, f->computed ? "is computed (read-only)" : "is read-only");
+      continue;
+    }
+    const rapidjson::Value& v = m.value;
+    if (is_relation(*f)) {
+      RelationWrite rel{f, {}};
+      bool ok = v.IsArray();
+      if (ok)
+        for (const auto& item : v.GetArray()) {
+          if (!item.IsInt64()) {
+            ok = false;
+            break;
+          }
+          rel.ids.push_back(item.GetInt64());
+        }
+      if (!ok) {
+        error(f->name, "must be an array of " + f->target + " ids");
+        continue;
+      }
+      std::sort(rel.ids.begin(), rel.ids.end());
+      rel.ids.erase(std::unique(rel.ids.begin(), rel.ids.end()), rel.ids.end());
+      plan.relations.push_back(std::move(rel));
+      continue;
+    }
+    if (v.IsNull()) {
+      if (f->required)
+        error(f->name, "is required");
+      else
+        plan.columns.push_back({f, std::nullopt});
+      continue;
+    }
+    std::string message;
+    auto text = to_sql_text(*f, v, ValueCheck::kFull, message);
+    if (!text)
+      error(f->name, message);
+    else
+      plan.columns.push_back({f, std::move(text)});
+  }
+  if (create)
+    for (const auto& f : entity.fields)
+      if (f.required && f.has_column() && !f.computed && !f.default_value &&
+          std::find(seen.begin(), seen.end(), f.name) == seen.end())
+        error(f.name, "is required");
+  return plan;
+}
+
+// Records that many2one values and relation ids name and that do not exist: ONE query for
+// the whole body. Adds an error per field.
+void check_references(db::Connection& conn, const schema::Registry& registry, WritePlan& plan) {
+  struct Ref {
+    const Field* field;
+    std::string ids;
+  };
+  std::vector<Ref> refs;
+  for (const auto& a : plan.columns)
+    if (a.field->type == FieldType::kMany2one && a.text)
+      refs.push_back({a.field, "{" + *a.text + "}"});
+  for (const auto& r : plan.relations)
+    if (!r.ids.empty()) refs.push_back({r.field, id_array(r.ids)});
+  if (refs.empty()) return;
+  std::string sql;
+  db::Params params;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    const Entity* target = registry.entity(refs[i].field->target);
+    params.add(refs[i].ids);
+    sql += (i ? " UNION ALL " : "") + std::string("SELECT ") + std::to_string(i) +
+           ", x FROM unnest($" + std::to_string(i + 1) +
+           "::bigint[]) x WHERE NOT EXISTS (SELECT 1 FROM " + quote_ident(target->table) +
+           " r WHERE r.id = x)";
+  }
+  auto rows = conn.exec("SELECT n, string_agg(x::text, ', ' ORDER BY x), count(*) FROM (" + sql +
+                            ") missing(n, x) GROUP BY n ORDER BY n",
+                        params);
+  for (int i = 0; i < rows.rows(); ++i) {
+    const Field* f = refs[static_cast<size_t>(rows.get_int(i, 0))].field;
+    bool many = rows.get_int(i, 2) > 1;
+    plan.errors.push_back({f->name, "no " + f->target + " record" + (many ? "s" : "") + " with id" +
+                                        (many ? "s " : " ") + std::string(rows.get(i, 1))});
+  }
+}
+
+void throw_if_invalid(const Entity& entity, WritePlan& plan) {
+  if (plan.errors.empty()) return;
+  std::string message = "invalid " + entity.name + " record: ";
+  for (size_t i = 0; i < plan.errors.size(); ++i)
+    message += (i ? "; " : "") + plan.errors[i].field + " " + plan.errors[i].message;
+  throw ApiError(422, "records.invalid", message, "fix the fields listed in errors",
+                 std::move(plan.errors));
+}
+
+// Replaces the set of one one2many or many2many of record `id`.
+void write_relation(db::Connection& conn, const schema::Registry& registry, const Entity& entity,
+                    std::int64_t id, const RelationWrite& rel, bool fresh,
+                    const SecurityContext& ctx) {
+  const Field& f = *rel.field;
+  std::string ids = id_array(rel.ids);
+  if (f.type == FieldType::kMany2many) {
+    std::string link = quote_ident(schema::link_table(registry, entity, f));
+    if (!fresh)
+      conn.exec("DELETE FROM " + link +
+                    " WHERE source_id = $1::bigint AND NOT (target_id = ANY($2::bigint[]))",
+                db::Params().add(id).add(ids));
+    if (!rel.ids.empty())
+      conn.exec("INSERT INTO " + link +
+                    " (source_id, target_id) SELECT $1::bigint, unnest($2::bigint[]) "
+                    "ON CONFLICT DO NOTHING",
+                db::Params().add(id).add(ids));
+    return;
+  }
+  const Entity& target = *registry.entity(f.target);
+  const Field& inverse = *target.field(f.inverse);
+  std::string table = quote_ident(target.table), column = quote_ident(inverse.name);
+  std::optional<std::int64_t> user;
+  if (ctx.user_id > 0) user = ctx.user_id;
+  if (!fresh) {
+    // Records taken out of the set: deleted when they cannot exist without this one
+    // (on_delete: cascade, like Odoo), detached otherwise.
+    std::string others = " WHERE " + column + " = $1::bigint AND NOT (id = ANY($2::bigint[]))";
+    if (inverse.on_delete == schema::OnDelete::kCascade) {
+      conn.exec("DELETE FROM " + table + others, db::Params().add(id).add(ids));
+    } else if (inverse.required) {
+      auto left =
+          conn.exec("SELECT count(*) FROM " + table + others, db::Params().add(id).add(ids));
+      if (left.get_int(0, 0) > 0)
+        throw ApiError(422, "records.invalid",
+                       "cannot take " + target.name + " records out of " + entity.name + "." +
+                           f.name + ": " + target.name + "." + inverse.name + " is required",
+                       "delete those " + target.name + " records instead",
+                       {{f.name, "cannot remove records: " + target.name + "." + inverse.name +
+                                     " is required"}});
+    } else {
+      conn.exec("UPDATE " + table + " SET " + column +
+                    " = NULL, updated_at = now(), updated_by = $3::bigint" + others,
+                db::Params().add(id).add(ids).add(user));
+    }
+  }
+  if (!rel.ids.empty())
+    conn.exec("UPDATE " + table + " SET " + column +
+                  " = $1::bigint, updated_at = now(), updated_by = $3::bigint WHERE id = "
+                  "ANY($2::bigint[]) AND " +
+                  column + " IS DISTINCT FROM $1::bigint",
+              db::Params().add(id).add(ids).add(user));
+}
+
+// Runs `body` in a transaction, or in a savepoint when the caller has one open.
+template <typename F>
+auto atomically(db::Connection& conn, F&& body) -> decltype(body()) {
+  if (conn.idle_in_transaction()) {
+    db::Savepoint savepoint(conn, "keel_records");
+    auto result = body();
+    savepoint.release();
+    return result;
+  }
+  db::Transaction tx(conn);
+  auto result = body();
+  tx.commit();
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------
+// Database errors -> API errors. Only names and PostgreSQL's primary message reach the
+// answer, never SQL text.
+
+enum class Operation { kRead, kWrite, kDelete };
+
+// The text between the first pair of double quotes after `marker` (empty when absent).
+std::string quoted_after(const std::string& text, std::string_view marker, bool last = false) {
+  size_t at = last ? text.rfind(marker) : text.find(marker);
+  if (at == std::string::npos) return {};
+  size_t open = text.find('"', at + marker.size());
+  size_t close = open == std::string::npos ? open : text.find('"', open + 1);
+  if (close == std::string::npos) return {};
+  return text.substr(open + 1, close - open - 1);
+}
+
+// "Key (partner)=(99) ..." -> "partner".
+std::string key_column(const std::string& detail) {
+  size_t open = detail.find("Key (");
+  size_t close = open == std::string::npos ? open : detail.find(")=", open);
+  if (close == std::string::npos) return {};
+  return detail.substr(open + 5, close - open - 5);
+}
+
+[[noreturn]] void raise(const db::DbError& e, const schema::Registry& registry,
+                        const Entity& entity, Operation op, std::int64_t id = 0) {
+  const std::string& state = e.sqlstate();
+  const std::string message = e.what();
+  if (state == "23505") {
+    std::string column = key_column(e.detail());
+    throw ApiError(409, "records.conflict",
+                   "another " + entity.name + " record already has this " +
+                       (column.empty() ? "value" : column),
+                   "unique fields take a value no other record has", {{column, "must be unique"}});
+  }
+  if (state == "23503") {
+    if (op == Operation::kDelete) {
+      std::string constraint = quoted_after(message, "constraint ");
+      std::string table = quoted_after(message, "on table ", true);
+      std::string by = table;
+      for (const auto& other : registry.entities())
+        if (other.table == table) {
+          by = other.name;
+          for (const auto& f : other.fields)
+            if (f.type == FieldType::kMany2one &&
+                schema::object_name(other.table, f.name, "fkey") == constraint)
+              by = other.name + "." + f.name;
+        }
+      throw ApiError(409, "records.referenced",
+                     entity.name + " " + std::to_string(id) + " is still referenced by " + by,
+                     "delete or change the " + table + " records that refer to it first");
+    }
+    std::string column = key_column(e.detail());
+    throw ApiError(422, "records.invalid", "a referenced record does not exist",
+                   "refer to records that exist", {{column, "no such record"}});
+  }
+  if (state == "23502") {
+    std::string column = quoted_after(message, "column ");
+    throw ApiError(422, "records.invalid",
+                   "invalid " + entity.name + " record: " + column + " is required", {},
+                   {{column, "is required"}});
+  }
+  if (state == "23514") {
+    std::string constraint = quoted_after(message, "constraint ");
+    std::string column;
+    for (const auto& f : entity.fields)
+      if (constraint.rfind(entity.table + "_" + f.name + "_check", 0) == 0) column = f.name;
+    throw ApiError(422, "records.invalid", "invalid " + entity.name + " record: " + message, {},
+                   {{column, "is not allowed"}});
+  }
+  if (state.rfind("22", 0) == 0) {
+    if (op == Operation::kRead)
+      throw ApiError(400, "records.bad_filter", "invalid value in the query: " + message);
+    throw ApiError(422, "records.invalid", "invalid " + entity.name + " record: " + message);
+  }
+  if (state == "40001" || state == "40P01")
+    throw ApiError(409, "records.retry", "the record changed concurrently; try again");
+  if (state.empty() || state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0 ||
+      state.rfind("53", 0) == 0)
+    throw ApiError(503, "records.unavailable", "the database is not available", "try again later");
+  spdlog::error("records: {} ({}): {}", message, state, e.detail());
+  throw ApiError(500, "records.internal", "internal error while accessing " + entity.name,
+                 "see the server log");
+}
+
+}  // namespace
+
+RecordService::RecordService(std::shared_ptr<const schema::Registry> registry)
+    : registry_(std::move(registry)) {}
+
+const Entity& RecordService::entity(std::string_view name) const {
+  const Entity* e = registry_->entity(name);
+  if (!e) throw ApiError(404, "records.unknown_entity", "no entity \"" + shown(name) + "\"");
+  return *e;
+}
+
+JsonResult RecordService::list(db::Connection& conn, const SecurityContext& ctx,
+                               std::string_view entity_name, const ListRequest& request) const {
+  const Entity& e = entity(entity_name);
+  std::int64_t limit = count_param(request.limit, "limit", kDefaultLimit);
+  if (limit > kMaxLimit)
+    throw ApiError(400, "records.bad_query", "limit " + std::to_string(limit) + " is above 1000",
+                   "page with limit and offset");
+  std::int64_t offset = count_param(request.offset, "offset", 0);
+
+  QueryScope scope(*registry_, e, ctx);
+  std::string where = request.filter ? compile_filter(*request.filter, scope) : "TRUE";
+  const size_t filter_params = scope.params().size();
+  std::string order = order_by(scope, request.sort);
+  Selection selection = SelectionBuilder(scope, ctx).build(request.fields);
+  std::string sql = "SELECT ";
+  for (const auto& c : selection.columns)
+    sql += c + ", ";
+  sql += "count(*) OVER () FROM " + scope.from() + " WHERE " + where + " ORDER BY " + order;
+  sql += " LIMIT " + scope.bind(std::to_string(limit), "bigint");
+  sql += " OFFSET " + scope.bind(std::to_string(offset), "bigint");
+  int total_column = static_cast<int>(selection.columns.size());
+
+  try {
+    db::Result rows = conn.exec(sql, scope.params());
+    std::int64_t total = 0;
+    if (rows.rows() > 0) {
+      total = rows.get_int(0, total_column);
+    } else if (offset > 0 || limit == 0) {
+      // Past the last page: the window function saw no row; count on its own.
+      std::string count = "SELECT count(*) FROM " + scope.from() + " WHERE " + where;
+      db::Params params;
+      for (size_t i = 0; i < filter_params; ++i)
+        params.add(scope.params().values()[i]);
+      total = conn.exec(count, params).get_int(0, 0);
+    }
+    auto relations = load_relations(conn, *registry_, e, selection, rows);
+    rapidjson::StringBuffer buffer;
+    Writer w(buffer);
+    RecordWriter records(w, rows, relations);
+    w.StartObject();
+    w.Key("data", 4);
+    w.StartArray();
+    for (int i = 0; i < rows.rows(); ++i)
+      records.record(i, selection.fields);
+    w.EndArray();
+    w.Key("total", 5);
+    w.Int64(total);
+    w.EndObject();
+    return JsonResult{std::string(buffer.GetString(), buffer.GetSize()), 0};
+  } catch (const db::DbError& err) {
+    raise(err, *registry_, e, Operation::kRead);
+  }
+}
+
+JsonResult RecordService::read(db::Connection& conn, const SecurityContext& ctx,
+                               std::string_view entity_name, std::int64_t id,
+                               const std::optional<std::string>& fields) const {
+  const Entity& e = entity(entity_name);
+  QueryScope scope(*registry_, e, ctx);
+  Selection selection = SelectionBuilder(scope, ctx).build(fields);
+  std::string sql = "SELECT ";
+  for (size_t i = 0; i < selection.columns.size(); ++i)
+    sql += (i ? ", " : "") + selection.columns[i];
+  sql += " FROM " + scope.from() + " WHERE t.id = " + scope.bind(std::to_string(id), "bigint");
+  try {
+    db::Result rows = conn.exec(sql, scope.params());
+    if (rows.rows() == 0)
+      throw ApiError(404, "records.not_found",
+                     "no " + e.name + " record with id " + std::to_string(id));
+    auto relations = load_relations(conn, *registry_, e, selection, rows);
+    rapidjson::StringBuffer buffer;
+    Writer w(buffer);
+    RecordWriter(w, rows, relations).record(0, selection.fields);
+    return JsonResult{std::string(buffer.GetString(), buffer.GetSize()), id};
+  } catch (const db::DbError& err) {
+    raise(err, *registry_, e, Operation::kRead);
+  }
+}
+
+JsonResult RecordService::create(db::Connection& conn, const SecurityContext& ctx,
+                                 std::string_view entity_name, std::string_view body) const {
+  const Entity& e = entity(entity_name);
+  WritePlan plan = parse_body(e, body, true, ctx);
+  std::optional<std::int64_t> user;
+  if (ctx.user_id > 0) user = ctx.user_id;
+  try {
+    return atomically(conn, [&] {
+      check_references(conn, *registry_, plan);
+      throw_if_invalid(e, plan);
+      db::Params params;
+      std::string columns, values;
+      for (const auto& a : plan.columns) {
+        params.add(a.text);
+        columns += quote_ident(a.field->name) + ", ";
+        values += param_expr(*a.field, params.size()) + ", ";
+      }
+      params.add(user);
+      std::string p = "$" + std::to_string(params.size()) + "::bigint";
+      std::int64_t id = conn.exec("INSERT INTO " + quote_ident(e.table) + " (" + columns +
+                                      "created_by, updated_by) VALUES (" + values + p + ", " + p +
+                                      ") RETURNING id",
+                                  params)
+                            .get_int(0, 0);
+      for (const auto& rel : plan.relations)
+        write_relation(conn, *registry_, e, id, rel, true, ctx);
+      return read(conn, ctx, e.name, id, std::nullopt);
+    });
+  } catch (const db::DbError& err) {
+    raise(err, *registry_, e, Operation::kWrite);
+  }
+}
+
+JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ctx,
+                                 std::string_view entity_name, std::int64_t id,
+                                 std::string_view body) const {
+  const Entity& e = entity(entity_name);
+  WritePlan plan = parse_body(e, body, false, ctx);
+  std::optional<std::int64_t> user;
+  if (ctx.user_id > 0) user = ctx.user_id;
+  try {
+    return atomically(conn, [&] {
+      auto found =
+          conn.exec("SELECT 1 FROM " + quote_ident(e.table) + " WHERE id = $1::bigint FOR UPDATE",
+                    db::Params().add(id));
+      if (found.rows() == 0)
+        throw ApiError(404, "records.not_found",
+                       "no " + e.name + " record with id " + std::to_string(id));
+      check_references(conn, *registry_, plan);
+      throw_if_invalid(e, plan);
+      db::Params params;
+      std::string sets;
+      for (const auto& a : plan.columns) {
+        params.add(a.text);
+        sets += quote_ident(a.field->name) + " = " + param_expr(*a.field, params.size()) + ", ";
+      }
+      params.add(user).add(id);
+      size_t n = params.size();
+      conn.exec("UPDATE " + quote_ident(e.table) + " SET " + sets +
+                    "updated_at = now(), updated_by = $" + std::to_string(n - 1) +
+                    "::bigint WHERE id = $" + std::to_string(n) + "::bigint",
+                params);
+      for (const auto& rel : plan.relations)
+        write_relation(conn, *registry_, e, id, rel, false, ctx);
+      return read(conn, ctx, e.name, id, std::nullopt);
+    });
+  } catch (const db::DbError& err) {
+    raise(err, *registry_, e, Operation::kWrite);
+  }
+}
+
+void RecordService::remove(db::Connection& conn, const SecurityContext& /*ctx*/,
+                           std::string_view entity_name, std::int64_t id) const {
+  const Entity& e = entity(entity_name);
+  try {
+    atomically(conn, [&] {
+      auto result = conn.exec("DELETE FROM " + quote_ident(e.table) + " WHERE id = $1::bigint",
+                              db::Params().add(id));
+      if (result.affected() == 0)
+        throw ApiError(404, "records.not_found",
+                       "no " + e.name + " record with id " + std::to_string(id));
+      return 0;
+    });
+  } catch (const db::DbError& err) {
+    raise(err, *registry_, e, Operation::kDelete, id);
+  }
+}
+
+}  // namespace keel::records
