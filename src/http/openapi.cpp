@@ -800,7 +800,8 @@ void OpenApiWriter::entity_schemas(const Entity& e) {
   for (const auto& f : e.fields) {
     if (f.readonly || f.computed) continue;
     writable.push_back(&f);
-    if (f.required && !f.default_value) required.push_back(f.name);
+    // As RecordService checks a create: one2many and many2many sets may always be left out.
+    if (f.required && !f.default_value && f.has_column()) required.push_back(f.name);
   }
   for (bool create : {true, false}) {
     key(derived(e, create ? "input" : "patch"));

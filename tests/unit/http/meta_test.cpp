@@ -118,6 +118,7 @@ TEST_F(MetaTest, FieldsInDeclarationOrderWithEveryAttribute) {
   EXPECT_EQ(string_of(at(lines, "target")), "sale_line");
   EXPECT_EQ(string_of(at(lines, "inverse")), "order");
   EXPECT_EQ(string_of(at(field("sale_order", "tags"), "target")), "tag");
+  EXPECT_TRUE(at(field("sale_order", "tags"), "required").IsTrue());
 
   EXPECT_EQ(strings_of(at(field("sale_order", "state"), "options")), (Strings{"draft", "done"}));
   const auto& amount = field("sale_order", "amount");

@@ -85,7 +85,7 @@ inline const char* kSales = R"(entities:
       payload:  {type: json, default: '{"a": [1, 2]}'}
       scan:     {type: binary}
       lines:    {type: one2many, target: sale_line, inverse: order}
-      tags:     {type: many2many, target: tag}
+      tags:     {type: many2many, target: tag, required: true}
       total:    {type: integer, computed: true, store: true}
       margin:   {type: decimal, computed: true}
   sale_line:
