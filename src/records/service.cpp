@@ -222,13 +222,15 @@ std::vector<RelationIds> load_relations(db::Connection& conn, const schema::Regi
   for (const Field* f : selection.relations) {
     std::string sql;
     if (f->type == FieldType::kMany2many) {
-      sql = "SELECT source_id, json_agg(target_id ORDER BY target_id)::text FROM " +
-            quote_ident(schema::link_table(registry, entity, *f)) +
-            " WHERE source_id = ANY($1::bigint[]) GROUP BY source_id";
+      sql =
+          "SELECT source_id, '[' || string_agg(target_id::text, ',' ORDER BY target_id) || ']' "
+          "FROM " +
+          quote_ident(schema::link_table(registry, entity, *f)) +
+          " WHERE source_id = ANY($1::bigint[]) GROUP BY source_id";
     } else {
       const Entity* target = registry.entity(f->target);
       std::string inverse = quote_ident(f->inverse);
-      sql = "SELECT " + inverse + ", json_agg(id ORDER BY id)::text FROM " +
+      sql = "SELECT " + inverse + ", '[' || string_agg(id::text, ',' ORDER BY id) || ']' FROM " +
             quote_ident(target->table) + " WHERE " + inverse + " = ANY($1::bigint[]) GROUP BY " +
             inverse;
     }
