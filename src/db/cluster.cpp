@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <vector>
 
@@ -50,10 +51,14 @@ std::string tail_of(const fs::path& file, size_t max = 2000) {
 // An exclusive flock on a file, released on scope exit.
 class FileLock {
  public:
-  explicit FileLock(const fs::path& file) {
+  // `on_wait` is called when the lock is taken already, before waiting for it.
+  explicit FileLock(const fs::path& file, const std::function<void()>& on_wait = {}) {
     fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd_ < 0) throw Error("db.embedded", "cannot open lock file " + file.string());
-    ::flock(fd_, LOCK_EX);
+    if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+    if (on_wait) on_wait();
+    while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+    }
   }
   ~FileLock() {
     ::flock(fd_, LOCK_UN);
@@ -240,17 +245,23 @@ bool Cluster::running() {
 void Cluster::start() {
   if (bindir_.empty()) bindir_ = find_pg_bindir();
   prepare_dir(options_.socket_dir);
-  FileLock lock(options_.socket_dir / "cluster.lock");
+  FileLock lock(options_.socket_dir / "cluster.lock", [] {
+    spdlog::info("waiting for another keel command that starts or stops the embedded PostgreSQL");
+  });
   if (!fs::exists(options_.data_dir / "PG_VERSION")) init();
   if (!running()) launch();
   // The database Keel uses; created once.
   auto conn = Connection::open(conninfo("postgres"));
   auto exists = conn.exec("SELECT 1 FROM pg_database WHERE datname = 'keel'");
   if (exists.rows() == 0) conn.exec("CREATE DATABASE keel");
-  // Opened under the lock and kept until stop(): the command that started the server cannot
-  // begin its smart shutdown (which refuses new sessions) between our start and our caller's
-  // connection; it waits for this session instead.
-  session_ = std::make_unique<Connection>(std::move(conn));
+  // Registered as a user before the start lock goes: the command that started the server
+  // takes the start lock, then waits for every user, before it stops it.
+  if (users_fd_ < 0) {
+    users_fd_ =
+        ::open((options_.socket_dir / "cluster.users").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (users_fd_ < 0 || ::flock(users_fd_, LOCK_SH) != 0)
+      throw Error("db.embedded", "cannot lock " + (options_.socket_dir / "cluster.users").string());
+  }
 }
 
 void Cluster::launch() {
@@ -271,10 +282,18 @@ void Cluster::launch() {
 }
 
 void Cluster::stop() {
-  session_.reset();
+  if (users_fd_ >= 0) {
+    ::close(users_fd_);  // releases the shared lock
+    users_fd_ = -1;
+  }
   if (!started_here_) return;
   started_here_ = false;
+  // No command becomes a user meanwhile (they wait for the start lock, and then start the server
+  // again); those that are wait until they end.
   FileLock lock(options_.socket_dir / "cluster.lock");
+  FileLock users(options_.socket_dir / "cluster.users", [] {
+    spdlog::info("waiting for the other keel commands that use the embedded PostgreSQL to end");
+  });
   run("pg_ctl", {"stop", "-w", "-t", "120", "-m", "smart", "-D", options_.data_dir.string()},
       options_.socket_dir / "pg_ctl.log", true);
 }

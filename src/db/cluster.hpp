@@ -1,13 +1,10 @@
 #pragma once
 
 #include <filesystem>
-#include <memory>
 #include <string>
 #include <vector>
 
 namespace keel::db {
-
-class Connection;
 
 // A private PostgreSQL cluster: Keel's embedded database (var/pg, socket in var/run) and the
 // throw-away cluster of a test run. initdb on first use, pg_ctl start on a Unix socket only,
@@ -30,13 +27,12 @@ class Cluster {
   ~Cluster();
 
   // Creates the cluster if needed and starts it unless it runs already. Safe when several
-  // processes do it at once (a file lock serialises them). Opens a session that it keeps until
-  // stop(), so that the command that started the server, when it stops it, waits for this one
-  // (a smart shutdown refuses new sessions: without it, the caller's own connection, opened
-  // after start() returns, could be refused).
+  // processes do it at once (a file lock serialises them). Until stop(), this object counts as
+  // a user of the cluster (a shared lock on var/run/cluster.users).
   void start();
-  // Closes the session start() opened, and stops the cluster if this object started it (smart
-  // shutdown: waits for the other commands' sessions).
+  // Stops the cluster if this object started it, once every other user has stopped using it:
+  // a command that found the server running keeps it until it ends, new sessions included.
+  // Then a smart shutdown, which also waits for sessions from outside Keel.
   void stop();
 
   bool started_here() const { return started_here_; }
@@ -56,7 +52,7 @@ class Cluster {
   Options options_;
   std::filesystem::path bindir_;
   bool started_here_ = false;
-  std::unique_ptr<Connection> session_;
+  int users_fd_ = -1;  // holds the shared lock on cluster.users between start() and stop()
 };
 
 // PostgreSQL's server programs: `pg_config --bindir`, then PATH (initdb), then the newest
