@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <unordered_map>
 
 #include "app/error.hpp"
@@ -201,6 +202,13 @@ class SelectionBuilder {
   Selection out_;
 };
 
+// Link tables of the many2many fields: "entity.field" -> table.
+using LinkTables = std::map<std::string, std::string, std::less<>>;
+
+const std::string& link_of(const LinkTables& links, const Entity& entity, const Field& field) {
+  return links.at(entity.name + "." + field.name);
+}
+
 // The ids of one one2many/many2many per record of a page: record id -> JSON array text.
 struct RelationIds {
   db::Result result;
@@ -209,8 +217,8 @@ struct RelationIds {
 
 // ONE query per relation per page: the id lists of every record of the page.
 std::vector<RelationIds> load_relations(db::Connection& conn, const schema::Registry& registry,
-                                        const Entity& entity, const Selection& selection,
-                                        const db::Result& rows) {
+                                        const LinkTables& links, const Entity& entity,
+                                        const Selection& selection, const db::Result& rows) {
   std::vector<RelationIds> out;
   if (selection.relations.empty() || rows.rows() == 0) return out;
   std::string ids = "{";
@@ -225,7 +233,7 @@ std::vector<RelationIds> load_relations(db::Connection& conn, const schema::Regi
       sql =
           "SELECT source_id, '[' || string_agg(target_id::text, ',' ORDER BY target_id) || ']' "
           "FROM " +
-          quote_ident(schema::link_table(registry, entity, *f)) +
+          quote_ident(link_of(links, entity, *f)) +
           " WHERE source_id = ANY($1::bigint[]) GROUP BY source_id";
     } else {
       const Entity* target = registry.entity(f->target);
@@ -519,13 +527,13 @@ void throw_if_invalid(const Entity& entity, WritePlan& plan) {
 }
 
 // Replaces the set of one one2many or many2many of record `id`.
-void write_relation(db::Connection& conn, const schema::Registry& registry, const Entity& entity,
-                    std::int64_t id, const RelationWrite& rel, bool fresh,
+void write_relation(db::Connection& conn, const schema::Registry& registry, const LinkTables& links,
+                    const Entity& entity, std::int64_t id, const RelationWrite& rel, bool fresh,
                     const SecurityContext& ctx) {
   const Field& f = *rel.field;
   std::string ids = id_array(rel.ids);
   if (f.type == FieldType::kMany2many) {
-    std::string link = quote_ident(schema::link_table(registry, entity, f));
+    std::string link = quote_ident(link_of(links, entity, f));
     if (!fresh)
       conn.exec("DELETE FROM " + link +
                     " WHERE source_id = $1::bigint AND NOT (target_id = ANY($2::bigint[]))",
@@ -675,7 +683,12 @@ std::string key_column(const std::string& detail) {
 }  // namespace
 
 RecordService::RecordService(std::shared_ptr<const schema::Registry> registry)
-    : registry_(std::move(registry)) {}
+    : registry_(std::move(registry)) {
+  for (const auto& e : registry_->entities())
+    for (const auto& f : e.fields)
+      if (f.type == FieldType::kMany2many)
+        link_tables_.emplace(e.name + "." + f.name, schema::link_table(*registry_, e, f));
+}
 
 const Entity& RecordService::entity(std::string_view name) const {
   const Entity* e = registry_->entity(name);
@@ -718,7 +731,7 @@ JsonResult RecordService::list(db::Connection& conn, const SecurityContext& ctx,
         params.add(scope.params().values()[i]);
       total = conn.exec(count, params).get_int(0, 0);
     }
-    auto relations = load_relations(conn, *registry_, e, selection, rows);
+    auto relations = load_relations(conn, *registry_, link_tables_, e, selection, rows);
     rapidjson::StringBuffer buffer;
     Writer w(buffer);
     RecordWriter records(w, rows, relations);
@@ -752,7 +765,7 @@ JsonResult RecordService::read(db::Connection& conn, const SecurityContext& ctx,
     if (rows.rows() == 0)
       throw ApiError(404, "records.not_found",
                      "no " + e.name + " record with id " + std::to_string(id));
-    auto relations = load_relations(conn, *registry_, e, selection, rows);
+    auto relations = load_relations(conn, *registry_, link_tables_, e, selection, rows);
     rapidjson::StringBuffer buffer;
     Writer w(buffer);
     RecordWriter(w, rows, relations).record(0, selection.fields);
@@ -787,7 +800,7 @@ JsonResult RecordService::create(db::Connection& conn, const SecurityContext& ct
                                   params)
                             .get_int(0, 0);
       for (const auto& rel : plan.relations)
-        write_relation(conn, *registry_, e, id, rel, true, ctx);
+        write_relation(conn, *registry_, link_tables_, e, id, rel, true, ctx);
       return read(conn, ctx, e.name, id, std::nullopt);
     });
   } catch (const db::DbError& err) {
@@ -825,7 +838,7 @@ JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ct
                     "::bigint WHERE id = $" + std::to_string(n) + "::bigint",
                 params);
       for (const auto& rel : plan.relations)
-        write_relation(conn, *registry_, e, id, rel, false, ctx);
+        write_relation(conn, *registry_, link_tables_, e, id, rel, false, ctx);
       return read(conn, ctx, e.name, id, std::nullopt);
     });
   } catch (const db::DbError& err) {

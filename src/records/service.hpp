@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,6 +70,8 @@ class RecordService {
   const schema::Entity& entity(std::string_view name) const;
 
   std::shared_ptr<const schema::Registry> registry_;
+  // The link table of every many2many ("entity.field" -> table), named once per registry.
+  std::map<std::string, std::string, std::less<>> link_tables_;
 };
 
 }  // namespace keel::records

@@ -54,8 +54,10 @@ bool valid_date(std::string_view s) {
 }
 
 // ISO 8601 date and time, "T" or a space between, seconds and fraction optional, then "Z" or
-// an offset (+HH, +HHMM, +HH:MM) or nothing (UTC). Returns the text with an offset.
+// an offset (+HH, +HHMM, +HH:MM) or nothing (UTC); a date alone is midnight UTC. Returns the
+// text with an offset.
 std::optional<std::string> valid_datetime(std::string_view s) {
+  if (valid_date(s)) return std::string(s) + " 00:00:00+00";  // a date alone: midnight UTC
   static const std::regex kDatetime(
       R"(^(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|z|[+-]\d{2}(?::?\d{2})?)?$)");
   std::match_results<std::string_view::const_iterator> m;

@@ -19,9 +19,9 @@ enum class ValueCheck {
 // The text PostgreSQL reads for the JSON `value` (not null) of a stored `field`, or nullopt
 // with `error` set to a message for the user ("must be an integer", ...). Integers are range
 // checked (integer: 32 bits, bigint and ids: 64 bits), dates and datetimes checked for
-// validity (a datetime without an offset is UTC), decimals accepted as strings or numbers,
-// json as any JSON value, binary as base64. Strings holding NUL are refused (PostgreSQL text
-// cannot hold it). A many2one takes an id or an object {"id": N}.
+// validity (a datetime without an offset is UTC, a date alone midnight UTC), decimals accepted as
+// strings or numbers, json as any JSON value, binary as base64. Strings holding NUL are refused
+// (PostgreSQL text cannot hold it). A many2one takes an id or an object {"id": N}.
 std::optional<std::string> to_sql_text(const schema::Field& field, const rapidjson::Value& value,
                                        ValueCheck check, std::string& error);
 

@@ -697,5 +697,28 @@ TEST_F(Records, InjectionAttemptsLeaveEverythingIntact) {
   EXPECT_EQ(one("SELECT count(*) FROM partner"), std::to_string(4 + evil.size()));
 }
 
+TEST_F(Records, OneQueryPerRelationPerPageNeverOnePerRow) {
+  for (int i = 0; i < 30; ++i)
+    service->create(*conn, ctx, "order",
+                    R"({"ref": "P)" + std::to_string(i) + R"(", "partner": 1, "tags": [1, 2]})");
+  // Scans of each table within one transaction, as PostgreSQL counts them for this backend.
+  auto scans = [&](const char* table) {
+    return conn->exec("SELECT pg_stat_get_xact_numscans($1::regclass)", db::Params().add(table))
+        .get_int(0, 0);
+  };
+  db::Transaction tx(*conn);
+  conn->exec("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off");
+  std::int64_t lines = scans("line"), links = scans("order_tags_rel"), tags = scans("tag");
+  ListRequest r;
+  r.fields = "ref,partner.name,partner.country.code,lines,tags";
+  r.limit = "1000";
+  auto doc = parse(list_json("order", r));
+  EXPECT_EQ(doc["data"].Size(), 34u);
+  EXPECT_EQ(scans("line") - lines, 1);
+  EXPECT_EQ(scans("order_tags_rel") - links, 1);
+  EXPECT_EQ(scans("tag") - tags, 0);
+  tx.rollback();
+}
+
 }  // namespace
 }  // namespace keel::records

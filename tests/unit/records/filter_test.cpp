@@ -162,6 +162,9 @@ TEST_F(FilterTest, CastsToTheColumnTypeWithoutModifiers) {
   // A datetime without an offset is UTC.
   EXPECT_EQ(compile("order", R"({"at": {"lt": "2024-02-29T10:00"}})").params,
             (Params{"2024-02-29T10:00+00"}));
+  // A date alone is midnight UTC.
+  EXPECT_EQ(compile("order", R"({"at": {"gte": "2024-02-29"}})").params,
+            (Params{"2024-02-29 00:00:00+00"}));
   EXPECT_EQ(compile("order", R"({"paid": true})").sql, "t.\"paid\" = $1::boolean");
   EXPECT_EQ(compile("order", R"({"paid": true})").params, (Params{"true"}));
   EXPECT_EQ(compile("order", R"({"state": "draft"})").sql, "t.\"state\" = $1::text");

@@ -645,6 +645,9 @@ TEST_F(SchemaDiffTest, Many2manyLinkTable) {
 )");
   auto statements = plan();
   auto link = one(statements, "CREATE TABLE \"partner_tags_rel\"");
+  const Registry& reg = registry();
+  const Entity& partner = *reg.entity("partner");
+  EXPECT_EQ(link_table(reg, partner, *partner.field("tags")), "partner_tags_rel");
   EXPECT_EQ(link.sql,
             "CREATE TABLE \"partner_tags_rel\" (\n"
             "  source_id bigint NOT NULL REFERENCES \"partner\" (id) ON DELETE CASCADE,\n"
@@ -969,6 +972,18 @@ TEST_F(SchemaDiffTest, LinkTableNamesThatWouldCollideGetHashedNames) {
   EXPECT_NE(links[0].creates.at(0).name, links[1].creates.at(0).name);
   EXPECT_NE(links[0].creates.at(0).name, "a_b_c_rel");
   EXPECT_NE(links[1].creates.at(0).name, "a_b_c_rel");
+
+  // RecordService finds them where the planner put them.
+  const Registry& reg = registry();
+  for (const auto& link : links) {
+    bool found = false;
+    for (const auto& e : reg.entities())
+      for (const auto& f : e.fields)
+        if (f.type == FieldType::kMany2many && link_table(reg, e, f) == link.creates.at(0).name &&
+            contains(link.sql, "REFERENCES \"" + e.table + "\" (id) ON DELETE CASCADE,\n  target"))
+          found = true;
+    EXPECT_TRUE(found) << link.sql;
+  }
 
   // `a` was there first with a_b_c_rel: it keeps it, a_b's link table is another one.
   db::LiveSchema live;
