@@ -44,29 +44,13 @@ void throw_if_unresolvable(const modules::ModuleGraph& graph) {
                   "the module graph cannot be resolved");
 }
 
-struct ModuleRow {
-  const modules::Manifest* manifest;
-  std::string installed_version;  // empty when not installed
-  std::string state;
-};
-
 // States come from the database when there is one; `module list` never creates it.
-std::vector<ModuleRow> module_rows(const Context& context, const modules::ModuleGraph& graph) {
+std::vector<install::ModuleState> module_rows(const Context& context,
+                                              const modules::ModuleGraph& graph) {
   std::map<std::string, std::string> installed;
   if (auto database = Database::open(context.config, /*create=*/false))
     installed = install::installed_modules(database->connection());
-  std::vector<ModuleRow> rows;
-  for (const auto& m : graph.modules()) {
-    auto it = installed.find(m.name);
-    if (it == installed.end()) {
-      rows.push_back({&m, "", "uninstalled"});
-      continue;
-    }
-    auto version = modules::Version::parse(it->second);
-    bool newer = version && *version < m.version;
-    rows.push_back({&m, it->second, newer ? "to upgrade" : "installed"});
-  }
-  return rows;
+  return install::module_states(graph, installed);
 }
 
 int list_modules(Context& context, bool json) {

@@ -209,25 +209,20 @@ void Api::add_routes() {
     w.StartObject();
     w.Key("data");
     w.StartArray();
-    for (const auto& m : graph.modules()) {
-      auto it = installed.find(m.name);
-      std::string state = "uninstalled";
-      if (it != installed.end()) {
-        auto v = modules::Version::parse(it->second);
-        state = v && *v < m.version ? "to upgrade" : "installed";
-      }
+    for (const auto& row : install::module_states(graph, installed)) {
+      const auto& m = *row.manifest;
       w.StartObject();
       w.Key("name");
       w.String(m.name.c_str());
       w.Key("version");
       w.String(m.version.to_string().c_str());
       w.Key("installed_version");
-      if (it == installed.end())
+      if (row.installed_version.empty())
         w.Null();
       else
-        w.String(it->second.c_str());
+        w.String(row.installed_version.c_str());
       w.Key("state");
-      w.String(state.c_str());
+      w.String(row.state.c_str());
       w.Key("core");
       w.Bool(m.core);
       w.Key("summary");

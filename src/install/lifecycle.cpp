@@ -207,6 +207,22 @@ std::map<std::string, std::string> installed_modules(db::Connection& conn) {
   return out;
 }
 
+std::vector<ModuleState> module_states(const modules::ModuleGraph& graph,
+                                       const std::map<std::string, std::string>& installed) {
+  std::vector<ModuleState> out;
+  for (const auto& m : graph.modules()) {
+    auto it = installed.find(m.name);
+    if (it == installed.end()) {
+      out.push_back({&m, "", "uninstalled"});
+      continue;
+    }
+    auto version = modules::Version::parse(it->second);
+    bool newer = version && *version < m.version;
+    out.push_back({&m, it->second, newer ? "to upgrade" : "installed"});
+  }
+  return out;
+}
+
 Lifecycle::Lifecycle(db::Connection& conn, const modules::ModuleGraph& graph, Progress progress)
     : conn_(conn), graph_(graph), progress_(std::move(progress)) {}
 

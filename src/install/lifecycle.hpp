@@ -20,6 +20,18 @@ using Progress = std::function<void(const std::string& module, const std::string
 // Installed modules and their versions, read from base_module; empty before base exists.
 std::map<std::string, std::string> installed_modules(db::Connection& conn);
 
+// A module on the addons path with its state in the database: `uninstalled`, `installed`, or
+// `to upgrade` when the addons path holds a newer version than the installed one.
+struct ModuleState {
+  const modules::Manifest* manifest;
+  std::string installed_version;  // empty when not installed
+  std::string state;
+};
+
+// Every module of `graph` (sorted by name) with its state, given installed_modules().
+std::vector<ModuleState> module_states(const modules::ModuleGraph& graph,
+                                       const std::map<std::string, std::string>& installed);
+
 struct InstallPlan {
   std::vector<const modules::Manifest*> modules;  // to install, in dependency order
   std::vector<schema::Statement> statements;      // schema changes, in order
