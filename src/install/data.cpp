@@ -263,7 +263,7 @@ void load_data(db::Connection& conn, const schema::Registry& registry,
         known[rec.xml_id] = {id, rec.entity->name, rec.noupdate};
       }
       for (const Value* v : links) {
-        std::string link = rec.entity->table + "_" + v->field->name + "_rel";
+        std::string link = schema::link_table(registry, *rec.entity, *v->field);
         conn.exec("DELETE FROM " + quote_ident(link) + " WHERE source_id = $1", Params().add(id));
         for (const auto& ref : v->refs)
           conn.exec("INSERT INTO " + quote_ident(link) + " (source_id, target_id) VALUES ($1, $2)",
