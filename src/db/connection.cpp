@@ -77,11 +77,22 @@ Connection Connection::open(const std::string& conninfo) {
   return Connection(conn);
 }
 
-Connection::Connection(Connection&& o) noexcept : conn_(std::exchange(o.conn_, nullptr)) {}
+// The statement cache moves with the connection: std::list nodes stay where they are, so the
+// index's keys and iterators remain valid.
+Connection::Connection(Connection&& o) noexcept
+    : conn_(std::exchange(o.conn_, nullptr)),
+      statements_(std::exchange(o.statements_, {})),
+      statement_index_(std::exchange(o.statement_index_, {})),
+      dropped_(std::exchange(o.dropped_, {})),
+      statement_counter_(std::exchange(o.statement_counter_, 0)) {}
 Connection& Connection::operator=(Connection&& o) noexcept {
   if (this != &o) {
     if (conn_) PQfinish(conn_);
     conn_ = std::exchange(o.conn_, nullptr);
+    statements_ = std::exchange(o.statements_, {});
+    statement_index_ = std::exchange(o.statement_index_, {});
+    dropped_ = std::exchange(o.dropped_, {});
+    statement_counter_ = std::exchange(o.statement_counter_, 0);
   }
   return *this;
 }
@@ -123,15 +134,103 @@ Result Connection::exec(std::string_view sql) {
   return check(PQexec(conn_, text.c_str()), sql);
 }
 
-Result Connection::exec(std::string_view sql, const Params& params) {
-  std::string text(sql);
+namespace {
+
+std::vector<const char*> param_values(const Params& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& v : params.values())
     values.push_back(v ? v->c_str() : nullptr);
+  return values;
+}
+
+std::string_view sqlstate_of(const pg_result* result) {
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  return state ? state : "";
+}
+
+// "cached plan must not change result type", "prepared statement ... does not exist".
+bool stale_sqlstate(std::string_view state) {
+  return state == "0A000" || state == "26000";
+}
+
+}  // namespace
+
+Result Connection::exec(std::string_view sql, const Params& params) {
+  std::string text(sql);
+  auto values = param_values(params);
   return check(PQexecParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr,
                             values.data(), nullptr, nullptr, 0),
                sql);
+}
+
+bool Connection::stale_statement(const DbError& error) {
+  return stale_sqlstate(error.sqlstate());
+}
+
+Result Connection::exec_cached(std::string_view sql, const Params& params) {
+  deallocate_dropped();
+  auto values = param_values(params);
+  const int n = static_cast<int>(values.size());
+  for (bool retried = false;; retried = true) {
+    bool in_transaction = PQtransactionStatus(conn_) != PQTRANS_IDLE;
+    bool fresh = false;
+    const Statement& s = statement(sql, params.size(), fresh);
+    pg_result* raw = PQexecPrepared(conn_, s.name.c_str(), n, values.data(), nullptr, nullptr, 0);
+    if (!fresh && PQresultStatus(raw) == PGRES_FATAL_ERROR && stale_sqlstate(sqlstate_of(raw))) {
+      // A plan from before a schema change: PREPARE again. Outside a transaction block the
+      // failed statement changed nothing and can run again; inside one the transaction is
+      // aborted and only the caller can start it over.
+      drop(sql);
+      if (!in_transaction && !retried) {
+        PQclear(raw);
+        continue;
+      }
+    }
+    return check(raw, sql);
+  }
+}
+
+const Connection::Statement& Connection::statement(std::string_view sql, size_t params,
+                                                   bool& fresh) {
+  if (auto it = statement_index_.find(sql); it != statement_index_.end()) {
+    if (it->second->params == params) {
+      statements_.splice(statements_.begin(), statements_, it->second);
+      fresh = false;
+      return statements_.front();
+    }
+    drop(sql);  // the same text with another number of parameters: PostgreSQL will say why
+  }
+  std::string name = "k" + std::to_string(++statement_counter_);
+  std::string text(sql);
+  // Parameter types are left to PostgreSQL, as exec() does; a failure throws what exec throws.
+  check(PQprepare(conn_, name.c_str(), text.c_str(), static_cast<int>(params), nullptr), sql);
+  statements_.push_front({std::move(text), std::move(name), params});
+  statement_index_.emplace(statements_.front().sql, statements_.begin());
+  if (statements_.size() > kStatementCacheSize) {
+    drop(statements_.back().sql);
+    deallocate_dropped();
+  }
+  fresh = true;
+  return statements_.front();
+}
+
+void Connection::drop(std::string_view sql) {
+  auto it = statement_index_.find(sql);
+  if (it == statement_index_.end()) return;
+  auto node = it->second;
+  statement_index_.erase(it);
+  dropped_.push_back(std::move(node->name));
+  statements_.erase(node);
+}
+
+void Connection::deallocate_dropped() {
+  // Not inside a transaction block: a failing DEALLOCATE (the statement already gone) must not
+  // abort the caller's transaction.
+  if (dropped_.empty() || PQtransactionStatus(conn_) != PQTRANS_IDLE) return;
+  for (const auto& name : dropped_)
+    PQclear(PQexec(conn_, ("DEALLOCATE " + name).c_str()));
+  dropped_.clear();
 }
 
 Transaction::Transaction(Connection& conn) : conn_(conn) {

@@ -1,10 +1,12 @@
 #pragma once
 
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "app/error.hpp"
@@ -103,6 +105,23 @@ class Connection {
   Result exec(std::string_view sql);
   // Runs one statement with parameters ($1, $2, ...).
   Result exec(std::string_view sql, const Params& params);
+  // Like exec(sql, params), as a named prepared statement kept on this connection and reused
+  // by every call with the same SQL text: for SQL whose text holds names and $n placeholders
+  // only (values are always parameters), so that one shape of query is one statement. The
+  // first call prepares it (a failed PREPARE throws what exec would); at most
+  // kStatementCacheSize are kept, the least recently used is deallocated beyond that.
+  // A statement whose cached plan a schema change invalidated in a way PostgreSQL cannot
+  // re-plan ("cached plan must not change result type", SQLSTATE 0A000) or that no longer
+  // exists (26000) is dropped and, outside a transaction block, prepared again and retried
+  // once; inside one the error is thrown (the transaction is aborted): see
+  // stale_statement().
+  Result exec_cached(std::string_view sql, const Params& params);
+  static constexpr size_t kStatementCacheSize = 256;
+  // The statements exec_cached() keeps on this connection.
+  size_t cached_statements() const { return statements_.size(); }
+  // Whether `error` is the failure of a cached statement that exec_cached() dropped and that
+  // succeeds when the transaction it aborted is run again.
+  static bool stale_statement(const DbError& error);
 
   bool ok() const;
   // Whether a transaction was left open (or failed) on this connection.
@@ -110,9 +129,24 @@ class Connection {
   pg_conn* native() { return conn_; }
 
  private:
+  struct Statement {
+    std::string sql;
+    std::string name;  // "k1", "k2", ...
+    size_t params = 0;
+  };
   explicit Connection(pg_conn* conn) : conn_(conn) {}
   Result check(pg_result* result, std::string_view sql);
+  // The cached statement for `sql`, prepared when new; `fresh` tells which.
+  const Statement& statement(std::string_view sql, size_t params, bool& fresh);
+  // Forgets the statement for `sql`; it is deallocated once no transaction is open.
+  void drop(std::string_view sql);
+  void deallocate_dropped();
+
   pg_conn* conn_ = nullptr;
+  std::list<Statement> statements_;  // most recently used first
+  std::unordered_map<std::string_view, std::list<Statement>::iterator> statement_index_;
+  std::vector<std::string> dropped_;  // names still to DEALLOCATE
+  std::uint64_t statement_counter_ = 0;
 };
 
 // A transaction that rolls back when it leaves scope without commit().

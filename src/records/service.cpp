@@ -64,6 +64,14 @@ std::string shown(std::string_view text) {
   return out;
 }
 
+// Runs a query of a record operation. Its text holds quoted names and $n placeholders only,
+// so one shape of request is one prepared statement, cached on the connection
+// (db::Connection::exec_cached). `cached` is false for reads inside a transaction the caller
+// opened: there a plan made stale by a schema change could not be retried.
+db::Result run(db::Connection& conn, bool cached, std::string_view sql, const db::Params& params) {
+  return cached ? conn.exec_cached(sql, params) : conn.exec(sql, params);
+}
+
 // ---------------------------------------------------------------------------------------
 // Reading: the fields of an answer and how each is written.
 
@@ -216,9 +224,10 @@ struct RelationIds {
 };
 
 // ONE query per relation per page: the id lists of every record of the page.
-std::vector<RelationIds> load_relations(db::Connection& conn, const schema::Registry& registry,
-                                        const LinkTables& links, const Entity& entity,
-                                        const Selection& selection, const db::Result& rows) {
+std::vector<RelationIds> load_relations(db::Connection& conn, bool cached,
+                                        const schema::Registry& registry, const LinkTables& links,
+                                        const Entity& entity, const Selection& selection,
+                                        const db::Result& rows) {
   std::vector<RelationIds> out;
   if (selection.relations.empty() || rows.rows() == 0) return out;
   std::string ids = "{";
@@ -242,7 +251,7 @@ std::vector<RelationIds> load_relations(db::Connection& conn, const schema::Regi
             quote_ident(target->table) + " WHERE " + inverse + " = ANY($1::bigint[]) GROUP BY " +
             inverse;
     }
-    RelationIds rel{conn.exec(sql, db::Params().add(ids)), {}};
+    RelationIds rel{run(conn, cached, sql, db::Params().add(ids)), {}};
     for (int i = 0; i < rel.result.rows(); ++i)
       rel.row_of.emplace(rel.result.get(i, 0), i);
     out.push_back(std::move(rel));
@@ -506,9 +515,9 @@ void check_references(db::Connection& conn, const schema::Registry& registry, Wr
            "::bigint[]) x WHERE NOT EXISTS (SELECT 1 FROM " + quote_ident(target->table) +
            " r WHERE r.id = x)";
   }
-  auto rows = conn.exec("SELECT n, string_agg(x::text, ', ' ORDER BY x), count(*) FROM (" + sql +
-                            ") missing(n, x) GROUP BY n ORDER BY n",
-                        params);
+  auto rows = conn.exec_cached("SELECT n, string_agg(x::text, ', ' ORDER BY x), count(*) FROM (" +
+                                   sql + ") missing(n, x) GROUP BY n ORDER BY n",
+                               params);
   for (int i = 0; i < rows.rows(); ++i) {
     const Field* f = refs[static_cast<size_t>(rows.get_int(i, 0))].field;
     bool many = rows.get_int(i, 2) > 1;
@@ -535,14 +544,14 @@ void write_relation(db::Connection& conn, const schema::Registry& registry, cons
   if (f.type == FieldType::kMany2many) {
     std::string link = quote_ident(link_of(links, entity, f));
     if (!fresh)
-      conn.exec("DELETE FROM " + link +
-                    " WHERE source_id = $1::bigint AND NOT (target_id = ANY($2::bigint[]))",
-                db::Params().add(id).add(ids));
+      conn.exec_cached("DELETE FROM " + link +
+                           " WHERE source_id = $1::bigint AND NOT (target_id = ANY($2::bigint[]))",
+                       db::Params().add(id).add(ids));
     if (!rel.ids.empty())
-      conn.exec("INSERT INTO " + link +
-                    " (source_id, target_id) SELECT $1::bigint, unnest($2::bigint[]) "
-                    "ON CONFLICT DO NOTHING",
-                db::Params().add(id).add(ids));
+      conn.exec_cached("INSERT INTO " + link +
+                           " (source_id, target_id) SELECT $1::bigint, unnest($2::bigint[]) "
+                           "ON CONFLICT DO NOTHING",
+                       db::Params().add(id).add(ids));
     return;
   }
   const Entity& target = *registry.entity(f.target);
@@ -555,10 +564,10 @@ void write_relation(db::Connection& conn, const schema::Registry& registry, cons
     // (on_delete: cascade, like Odoo), detached otherwise.
     std::string others = " WHERE " + column + " = $1::bigint AND NOT (id = ANY($2::bigint[]))";
     if (inverse.on_delete == schema::OnDelete::kCascade) {
-      conn.exec("DELETE FROM " + table + others, db::Params().add(id).add(ids));
+      conn.exec_cached("DELETE FROM " + table + others, db::Params().add(id).add(ids));
     } else if (inverse.required) {
       auto left =
-          conn.exec("SELECT count(*) FROM " + table + others, db::Params().add(id).add(ids));
+          conn.exec_cached("SELECT count(*) FROM " + table + others, db::Params().add(id).add(ids));
       if (left.get_int(0, 0) > 0)
         throw ApiError(422, "records.invalid",
                        "cannot take " + target.name + " records out of " + entity.name + "." +
@@ -567,32 +576,40 @@ void write_relation(db::Connection& conn, const schema::Registry& registry, cons
                        {{f.name, "cannot remove records: " + target.name + "." + inverse.name +
                                      " is required"}});
     } else {
-      conn.exec("UPDATE " + table + " SET " + column +
-                    " = NULL, updated_at = now(), updated_by = $3::bigint" + others,
-                db::Params().add(id).add(ids).add(user));
+      conn.exec_cached("UPDATE " + table + " SET " + column +
+                           " = NULL, updated_at = now(), updated_by = $3::bigint" + others,
+                       db::Params().add(id).add(ids).add(user));
     }
   }
   if (!rel.ids.empty())
-    conn.exec("UPDATE " + table + " SET " + column +
-                  " = $1::bigint, updated_at = now(), updated_by = $3::bigint WHERE id = "
-                  "ANY($2::bigint[]) AND " +
-                  column + " IS DISTINCT FROM $1::bigint",
-              db::Params().add(id).add(ids).add(user));
+    conn.exec_cached("UPDATE " + table + " SET " + column +
+                         " = $1::bigint, updated_at = now(), updated_by = $3::bigint WHERE id = "
+                         "ANY($2::bigint[]) AND " +
+                         column + " IS DISTINCT FROM $1::bigint",
+                     db::Params().add(id).add(ids).add(user));
 }
 
-// Runs `body` in a transaction, or in a savepoint when the caller has one open.
+// Runs `body` in a transaction, or in a savepoint when the caller has one open. A cached
+// statement made stale by a schema change aborts the transaction (see
+// db::Connection::exec_cached): `body` then runs once more, from the start, in a new one.
 template <typename F>
 auto atomically(db::Connection& conn, F&& body) -> decltype(body()) {
-  if (conn.idle_in_transaction()) {
-    db::Savepoint savepoint(conn, "keel_records");
-    auto result = body();
-    savepoint.release();
-    return result;
+  for (bool retried = false;; retried = true) {
+    try {
+      if (conn.idle_in_transaction()) {
+        db::Savepoint savepoint(conn, "keel_records");
+        auto result = body();
+        savepoint.release();
+        return result;
+      }
+      db::Transaction tx(conn);
+      auto result = body();
+      tx.commit();
+      return result;
+    } catch (const db::DbError& e) {
+      if (retried || !db::Connection::stale_statement(e)) throw;
+    }
   }
-  db::Transaction tx(conn);
-  auto result = body();
-  tx.commit();
-  return result;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -680,6 +697,40 @@ std::string key_column(const std::string& detail) {
                  "see the server log");
 }
 
+// One record (RecordService::read); a database error is thrown as it is.
+JsonResult read_record(db::Connection& conn, bool cached, const schema::Registry& registry,
+                       const LinkTables& links, const SecurityContext& ctx, const Entity& e,
+                       std::int64_t id, const std::optional<std::string>& fields) {
+  QueryScope scope(registry, e, ctx);
+  Selection selection = SelectionBuilder(scope, ctx).build(fields);
+  std::string sql = "SELECT ";
+  for (size_t i = 0; i < selection.columns.size(); ++i)
+    sql += (i ? ", " : "") + selection.columns[i];
+  sql += " FROM " + scope.from() + " WHERE t.id = " + scope.bind(std::to_string(id), "bigint");
+  db::Result rows = run(conn, cached, sql, scope.params());
+  if (rows.rows() == 0)
+    throw ApiError(404, "records.not_found",
+                   "no " + e.name + " record with id " + std::to_string(id));
+  auto relations = load_relations(conn, cached, registry, links, e, selection, rows);
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  RecordWriter(w, rows, relations).record(0, selection.fields);
+  return JsonResult{std::string(buffer.GetString(), buffer.GetSize()), id};
+}
+
+// The record a write just made, read as RecordService::read reads it (its errors mapped as a
+// read's), except a stale cached statement, which atomically() runs the write again for.
+JsonResult read_written(db::Connection& conn, const schema::Registry& registry,
+                        const LinkTables& links, const SecurityContext& ctx, const Entity& e,
+                        std::int64_t id) {
+  try {
+    return read_record(conn, true, registry, links, ctx, e, id, std::nullopt);
+  } catch (const db::DbError& err) {
+    if (db::Connection::stale_statement(err)) throw;
+    raise(err, registry, e, Operation::kRead);
+  }
+}
+
 }  // namespace
 
 RecordService::RecordService(std::shared_ptr<const schema::Registry> registry)
@@ -718,8 +769,9 @@ JsonResult RecordService::list(db::Connection& conn, const SecurityContext& ctx,
   sql += " OFFSET " + scope.bind(std::to_string(offset), "bigint");
   int total_column = static_cast<int>(selection.columns.size());
 
+  const bool cached = !conn.idle_in_transaction();
   try {
-    db::Result rows = conn.exec(sql, scope.params());
+    db::Result rows = run(conn, cached, sql, scope.params());
     std::int64_t total = 0;
     if (rows.rows() > 0) {
       total = rows.get_int(0, total_column);
@@ -729,9 +781,9 @@ JsonResult RecordService::list(db::Connection& conn, const SecurityContext& ctx,
       db::Params params;
       for (size_t i = 0; i < filter_params; ++i)
         params.add(scope.params().values()[i]);
-      total = conn.exec(count, params).get_int(0, 0);
+      total = run(conn, cached, count, params).get_int(0, 0);
     }
-    auto relations = load_relations(conn, *registry_, link_tables_, e, selection, rows);
+    auto relations = load_relations(conn, cached, *registry_, link_tables_, e, selection, rows);
     rapidjson::StringBuffer buffer;
     Writer w(buffer);
     RecordWriter records(w, rows, relations);
@@ -754,22 +806,9 @@ JsonResult RecordService::read(db::Connection& conn, const SecurityContext& ctx,
                                std::string_view entity_name, std::int64_t id,
                                const std::optional<std::string>& fields) const {
   const Entity& e = entity(entity_name);
-  QueryScope scope(*registry_, e, ctx);
-  Selection selection = SelectionBuilder(scope, ctx).build(fields);
-  std::string sql = "SELECT ";
-  for (size_t i = 0; i < selection.columns.size(); ++i)
-    sql += (i ? ", " : "") + selection.columns[i];
-  sql += " FROM " + scope.from() + " WHERE t.id = " + scope.bind(std::to_string(id), "bigint");
   try {
-    db::Result rows = conn.exec(sql, scope.params());
-    if (rows.rows() == 0)
-      throw ApiError(404, "records.not_found",
-                     "no " + e.name + " record with id " + std::to_string(id));
-    auto relations = load_relations(conn, *registry_, link_tables_, e, selection, rows);
-    rapidjson::StringBuffer buffer;
-    Writer w(buffer);
-    RecordWriter(w, rows, relations).record(0, selection.fields);
-    return JsonResult{std::string(buffer.GetString(), buffer.GetSize()), id};
+    return read_record(conn, !conn.idle_in_transaction(), *registry_, link_tables_, ctx, e, id,
+                       fields);
   } catch (const db::DbError& err) {
     raise(err, *registry_, e, Operation::kRead);
   }
@@ -794,14 +833,14 @@ JsonResult RecordService::create(db::Connection& conn, const SecurityContext& ct
       }
       params.add(user);
       std::string p = "$" + std::to_string(params.size()) + "::bigint";
-      std::int64_t id = conn.exec("INSERT INTO " + quote_ident(e.table) + " (" + columns +
-                                      "created_by, updated_by) VALUES (" + values + p + ", " + p +
-                                      ") RETURNING id",
-                                  params)
+      std::int64_t id = conn.exec_cached("INSERT INTO " + quote_ident(e.table) + " (" + columns +
+                                             "created_by, updated_by) VALUES (" + values + p +
+                                             ", " + p + ") RETURNING id",
+                                         params)
                             .get_int(0, 0);
       for (const auto& rel : plan.relations)
         write_relation(conn, *registry_, link_tables_, e, id, rel, true, ctx);
-      return read(conn, ctx, e.name, id, std::nullopt);
+      return read_written(conn, *registry_, link_tables_, ctx, e, id);
     });
   } catch (const db::DbError& err) {
     raise(err, *registry_, e, Operation::kWrite);
@@ -817,9 +856,9 @@ JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ct
   if (ctx.user_id > 0) user = ctx.user_id;
   try {
     return atomically(conn, [&] {
-      auto found =
-          conn.exec("SELECT 1 FROM " + quote_ident(e.table) + " WHERE id = $1::bigint FOR UPDATE",
-                    db::Params().add(id));
+      auto found = conn.exec_cached(
+          "SELECT 1 FROM " + quote_ident(e.table) + " WHERE id = $1::bigint FOR UPDATE",
+          db::Params().add(id));
       if (found.rows() == 0)
         throw ApiError(404, "records.not_found",
                        "no " + e.name + " record with id " + std::to_string(id));
@@ -833,13 +872,13 @@ JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ct
       }
       params.add(user).add(id);
       size_t n = params.size();
-      conn.exec("UPDATE " + quote_ident(e.table) + " SET " + sets +
-                    "updated_at = now(), updated_by = $" + std::to_string(n - 1) +
-                    "::bigint WHERE id = $" + std::to_string(n) + "::bigint",
-                params);
+      conn.exec_cached("UPDATE " + quote_ident(e.table) + " SET " + sets +
+                           "updated_at = now(), updated_by = $" + std::to_string(n - 1) +
+                           "::bigint WHERE id = $" + std::to_string(n) + "::bigint",
+                       params);
       for (const auto& rel : plan.relations)
         write_relation(conn, *registry_, link_tables_, e, id, rel, false, ctx);
-      return read(conn, ctx, e.name, id, std::nullopt);
+      return read_written(conn, *registry_, link_tables_, ctx, e, id);
     });
   } catch (const db::DbError& err) {
     raise(err, *registry_, e, Operation::kWrite);
@@ -851,8 +890,8 @@ void RecordService::remove(db::Connection& conn, const SecurityContext& /*ctx*/,
   const Entity& e = entity(entity_name);
   try {
     atomically(conn, [&] {
-      auto result = conn.exec("DELETE FROM " + quote_ident(e.table) + " WHERE id = $1::bigint",
-                              db::Params().add(id));
+      auto result = conn.exec_cached(
+          "DELETE FROM " + quote_ident(e.table) + " WHERE id = $1::bigint", db::Params().add(id));
       if (result.affected() == 0)
         throw ApiError(404, "records.not_found",
                        "no " + e.name + " record with id " + std::to_string(id));
