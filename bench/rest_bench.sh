@@ -16,8 +16,9 @@ addons="$PWD/bench/addons"
 core="$PWD/core"
 (cd "$work" && KEEL_CORE_PATH=$core "$OLDPWD/$keel" --addons-path "$addons" --log-level warn \
   module install bench_items >/dev/null)
-(cd "$work" && KEEL_CORE_PATH=$core "$OLDPWD/$keel" --addons-path "$addons" --log-level warn \
-  serve --listen 127.0.0.1:$port >"$work/serve.log" 2>&1 & echo $! >"$work/serve.pid")
+(cd "$work" && KEEL_CORE_PATH=$core exec "$OLDPWD/$keel" --addons-path "$addons" \
+  --log-level warn serve --listen 127.0.0.1:$port >"$work/serve.log" 2>&1) &
+echo $! >"$work/serve.pid"
 for _ in $(seq 50); do curl -sf "127.0.0.1:$port/api/v1/healthz" >/dev/null && break; sleep 0.2; done
 db="host=$work/var/run user=keel dbname=keel"
 psql -q "$db" -c "INSERT INTO bench_item (name, category, amount, quantity)
@@ -35,6 +36,7 @@ end
 LUA
 cat >"$work/post.lua" <<'LUA'
 wrk.method = "POST"
+wrk.path = "/api/v1/records/bench_item"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"name": "new item", "category": "c1", "amount": "12.50", "quantity": 3}'
 LUA
