@@ -14,10 +14,8 @@ build: bootstrap
 	@cmake --build build/debug -j $(JOBS)
 
 # Set up, install the demo addons (with demo data) on the embedded PostgreSQL, and serve.
-run: build
-	$(KEEL) module install sales inventory --demo
-	$(KEEL) module list
-	$(KEEL) serve
+run:
+	@scripts/run
 
 test:
 	@scripts/test
