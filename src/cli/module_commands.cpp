@@ -12,6 +12,7 @@
 #include "cli/context.hpp"
 #include "cli/database.hpp"
 #include "install/lifecycle.hpp"
+#include "install/module_state_json.hpp"
 #include "modules/discovery.hpp"
 #include "modules/graph.hpp"
 
@@ -64,28 +65,10 @@ int list_modules(Context& context, bool json) {
     w.SetIndent(' ', 2);
     w.StartArray();
     for (const auto& row : rows) {
-      const auto& m = *row.manifest;
       w.StartObject();
-      w.Key("name");
-      w.String(m.name.c_str());
-      w.Key("version");
-      w.String(m.version.to_string().c_str());
-      w.Key("installed_version");
-      if (row.installed_version.empty())
-        w.Null();
-      else
-        w.String(row.installed_version.c_str());
-      w.Key("state");
-      w.String(row.state.c_str());
-      w.Key("core");
-      w.Bool(m.core);
+      install::write_module_state(w, row);
       w.Key("path");
-      w.String(m.dir.string().c_str());
-      w.Key("depends");
-      w.StartArray();
-      for (const auto& d : m.depends)
-        w.String(d.name.c_str());
-      w.EndArray();
+      w.String(row.manifest->dir.string().c_str());
       w.EndObject();
     }
     w.EndArray();

@@ -11,6 +11,7 @@
 #include "http/meta.hpp"
 #include "http/openapi.hpp"
 #include "install/lifecycle.hpp"
+#include "install/module_state_json.hpp"
 #include "modules/discovery.hpp"
 #include "records/service.hpp"
 #include "schema/registry.hpp"
@@ -210,28 +211,10 @@ void Api::add_routes() {
     w.Key("data");
     w.StartArray();
     for (const auto& row : install::module_states(graph, installed)) {
-      const auto& m = *row.manifest;
       w.StartObject();
-      w.Key("name");
-      w.String(m.name.c_str());
-      w.Key("version");
-      w.String(m.version.to_string().c_str());
-      w.Key("installed_version");
-      if (row.installed_version.empty())
-        w.Null();
-      else
-        w.String(row.installed_version.c_str());
-      w.Key("state");
-      w.String(row.state.c_str());
-      w.Key("core");
-      w.Bool(m.core);
+      install::write_module_state(w, row);
       w.Key("summary");
-      w.String(m.summary.c_str());
-      w.Key("depends");
-      w.StartArray();
-      for (const auto& d : m.depends)
-        w.String(d.name.c_str());
-      w.EndArray();
+      w.String(row.manifest->summary.c_str());
       w.EndObject();
     }
     w.EndArray();
