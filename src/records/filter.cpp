@@ -289,6 +289,7 @@ bool is_implicit_field(std::string_view name) {
 }
 
 bool field_visible(const Field& field, const SecurityContext& ctx) {
+  if (field.secret) return false;
   if (ctx.admin || field.roles.empty()) return true;
   for (const auto& role : field.roles)
     if (std::find(ctx.roles.begin(), ctx.roles.end(), role) != ctx.roles.end()) return true;

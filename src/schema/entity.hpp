@@ -47,6 +47,7 @@ struct Field {
   bool unique = false;
   bool index = false;
   bool readonly = false;
+  bool secret = false;            // never leaves the server (password and token hashes)
   bool computed = false;          // computed by the module's native code; no column unless stored
   bool store = false;             // a computed field kept in a column
   std::optional<int> max_length;  // string

@@ -22,7 +22,7 @@ struct FieldSpec {
   SourceLocation location;
   std::optional<FieldType> type;
   std::optional<std::string> label, help, target, inverse, default_value;
-  std::optional<bool> required, unique, index, readonly, computed, store;
+  std::optional<bool> required, unique, index, readonly, computed, store, secret;
   std::optional<int> max_length, precision, scale;
   std::optional<std::vector<std::string>> options, roles;
   std::optional<OnDelete> on_delete;
@@ -41,7 +41,8 @@ struct EntitySpec {
 const std::vector<std::string_view> kFieldKeys = {
     "type",     "label",    "help",    "required",   "unique",    "index",
     "readonly", "computed", "store",   "max_length", "precision", "scale",
-    "options",  "target",   "inverse", "on_delete",  "default",   "roles"};
+    "options",  "target",   "inverse", "on_delete",  "default",   "roles",
+    "secret"};
 const std::vector<std::string_view> kEntityKeys = {"label", "title", "order", "table", "fields"};
 const std::vector<std::string_view> kFileKeys = {"entities", "extend"};
 const char* kNameHint = "names are lowercase letters, digits and _, starting with a letter";
@@ -129,6 +130,7 @@ FieldSpec parse_field(YamlReader& r, const YAML::Node& key, const YAML::Node& no
                         {"unique", &f.unique},
                         {"index", &f.index},
                         {"readonly", &f.readonly},
+                        {"secret", &f.secret},
                         {"computed", &f.computed},
                         {"store", &f.store}})
     *out = r.boolean(node, k);
@@ -216,6 +218,7 @@ void apply(const FieldSpec& spec, const std::string& module, Field& f) {
   if (spec.unique) f.unique = *spec.unique;
   if (spec.index) f.index = *spec.index;
   if (spec.readonly) f.readonly = *spec.readonly;
+  if (spec.secret) f.secret = *spec.secret;
   if (spec.computed) f.computed = *spec.computed;
   if (spec.store) f.store = *spec.store;
   if (spec.max_length) f.max_length = spec.max_length;
