@@ -75,8 +75,10 @@ void apply_file(const fs::path& file, Config& config) {
   const std::map<std::string, std::vector<std::string_view>> known = {
       {"database", {"url", "embedded_user"}},
       {"addons", {"path"}},
-      {"server", {"listen"}},
-      {"security", {"secret"}},
+      {"server", {"listen", "cors_origins", "hsts_max_age"}},
+      {"security",
+       {"secret", "trusted_keys", "require_signed_modules", "access_token_lifetime",
+        "refresh_token_lifetime"}},
       {"log", {"level"}},
       {"paths", {"var"}},
   };
@@ -121,12 +123,60 @@ void apply_file(const fs::path& file, Config& config) {
   if (auto v = str("server", "listen")) config.listen = *v;
   if (auto v = str("security", "secret")) config.secret = *v;
   if (auto v = str("log", "level")) config.log_level = *v;
+  // A positive number of seconds.
+  auto seconds = [&](const char* section, const char* key, std::int64_t& target) {
+    auto node = root[section][key];
+    if (!node) return;
+    auto v = node.value<std::int64_t>();
+    if (v && *v >= 0 && (*v > 0 || std::string_view(key) == "hsts_max_age"))
+      target = *v;
+    else
+      error(node.node()->source(),
+            std::string(section) + "." + key + " must be a positive number of seconds");
+  };
+  seconds("security", "access_token_lifetime", config.access_token_lifetime);
+  seconds("security", "refresh_token_lifetime", config.refresh_token_lifetime);
+  seconds("server", "hsts_max_age", config.hsts_max_age);
+  if (auto node = root["server"]["cors_origins"]) {
+    auto* arr = node.as_array();
+    if (!arr) error(node.node()->source(), "server.cors_origins must be a list of origins");
+    for (size_t i = 0; arr && i < arr->size(); ++i) {
+      if (auto v = (*arr)[i].value<std::string>())
+        config.cors_origins.push_back(*v);
+      else
+        error((*arr)[i].source(),
+              "server.cors_origins entries must be strings such as \"https://app.example.com\"");
+    }
+  }
   // Relative directories in the file are relative to the file itself.
   fs::path base = file.parent_path();
   auto resolve = [&](const fs::path& p) {
     return p.is_absolute() ? p : (base / p).lexically_normal();
   };
   if (auto v = str("paths", "var")) config.var_dir = resolve(*v);
+  if (auto node = root["security"]["require_signed_modules"]) {
+    if (auto v = node.value<bool>())
+      config.require_signed_modules = *v;
+    else
+      error(node.node()->source(), "security.require_signed_modules must be true or false");
+  }
+  if (auto node = root["security"]["trusted_keys"]) {
+    // A key ("ed25519:...") as it is; anything else is the path of a .pub file.
+    if (auto* arr = node.as_array()) {
+      config.trusted_keys.clear();
+      for (auto& item : *arr) {
+        auto v = item.value<std::string>();
+        if (!v) {
+          error(item.source(), "security.trusted_keys entries must be strings");
+          continue;
+        }
+        config.trusted_keys.push_back(v->rfind("ed25519:", 0) == 0 ? *v : resolve(*v).string());
+      }
+    } else {
+      error(node.node()->source(),
+            "security.trusted_keys must be a list of keys (\"ed25519:...\") or .pub files");
+    }
+  }
   if (auto node = root["addons"]["path"]) {
     std::vector<fs::path> dirs;
     bool ok = true;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -28,7 +29,18 @@ struct Config {
   std::filesystem::path var_dir = "var";           // embedded cluster, secrets, sockets
   std::string listen = "127.0.0.1:8080";
   std::string secret;
+  // Module signatures (docs/modules.md "Signing"): keys written "ed25519:..." or paths of .pub
+  // files (relative ones resolved like other paths of the file), and whether install and
+  // loading refuse custom modules that do not verify against them.
+  std::vector<std::string> trusted_keys;
+  bool require_signed_modules = false;
   std::string log_level = "info";
+  // Authentication (docs/configuration.md): token lifetimes in seconds.
+  std::int64_t access_token_lifetime = 15 * 60;
+  std::int64_t refresh_token_lifetime = 30 * 24 * 3600;
+  // Browser origins allowed to call the API (CORS; empty: none) and HSTS max-age (0: off).
+  std::vector<std::string> cors_origins;
+  std::int64_t hsts_max_age = 0;
 
   // The directories searched for modules: the core directory first, then addons_path.
   std::vector<std::filesystem::path> module_path() const;

@@ -280,6 +280,7 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
   if (!installed.count("base")) wanted.insert(wanted.begin(), "base");
   auto adding = graph_.install_closure(wanted, installed);
   if (adding.empty()) return {};
+  if (check_) check_(adding);
   auto registry = build_registry(with_installed(graph_, installed, adding));
   auto statements = schema::plan_schema(*registry, db::introspect(conn_));
   step("schema", std::to_string(statements.size()) + " statements");
@@ -345,6 +346,11 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
                       " on the addons path is older than the installed " + versions[m->name],
                   "put the newer version back on the addons path");
     upgrading.push_back(m);
+  }
+  if (check_) {
+    auto checked = adding;
+    checked.insert(checked.end(), upgrading.begin(), upgrading.end());
+    check_(checked);
   }
   auto run_scripts = [&](const char* script) {
     for (const auto* m : upgrading) {

@@ -46,6 +46,12 @@ class Lifecycle {
  public:
   Lifecycle(db::Connection& conn, const modules::ModuleGraph& graph, Progress progress = {});
 
+  // Called by install() and upgrade() with the modules they are about to install or change,
+  // before anything is written; throwing refuses the operation (the signature check of
+  // security.require_signed_modules, see modules/signing.hpp).
+  using ModuleCheck = std::function<void(const std::vector<const modules::Manifest*>&)>;
+  void set_module_check(ModuleCheck check) { check_ = std::move(check); }
+
   // What `install(names)` would do; changes nothing (not even on an empty database).
   InstallPlan plan(const std::vector<std::string>& names);
 
@@ -71,6 +77,7 @@ class Lifecycle {
   db::Connection& conn_;
   const modules::ModuleGraph& graph_;
   Progress progress_;
+  ModuleCheck check_;
 };
 
 }  // namespace keel::install
