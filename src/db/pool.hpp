@@ -54,6 +54,8 @@ class Pool {
     size_t max = 0;
   };
   Stats stats() const;
+  // The connection string, for listeners of the same database.
+  const std::string& conninfo() const { return conninfo_; }
 
  private:
   struct Idle {

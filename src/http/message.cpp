@@ -29,6 +29,12 @@ Response Response::json(int status, std::string body) {
   return r;
 }
 
+Response Response::defer(std::function<Response()> work) {
+  Response r;
+  r.deferred = std::move(work);
+  return r;
+}
+
 Response Response::problem(int status, std::string_view type, std::string_view title,
                            std::string_view detail,
                            const std::vector<std::pair<std::string, std::string>>& errors) {

@@ -1,12 +1,18 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+namespace keel::security {
+struct Context;
+}
 
 namespace keel::http {
 
@@ -21,6 +27,8 @@ struct Request {
   std::string body;
   std::string request_id;
   std::string route;  // the matched route pattern, for logs and metrics
+  // Who is asking: set by the API's authenticator before a route that needs a token runs.
+  std::shared_ptr<const security::Context> caller;
 
   std::optional<std::string> query_value(std::string_view name) const;
   std::string_view header(std::string_view name) const;  // lowercase name; "" when absent
@@ -32,8 +40,13 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Work that must not run on an I/O thread (a password hash): the server runs it on its small
+  // worker pool, lets the I/O thread serve other requests meanwhile, and answers with what it
+  // returns (exceptions become problem+json as for any handler).
+  std::function<Response()> deferred;
 
   static Response json(int status, std::string body);
+  static Response defer(std::function<Response()> work);
   // RFC 9457 problem+json. `type` is a stable code ("records.not_found").
   static Response problem(int status, std::string_view type, std::string_view title,
                           std::string_view detail,

@@ -50,6 +50,8 @@ struct Server::Impl {
   asio::signal_set signals{ioc};
   std::atomic<bool> draining{false};
   std::atomic<std::size_t> active{0};
+  asio::thread_pool workers{std::max(1u, options.workers)};  // deferred work (Response::defer)
+  std::atomic<std::size_t> deferred_count{0};
   std::mutex mutex;
   std::list<std::shared_ptr<Session>> sessions;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
@@ -58,8 +60,10 @@ struct Server::Impl {
   Impl(ServerOptions o, Dispatch d, Observer obs)
       : options(std::move(o)), dispatch(std::move(d)), observer(std::move(obs)) {}
 
-  Response handle(bhttp::request<bhttp::string_body>& raw, const std::string& remote) {
-    auto start = std::chrono::steady_clock::now();
+  // The request as handlers see it. `early` is set when it is answered without a handler: a
+  // malformed target (400) or a CORS preflight.
+  Request prepare(bhttp::request<bhttp::string_body>& raw, const std::string& remote,
+                  std::optional<Response>& early) {
     Request req;
     req.request_id = new_request_id();
     req.method = std::string(raw.method_string());
@@ -72,7 +76,6 @@ struct Server::Impl {
     }
     req.headers["x-remote-address"] = remote;
     req.body = std::move(raw.body());
-    Response res;
     std::string_view target = req.target;
     size_t q = target.find('?');
     auto path = url_decode(target.substr(0, q), false);
@@ -81,29 +84,115 @@ struct Server::Impl {
                      : parse_query(target.substr(q + 1));
     if (!path || !query || path->empty() || path->front() != '/') {
       req.route = "(bad request)";
-      res = Response::problem(400, "http.bad_request", "Bad Request",
-                              "the request target is not a valid URL path");
-    } else {
-      req.path = std::move(*path);
-      req.query = std::move(*query);
-      try {
-        res = dispatch(req);
-      } catch (const ApiError& e) {
-        std::vector<std::pair<std::string, std::string>> errors;
-        for (const auto& fe : e.field_errors())
-          errors.emplace_back(fe.field, fe.message);
-        res = Response::problem(e.status(), e.code(), status_title(e.status()), e.what(), errors);
-      } catch (const std::exception& e) {
-        spdlog::error("{} {} {}: {}", req.request_id, req.method, req.target, e.what());
-        res = Response::problem(500, "http.internal", "Internal Server Error",
-                                "the server failed; see its log for request " + req.request_id);
+      early = Response::problem(400, "http.bad_request", "Bad Request",
+                                "the request target is not a valid URL path");
+      return req;
+    }
+    req.path = std::move(*path);
+    req.query = std::move(*query);
+    if (!options.cors_origins.empty() && req.method == "OPTIONS" && !req.header("origin").empty() &&
+        !req.header("access-control-request-method").empty()) {
+      req.route = "(preflight)";
+      Response r;
+      r.status = 204;
+      if (cors_allowed(req.header("origin"))) {
+        r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE");
+        r.headers.emplace_back("Access-Control-Allow-Headers", "Authorization, Content-Type");
+        r.headers.emplace_back("Access-Control-Max-Age", "600");
+      }
+      early = std::move(r);
+    }
+    return req;
+  }
+
+  // Runs a handler's work; failures become problem+json.
+  static Response guarded(const Request& req, const std::function<Response()>& work) {
+    try {
+      return work();
+    } catch (const ApiError& e) {
+      std::vector<std::pair<std::string, std::string>> errors;
+      for (const auto& fe : e.field_errors())
+        errors.emplace_back(fe.field, fe.message);
+      return Response::problem(e.status(), e.code(), status_title(e.status()), e.what(), errors);
+    } catch (const std::exception& e) {
+      spdlog::error("{} {} {}: {}", req.request_id, req.method, req.target, e.what());
+      return Response::problem(500, "http.internal", "Internal Server Error",
+                               "the server failed; see its log for request " + req.request_id);
+    }
+  }
+
+  // Runs deferred work on the worker pool; the calling coroutine resumes on its own strand
+  // when it is done, and the I/O thread serves others meanwhile.
+  asio::awaitable<Response> run_deferred(std::function<Response()> work) {
+    return asio::async_initiate<const asio::use_awaitable_t<>&, void(Response)>(
+        [this](auto handler, std::function<Response()> work) {
+          asio::post(workers, [handler = std::move(handler), work = std::move(work)]() mutable {
+            Response r = work();
+            auto ex = asio::get_associated_executor(handler);
+            asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable {
+              std::move(handler)(std::move(r));
+            });
+          });
+        },
+        asio::use_awaitable, std::move(work));
+  }
+
+  asio::awaitable<Response> handle(bhttp::request<bhttp::string_body>& raw,
+                                   const std::string& remote) {
+    auto start = std::chrono::steady_clock::now();
+    std::optional<Response> early;
+    Request req = prepare(raw, remote, early);
+    Response res = early ? std::move(*early) : guarded(req, [&] { return dispatch(req); });
+    if (res.deferred) {
+      auto work = std::move(res.deferred);
+      if (deferred_count.fetch_add(1) >= options.max_deferred) {
+        --deferred_count;
+        res = Response::problem(503, "http.busy", "Service Unavailable",
+                                "too many requests are waiting for a worker; retry shortly");
+        res.headers.emplace_back("Retry-After", "1");
+      } else {
+        res = co_await run_deferred([&req, work = std::move(work)] { return guarded(req, work); });
+        --deferred_count;
+        res.deferred = nullptr;
       }
     }
     res.headers.emplace_back("X-Request-Id", req.request_id);
+    add_common_headers(res, req.header("origin"));
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (observer) observer(req, res, seconds);
-    return res;
+    co_return res;
+  }
+
+  bool cors_allowed(std::string_view origin) const {
+    for (const auto& allowed : options.cors_origins)
+      if (allowed == "*" || allowed == origin) return true;
+    return false;
+  }
+
+  // Security headers on every answer, and CORS headers for an allowed origin.
+  void add_common_headers(Response& res, std::string_view origin) const {
+    auto has = [&](std::string_view name) {
+      for (const auto& [n, v] : res.headers)
+        if (beast::iequals(n, name)) return true;
+      return false;
+    };
+    res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    res.headers.emplace_back("X-Frame-Options", "DENY");
+    res.headers.emplace_back("Referrer-Policy", "no-referrer");
+    if (!has("Content-Security-Policy") && res.content_type.find("html") == std::string::npos)
+      res.headers.emplace_back("Content-Security-Policy",
+                               "default-src 'none'; frame-ancestors 'none'");
+    if (!has("Cache-Control")) res.headers.emplace_back("Cache-Control", "no-store");
+    if (options.hsts_max_age > 0)
+      res.headers.emplace_back("Strict-Transport-Security",
+                               "max-age=" + std::to_string(options.hsts_max_age));
+    if (!origin.empty() && cors_allowed(origin)) {
+      res.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
+      res.headers.emplace_back("Access-Control-Expose-Headers",
+                               "Location, Retry-After, WWW-Authenticate, X-Request-Id");
+      res.headers.emplace_back("Vary", "Origin");
+    }
   }
 
   static bhttp::response<bhttp::string_body> to_beast(Response&& r, unsigned version,
@@ -152,8 +241,9 @@ struct Server::Impl {
           detail = "malformed HTTP request: " + ec.message();
         }
         if (status) {
-          auto res = to_beast(Response::problem(status, type, status_title(status), detail), 11,
-                              false, false);
+          auto problem = Response::problem(status, type, status_title(status), detail);
+          add_common_headers(problem, {});
+          auto res = to_beast(std::move(problem), 11, false, false);
           stream.expires_after(std::chrono::seconds(5));
           co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
         }
@@ -164,7 +254,7 @@ struct Server::Impl {
       bool keep_alive = raw.keep_alive();
       unsigned version = raw.version();
       bool head = raw.method() == bhttp::verb::head;
-      Response response = handle(raw, remote);
+      Response response = co_await handle(raw, remote);
       keep_alive = keep_alive && !draining;
       auto res = to_beast(std::move(response), version, keep_alive, head);
       stream.expires_after(options.read_timeout);

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "http/message.hpp"
 
@@ -19,6 +20,15 @@ struct ServerOptions {
   std::chrono::seconds read_timeout{30};   // to receive one request, idle wait included
   std::chrono::seconds drain_timeout{30};  // graceful shutdown: in-flight requests finish
   bool handle_signals = true;              // SIGINT/SIGTERM start a graceful shutdown
+  // Deferred work (Response::defer: password hashing) runs on this many worker threads, never
+  // on an I/O thread; beyond `max_deferred` waiting or running, requests get 503.
+  unsigned workers = 2;
+  std::size_t max_deferred = 64;
+  // Origins allowed to call from a browser (CORS); empty: none (no CORS headers at all).
+  // "*" allows every origin.
+  std::vector<std::string> cors_origins;
+  // Strict-Transport-Security max-age in seconds; 0: not sent (only behind HTTPS).
+  std::int64_t hsts_max_age = 0;
 };
 
 // Called for every request (on an I/O thread) and for every answered request (access log,

@@ -1,0 +1,69 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "app/error.hpp"
+
+namespace keel::db {
+class Connection;
+}
+
+namespace keel::security {
+
+class TokenSigner;
+
+// What login and refresh answer.
+struct TokenPair {
+  std::string access_token;
+  std::string refresh_token;
+  std::int64_t expires_in = 0;  // seconds the access token is valid
+};
+
+// Too many failed logins (contract §4 rule 13): 429, with the seconds to wait.
+class ThrottledError : public ApiError {
+ public:
+  explicit ThrottledError(std::int64_t retry_after);
+  std::int64_t retry_after() const { return retry_after_; }
+
+ private:
+  std::int64_t retry_after_;
+};
+
+// Login, refresh and logout over the tables of `base`. Every failure is an ApiError 401 with
+// the same message whatever went wrong, so that nothing tells a missing user from a wrong
+// password, and the same work is done either way (a password is always verified). login()
+// hashes: call it off the I/O threads.
+class AuthService {
+ public:
+  struct Options {
+    std::chrono::seconds refresh_lifetime = std::chrono::hours(24 * 30);
+    std::chrono::seconds failure_window = std::chrono::minutes(15);
+    int max_failures_per_login = 5;
+    int max_failures_per_address = 20;
+  };
+
+  AuthService(const TokenSigner& signer, Options options);
+
+  // Checks the password of `login` (from `address`, for throttling) and opens a session: an
+  // access token and the first refresh token of a new chain.
+  TokenPair login(db::Connection& conn, std::string_view login, std::string_view password,
+                  std::string_view address) const;
+  // Rotates a refresh token: a new pair, the old refresh token retired. Presenting a retired
+  // one again revokes its whole chain.
+  TokenPair refresh(db::Connection& conn, std::string_view refresh_token) const;
+  // Revokes the chain of a refresh token of `user_id` (unknown tokens are ignored).
+  void logout(db::Connection& conn, std::int64_t user_id, std::string_view refresh_token) const;
+
+ private:
+  std::string open_refresh_token(db::Connection& conn, std::int64_t user_id,
+                                 const std::string& chain) const;
+  void check_throttle(db::Connection& conn, std::string_view login, std::string_view address) const;
+
+  const TokenSigner& signer_;
+  Options options_;
+};
+
+}  // namespace keel::security

@@ -1,0 +1,176 @@
+#include "security/authenticator.hpp"
+
+#include <mutex>
+
+#include "db/pool.hpp"
+#include "security/crypto.hpp"
+#include "security/jwt.hpp"
+#include "security/users.hpp"
+
+namespace keel::security {
+
+namespace {
+
+constexpr std::size_t kMaxEntries = 100000;  // beyond this, a cache starts again empty
+
+std::int64_t epoch_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<std::string> split_roles(std::string_view text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    if (end > start) out.emplace_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+Authenticator::Authenticator(db::Pool& pool, const TokenSigner& signer,
+                             std::chrono::milliseconds ttl)
+    : pool_(pool), signer_(signer), ttl_(ttl) {}
+
+void Authenticator::invalidate() {
+  std::unique_lock lock(mutex_);
+  ++generation_;
+  users_.clear();
+  keys_.clear();
+}
+
+std::optional<Context> Authenticator::authenticate(std::string_view authorization,
+                                                   const Policy& policy) {
+  constexpr std::string_view scheme = "bearer ";
+  if (authorization.size() <= scheme.size()) return std::nullopt;
+  for (size_t i = 0; i < scheme.size(); ++i)
+    if (static_cast<char>(std::tolower(static_cast<unsigned char>(authorization[i]))) != scheme[i])
+      return std::nullopt;
+  auto token = authorization.substr(scheme.size());
+  while (!token.empty() && token.front() == ' ')
+    token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ')
+    token.remove_suffix(1);
+
+  std::optional<std::int64_t> user;
+  if (auto key = split_api_key(token)) {
+    user = api_key_user(key->first, key->second);
+  } else if (auto claims = signer_.verify(token)) {
+    user = claims->user_id;
+  }
+  if (!user) return std::nullopt;
+  return context_of(*user, policy);
+}
+
+std::optional<Context> Authenticator::context_of(std::int64_t user_id, const Policy& policy) {
+  auto now = Clock::now();
+  {
+    std::shared_lock lock(mutex_);
+    auto it = users_.find(user_id);
+    if (it != users_.end() && fresh(it->second.loaded, now)) {
+      ++hits_;
+      if (!it->second.found || !it->second.active) return std::nullopt;
+      return policy.context(user_id, it->second.login, it->second.roles);
+    }
+  }
+  ++misses_;
+  auto generation = generation_.load();
+  User user = load_user(user_id);
+  std::optional<Context> context;
+  if (user.found && user.active) context = policy.context(user_id, user.login, user.roles);
+  std::unique_lock lock(mutex_);
+  if (generation == generation_.load()) {  // not invalidated while we were reading
+    if (users_.size() >= kMaxEntries) users_.clear();
+    users_[user_id] = std::move(user);
+  }
+  return context;
+}
+
+std::optional<std::int64_t> Authenticator::api_key_user(std::string_view prefix,
+                                                        std::string_view secret) {
+  auto now = Clock::now();
+  auto check = [&](const Key& key) -> std::optional<std::int64_t> {
+    // Hash first, compare in constant time, and only then look at the rest.
+    bool match = constant_time_equal(sha256_hex(secret), key.found ? key.secret_hash : "");
+    if (!match || !key.found || !key.active) return std::nullopt;
+    if (key.expires_at && *key.expires_at <= epoch_seconds()) return std::nullopt;
+    return key.user_id;
+  };
+  std::optional<std::int64_t> user;
+  bool touch = false;
+  {
+    std::shared_lock lock(mutex_);
+    auto it = keys_.find(std::string(prefix));
+    if (it != keys_.end() && fresh(it->second.loaded, now)) {
+      ++hits_;
+      user = check(it->second);
+      touch = user && now - it->second.touched > std::chrono::minutes(1);
+      if (!touch) return user;
+    }
+  }
+  if (!touch) {
+    ++misses_;
+    auto generation = generation_.load();
+    Key key = load_key(prefix);
+    user = check(key);
+    key.touched = now;
+    touch = user.has_value();
+    std::unique_lock lock(mutex_);
+    if (generation == generation_.load()) {
+      if (keys_.size() >= kMaxEntries) keys_.clear();
+      keys_[std::string(prefix)] = std::move(key);
+    }
+  } else {
+    std::unique_lock lock(mutex_);
+    auto it = keys_.find(std::string(prefix));
+    if (it != keys_.end()) it->second.touched = now;
+  }
+  if (touch) {
+    // At most once a minute per key and server: when the key was last used.
+    auto conn = pool_.acquire();
+    conn->exec_cached("UPDATE base_api_key SET last_used_at = now() WHERE prefix = $1",
+                      db::Params().add(prefix));
+  }
+  return user;
+}
+
+Authenticator::User Authenticator::load_user(std::int64_t user_id) {
+  auto conn = pool_.acquire();
+  auto r = conn->exec_cached(
+      "SELECT u.login, u.active, coalesce(string_agg(r.name, ',' ORDER BY r.name), '') "
+      "FROM base_user u LEFT JOIN base_user_roles_rel l ON l.source_id = u.id "
+      "LEFT JOIN base_role r ON r.id = l.target_id WHERE u.id = $1 GROUP BY u.id",
+      db::Params().add(user_id));
+  User user;
+  user.loaded = Clock::now();
+  if (r.rows() == 0) return user;
+  user.found = true;
+  user.login = std::string(r.get(0, 0));
+  user.active = r.get_bool(0, 1);
+  user.roles = split_roles(r.get(0, 2));
+  return user;
+}
+
+Authenticator::Key Authenticator::load_key(std::string_view prefix) {
+  auto conn = pool_.acquire();
+  auto r = conn->exec_cached(
+      "SELECT \"user\", secret_hash, active, extract(epoch FROM expires_at)::bigint "
+      "FROM base_api_key WHERE prefix = $1",
+      db::Params().add(prefix));
+  Key key;
+  key.loaded = Clock::now();
+  if (r.rows() == 0) return key;
+  key.found = true;
+  key.user_id = r.get_int(0, 0);
+  key.secret_hash = std::string(r.get(0, 1));
+  key.active = r.get_bool(0, 2);
+  if (!r.is_null(0, 3)) key.expires_at = r.get_int(0, 3);
+  return key;
+}
+
+}  // namespace keel::security

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "security/policy.hpp"
+
+namespace keel::db {
+class Pool;
+}
+
+namespace keel::security {
+
+class TokenSigner;
+
+// Turns `Authorization: Bearer <token>` into the caller's Context: a JWT access token
+// (TokenSigner) or an API key (`<prefix>.<secret>`), for an active user, with the roles granted
+// to the user closed by the Policy of the current snapshot.
+//
+// What a request needs from the database (the user's login, active flag and roles; an API
+// key's hash) is cached in memory, so a request costs no query. The cache is dropped on every
+// notification of kAuthChannel (triggers send one whenever users, grants, roles or keys
+// change: call invalidate()) and entries older than `ttl` are read again, a safety net for
+// lost notifications.
+class Authenticator {
+ public:
+  Authenticator(db::Pool& pool, const TokenSigner& signer,
+                std::chrono::milliseconds ttl = std::chrono::seconds(30));
+
+  // The caller, or nullopt when the header is missing or holds no valid credential.
+  std::optional<Context> authenticate(std::string_view authorization, const Policy& policy);
+  // Forgets everything cached (thread-safe).
+  void invalidate();
+
+  struct Stats {
+    std::uint64_t hits = 0, misses = 0;
+  };
+  Stats stats() const { return {hits_.load(), misses_.load()}; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct User {
+    bool found = false;
+    std::string login;
+    bool active = false;
+    std::vector<std::string> roles;  // granted directly
+    Clock::time_point loaded;
+  };
+  struct Key {
+    bool found = false;
+    std::int64_t user_id = 0;
+    std::string secret_hash;
+    bool active = false;
+    std::optional<std::int64_t> expires_at;  // seconds since the epoch
+    Clock::time_point loaded;
+    Clock::time_point touched;  // last_used_at written
+  };
+
+  std::optional<Context> context_of(std::int64_t user_id, const Policy& policy);
+  std::optional<std::int64_t> api_key_user(std::string_view prefix, std::string_view secret);
+  User load_user(std::int64_t user_id);
+  Key load_key(std::string_view prefix);
+  bool fresh(Clock::time_point loaded, Clock::time_point now) const { return now - loaded < ttl_; }
+
+  db::Pool& pool_;
+  const TokenSigner& signer_;
+  std::chrono::milliseconds ttl_;
+  std::shared_mutex mutex_;
+  std::unordered_map<std::int64_t, User> users_;
+  std::unordered_map<std::string, Key> keys_;
+  std::atomic<std::uint64_t> generation_{0};  // bumped by invalidate()
+  std::atomic<std::uint64_t> hits_{0}, misses_{0};
+};
+
+}  // namespace keel::security
