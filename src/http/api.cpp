@@ -7,7 +7,9 @@
 #include <charconv>
 
 #include "db/connection.hpp"
+#include "db/listener.hpp"
 #include "db/pool.hpp"
+#include "http/auth_routes.hpp"
 #include "http/meta.hpp"
 #include "http/openapi.hpp"
 #include "install/lifecycle.hpp"
@@ -15,6 +17,11 @@
 #include "modules/discovery.hpp"
 #include "records/service.hpp"
 #include "schema/registry.hpp"
+#include "security/auth_service.hpp"
+#include "security/authenticator.hpp"
+#include "security/jwt.hpp"
+#include "security/secret.hpp"
+#include "security/users.hpp"
 
 namespace keel::http {
 
@@ -51,9 +58,26 @@ std::int64_t parse_id(const std::string& text) {
   throw ApiError(status, e.code(), detail, e.hint());
 }
 
-records::SecurityContext caller(const Request&) {
-  // Authentication arrives with the security issue; until then serve binds to loopback only.
-  return records::SecurityContext{};
+// Who is asking; Api::dispatch authenticated it before any route that needs a token.
+const security::Context& caller(const Request& req) {
+  static const security::Context nobody;
+  return req.caller ? *req.caller : nobody;
+}
+
+void require_admin(const Request& req) {
+  if (!caller(req).admin)
+    throw ApiError(403, "auth.forbidden", "module administration needs the role base.admin");
+}
+
+// Routes anyone may call: every other route under /api/ needs a token (contract §4 rule 14).
+// Paths outside /api/ (the front end's static files) carry no data.
+bool needs_token(std::string_view path) {
+  constexpr std::string_view open[] = {"/api/v1/auth/login", "/api/v1/auth/refresh",
+                                       "/api/v1/healthz", "/api/v1/metrics"};
+  if (path.rfind("/api/", 0) != 0) return false;
+  for (auto p : open)
+    if (path == p) return false;
+  return true;
 }
 
 std::string names_json(const std::vector<std::string>& names, const char* key) {
@@ -73,7 +97,38 @@ std::string names_json(const std::vector<std::string>& names, const char* key) {
 
 Api::Api(const Config& config, db::Pool& pool) : config_(config), pool_(pool) {
   reload();
+  {
+    auto conn = pool_.acquire();
+    security::install_auth_triggers(*conn);
+  }
+  signer_ = std::make_unique<security::TokenSigner>(
+      security::load_secret(config_), std::chrono::seconds(config_.access_token_lifetime));
+  security::AuthService::Options auth_options;
+  auth_options.refresh_lifetime = std::chrono::seconds(config_.refresh_token_lifetime);
+  auth_ = std::make_unique<security::AuthService>(*signer_, auth_options);
+  authenticator_ = std::make_unique<security::Authenticator>(pool_, *signer_);
+  auth_listener_ =
+      std::make_unique<db::Listener>(pool_.conninfo(), std::string(security::kAuthChannel),
+                                     [this] { authenticator_->invalidate(); });
   add_routes();
+}
+
+Response Api::dispatch(Request& request) {
+  if (needs_token(request.path)) {
+    auto authorization = request.header("authorization");
+    auto context = authenticator_->authenticate(authorization, snapshot()->registry->security());
+    if (!context) {
+      auto r = Response::problem(401, "auth.unauthorized", "Unauthorized",
+                                 authorization.empty()
+                                     ? "this route needs a token: Authorization: Bearer <token>"
+                                     : "the token is not valid (malformed, expired or revoked)");
+      r.headers.emplace_back("WWW-Authenticate",
+                             authorization.empty() ? "Bearer" : "Bearer error=\"invalid_token\"");
+      return r;
+    }
+    request.caller = std::make_shared<const security::Context>(std::move(*context));
+  }
+  return router_.dispatch(request);
 }
 
 Api::~Api() = default;
@@ -109,6 +164,8 @@ void Api::observe(const Request& request, const Response& response, double secon
 
 void Api::add_routes() {
   const std::string v1 = "/api/v1";
+
+  add_auth_routes(router_, v1, pool_, *auth_);
 
   router_.add("GET", v1 + "/healthz", [this](Request&) {
     try {
@@ -198,7 +255,8 @@ void Api::add_routes() {
   });
 
   // Module administration; takes effect without a restart.
-  router_.add("GET", v1 + "/modules", [this](Request&) {
+  router_.add("GET", v1 + "/modules", [this](Request& req) {
+    require_admin(req);
     auto graph = discover_graph(config_);
     std::map<std::string, std::string> installed;
     {
@@ -222,6 +280,7 @@ void Api::add_routes() {
     return Response::json(200, buffer.GetString());
   });
   router_.add("POST", v1 + "/modules/{name}/{action}", [this](Request& req) {
+    require_admin(req);
     const std::string& action = req.param("action");
     if (action != "install" && action != "upgrade" && action != "uninstall")
       throw ApiError(404, "http.not_found", "unknown module action \"" + action + "\"",

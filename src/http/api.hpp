@@ -11,6 +11,7 @@
 #include "http/server.hpp"
 
 namespace keel::db {
+class Listener;
 class Pool;
 }
 namespace keel::records {
@@ -19,6 +20,11 @@ class RecordService;
 namespace keel::schema {
 class Registry;
 }
+namespace keel::security {
+class AuthService;
+class Authenticator;
+class TokenSigner;
+}  // namespace keel::security
 
 namespace keel::http {
 
@@ -41,9 +47,15 @@ class Api {
   void reload();
   std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(); }
 
-  Response dispatch(Request& request) { return router_.dispatch(request); }
+  // Authenticates the caller (every /api/ route but login, refresh, healthz and metrics needs
+  // a token: 401 otherwise), then routes.
+  Response dispatch(Request& request);
   // Access log line and metrics for every answered request.
   void observe(const Request& request, const Response& response, double seconds);
+
+  // Signs access tokens (tests mint tokens with it) and resolves callers.
+  const security::TokenSigner& signer() const { return *signer_; }
+  security::Authenticator& authenticator() { return *authenticator_; }
 
  private:
   void add_routes();
@@ -54,6 +66,10 @@ class Api {
   Metrics metrics_;
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::mutex reload_mutex_;  // one rebuild at a time
+  std::unique_ptr<security::TokenSigner> signer_;
+  std::unique_ptr<security::AuthService> auth_;
+  std::unique_ptr<security::Authenticator> authenticator_;
+  std::unique_ptr<db::Listener> auth_listener_;  // drops the authenticator's cache
 };
 
 }  // namespace keel::http
