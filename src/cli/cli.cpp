@@ -8,6 +8,7 @@
 #include "app/error.hpp"
 #include "app/logging.hpp"
 #include "cli/context.hpp"
+#include "cli/distribution_commands.hpp"
 #include "cli/lifecycle_commands.hpp"
 #include "cli/module_commands.hpp"
 #include "cli/serve_command.hpp"
@@ -47,6 +48,7 @@ int run(int argc, char** argv) {
   Runner selected;
   add_module_commands(app, selected);
   add_lifecycle_commands(*app.get_subcommand("module"), selected);
+  add_distribution_commands(app, *app.get_subcommand("module"), selected);
   add_serve_command(app, selected);
 
   try {

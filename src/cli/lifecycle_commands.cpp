@@ -10,6 +10,7 @@
 #include "cli/database.hpp"
 #include "install/lifecycle.hpp"
 #include "modules/graph.hpp"
+#include "modules/signing.hpp"
 
 namespace keel::cli {
 
@@ -91,6 +92,7 @@ void add_lifecycle_commands(CLI::App& module, Runner& selected) {
       auto graph = load_graph(c);
       auto database = Database::open(c.config);
       install::Lifecycle lifecycle(database->connection(), graph, terminal_progress());
+      lifecycle.set_module_check(modules::signature_check(c.config));
       print_list("install", "installed", lifecycle.install(args->names, args->demo));
       return 0;
     };
@@ -109,6 +111,7 @@ void add_lifecycle_commands(CLI::App& module, Runner& selected) {
       auto graph = load_graph(c);
       auto database = Database::open(c.config);
       install::Lifecycle lifecycle(database->connection(), graph, terminal_progress());
+      lifecycle.set_module_check(modules::signature_check(c.config));
       print_list("upgrade", "upgraded", lifecycle.upgrade(args->names));
       return 0;
     };

@@ -26,6 +26,7 @@ struct LockFile {
   const LockEntry* find(std::string_view name) const;
   // Adds or replaces the entry of `entry.name`, keeping the list sorted.
   void put(LockEntry entry);
+  friend bool operator==(const LockFile&, const LockFile&) = default;
 };
 
 // Reads a lock file; nullopt when it does not exist. Throws ValidationError (`lock.invalid`)

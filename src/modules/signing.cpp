@@ -438,22 +438,22 @@ Diagnostics check_signature(const fs::path& dir, const std::vector<PublicKey>& t
   std::map<std::string, const ContentEntry*> signed_entries;
   for (const auto& e : s->entries)
     signed_entries.emplace(e.path, &e);
-  std::string fix =
-      "restore it, or if the change is wanted, sign the module again with "
-      "`keel module sign " +
-      name + " --key FILE`";
+  const std::string resign =
+      ", or if the change is wanted, sign the module again with `keel module sign " + name +
+      " --key FILE`";
   for (const auto& e : module_contents(dir)) {
     auto it = signed_entries.find(e.path);
     if (it == signed_entries.end()) {
-      problems.error({dir / e.path}, "file added after signing: " + e.path, fix);
+      problems.error({dir / e.path}, "file added after signing: " + e.path, "remove it" + resign);
       continue;
     }
     if (it->second->hash != e.hash || it->second->link != e.link)
-      problems.error({dir / e.path}, "file changed after signing: " + e.path, fix);
+      problems.error({dir / e.path}, "file changed after signing: " + e.path,
+                     "restore it" + resign);
     signed_entries.erase(it);
   }
   for (const auto& [path, entry] : signed_entries)
-    problems.error({dir / path}, "file removed after signing: " + path, fix);
+    problems.error({dir / path}, "file removed after signing: " + path, "restore it" + resign);
   if (std::find(trusted.begin(), trusted.end(), s->key) == trusted.end())
     problems.error({file}, "module \"" + name + "\" is signed by an untrusted key " + s->key.text(),
                    trusted.empty() ? "no key is trusted: pass --key FILE.pub or list the key in "
