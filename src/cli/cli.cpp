@@ -12,6 +12,7 @@
 #include "cli/lifecycle_commands.hpp"
 #include "cli/module_commands.hpp"
 #include "cli/serve_command.hpp"
+#include "cli/user_commands.hpp"
 
 namespace keel::cli {
 
@@ -50,6 +51,7 @@ int run(int argc, char** argv) {
   add_lifecycle_commands(*app.get_subcommand("module"), selected);
   add_distribution_commands(app, *app.get_subcommand("module"), selected);
   add_serve_command(app, selected);
+  add_user_commands(app, selected);
 
   try {
     app.parse(argc, argv);

@@ -1,6 +1,14 @@
 #include "cli/database.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <filesystem>
+
+#include "cli/context.hpp"
+#include "cli/module_commands.hpp"
+#include "install/lifecycle.hpp"
+#include "modules/graph.hpp"
+#include "modules/signing.hpp"
 
 namespace keel::cli {
 namespace fs = std::filesystem;
@@ -17,6 +25,16 @@ std::unique_ptr<Database> Database::open(const Config& config, bool create) {
   cluster->start();
   std::string conninfo = cluster->conninfo();
   return std::unique_ptr<Database>(new Database(std::move(cluster), std::move(conninfo)));
+}
+
+std::unique_ptr<Database> open_with_base(const Context& context) {
+  auto database = Database::open(context.config);
+  auto graph = load_graph(context);
+  install::Lifecycle lifecycle(database->connection(), graph);
+  lifecycle.set_module_check(modules::signature_check(context.config));
+  auto installed = lifecycle.install({});
+  if (!installed.empty()) spdlog::info("installed base on the empty database");
+  return database;
 }
 
 }  // namespace keel::cli

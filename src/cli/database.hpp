@@ -8,6 +8,8 @@
 
 namespace keel::cli {
 
+struct Context;
+
 // The database a command works on: `--db` / KEEL_DB_URL / database.url, or else the embedded
 // cluster under var/ (created and started when needed, stopped when this object goes away if
 // it was started here).
@@ -31,5 +33,9 @@ class Database {
   std::string conninfo_;
   db::Connection conn_;
 };
+
+// Opens the database (created when needed) and installs `base` when it is empty: serve and
+// user administration need its tables.
+std::unique_ptr<Database> open_with_base(const Context& context);
 
 }  // namespace keel::cli

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <charconv>
+#include <iostream>
 #include <memory>
 
 #include "cli/context.hpp"
@@ -14,6 +15,9 @@
 #include "http/server.hpp"
 #include "install/lifecycle.hpp"
 #include "modules/graph.hpp"
+#include "security/crypto.hpp"
+#include "security/policy.hpp"
+#include "security/users.hpp"
 
 namespace keel::cli {
 
@@ -34,25 +38,41 @@ std::pair<std::string, std::uint16_t> parse_listen(const std::string& text) {
   return {host, static_cast<std::uint16_t>(port)};
 }
 
+// The first `serve` on a database without users creates `admin` (base.admin): with the password
+// of KEEL_ADMIN_PASSWORD, or a generated one printed once, on the terminal and not in the log.
+void create_first_admin(db::Connection& conn) {
+  if (security::has_users(conn)) return;
+  auto given = process_env("KEEL_ADMIN_PASSWORD");
+  std::string password = given ? *given : security::random_token(12);
+  try {
+    security::create_user(conn, "admin", security::hash_password(password),
+                          {std::string(security::kAdminRole)});
+  } catch (const Error& e) {
+    if (e.code() == "user.exists") return;  // another server was faster
+    throw;
+  }
+  if (given) {
+    spdlog::info("created the user admin (base.admin) with the password of KEEL_ADMIN_PASSWORD");
+  } else {
+    std::cerr << "created the user admin (base.admin) with the password: " << password
+              << "\n  it is shown only this once; change it with `keel user passwd admin`\n";
+  }
+}
+
 int serve(Context& context) {
   auto [host, port] = parse_listen(context.config.listen);
-  if (host != "127.0.0.1" && host != "::1" && host != "localhost")
-    throw Error("serve.not_loopback",
-                "refusing to listen on " + host + ": authentication does not exist yet",
-                "listen on 127.0.0.1 (the default) until Keel has users and tokens");
   if (host == "localhost") host = "127.0.0.1";
+  if (host != "127.0.0.1" && host != "::1")
+    spdlog::warn("listening on {}: Keel speaks plain HTTP, put a TLS-terminating proxy in front",
+                 host);
 
-  auto database = Database::open(context.config);
-  {
-    // An empty database gets `base` first.
-    auto graph = load_graph(context);
-    install::Lifecycle lifecycle(database->connection(), graph);
-    auto installed = lifecycle.install({});
-    if (!installed.empty()) spdlog::info("installed base on the empty database");
-  }
+  auto database = open_with_base(context);
+  create_first_admin(database->connection());
   http::ServerOptions options;
   options.host = host;
   options.port = port;
+  options.cors_origins = context.config.cors_origins;
+  options.hsts_max_age = context.config.hsts_max_age;
   unsigned threads = std::max(2u, 2 * std::thread::hardware_concurrency());
   options.threads = threads;
   db::Pool::Options pool_options;

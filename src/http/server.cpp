@@ -123,7 +123,9 @@ struct Server::Impl {
 
   // Runs deferred work on the worker pool; the calling coroutine resumes on its own strand
   // when it is done, and the I/O thread serves others meanwhile.
-  asio::awaitable<Response> run_deferred(std::function<Response()> work) {
+  // `work` is taken by reference and moved from: GCC 12 destroys temporaries of a co_await
+  // expression twice.
+  asio::awaitable<Response> run_deferred(std::function<Response()>& work) {
     return asio::async_initiate<const asio::use_awaitable_t<>&, void(Response)>(
         [this](auto handler, std::function<Response()> work) {
           asio::post(workers, [handler = std::move(handler), work = std::move(work)]() mutable {
@@ -151,7 +153,10 @@ struct Server::Impl {
                                 "too many requests are waiting for a worker; retry shortly");
         res.headers.emplace_back("Retry-After", "1");
       } else {
-        res = co_await run_deferred([&req, work = std::move(work)] { return guarded(req, work); });
+        std::function<Response()> job = [&req, work = std::move(work)] {
+          return guarded(req, work);
+        };
+        res = co_await run_deferred(job);
         --deferred_count;
         res.deferred = nullptr;
       }

@@ -98,8 +98,15 @@ std::int64_t create_user(db::Connection& conn, std::string_view login,
 
 void set_password(db::Connection& conn, std::string_view login, std::string_view password_hash) {
   auto id = user_id(conn, login);
+  db::Transaction tx(conn);
   conn.exec("UPDATE base_user SET password = $2, updated_at = now() WHERE id = $1",
             db::Params().add(id).add(password_hash));
+  // A new password ends every session opened with the old one.
+  conn.exec(
+      "UPDATE base_refresh_token SET revoked_at = now() WHERE \"user\" = $1 AND "
+      "revoked_at IS NULL",
+      db::Params().add(id));
+  tx.commit();
 }
 
 NewApiKey create_api_key(db::Connection& conn, std::string_view login, std::string_view name) {

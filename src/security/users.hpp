@@ -31,7 +31,8 @@ bool has_users(db::Connection& conn);
 std::int64_t create_user(db::Connection& conn, std::string_view login,
                          std::string_view password_hash, const std::vector<std::string>& roles);
 
-// Replaces the password hash of `login`; throws keel::Error when there is no such user.
+// Replaces the password hash of `login` and revokes its refresh tokens; throws keel::Error
+// when there is no such user.
 void set_password(db::Connection& conn, std::string_view login, std::string_view password_hash);
 
 // An API key: `<prefix>.<secret>`. Only the prefix and the SHA-256 of the secret are stored.
