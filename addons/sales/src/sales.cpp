@@ -1,0 +1,135 @@
+// Native code of the `sales` module:
+// - sale_order.amount, computed from the lines of a whole page of orders at once, through the
+//   `sales.line_price` service (which other modules may override);
+// - contact.sale_count, the number of orders of each contact of a page;
+// - the state machine of an order (validate hook);
+// - GET /api/v1/x/sales/orders/{id}/summary.
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include <keel/keel.hpp>
+
+#include "sales/pricing.hpp"
+
+namespace {
+
+using keel::sdk::Change;
+using keel::sdk::Env;
+using keel::sdk::Query;
+using keel::sdk::Record;
+using keel::sdk::Value;
+
+// An amount as a decimal string with two digits ("12.50"), rounded half away from zero.
+std::string money(double amount) {
+  long long cents = std::llround(amount * 100);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%s%lld.%02lld", cents < 0 ? "-" : "", std::llabs(cents) / 100,
+                std::llabs(cents) % 100);
+  return buf;
+}
+
+// Every record of `entity` whose many2one `field` is one of `ids`: one query per 1000 rows.
+template <typename F>
+void for_each_referring(Env& env, const char* entity, const char* field, const char* fields,
+                        std::span<const std::int64_t> ids, F&& visit) {
+  Query q;
+  q.filter = std::string("{\"") + field +
+             "\": {\"in\": " + keel::sdk::to_json(Value(Value::Ids(ids.begin(), ids.end()))) + "}}";
+  q.fields = fields;
+  q.sort = "id";
+  q.limit = 1000;
+  for (;;) {
+    auto page = env.records().list(entity, q);
+    for (const auto& r : page.records)
+      visit(r);
+    q.offset += static_cast<std::int64_t>(page.records.size());
+    if (page.records.empty() || q.offset >= page.total) break;
+  }
+}
+
+// The order states and where each may go.
+const std::map<std::string, std::vector<std::string>> kTransitions = {
+    {"draft", {"confirmed", "cancelled"}},
+    {"confirmed", {"done", "cancelled"}},
+    {"cancelled", {"draft"}},
+    {"done", {}},
+};
+
+void check_state(Env&, Change& change) {
+  const Value& to = change.values.get("state");
+  if (!change.values.has("state") || !to.is_string()) return;  // Keel checks the type
+  if (!change.old) {
+    if (to.as_string() != "draft")
+      change.errors.push_back({"state", "a new order starts as draft"});
+    return;
+  }
+  const Value& from_value = change.old->get("state");
+  std::string from = from_value.is_string() ? from_value.as_string() : "draft";
+  if (from == to.as_string()) return;
+  auto it = kTransitions.find(from);
+  bool allowed = false;
+  if (it != kTransitions.end())
+    for (const auto& next : it->second)
+      allowed = allowed || next == to.as_string();
+  if (!allowed) {
+    change.errors.push_back({"state", "cannot go from " + from + " to " + to.as_string()});
+    return;
+  }
+  if (to.as_string() == "confirmed") {
+    const Value& lines =
+        change.values.has("lines") ? change.values.get("lines") : change.old->get("lines");
+    if (!lines.is_ids() || lines.as_ids().empty())
+      change.errors.push_back({"lines", "an order needs at least one line to be confirmed"});
+  }
+}
+
+}  // namespace
+
+KEEL_MODULE(sales) {
+  loader.provide<sales::LinePrice>(sales::kLinePrice, [](Env&, const Record& line) {
+    return line.get("quantity").as_number() * line.get("unit_price").as_number();
+  });
+
+  loader.compute("sale_order", "amount", [](Env& env, std::span<const std::int64_t> ids) {
+    const auto& price = env.service<sales::LinePrice>(sales::kLinePrice);
+    std::map<std::int64_t, double> totals;
+    for_each_referring(
+        env, "sale_order_line", "order", "order,product,quantity,unit_price", ids,
+        [&](const Record& line) { totals[line.get("order").as_int()] += price(env, line); });
+    std::vector<Value> out;
+    for (auto id : ids)
+      out.emplace_back(money(totals[id]));
+    return out;
+  });
+
+  loader.compute("contact", "sale_count", [](Env& env, std::span<const std::int64_t> ids) {
+    std::map<std::int64_t, std::int64_t> counts;
+    for_each_referring(env, "sale_order", "partner", "partner", ids,
+                       [&](const Record& order) { ++counts[order.get("partner").as_int()]; });
+    std::vector<Value> out;
+    for (auto id : ids)
+      out.emplace_back(counts[id]);
+    return out;
+  });
+
+  loader.validate("sale_order", check_state);
+
+  loader.route("GET", "/orders/{id}/summary", [](Env& env, const keel::sdk::HttpRequest& req) {
+    std::int64_t id = 0;
+    try {
+      id = std::stoll(req.param("id"));
+    } catch (const std::exception&) {
+      throw keel::sdk::Error(404, "records.not_found", "no sale_order " + req.param("id"));
+    }
+    Record order = env.records().read("sale_order", id, "name,state,amount,lines");
+    Record summary{{"id", id},
+                   {"name", order.get("name")},
+                   {"state", order.get("state")},
+                   {"amount", order.get("amount")},
+                   {"line_count", static_cast<std::int64_t>(order.get("lines").as_ids().size())}};
+    return keel::sdk::HttpResponse::json(200, keel::sdk::to_json(summary));
+  });
+}

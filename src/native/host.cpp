@@ -1,0 +1,354 @@
+#include "native/host.hpp"
+
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "app/error.hpp"
+#include "modules/manifest.hpp"
+#include "native/abi.hpp"
+#include "schema/registry.hpp"
+
+#ifndef KEEL_ADDON_LIBRARY_DIR
+#define KEEL_ADDON_LIBRARY_DIR ""
+#endif
+
+namespace keel::native {
+
+namespace fs = std::filesystem;
+
+using ServiceFactory = std::function<std::shared_ptr<const void>(std::shared_ptr<const void>)>;
+
+struct Host::Module {
+  struct HookReg {
+    std::string entity;
+    sdk::Event event;
+    sdk::Hook fn;
+  };
+  struct ComputeReg {
+    std::string entity, field;
+    sdk::Policy policy;
+    sdk::Compute fn;
+  };
+  struct RouteReg {
+    std::string method, path;
+    sdk::RouteHandler fn;
+  };
+  struct ServiceReg {
+    std::string name, signature;
+    sdk::Policy policy;
+    ServiceFactory make;
+  };
+
+  std::string name;
+  fs::path file;  // empty for a module linked into the binary
+  std::vector<HookReg> hooks;
+  std::vector<ComputeReg> computes;
+  std::vector<RouteReg> routes;
+  std::vector<ServiceReg> services;
+  std::vector<sdk::Callback> on_loaded, on_stopping;
+};
+
+namespace {
+
+// The Loader handed to keel_module_init: records what the module registers.
+class RecordingLoader final : public sdk::Loader {
+ public:
+  explicit RecordingLoader(Host::Module& module) : module_(module) {}
+
+  const std::string& module() const override { return module_.name; }
+  void hook(std::string entity, sdk::Event event, sdk::Hook fn) override {
+    require(fn != nullptr, "a hook without a function");
+    module_.hooks.push_back({std::move(entity), event, std::move(fn)});
+  }
+  void compute(std::string entity, std::string field, sdk::Compute fn,
+               sdk::Policy policy) override {
+    require(fn != nullptr, "a computed field without a function");
+    require(policy != sdk::Policy::kExtend, "computed fields are new or overridden, not extended");
+    module_.computes.push_back({std::move(entity), std::move(field), policy, std::move(fn)});
+  }
+  void route(std::string method, std::string path, sdk::RouteHandler fn) override {
+    require(fn != nullptr, "a route without a handler");
+    require(!path.empty() && path[0] == '/', "route path \"" + path + "\" must start with /");
+    module_.routes.push_back({std::move(method), std::move(path), std::move(fn)});
+  }
+  void on_loaded(sdk::Callback fn) override { module_.on_loaded.push_back(std::move(fn)); }
+  void on_stopping(sdk::Callback fn) override { module_.on_stopping.push_back(std::move(fn)); }
+  void fail(std::string message) override { failure_ = std::move(message); }
+
+  const std::string& failure() const { return failure_; }
+
+ protected:
+  void add_service(std::string name, std::string signature, sdk::Policy policy,
+                   ServiceFactory make) override {
+    require(!name.empty(), "a service without a name");
+    module_.services.push_back({std::move(name), std::move(signature), policy, std::move(make)});
+  }
+
+ private:
+  void require(bool ok, const std::string& what) const {
+    if (!ok) throw sdk::Error(500, "native.registration", "invalid registration: " + what);
+  }
+  Host::Module& module_;
+  std::string failure_;
+};
+
+std::string demangle(const std::string& name) {
+  int status = 0;
+  char* out = abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status);
+  if (status != 0 || !out) return name;
+  std::string text(out);
+  std::free(out);
+  return text;
+}
+
+// Appends the directories of a ':'-separated list.
+void append_path(std::vector<fs::path>& dirs, std::string_view list) {
+  while (!list.empty()) {
+    size_t colon = list.find(':');
+    auto part = list.substr(0, colon);
+    if (!part.empty()) dirs.emplace_back(part);
+    list = colon == std::string_view::npos ? std::string_view() : list.substr(colon + 1);
+  }
+}
+
+[[noreturn]] void conflict(std::string message, std::string hint) {
+  throw Error("native.conflict", std::move(message), std::move(hint));
+}
+
+}  // namespace
+
+Host& Host::instance() {
+  static Host host;  // never destroyed before the libraries' code stops running
+  return host;
+}
+
+Host::Host() = default;
+Host::~Host() = default;
+
+void Host::add_library_dir(fs::path dir) {
+  std::lock_guard lock(mutex_);
+  extra_dirs_.push_back(std::move(dir));
+}
+
+void Host::add_static(std::string module, const sdk::AbiBlock* abi, InitFunction init) {
+  std::lock_guard lock(mutex_);
+  static_[std::move(module)] = Static{abi, init};
+}
+
+std::vector<fs::path> Host::library_dirs(const modules::Manifest& manifest) const {
+  std::vector<fs::path> dirs;
+  if (const char* env = std::getenv("KEEL_LIBRARY_PATH")) append_path(dirs, env);
+  {
+    std::lock_guard lock(mutex_);
+    dirs.insert(dirs.end(), extra_dirs_.begin(), extra_dirs_.end());
+  }
+  append_path(dirs, KEEL_ADDON_LIBRARY_DIR);
+  dirs.push_back(manifest.dir / "lib");
+  dirs.push_back(manifest.dir);
+  dirs.push_back(manifest.dir / "build");
+  return dirs;
+}
+
+bool Host::loaded(std::string_view module) const {
+  std::lock_guard lock(mutex_);
+  return modules_.find(module) != modules_.end();
+}
+
+void Host::load(const modules::Manifest& manifest) {
+  if (manifest.library.empty()) return;
+  auto dirs = library_dirs(manifest);
+  std::lock_guard lock(mutex_);
+  if (modules_.count(manifest.name)) return;
+  const std::string& name = manifest.name;
+  auto module = std::make_unique<Module>();
+  module->name = name;
+
+  const sdk::AbiBlock* abi = nullptr;
+  InitFunction init = nullptr;
+  std::string where;
+  if (auto it = static_.find(name); it != static_.end()) {
+    abi = it->second.abi;
+    init = it->second.init;
+    where = "the module linked into keel";
+  } else {
+    std::string file_name = "lib" + manifest.library + ".so";
+    std::string searched;
+    for (const auto& dir : dirs) {
+      std::error_code ec;
+      if (fs::is_regular_file(dir / file_name, ec)) {
+        module->file = dir / file_name;
+        break;
+      }
+      searched += (searched.empty() ? "" : ", ") + dir.string();
+    }
+    if (module->file.empty())
+      throw Error("native.not_found", "module \"" + name + "\": " + file_name + " not found",
+                  "build the module (keel_add_addon in its CMakeLists.txt) or add the folder "
+                  "holding it to KEEL_LIBRARY_PATH",
+                  "searched: " + searched);
+    where = module->file.string();
+    // Never closed: code of the module may run until the process ends.
+    void* handle = dlopen(module->file.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle)
+      throw Error("native.load", "module \"" + name + "\": cannot load " + where,
+                  "check that the library was built for this machine and links", dlerror());
+    abi = static_cast<const sdk::AbiBlock*>(dlsym(handle, "keel_module_abi"));
+    if (!abi)
+      throw Error("native.abi", "module \"" + name + "\": " + where + " exports no keel_module_abi",
+                  "define the module with KEEL_MODULE(" + name + ") from <keel/module.hpp>");
+    init = reinterpret_cast<InitFunction>(dlsym(handle, "keel_module_init"));
+  }
+  if (auto why = abi_mismatch(*abi, host_abi()))
+    throw Error("native.abi", "module \"" + name + "\": cannot use " + where + ": " + *why,
+                "rebuild the module against the SDK of this Keel");
+  std::string_view declared(abi->module, strnlen(abi->module, sizeof abi->module));
+  if (declared != name)
+    throw Error("native.abi",
+                "module \"" + name + "\": " + where + " was built for module \"" +
+                    std::string(declared) + "\"",
+                "write KEEL_MODULE(" + name + ") or fix `library:` in the manifest");
+  if (!init)
+    throw Error("native.entry",
+                "module \"" + name + "\": " + where + " has no keel_module_init entry function",
+                "define the module with KEEL_MODULE(" + name + ") from <keel/module.hpp>");
+
+  RecordingLoader loader(*module);
+  int status = 1;
+  try {
+    status = init(&loader);
+  } catch (const std::exception& e) {
+    loader.fail(e.what());
+  }
+  if (status != 0 || !loader.failure().empty())
+    throw Error(
+        "native.init",
+        "module \"" + name + "\": keel_module_init failed: " +
+            (loader.failure().empty() ? "status " + std::to_string(status) : loader.failure()),
+        "see the module's code; nothing of it was registered");
+  for (const auto& fn : module->on_loaded) {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      throw Error("native.init", "module \"" + name +
+                                     "\": its on_loaded callback failed: " + std::string(e.what()));
+    }
+  }
+  spdlog::info(
+      "native: loaded module {} from {} ({} hooks, {} computed fields, {} routes, {} "
+      "services)",
+      name, where, module->hooks.size(), module->computes.size(), module->routes.size(),
+      module->services.size());
+  load_order_.push_back(name);
+  modules_.emplace(name, std::move(module));
+}
+
+std::shared_ptr<const Extensions> Host::extensions(
+    const std::vector<const modules::Manifest*>& modules, const schema::Registry& registry) {
+  for (const auto* m : modules)
+    load(*m);
+  auto out = std::make_shared<Extensions>();
+  std::lock_guard lock(mutex_);
+  for (const auto* m : modules) {
+    auto it = modules_.find(m->name);
+    if (m->library.empty() || it == modules_.end()) continue;
+    const Module& module = *it->second;
+    const std::string& name = module.name;
+
+    for (const auto& h : module.hooks) {
+      const schema::Entity* e = registry.entity(h.entity);
+      if (!e)
+        conflict("module \"" + name + "\" registers a " + std::string(to_string(h.event)) +
+                     " hook on \"" + h.entity + "\", which is no entity",
+                 "name an entity of the module or of one of its dependencies");
+      auto policy = e->module == name ? sdk::Policy::kNew : sdk::Policy::kExtend;
+      out->hooks_[h.entity][static_cast<size_t>(h.event)].push_back({{name, policy}, h.fn});
+    }
+
+    for (const auto& c : module.computes) {
+      const schema::Entity* e = registry.entity(c.entity);
+      const schema::Field* f = e ? e->field(c.field) : nullptr;
+      std::string key = c.entity + "." + c.field;
+      if (!f)
+        conflict("module \"" + name + "\" computes \"" + key + "\", which is no field",
+                 "declare it in an entity file with computed: true");
+      if (!f->computed || f->has_column())
+        conflict("module \"" + name + "\" computes \"" + key +
+                     "\", which is not declared "
+                     "computed: true (without store)",
+                 "declare it with {computed: true}");
+      auto found = out->computes_.find(key);
+      if (c.policy == sdk::Policy::kNew && found != out->computes_.end())
+        conflict(
+            "\"" + key + "\" is computed by both \"" + found->second.stamp.module + "\" and \"" +
+                name + "\"",
+            "the later module overrides it: loader.compute(..., keel::sdk::Policy::kOverride)");
+      if (c.policy == sdk::Policy::kOverride && found == out->computes_.end())
+        conflict("module \"" + name + "\" overrides the computation of \"" + key +
+                     "\", which no installed module computes",
+                 "register it with Policy::kNew");
+      Extensions::Compute entry{{name, c.policy}, c.fn, {}};
+      if (found != out->computes_.end()) {
+        entry.overridden = found->second.overridden;
+        entry.overridden.push_back(found->second.stamp.module);
+      }
+      out->computes_[key] = std::move(entry);
+    }
+
+    for (const auto& r : module.routes) {
+      std::string pattern = "/api/v1/x/" + name + r.path;
+      for (const auto& other : out->routes_)
+        if (other.method == r.method && other.pattern == pattern)
+          conflict("module \"" + name + "\" registers " + r.method + " " + pattern + " twice",
+                   "register each method and path once");
+      out->routes_.push_back({{name, sdk::Policy::kNew}, r.method, pattern, r.fn});
+    }
+
+    for (const auto& s : module.services) {
+      auto found = out->services_.find(s.name);
+      if (s.policy == sdk::Policy::kNew) {
+        if (found != out->services_.end())
+          conflict("service \"" + s.name + "\" is provided by both \"" +
+                       found->second.chain.front().module + "\" and \"" + name + "\"",
+                   "the later module overrides it: loader.override_service<Sig>(...)");
+        out->services_[s.name] = {s.signature, {{name, s.policy}}, s.make(nullptr)};
+        continue;
+      }
+      if (found == out->services_.end())
+        conflict("module \"" + name + "\" overrides service \"" + s.name +
+                     "\", which no installed module provides",
+                 "depend on the module that provides it, or provide it");
+      if (found->second.signature != s.signature)
+        conflict("module \"" + name + "\" overrides service \"" + s.name + "\" as " +
+                     demangle(s.signature) + ", but \"" + found->second.chain.front().module +
+                     "\" provides it as " + demangle(found->second.signature),
+                 "use the provider's signature");
+      found->second.top = s.make(found->second.top);
+      found->second.chain.push_back({name, s.policy});
+    }
+  }
+  return out;
+}
+
+void Host::stopping() {
+  std::vector<Module*> order;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = load_order_.rbegin(); it != load_order_.rend(); ++it)
+      order.push_back(modules_.at(*it).get());
+  }
+  for (Module* m : order)
+    for (const auto& fn : m->on_stopping) {
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        spdlog::error("native: module {}: on_stopping failed: {}", m->name, e.what());
+      }
+    }
+}
+
+}  // namespace keel::native

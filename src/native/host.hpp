@@ -1,0 +1,79 @@
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "keel/abi.hpp"
+#include "native/extensions.hpp"
+
+namespace keel::modules {
+struct Manifest;
+}
+namespace keel::schema {
+class Registry;
+}
+
+namespace keel::native {
+
+// The entry function every module exports (KEEL_MODULE).
+using InitFunction = int (*)(sdk::Loader*);
+
+// The native code of the process: libraries loaded once and never unloaded (their code may
+// still run in requests that hold an older snapshot), with what each registered. One per
+// process, like the dynamic loader it wraps.
+class Host {
+ public:
+  static Host& instance();
+
+  // Loads the library of `manifest` (`library:`) unless it has none or is loaded already:
+  // finds lib<library>.so (library_dirs), dlopen(RTLD_NOW | RTLD_LOCAL), checks the exported
+  // ABI block (SDK ABI, Keel version, compiler, standard library, module name) before calling
+  // anything, then keel_module_init with a Loader and the module's on_loaded callbacks.
+  // Throws keel::Error (`native.*`) naming the module, the file and the cause.
+  void load(const modules::Manifest& manifest);
+
+  // The extensions of `modules` (installed ones, dependency order), loading what is not loaded
+  // yet, checked against `registry`: hooks and computed fields on entities and fields that
+  // exist, no two providers of one service, overrides of services that exist with the same
+  // signature, no route twice. Throws keel::Error (`native.conflict`) otherwise.
+  std::shared_ptr<const Extensions> extensions(const std::vector<const modules::Manifest*>& modules,
+                                               const schema::Registry& registry);
+
+  // Where lib<library>.so of `manifest` is looked for, in order: KEEL_LIBRARY_PATH (':'),
+  // directories added here, the build's addon output directory, then the module folder's
+  // lib/, itself and build/.
+  std::vector<std::filesystem::path> library_dirs(const modules::Manifest& manifest) const;
+  void add_library_dir(std::filesystem::path dir);
+
+  // A module linked into the binary: `load` uses `init` (checked with `abi`) instead of a
+  // library.
+  void add_static(std::string module, const sdk::AbiBlock* abi, InitFunction init);
+
+  bool loaded(std::string_view module) const;
+  // Calls the on_stopping callbacks, last loaded first; errors are logged.
+  void stopping();
+
+  struct Module;  // one loaded module and what it registered
+
+ private:
+  Host();
+  ~Host();
+  void load_locked(const modules::Manifest& manifest);
+
+  mutable std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<Module>, std::less<>> modules_;
+  std::vector<std::string> load_order_;
+  std::vector<std::filesystem::path> extra_dirs_;
+  struct Static {
+    const sdk::AbiBlock* abi;
+    InitFunction init;
+  };
+  std::map<std::string, Static, std::less<>> static_;
+};
+
+}  // namespace keel::native
