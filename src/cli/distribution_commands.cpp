@@ -10,6 +10,7 @@
 #include "modules/fetch.hpp"
 #include "modules/graph.hpp"
 #include "modules/manifest.hpp"
+#include "modules/scaffold.hpp"
 #include "modules/signing.hpp"
 
 namespace keel::cli {
@@ -22,7 +23,9 @@ struct Args {
   std::string key;
   std::vector<std::string> trusted;
   std::string out;
+  std::string entity;
   bool update = false;
+  bool native = false;
 };
 
 // The folder of module `name`: the first directory of the module path that holds
@@ -90,6 +93,22 @@ int verify(Context& c, const Args& args) {
   return 0;
 }
 
+int new_module(Context& c, const Args& args) {
+  if (c.config.addons_path.empty())
+    throw Error("module.no_directory", "there is no addons directory to create the module in",
+                "give one with --addons-path, KEEL_ADDONS_PATH or addons.path in keel.toml");
+  const fs::path dir = c.config.addons_path.front();
+  auto files = modules::scaffold_module(dir, {args.name, args.entity, args.native});
+  std::cout << "created " << (dir / args.name).string() << ":\n";
+  for (const auto& f : files)
+    std::cout << "  " << f << '\n';
+  if (args.native)
+    std::cout << "build its library with Keel's build (addons/ of the source tree) or on its own "
+                 "(see CMakeLists.txt), then\n";
+  std::cout << "next: keel module install " << args.name << '\n';
+  return 0;
+}
+
 int generate_key(const Args& args) {
   if (args.out.empty()) throw UsageError("--out FILE is required");
   auto key = modules::write_key_pair(args.out);
@@ -110,6 +129,15 @@ void add_distribution_commands(CLI::App& app, CLI::App& module, Runner& selected
   fetch_cmd->fallthrough();
   fetch_cmd->callback(
       [&selected, args] { selected = [args](Context& c) { return fetch(c, args->update); }; });
+
+  auto* new_cmd = module.add_subcommand(
+      "new", "scaffold a module: manifest, an entity, access rules, views and a data file");
+  new_cmd->add_option("name", args->name, "the new module")->required();
+  new_cmd->add_option("--entity", args->entity, "its first entity (default: the module's name)");
+  new_cmd->add_flag("--native", args->native, "also a C++ skeleton and its CMakeLists.txt");
+  new_cmd->fallthrough();
+  new_cmd->callback(
+      [&selected, args] { selected = [args](Context& c) { return new_module(c, *args); }; });
 
   auto* sign_cmd = module.add_subcommand("sign", "write SIGNATURE into a module folder");
   sign_cmd->add_option("name", args->name, "the module")->required();
