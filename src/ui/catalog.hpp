@@ -1,0 +1,139 @@
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "app/error.hpp"
+#include "ui/arch.hpp"
+
+namespace keel::modules {
+struct Manifest;
+}
+namespace keel::schema {
+class Registry;
+struct Entity;
+}  // namespace keel::schema
+
+namespace keel::ui {
+
+// The view types a front end renders.
+const std::vector<std::string_view>& view_types();
+
+// A view as served: the declared arch with every patch applied (or a generated one).
+struct View {
+  std::string id;  // qualified: sales.sale_order_form; generated: contacts.contact.list
+  std::string module;
+  std::string entity;
+  std::string type;
+  std::string label;
+  int priority = 16;
+  bool generated = false;
+  Arch declared;                     // as its module wrote it
+  Arch arch;                         // declared + patches
+  std::vector<std::string> patches;  // qualified ids of the patches applied, in order
+  std::string hash;                  // arch_hash(arch): tells a customisation the base changed
+  SourceLocation location;
+};
+
+// A view entry with `inherit:`: steps applied to another module's view.
+struct Patch {
+  std::string id;  // qualified
+  std::string module;
+  std::string inherit;  // qualified id of the patched view
+  int priority = 16;
+  std::vector<PatchStep> steps;
+  std::string json;  // the steps as written, JSON (stored in base_view_patch)
+  SourceLocation location;
+};
+
+struct Menu {
+  std::string id;  // qualified
+  std::string module;
+  std::string parent;  // qualified; empty for a root
+  std::string label;
+  int sequence = 10;
+  std::string action;  // qualified; may be empty
+  std::string icon;
+  SourceLocation location;
+};
+
+struct Action {
+  std::string id;  // qualified
+  std::string module;
+  std::string entity;
+  std::string label;
+  std::vector<std::string> views;  // view types, in order
+  std::string filter;              // JSON text; empty when none
+  std::string sort;                // "-date,name"; empty when none
+  std::optional<long long> limit;
+  SourceLocation location;
+};
+
+struct Component {
+  std::string name;
+  std::string module;
+  std::string asset;  // relative to the module folder: static/margin_badge.js
+  SourceLocation location;
+};
+
+// The fields a generated view of an entity uses instead of the built-in choice
+// (`defaults:` of a views file).
+struct DefaultsHint {
+  std::map<std::string, std::vector<std::string>> fields;  // view type -> field names
+  std::string module;
+};
+
+// Everything the `views:` files of a set of modules declare, validated against the Registry and
+// merged: patches applied in dependency order of their modules, then by priority, then in file
+// order. Built once per module change, never mutated.
+class Catalog {
+ public:
+  // `modules` in dependency order (those the Registry was built from). Every problem of every
+  // module goes to `diagnostics` (file:line:col); the result is meaningful only without errors.
+  static std::shared_ptr<const Catalog> build(const std::vector<const modules::Manifest*>& modules,
+                                              std::shared_ptr<const schema::Registry> registry,
+                                              Diagnostics& diagnostics);
+
+  const schema::Registry& registry() const { return *registry_; }
+
+  // A declared view, or a generated one (`module.entity.type`); nullopt when neither exists.
+  std::optional<View> view(std::string_view id) const;
+  // The view of `entity` of `type`: the declared one with the lowest priority (then the first
+  // in dependency order), or one generated from the entity's fields.
+  std::optional<View> view_for(std::string_view entity, std::string_view type) const;
+  // The view generated from the fields of `entity` (documented in docs/views.md).
+  View generate(const schema::Entity& entity, std::string_view type) const;
+
+  const std::vector<View>& views() const { return views_; }  // declared, dependency order
+  const std::vector<Patch>& patches() const { return patches_; }
+  const std::vector<Menu>& menus() const { return menus_; }  // by sequence, then id
+  const std::vector<Action>& actions() const { return actions_; }
+  const Action* action(std::string_view id) const;
+  const std::vector<Component>& components() const { return components_; }  // by name
+  const Component* component(std::string_view name) const;
+
+  // Folder and version of an installed module (component assets, cache busting).
+  const std::filesystem::path* module_dir(std::string_view module) const;
+  std::string module_version(std::string_view module) const;
+
+ private:
+  std::shared_ptr<const schema::Registry> registry_;
+  std::vector<View> views_;
+  std::vector<Patch> patches_;
+  std::vector<Menu> menus_;
+  std::vector<Action> actions_;
+  std::vector<Component> components_;
+  std::map<std::string, DefaultsHint, std::less<>> defaults_;  // entity -> hint
+  std::map<std::string, std::pair<std::filesystem::path, std::string>, std::less<>> modules_;
+};
+
+// Catalog::build that throws ValidationError `view.invalid` with every diagnostic.
+std::shared_ptr<const Catalog> build_catalog(const std::vector<const modules::Manifest*>& modules,
+                                             std::shared_ptr<const schema::Registry> registry);
+
+}  // namespace keel::ui
