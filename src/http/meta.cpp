@@ -1,5 +1,7 @@
 #include "http/meta.hpp"
 
+#include "records/filter.hpp"
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -87,7 +89,8 @@ void write_default(Writer& w, const schema::Field& f) {
   string(w, v);
 }
 
-void write_entity(Writer& w, const schema::Entity& e) {
+void write_entity(Writer& w, const schema::Registry& registry, const security::Context& ctx,
+                  const schema::Entity& e) {
   using schema::FieldType;
   w.StartObject();
   key(w, "name");
@@ -111,6 +114,7 @@ void write_entity(Writer& w, const schema::Entity& e) {
   key(w, "fields");
   w.StartArray();
   for (const auto& f : e.fields) {
+    if (!records::field_visible(f, ctx)) continue;
     bool relational = f.type == FieldType::kMany2one || f.type == FieldType::kOne2many ||
                       f.type == FieldType::kMany2many;
     w.StartObject();
@@ -177,9 +181,10 @@ void write_entity(Writer& w, const schema::Entity& e) {
   w.EndArray();
   key(w, "rights");
   w.StartObject();
-  for (const char* right : {"read", "create", "update", "delete"}) {
-    w.Key(right);
-    w.Bool(true);
+  for (size_t i = 0; i < security::kOperationCount; ++i) {
+    auto op = static_cast<security::Operation>(i);
+    key(w, security::to_string(op));
+    w.Bool(registry.security().allowed(ctx, e.name, op));
   }
   w.EndObject();
   w.EndObject();
@@ -191,25 +196,28 @@ std::string text_of(const rapidjson::StringBuffer& buffer) {
 
 }  // namespace
 
-std::string meta_entities(const schema::Registry& registry) {
+std::string meta_entities(const schema::Registry& registry, const security::Context& ctx) {
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
   w.StartObject();
   key(w, "data");
   w.StartArray();
   for (const auto& e : registry.entities())
-    write_entity(w, e);
+    if (registry.security().allowed(ctx, e.name, security::Operation::kRead))
+      write_entity(w, registry, ctx, e);
   w.EndArray();
   w.EndObject();
   return text_of(buffer);
 }
 
-std::optional<std::string> meta_entity(const schema::Registry& registry, std::string_view name) {
+std::optional<std::string> meta_entity(const schema::Registry& registry,
+                                       const security::Context& ctx, std::string_view name) {
   const schema::Entity* e = registry.entity(name);
-  if (!e) return std::nullopt;
+  if (!e || !registry.security().allowed(ctx, e->name, security::Operation::kRead))
+    return std::nullopt;
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
-  write_entity(w, *e);
+  write_entity(w, registry, ctx, *e);
   return text_of(buffer);
 }
 

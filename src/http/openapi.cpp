@@ -3,11 +3,13 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "http/meta.hpp"
+#include "records/filter.hpp"
 #include "schema/entity.hpp"
 
 namespace keel::http {
@@ -34,8 +36,13 @@ constexpr std::string_view kTagSystem = "System";
 // Writes the document; one instance per call.
 class OpenApiWriter {
  public:
-  OpenApiWriter(const schema::Registry& registry, std::string_view server_url)
-      : registry_(registry), server_url_(server_url), w_(buffer_) {}
+  OpenApiWriter(const schema::Registry& registry, const security::Context& ctx,
+                std::string_view server_url)
+      : registry_(registry), ctx_(ctx), server_url_(server_url), w_(buffer_) {
+    for (const auto& e : registry.entities())
+      if (registry.security().allowed(ctx, e.name, security::Operation::kRead))
+        entities_.push_back(&e);
+  }
 
   std::string write();
 
@@ -125,7 +132,15 @@ class OpenApiWriter {
   void write_property(const Field& f);
   void fixed_schemas();
 
+  // Whether the caller may read entity `name` (the document shows only those).
+  bool readable(std::string_view name) const {
+    return std::any_of(entities_.begin(), entities_.end(),
+                       [&](const Entity* e) { return e->name == name; });
+  }
+
   const schema::Registry& registry_;
+  const security::Context& ctx_;
+  std::vector<const Entity*> entities_;  // the entities the caller may read
   std::string_view server_url_;
   rapidjson::StringBuffer buffer_;
   Writer w_;
@@ -203,7 +218,8 @@ void OpenApiWriter::info() {
 void OpenApiWriter::tags() {
   key("tags");
   w_.StartArray();
-  for (const auto& e : registry_.entities()) {
+  for (const auto* entity : entities_) {
+    const Entity& e = *entity;
     w_.StartObject();
     member("name", e.name);
     member("description", e.label + " records (module " + e.module + ")");
@@ -225,8 +241,8 @@ void OpenApiWriter::tags() {
 void OpenApiWriter::paths() {
   key("paths");
   w_.StartObject();
-  for (const auto& e : registry_.entities())
-    record_paths(e);
+  for (const auto* e : entities_)
+    record_paths(*e);
   meta_paths();
   module_paths();
   system_paths();
@@ -594,8 +610,8 @@ void OpenApiWriter::components() {
   w_.StartObject();
   key("schemas");
   w_.StartObject();
-  for (const auto& e : registry_.entities())
-    entity_schemas(e);
+  for (const auto* e : entities_)
+    entity_schemas(*e);
   fixed_schemas();
   w_.EndObject();
   parameters();
@@ -688,11 +704,11 @@ void OpenApiWriter::parameters() {
   });
   path("entity", "entity", "Entity name", [&] {
     type("string");
-    if (!registry_.entities().empty()) {
+    if (!entities_.empty()) {
       key("enum");
       w_.StartArray();
-      for (const auto& e : registry_.entities())
-        str(e.name);
+      for (const auto* e : entities_)
+        str(e->name);
       w_.EndArray();
     } else {
       member("pattern", kNamePattern);
@@ -789,7 +805,7 @@ void OpenApiWriter::entity_schemas(const Entity& e) {
     w_.EndObject();
   }
   for (const auto& f : e.fields)
-    read_property(f);
+    if (records::field_visible(f, ctx_)) read_property(f);
   w_.EndObject();
   strings("required", {"id"});
   w_.EndObject();
@@ -798,7 +814,7 @@ void OpenApiWriter::entity_schemas(const Entity& e) {
   std::vector<const Field*> writable;
   std::vector<std::string_view> required;
   for (const auto& f : e.fields) {
-    if (f.readonly || f.computed) continue;
+    if (f.readonly || f.computed || !records::field_visible(f, ctx_)) continue;
     writable.push_back(&f);
     // As RecordService checks a create: one2many and many2many sets may always be left out.
     if (f.required && !f.default_value && f.has_column()) required.push_back(f.name);
@@ -941,7 +957,7 @@ void OpenApiWriter::value_schema(const Field& f, bool input) {
       type("integer");
       member("format", "int64");
       w_.EndObject();
-      if (registry_.entity(f.target)) {
+      if (readable(f.target)) {
         ref("schemas", f.target);
       } else {
         w_.StartObject();
@@ -1219,8 +1235,9 @@ void OpenApiWriter::fixed_schemas() {
 
 }  // namespace
 
-std::string openapi_document(const schema::Registry& registry, std::string_view server_url) {
-  return OpenApiWriter(registry, server_url).write();
+std::string openapi_document(const schema::Registry& registry, const security::Context& ctx,
+                             std::string_view server_url) {
+  return OpenApiWriter(registry, ctx, server_url).write();
 }
 
 }  // namespace keel::http

@@ -23,6 +23,9 @@ namespace keel::http {
 // Paths: /api/v1/records/<entity> and /api/v1/records/<entity>/{id} for each entity, then
 // /api/v1/meta/..., /api/v1/modules..., /api/v1/healthz, /api/v1/metrics, /api/v1/openapi.json.
 // `server_url` is the origin the paths hang from ("http://127.0.0.1:8080"; "/" when empty).
-std::string openapi_document(const schema::Registry& registry, std::string_view server_url);
+// Only what `ctx` may read is described: entities without a read right and fields hidden by
+// role are left out.
+std::string openapi_document(const schema::Registry& registry, const security::Context& ctx,
+                             std::string_view server_url);
 
 }  // namespace keel::http

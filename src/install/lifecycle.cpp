@@ -1,5 +1,8 @@
 #include "install/lifecycle.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <algorithm>
 #include <fstream>
 #include <set>
@@ -10,6 +13,8 @@
 #include "db/connection.hpp"
 #include "install/data.hpp"
 #include "schema/registry.hpp"
+#include "ui/catalog.hpp"
+#include "ui/store.hpp"
 
 namespace keel::install {
 namespace fs = std::filesystem;
@@ -167,6 +172,104 @@ void sync_metadata(db::Connection& conn, const schema::Registry& registry) {
       Params().add(fields));
 }
 
+// Rewrites roles, access rows and record rules from the registry's policy. Roles keep their
+// ids (users' role assignments refer to them); a role no installed module declares any more is
+// deleted, and with it its assignments, access rows and rules (cascade).
+void sync_security(db::Connection& conn, const schema::Registry& registry) {
+  const auto& policy = registry.security();
+  rapidjson::StringBuffer roles_buf, access_buf, rules_buf;
+  {
+    rapidjson::Writer<rapidjson::StringBuffer> w(roles_buf);
+    w.StartArray();
+    for (const auto& r : policy.roles()) {
+      std::string implies;
+      for (const auto& i : r.implies)
+        implies += (implies.empty() ? "" : ",") + i;
+      w.StartObject();
+      w.Key("name");
+      w.String(r.name.c_str());
+      w.Key("label");
+      w.String(r.label.c_str());
+      w.Key("implies");
+      w.String(implies.c_str());
+      w.Key("module");
+      w.String(r.module.c_str());
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  {
+    rapidjson::Writer<rapidjson::StringBuffer> w(access_buf);
+    w.StartArray();
+    for (const auto& a : policy.access()) {
+      w.StartObject();
+      w.Key("entity");
+      w.String(a.entity.c_str());
+      w.Key("role");
+      w.String(a.role.c_str());
+      for (size_t i = 0; i < security::kOperationCount; ++i) {
+        std::string key = "can_" + std::string(security::to_string(static_cast<security::Operation>(i)));
+        w.Key(key.c_str());
+        w.Bool(a.allow[i]);
+      }
+      w.Key("module");
+      w.String(a.module.c_str());
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  {
+    rapidjson::Writer<rapidjson::StringBuffer> w(rules_buf);
+    w.StartArray();
+    for (const auto& r : policy.rules()) {
+      std::string ops;
+      for (size_t i = 0; i < security::kOperationCount; ++i)
+        if (r.operations[i])
+          ops += (ops.empty() ? "" : ",") +
+                 std::string(security::to_string(static_cast<security::Operation>(i)));
+      w.StartObject();
+      w.Key("entity");
+      w.String(r.entity.c_str());
+      w.Key("role");
+      if (r.role.empty())
+        w.Null();
+      else
+        w.String(r.role.c_str());
+      w.Key("operations");
+      w.String(ops.c_str());
+      w.Key("filter");
+      w.String(r.filter.c_str());
+      w.Key("module");
+      w.String(r.module.c_str());
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  conn.exec(
+      "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) "
+      "AS x(name text, label text, implies text, module text)), "
+      "gone AS (DELETE FROM base_role WHERE name NOT IN (SELECT name FROM x)) "
+      "INSERT INTO base_role (name, label, implies, module) SELECT name, label, implies, module "
+      "FROM x ON CONFLICT (name) DO UPDATE SET label = EXCLUDED.label, implies = "
+      "EXCLUDED.implies, module = EXCLUDED.module, updated_at = now()",
+      Params().add(std::string(roles_buf.GetString())));
+  conn.exec("DELETE FROM base_access");
+  conn.exec(
+      "INSERT INTO base_access (entity, role, can_read, can_create, can_update, can_delete, "
+      "module) SELECT x.entity, r.id, x.can_read, x.can_create, x.can_update, x.can_delete, "
+      "x.module FROM jsonb_to_recordset($1::jsonb) AS x(entity text, role text, can_read boolean, "
+      "can_create boolean, can_update boolean, can_delete boolean, module text) "
+      "JOIN base_role r ON r.name = x.role",
+      Params().add(std::string(access_buf.GetString())));
+  conn.exec("DELETE FROM base_rule");
+  conn.exec(
+      "INSERT INTO base_rule (entity, role, operations, filter, module) "
+      "SELECT x.entity, r.id, x.operations, x.filter::jsonb, x.module "
+      "FROM jsonb_to_recordset($1::jsonb) AS x(entity text, role text, operations text, "
+      "filter text, module text) LEFT JOIN base_role r ON r.name = x.role",
+      Params().add(std::string(rules_buf.GetString())));
+}
+
 // Running servers reload their registry when the transaction commits (LISTEN keel_modules).
 void notify_servers(db::Connection& conn) {
   conn.exec("NOTIFY keel_modules");
@@ -267,7 +370,9 @@ InstallPlan Lifecycle::plan(const std::vector<std::string>& names) {
   if (!installed.count("base")) wanted.insert(wanted.begin(), "base");
   InstallPlan plan;
   plan.modules = graph_.install_closure(wanted, installed);
-  auto registry = build_registry(with_installed(graph_, installed, plan.modules));
+  auto all = with_installed(graph_, installed, plan.modules);
+  auto registry = build_registry(all);
+  ui::build_catalog(all, registry);  // views are checked too
   plan.statements = schema::plan_schema(*registry, db::introspect(conn_));
   return plan;
 }
@@ -281,13 +386,16 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
   auto adding = graph_.install_closure(wanted, installed);
   if (adding.empty()) return {};
   if (check_) check_(adding);
-  auto registry = build_registry(with_installed(graph_, installed, adding));
+  auto all = with_installed(graph_, installed, adding);
+  auto registry = build_registry(all);
+  auto views = ui::build_catalog(all, registry);
   auto statements = schema::plan_schema(*registry, db::introspect(conn_));
   step("schema", std::to_string(statements.size()) + " statements");
   apply_schema(conn_, statements);
   for (const auto* m : adding) {
     step(m->name, "data");
     load_data(conn_, *registry, *m, demo, DataMode::kInstall);
+    ui::store_module(conn_, *views, m->name);
     conn_.exec(
         "INSERT INTO base_module (name, version, state, core, summary, installed_at) "
         "VALUES ($1, $2, 'installed', $3, $4, now()) "
@@ -298,6 +406,7 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
     step(m->name, "installed " + m->version.to_string());
   }
   sync_metadata(conn_, *registry);
+  sync_security(conn_, *registry);
   notify_servers(conn_);
   tx.commit();
   return names_of(adding);
@@ -375,8 +484,9 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
       }
     }
   };
+  auto registry = build_registry(all);  // files only: every problem before anything runs
+  auto views = ui::build_catalog(all, registry);
   run_scripts("pre.sql");
-  auto registry = build_registry(all);
   auto statements = schema::plan_schema(*registry, db::introspect(conn_));
   step("schema", std::to_string(statements.size()) + " statements");
   apply_schema(conn_, statements);
@@ -390,6 +500,7 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
     if (!is_new && !target_set.count(m->name)) continue;
     step(m->name, "data");
     load_data(conn_, *registry, *m, false, is_new ? DataMode::kInstall : DataMode::kUpgrade);
+    ui::store_module(conn_, *views, m->name);
     conn_.exec(
         "INSERT INTO base_module (name, version, state, core, summary, installed_at) "
         "VALUES ($1, $2, 'installed', $3, $4, now()) "
@@ -399,6 +510,7 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
     changed.push_back(m->name);
   }
   sync_metadata(conn_, *registry);
+  sync_security(conn_, *registry);
   notify_servers(conn_);
   tx.commit();
   return changed;
@@ -423,6 +535,7 @@ std::vector<std::string> Lifecycle::uninstall(const std::vector<std::string>& na
   auto registry = build_registry(with_installed(graph_, remaining, {}));
 
   for (const auto* m : removing) {
+    ui::remove_module(conn_, m->name, purge);
     if (purge) {
       step(m->name, "purge");
       // Records its data files created, then the objects the ledger says it created.
@@ -476,6 +589,7 @@ std::vector<std::string> Lifecycle::uninstall(const std::vector<std::string>& na
     step(m->name, purge ? "uninstalled and purged" : "uninstalled (data kept)");
   }
   sync_metadata(conn_, *registry);
+  sync_security(conn_, *registry);
   notify_servers(conn_);
   tx.commit();
   return names_of(removing);

@@ -325,7 +325,7 @@ QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view w
                                                            : " (path \"" + shown(path) + "\")"),
           hint);
     }
-    if (!field_visible(*f, ctx_))
+    if (!trusted_ && !field_visible(*f, ctx_))
       throw ApiError(403, "records.forbidden_field",
                      "field \"" + entity->name + "." + f->name + "\" is not visible to you");
     std::string alias = parent ? parent->alias : "t";
@@ -336,6 +336,11 @@ QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view w
                     ": only many2one fields can be followed in a path (\"" + shown(path) + "\")");
     const Entity* target = registry_.entity(f->target);
     if (!target) bad(what, "\"" + shown(path.substr(0, dot)) + "\" targets an unknown entity");
+    if (!trusted_ && !registry_.security().allowed(ctx_, target->name, security::Operation::kRead))
+      throw ApiError(403, "security.forbidden",
+                     "you may not read " + target->name + " records (path \"" + shown(path) +
+                         "\")",
+                     "ask an administrator for a role that grants it");
     parent = &join(std::string(path.substr(0, dot)), parent, *f, *target);
     entity = target;
     start = dot + 1;

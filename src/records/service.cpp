@@ -73,6 +73,61 @@ db::Result run(db::Connection& conn, bool cached, std::string_view sql, const db
 }
 
 // ---------------------------------------------------------------------------------------
+// Rights (contract §2 Security, §4 rules 10 and 12).
+
+using Right = security::Operation;
+
+// 403 unless one of the caller's roles grants `op` on `e`.
+void require_right(const schema::Registry& registry, const SecurityContext& ctx, const Entity& e,
+                   Right op) {
+  if (registry.security().allowed(ctx, e.name, op)) return;
+  throw ApiError(403, "security.forbidden",
+                 "you may not " + std::string(security::to_string(op)) + " " + e.name + " records",
+                 "ask an administrator for a role that grants it");
+}
+
+// The record rules of `op` on the scope's entity as one SQL predicate; empty when none
+// restricts the caller. Global rules are AND-ed; then, for at least one of the caller's roles
+// that grants `op`, all of that role's rules hold (a granting role without rules grants every
+// row). Rules compile into the same scope as the request's filter (their joins are shared,
+// their values bound), so a rule is a predicate, never a list of ids.
+std::string rule_predicate(QueryScope& scope, const SecurityContext& ctx, Right op) {
+  if (ctx.admin) return {};
+  const auto& policy = scope.registry().security();
+  const std::string& entity = scope.root().name;
+  auto rules = policy.rules_for(entity, op);
+  if (rules.empty()) return {};
+  struct Trusted {
+    QueryScope& scope;
+    explicit Trusted(QueryScope& s) : scope(s) { scope.set_trusted(true); }
+    ~Trusted() { scope.set_trusted(false); }
+  } trusted(scope);
+  auto conjunction = [&](std::string_view role) {
+    std::string out;
+    for (const auto* r : rules)
+      if (r->role == role)
+        out += (out.empty() ? "(" : " AND (") + compile_filter(r->filter, scope) + ")";
+    return out;
+  };
+  std::string out = conjunction("");
+  std::string any;
+  bool unrestricted = false;
+  for (const auto& role : policy.granting_roles(ctx, entity, op)) {
+    std::string mine = conjunction(role);
+    if (mine.empty()) {
+      unrestricted = true;
+      break;
+    }
+    any += (any.empty() ? "(" : " OR (") + mine + ")";
+  }
+  if (!unrestricted) {
+    if (any.empty()) any = "FALSE";
+    out += (out.empty() ? "(" : " AND (") + any + ")";
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
 // Reading: the fields of an answer and how each is written.
 
 enum class Format { kNumber, kString, kBool, kRaw, kFloat };
@@ -697,6 +752,18 @@ std::string key_column(const std::string& detail) {
                  "see the server log");
 }
 
+// Whether record `id` exists and the caller's rules for `op` let it touch it; the row is
+// locked until the transaction ends (an invisible row is then a 404, contract §4 rule 10).
+bool find_locked(db::Connection& conn, const schema::Registry& registry, const SecurityContext& ctx,
+                 const Entity& e, std::int64_t id, Right op) {
+  QueryScope scope(registry, e, ctx);
+  std::string where = "t.id = " + scope.bind(std::to_string(id), "bigint");
+  if (std::string rules = rule_predicate(scope, ctx, op); !rules.empty()) where += " AND " + rules;
+  return conn.exec_cached("SELECT 1 FROM " + scope.from() + " WHERE " + where + " FOR UPDATE OF t",
+                          scope.params())
+             .rows() > 0;
+}
+
 // One record (RecordService::read); a database error is thrown as it is.
 JsonResult read_record(db::Connection& conn, bool cached, const schema::Registry& registry,
                        const LinkTables& links, const SecurityContext& ctx, const Entity& e,
@@ -706,7 +773,10 @@ JsonResult read_record(db::Connection& conn, bool cached, const schema::Registry
   std::string sql = "SELECT ";
   for (size_t i = 0; i < selection.columns.size(); ++i)
     sql += (i ? ", " : "") + selection.columns[i];
-  sql += " FROM " + scope.from() + " WHERE t.id = " + scope.bind(std::to_string(id), "bigint");
+  std::string where = "t.id = " + scope.bind(std::to_string(id), "bigint");
+  if (std::string rules = rule_predicate(scope, ctx, Right::kRead); !rules.empty())
+    where += " AND " + rules;
+  sql += " FROM " + scope.from() + " WHERE " + where;
   db::Result rows = run(conn, cached, sql, scope.params());
   if (rows.rows() == 0)
     throw ApiError(404, "records.not_found",
@@ -723,8 +793,14 @@ JsonResult read_record(db::Connection& conn, bool cached, const schema::Registry
 JsonResult read_written(db::Connection& conn, const schema::Registry& registry,
                         const LinkTables& links, const SecurityContext& ctx, const Entity& e,
                         std::int64_t id) {
+  // A caller may be allowed to write what it may not read back: it gets the id only.
+  auto id_only = [&] { return JsonResult{"{\"id\":" + std::to_string(id) + "}", id}; };
+  if (!registry.security().allowed(ctx, e.name, Right::kRead)) return id_only();
   try {
     return read_record(conn, true, registry, links, ctx, e, id, std::nullopt);
+  } catch (const ApiError& err) {
+    if (err.status() == 404) return id_only();
+    throw;
   } catch (const db::DbError& err) {
     if (db::Connection::stale_statement(err)) throw;
     raise(err, registry, e, Operation::kRead);
@@ -756,8 +832,12 @@ JsonResult RecordService::list(db::Connection& conn, const SecurityContext& ctx,
                    "page with limit and offset");
   std::int64_t offset = count_param(request.offset, "offset", 0);
 
+  require_right(*registry_, ctx, e, Right::kRead);
+
   QueryScope scope(*registry_, e, ctx);
   std::string where = request.filter ? compile_filter(*request.filter, scope) : "TRUE";
+  if (std::string rules = rule_predicate(scope, ctx, Right::kRead); !rules.empty())
+    where = "(" + where + ") AND " + rules;
   const size_t filter_params = scope.params().size();
   std::string order = order_by(scope, request.sort);
   Selection selection = SelectionBuilder(scope, ctx).build(request.fields);
@@ -806,6 +886,7 @@ JsonResult RecordService::read(db::Connection& conn, const SecurityContext& ctx,
                                std::string_view entity_name, std::int64_t id,
                                const std::optional<std::string>& fields) const {
   const Entity& e = entity(entity_name);
+  require_right(*registry_, ctx, e, Right::kRead);
   try {
     return read_record(conn, !conn.idle_in_transaction(), *registry_, link_tables_, ctx, e, id,
                        fields);
@@ -817,6 +898,7 @@ JsonResult RecordService::read(db::Connection& conn, const SecurityContext& ctx,
 JsonResult RecordService::create(db::Connection& conn, const SecurityContext& ctx,
                                  std::string_view entity_name, std::string_view body) const {
   const Entity& e = entity(entity_name);
+  require_right(*registry_, ctx, e, Right::kCreate);
   WritePlan plan = parse_body(e, body, true, ctx);
   std::optional<std::int64_t> user;
   if (ctx.user_id > 0) user = ctx.user_id;
@@ -840,6 +922,11 @@ JsonResult RecordService::create(db::Connection& conn, const SecurityContext& ct
                             .get_int(0, 0);
       for (const auto& rel : plan.relations)
         write_relation(conn, *registry_, link_tables_, e, id, rel, true, ctx);
+      // The new record must be one the caller's create rules allow (else nothing is kept).
+      if (!find_locked(conn, *registry_, ctx, e, id, Right::kCreate))
+        throw ApiError(403, "security.rule",
+                       "the record rules of " + e.name + " do not let you create this record",
+                       "change the values so that the record is one you may create");
       return read_written(conn, *registry_, link_tables_, ctx, e, id);
     });
   } catch (const db::DbError& err) {
@@ -851,15 +938,13 @@ JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ct
                                  std::string_view entity_name, std::int64_t id,
                                  std::string_view body) const {
   const Entity& e = entity(entity_name);
+  require_right(*registry_, ctx, e, Right::kUpdate);
   WritePlan plan = parse_body(e, body, false, ctx);
   std::optional<std::int64_t> user;
   if (ctx.user_id > 0) user = ctx.user_id;
   try {
     return atomically(conn, [&] {
-      auto found = conn.exec_cached(
-          "SELECT 1 FROM " + quote_ident(e.table) + " WHERE id = $1::bigint FOR UPDATE",
-          db::Params().add(id));
-      if (found.rows() == 0)
+      if (!find_locked(conn, *registry_, ctx, e, id, Right::kUpdate))
         throw ApiError(404, "records.not_found",
                        "no " + e.name + " record with id " + std::to_string(id));
       check_references(conn, *registry_, plan);
@@ -885,11 +970,15 @@ JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ct
   }
 }
 
-void RecordService::remove(db::Connection& conn, const SecurityContext& /*ctx*/,
+void RecordService::remove(db::Connection& conn, const SecurityContext& ctx,
                            std::string_view entity_name, std::int64_t id) const {
   const Entity& e = entity(entity_name);
+  require_right(*registry_, ctx, e, Right::kDelete);
   try {
     atomically(conn, [&] {
+      if (!find_locked(conn, *registry_, ctx, e, id, Right::kDelete))
+        throw ApiError(404, "records.not_found",
+                       "no " + e.name + " record with id " + std::to_string(id));
       auto result = conn.exec_cached(
           "DELETE FROM " + quote_ident(e.table) + " WHERE id = $1::bigint", db::Params().add(id));
       if (result.affected() == 0)

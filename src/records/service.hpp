@@ -16,13 +16,8 @@ class Connection;
 
 namespace keel::records {
 
-// Who is asking. Until the security issue lands every caller is an administrator; every
-// handler already passes one, so that authorisation lands in RecordService only.
-struct SecurityContext {
-  std::int64_t user_id = 0;
-  bool admin = true;
-  std::vector<std::string> roles;  // every role of the user, implied ones included
-};
+// Who is asking (security/policy.hpp); RecordService alone decides what it may do.
+using SecurityContext = security::Context;
 
 // Parameters of a list request, as received (query-string values, already URL-decoded).
 struct ListRequest {

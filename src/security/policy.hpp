@@ -100,6 +100,10 @@ class Policy {
   // The rules of `entity` that apply to `op`, global and per role.
   std::vector<const Rule*> rules_for(std::string_view entity, Operation op) const;
 
+  // A policy of validated parts (load() uses it; tests build small policies with it).
+  static Policy from_parts(std::vector<Role> roles, std::vector<Access> access,
+                           std::vector<Rule> rules);
+
  private:
   std::vector<Role> roles_;
   std::vector<Access> access_;

@@ -385,7 +385,7 @@ TEST(StatementCache, RecordWritesRetryAfterAStalePlan) {
   auto registry = schema::Registry::build(graph.order(), diagnostics);
   ASSERT_FALSE(diagnostics.has_errors());
   RecordService service(registry);
-  SecurityContext ctx;
+  SecurityContext ctx = SecurityContext::system();
   auto count = [&] { return conn.exec("SELECT count(*) FROM item").get_int(0, 0); };
   auto score_of = [](const std::string& json) { return json.substr(json.find("\"score\":"), 10); };
 

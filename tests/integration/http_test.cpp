@@ -11,14 +11,15 @@
 #include "install/lifecycle.hpp"
 #include "modules/discovery.hpp"
 #include "support/addon_tree.hpp"
+#include "support/auth.hpp"
 #include "support/http_client.hpp"
 #include "support/pg.hpp"
+#include "support/test_server.hpp"
 
 namespace keel::http {
 namespace {
 
 using testing::http_raw;
-using testing::http_request;
 using testing::url_encode;
 
 rapidjson::Document parse(const std::string& text) {
@@ -28,36 +29,17 @@ rapidjson::Document parse(const std::string& text) {
   return d;
 }
 
-// One `keel serve` in the test process: an Api over a pool, a Server on a free port.
-class TestServer {
- public:
-  TestServer(const Config& config, const std::string& conninfo, ServerOptions options = {})
-      : pool_(conninfo),
-        api_(config, pool_),
-        listener_(conninfo, "keel_modules", [this] { api_.reload(); }) {
-    options.port = 0;
-    options.handle_signals = false;
-    options.threads = 4;
-    server_ = std::make_unique<Server>(
-        options, [this](Request& r) { return api_.dispatch(r); },
-        [this](const Request& q, const Response& r, double s) { api_.observe(q, r, s); });
-    port_ = server_->listen();
-    thread_ = std::thread([this] { server_->run(); });
-  }
-  ~TestServer() {
-    server_->stop();
-    thread_.join();
-  }
-  std::uint16_t port() const { return port_; }
+using testing::TestServer;
 
- private:
-  db::Pool pool_;
-  Api api_;
-  db::Listener listener_;
-  std::unique_ptr<Server> server_;
-  std::uint16_t port_ = 0;
-  std::thread thread_;
-};
+// Every route but a few needs a token: requests of these tests carry the administrator's, which
+// the fixture mints (testing::http_request sends none).
+std::string admin_token;
+testing::HttpReply http_request(std::uint16_t port, const std::string& method,
+                                const std::string& target, const std::string& body = {},
+                                std::map<std::string, std::string> headers = {}) {
+  headers.emplace("Authorization", "Bearer " + admin_token);
+  return testing::http_request(port, method, target, body, headers);
+}
 
 class Http : public ::testing::Test {
  protected:
@@ -79,10 +61,12 @@ class Http : public ::testing::Test {
     tree.write("extra/e.yaml", "entities:\n  gift:\n    fields:\n      name: {type: string}\n");
     config.addons_path = {tree.path()};
     config.core_dir = KEEL_SOURCE_DIR "/core";
+    config.secret = testing::kTestSecret;
     auto conn = database.connect();
     auto found = modules::discover(config.module_path());
     modules::ModuleGraph graph(std::move(found.modules));
     install::Lifecycle(conn, graph).install({"shop"});
+    admin_token = testing::token_for(testing::create_user(conn, "admin", {"base.admin"}));
   }
   testing::TestDatabase database;
   testing::AddonTree tree;

@@ -173,7 +173,7 @@ class Records : public ::testing::Test {
   std::unique_ptr<db::Connection> conn;
   std::unique_ptr<modules::ModuleGraph> graph;
   std::unique_ptr<RecordService> service;
-  SecurityContext ctx;
+  SecurityContext ctx = SecurityContext::system();
 };
 
 TEST_F(Records, EqNeAndShorthand) {

@@ -93,13 +93,20 @@ RunResult run_program(const fs::path& program, const std::vector<std::string>& a
     groups.resize(count);
   }
 
-  Capture out, err;
+  Capture out, err, in;
+  if (!options.input.empty()) {
+    if (::write(in.fd(), options.input.data(), options.input.size()) !=
+            static_cast<ssize_t>(options.input.size()) ||
+        ::lseek(in.fd(), 0, SEEK_SET) != 0)
+      throw std::runtime_error("cannot write the program's input");
+  }
+  bool has_input = !options.input.empty();
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull < 0 || ::dup2(devnull, 0) < 0 || ::dup2(out.fd(), 1) < 0 ||
-        ::dup2(err.fd(), 2) < 0 || (!cwd.empty() && ::chdir(cwd.c_str()) != 0))
+    int input = has_input ? in.fd() : ::open("/dev/null", O_RDONLY);
+    if (input < 0 || ::dup2(input, 0) < 0 || ::dup2(out.fd(), 1) < 0 || ::dup2(err.fd(), 2) < 0 ||
+        (!cwd.empty() && ::chdir(cwd.c_str()) != 0))
       ::_exit(126);
     if (switch_user && (::setgroups(groups.size(), groups.data()) != 0 || ::setgid(gid) != 0 ||
                         ::setuid(uid) != 0))
@@ -118,12 +125,14 @@ RunResult run_program(const fs::path& program, const std::vector<std::string>& a
 }
 
 RunResult run_keel(const std::vector<std::string>& args,
-                   const std::map<std::string, std::string>& env, const fs::path& cwd) {
+                   const std::map<std::string, std::string>& env, const fs::path& cwd,
+                   const std::string& input) {
   RunOptions options;
   options.env = {{"KEEL_CORE_PATH", KEEL_SOURCE_DIR "/core"}};
   for (const auto& [k, v] : env)
     options.env[k] = v;
   options.cwd = cwd;
+  options.input = input;
   return run_program(KEEL_BINARY, args, options);
 }
 

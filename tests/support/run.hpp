@@ -21,16 +21,18 @@ struct RunOptions {
   std::filesystem::path cwd;
   // System user to run as when the caller is root (empty: the caller).
   std::string user;
+  // What the program reads on stdin (a file, so never a terminal); empty: /dev/null.
+  std::string input;
 };
 
-// Runs `program` with `args` (fork + exec), stdin from /dev/null (so never a terminal), and
-// waits for it. Safe to call from several threads at once.
+// Runs `program` with `args` (fork + exec), stdin from /dev/null or `options.input` (so never
+// a terminal), and waits for it. Safe to call from several threads at once.
 RunResult run_program(const std::filesystem::path& program, const std::vector<std::string>& args,
                       const RunOptions& options = {});
 
 // Runs the `keel` binary of this build, with KEEL_CORE_PATH at the source tree's core/.
 RunResult run_keel(const std::vector<std::string>& args,
                    const std::map<std::string, std::string>& env = {},
-                   const std::filesystem::path& cwd = {});
+                   const std::filesystem::path& cwd = {}, const std::string& input = {});
 
 }  // namespace keel::testing

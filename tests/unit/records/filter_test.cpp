@@ -56,7 +56,9 @@ class FilterTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     tree_ = std::make_unique<testing::AddonTree>();
-    tree_->write("shop/manifest.yaml", "name: shop\nversion: 1.0.0\nentities: [entities.yaml]\n");
+    tree_->write("shop/manifest.yaml",
+                 "name: shop\nversion: 1.0.0\nentities: [entities.yaml]\nsecurity: [security.yaml]\n");
+    tree_->write("shop/security.yaml", "roles: {manager: {label: Shop manager}}\n");
     tree_->write("shop/entities.yaml", kEntities);
     auto found = modules::discover({tree_->path()});
     for (const auto& d : found.diagnostics.items())
@@ -80,7 +82,7 @@ class FilterTest : public ::testing::Test {
   };
 
   Compiled compile(const std::string& entity, const std::string& json,
-                   const SecurityContext& ctx = {}) {
+                   const SecurityContext& ctx = SecurityContext::system()) {
     QueryScope scope(*registry_, *registry_->entity(entity), ctx);
     std::string sql = compile_filter(json, scope);
     return {sql, scope.params().values(), scope.from()};
@@ -88,7 +90,7 @@ class FilterTest : public ::testing::Test {
 
   // The ApiError a filter raises (status 0 when it compiles).
   ApiError error(const std::string& entity, const std::string& json,
-                 const SecurityContext& ctx = {}) {
+                 const SecurityContext& ctx = SecurityContext::system()) {
     try {
       compile(entity, json, ctx);
     } catch (const ApiError& e) {
@@ -249,7 +251,7 @@ TEST_F(FilterTest, PathsJoinEachMany2oneOnce) {
 }
 
 TEST_F(FilterTest, Variables) {
-  SecurityContext ctx;
+  SecurityContext ctx = SecurityContext::system();
   ctx.user_id = 42;
   auto u = compile("partner", R"({"created_by": {"eq": "$user.id"}})", ctx);
   EXPECT_EQ(u.sql, "t.\"created_by\" = $1::bigint");

@@ -41,9 +41,12 @@ std::pair<int, int> place(const std::string& text, int line, const std::string& 
 // and merged into a Registry.
 class RegistryTest : public ::testing::Test {
  protected:
-  // Writes module `name` (version 1.0.0) with its entity files under entities/.
+  // Writes module `name` (version 1.0.0) with its entity files under entities/ (a file named
+  // "security/<x>" goes to the module's security files instead).
   void module(const std::string& name, const Names& depends, const Files& files) {
-    std::string manifest = "name: " + name + "\nversion: 1.0.0\nentities: [entities/*.yaml]\n";
+    std::string manifest = "name: " + name +
+                           "\nversion: 1.0.0\nentities: [entities/*.yaml]\n"
+                           "security: [security/*.yaml]\n";
     if (!depends.empty()) {
       manifest += "depends:\n";
       for (const auto& d : depends)
@@ -51,7 +54,7 @@ class RegistryTest : public ::testing::Test {
     }
     tree_.write(name + "/manifest.yaml", manifest);
     for (const auto& [file, text] : files)
-      tree_.write(name + "/entities/" + file, text);
+      tree_.write(name + (file.rfind("security/", 0) == 0 ? "/" : "/entities/") + file, text);
   }
 
   fs::path file(const std::string& module, const std::string& name) const {
@@ -134,7 +137,7 @@ const char* kEveryType = R"(entities:
     fields:
       ref:      {type: string, required: true, unique: true, max_length: 64, label: Reference, help: Shown on invoices}
       partner:  {type: many2one, target: partner, required: true, on_delete: cascade, index: true}
-      notes:    {type: text, roles: [sales.manager, base.admin]}
+      notes:    {type: text, roles: [sales.manager, sales.admin]}
       count:    {type: integer, default: -5, readonly: true}
       big:      {type: bigint, default: "9000000000"}
       amount:   {type: decimal, precision: 14, scale: 2, default: "12.50"}
@@ -163,7 +166,8 @@ const char* kEveryType = R"(entities:
 )";
 
 TEST_F(RegistryTest, ParsesEveryFieldTypeAndAttribute) {
-  module("sales", {}, {{"sales.yaml", kEveryType}});
+  module("sales", {},
+         {{"sales.yaml", kEveryType}, {"security/roles.yaml", "roles: {manager: {}, admin: {}}\n"}});
   auto registry = build_clean();
   const Entity* e = registry->entity("sale_order");
   ASSERT_NE(e, nullptr);
@@ -205,7 +209,7 @@ TEST_F(RegistryTest, ParsesEveryFieldTypeAndAttribute) {
   EXPECT_EQ(partner.label, "partner");  // label defaults to the name
 
   EXPECT_EQ(e->field("notes")->type, FieldType::kText);
-  EXPECT_EQ(e->field("notes")->roles, (Names{"sales.manager", "base.admin"}));
+  EXPECT_EQ(e->field("notes")->roles, (Names{"sales.manager", "sales.admin"}));
   EXPECT_EQ(e->field("count")->type, FieldType::kInteger);
   EXPECT_EQ(e->field("count")->default_value, "-5");
   EXPECT_TRUE(e->field("count")->readonly);
@@ -1135,8 +1139,22 @@ extend:                               # entities of the modules this one depends
     fields:
       sale_count: {type: integer, computed: true}     # computed by the module's native code
       email:      {required: true}                    # change an existing field's attributes
+)"},
+                                  {"security/sales.yaml", R"(roles:
+  user:    {label: Sales user}
+  manager: {label: Sales manager, implies: [sales.user]}
+access:
+  - {entity: sale_order, role: sales.user, read: true, create: true, update: true, delete: false}
+  - {entity: sale_order, role: sales.manager, read: true, create: true, update: true, delete: true}
+rules:
+  - {entity: sale_order, role: sales.user, operations: [read, update], filter: {created_by: {eq: $user.id}}}
 )"}});
   auto registry = build_clean();
+  const auto& policy = registry->security();
+  EXPECT_EQ(policy.closure({"sales.manager"}), (Names{"sales.manager", "sales.user"}));
+  EXPECT_EQ(policy.access().size(), 2u);
+  ASSERT_EQ(policy.rules().size(), 1u);
+  EXPECT_EQ(policy.rules()[0].filter, R"({"created_by":{"eq":"$user.id"}})");
   const Entity& contact = *registry->entity("contact");
   EXPECT_TRUE(contact.field("email")->required);
   EXPECT_EQ(contact.field("email")->changed_by, (Names{"sales"}));

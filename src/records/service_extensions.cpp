@@ -1,0 +1,194 @@
+// RecordService's public operations: the stored ones (service.cpp) with what native modules
+// add around them (records/extensions.hpp): record hooks inside the write's transaction, and
+// computed fields, one call per page of records.
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "app/error.hpp"
+#include "db/connection.hpp"
+#include "records/extensions.hpp"
+#include "records/filter.hpp"
+#include "records/service.hpp"
+
+namespace keel::records {
+
+namespace {
+
+// Runs `body` in a transaction, or in a savepoint when the caller has one open, so that hooks
+// and the write they surround succeed or fail together.
+template <typename F>
+auto together(db::Connection& conn, F&& body) -> decltype(body()) {
+  if (conn.idle_in_transaction()) {
+    db::Savepoint savepoint(conn, "keel_hooks");
+    auto result = body();
+    savepoint.release();
+    return result;
+  }
+  db::Transaction tx(conn);
+  auto result = body();
+  tx.commit();
+  return result;
+}
+
+std::string_view trim(std::string_view s) {
+  size_t b = s.find_first_not_of(" \t");
+  if (b == std::string_view::npos) return {};
+  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
+// The fields of a request that native code computes, and the rest, for the SELECT.
+struct Split {
+  std::optional<std::string> fields;  // what service.cpp reads from the table
+  std::vector<std::string> computed;  // what native code adds
+};
+
+Split split_computed(const Extensions& ext, const schema::Entity& e, const SecurityContext& ctx,
+                     const std::optional<std::string>& fields) {
+  Split out{fields, {}};
+  if (!fields || trim(*fields).empty()) {
+    for (const auto& f : e.fields)
+      if (!f.has_column() && ext.computes(e.name, f.name) && field_visible(f, ctx))
+        out.computed.push_back(f.name);
+    return out;
+  }
+  std::string rest;
+  std::string_view list = *fields;
+  while (true) {
+    size_t comma = list.find(',');
+    auto item = trim(list.substr(0, comma));
+    const schema::Field* f = e.field(item);
+    if (f && !f->has_column() && ext.computes(e.name, item) && field_visible(*f, ctx)) {
+      out.computed.emplace_back(item);
+    } else {
+      rest += (rest.empty() ? "" : ",") + std::string(item);
+    }
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  if (!out.computed.empty()) out.fields = rest.empty() ? "id" : rest;
+  return out;
+}
+
+// Adds the computed fields to a record, or to every record of a page ({"data": [...]}): one
+// call of each computation for all of them.
+std::string add_computed(const CallSite& site, const Extensions& ext, const schema::Entity& e,
+                         const std::vector<std::string>& names, const std::string& json,
+                         bool page) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError() || !doc.IsObject()) return json;
+  std::vector<rapidjson::Value*> records;
+  if (page) {
+    for (auto& r : doc["data"].GetArray())
+      records.push_back(&r);
+  } else if (doc.MemberCount() > 1) {  // {"id": N} alone: a write the caller may not read
+    records.push_back(&doc);
+  }
+  if (records.empty()) return json;
+  std::vector<std::int64_t> ids;
+  for (auto* r : records)
+    ids.push_back((*r)["id"].GetInt64());
+  auto& alloc = doc.GetAllocator();
+  for (const auto& name : names) {
+    auto values = ext.compute(site, e.name, name, ids);
+    for (size_t i = 0; i < records.size(); ++i) {
+      rapidjson::Document value(&alloc);
+      value.Parse(values[i].data(), values[i].size());
+      rapidjson::Value key(name.c_str(), static_cast<rapidjson::SizeType>(name.size()), alloc);
+      records[i]->AddMember(key, rapidjson::Value(value, alloc), alloc);
+    }
+  }
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  doc.Accept(w);
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+}  // namespace
+
+JsonResult RecordService::list(db::Connection& conn, const SecurityContext& ctx,
+                               std::string_view entity_name, const ListRequest& request) const {
+  const schema::Entity* e = registry_->entity(entity_name);
+  if (!extensions_ || !e) return list_stored(conn, ctx, entity_name, request);
+  Split split = split_computed(*extensions_, *e, ctx, request.fields);
+  if (split.computed.empty()) return list_stored(conn, ctx, entity_name, request);
+  ListRequest stored = request;
+  stored.fields = split.fields;
+  JsonResult result = list_stored(conn, ctx, entity_name, stored);
+  result.json = add_computed({conn, ctx, *this}, *extensions_, *e, split.computed, result.json, true);
+  return result;
+}
+
+JsonResult RecordService::read(db::Connection& conn, const SecurityContext& ctx,
+                               std::string_view entity_name, std::int64_t id,
+                               const std::optional<std::string>& fields) const {
+  const schema::Entity* e = registry_->entity(entity_name);
+  if (!extensions_ || !e) return read_stored(conn, ctx, entity_name, id, fields);
+  Split split = split_computed(*extensions_, *e, ctx, fields);
+  JsonResult result = read_stored(conn, ctx, entity_name, id, split.fields);
+  if (!split.computed.empty())
+    result.json =
+        add_computed({conn, ctx, *this}, *extensions_, *e, split.computed, result.json, false);
+  return result;
+}
+
+JsonResult RecordService::create(db::Connection& conn, const SecurityContext& ctx,
+                                 std::string_view entity_name, std::string_view body) const {
+  const schema::Entity* e = registry_->entity(entity_name);
+  if (!extensions_ || !e) return create_stored(conn, ctx, entity_name, body);
+  CallSite site{conn, ctx, *this};
+  Split split = split_computed(*extensions_, *e, ctx, std::nullopt);
+  if (!extensions_->has_hooks(e->name) && split.computed.empty())
+    return create_stored(conn, ctx, entity_name, body);
+  return together(conn, [&] {
+    std::string written = extensions_->before_write(site, e->name, 0, {}, body);
+    JsonResult result = create_stored(conn, ctx, entity_name, written);
+    extensions_->after_write(site, e->name, result.id, true, result.json);
+    if (!split.computed.empty())
+      result.json = add_computed(site, *extensions_, *e, split.computed, result.json, false);
+    return result;
+  });
+}
+
+JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ctx,
+                                 std::string_view entity_name, std::int64_t id,
+                                 std::string_view body) const {
+  const schema::Entity* e = registry_->entity(entity_name);
+  if (!extensions_ || !e) return update_stored(conn, ctx, entity_name, id, body);
+  CallSite site{conn, ctx, *this};
+  Split split = split_computed(*extensions_, *e, ctx, std::nullopt);
+  if (!extensions_->has_hooks(e->name) && split.computed.empty())
+    return update_stored(conn, ctx, entity_name, id, body);
+  return together(conn, [&] {
+    std::string written = body;
+    if (extensions_->has_hooks(e->name)) {
+      // The record before, as the caller may read it (a 404 when it may not).
+      std::string old = read_stored(conn, ctx, entity_name, id, std::nullopt).json;
+      written = extensions_->before_write(site, e->name, id, old, body);
+    }
+    JsonResult result = update_stored(conn, ctx, entity_name, id, written);
+    extensions_->after_write(site, e->name, id, false, result.json);
+    if (!split.computed.empty())
+      result.json = add_computed(site, *extensions_, *e, split.computed, result.json, false);
+    return result;
+  });
+}
+
+void RecordService::remove(db::Connection& conn, const SecurityContext& ctx,
+                           std::string_view entity_name, std::int64_t id) const {
+  const schema::Entity* e = registry_->entity(entity_name);
+  if (!extensions_ || !e || !extensions_->has_hooks(e->name))
+    return remove_stored(conn, ctx, entity_name, id);
+  CallSite site{conn, ctx, *this};
+  together(conn, [&] {
+    std::string old = read_stored(conn, ctx, entity_name, id, std::nullopt).json;
+    extensions_->before_delete(site, e->name, id, old);
+    remove_stored(conn, ctx, entity_name, id);
+    extensions_->after_delete(site, e->name, id, old);
+    return 0;
+  });
+}
+
+}  // namespace keel::records

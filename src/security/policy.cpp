@@ -1,0 +1,407 @@
+#include "security/policy.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "app/yaml_reader.hpp"
+#include "modules/manifest.hpp"
+#include "records/filter.hpp"
+#include "schema/registry.hpp"
+
+namespace keel::security {
+
+namespace {
+
+constexpr std::array<std::string_view, kOperationCount> kOperationNames = {"read", "create",
+                                                                           "update", "delete"};
+const std::vector<std::string_view> kFileKeys = {"roles", "access", "rules"};
+const std::vector<std::string_view> kRoleKeys = {"label", "implies"};
+const std::vector<std::string_view> kAccessKeys = {"entity", "role",   "read",
+                                                   "create", "update", "delete"};
+const std::vector<std::string_view> kRuleKeys = {"name", "entity", "role", "operations", "filter"};
+
+// A YAML value as JSON: quoted scalars are strings; plain scalars are null, booleans, numbers
+// or strings as YAML 1.2's core schema reads them.
+void write_json(rapidjson::Writer<rapidjson::StringBuffer>& w, const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      w.StartObject();
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        const std::string& key = it->first.Scalar();
+        w.Key(key.c_str(), static_cast<rapidjson::SizeType>(key.size()));
+        write_json(w, it->second);
+      }
+      w.EndObject();
+      return;
+    case YAML::NodeType::Sequence:
+      w.StartArray();
+      for (const auto& item : node)
+        write_json(w, item);
+      w.EndArray();
+      return;
+    case YAML::NodeType::Scalar: {
+      const std::string& s = node.Scalar();
+      if (node.Tag() != "!") {
+        if (s == "null" || s == "~") return void(w.Null());
+        if (s == "true") return void(w.Bool(true));
+        if (s == "false") return void(w.Bool(false));
+        long long i = 0;
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), i);
+        if (ec == std::errc() && p == s.data() + s.size() && !s.empty())
+          return void(w.Int64(i));
+        double d = 0;
+        auto [q, ec2] = std::from_chars(s.data(), s.data() + s.size(), d);
+        if (ec2 == std::errc() && q == s.data() + s.size() && !s.empty())
+          return void(w.Double(d));
+      }
+      w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+      return;
+    }
+    default:
+      w.Null();
+  }
+}
+
+std::string to_json(const YAML::Node& node) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  write_json(w, node);
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+// Reads security files, module by module in dependency order.
+class Loader {
+ public:
+  Loader(const schema::Registry& registry, Diagnostics& diagnostics)
+      : registry_(registry), diagnostics_(diagnostics) {}
+
+  void add_module(const modules::Manifest& m) {
+    auto& mine = deps_[m.name];
+    mine.insert(m.name);
+    for (const auto& d : m.depends) {
+      auto it = deps_.find(d.name);
+      if (it != deps_.end()) mine.insert(it->second.begin(), it->second.end());
+    }
+    for (const auto& file : modules::expand_patterns(m, m.security, diagnostics_))
+      add_file(m, file);
+  }
+
+ private:
+  void add_file(const modules::Manifest& m, const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    YamlReader r(file, diagnostics_);
+    auto doc = r.parse(text.str());
+    if (!doc || doc->IsNull()) return;
+    if (!r.check_map(*doc, kFileKeys, "security file")) return;
+    // Roles first: access rows and rules of the same file may name them.
+    if (YAML::Node roles = (*doc)["roles"]; roles.IsDefined() && !roles.IsNull()) {
+      if (!roles.IsMap()) {
+        r.error(roles, "roles must be a map of names, got " + std::string(yaml_kind(roles)));
+      } else {
+        for (auto it = roles.begin(); it != roles.end(); ++it)
+          add_role(r, m, it->first, it->second);
+      }
+    }
+    for_each_item(r, (*doc)["access"], "access", [&](const YAML::Node& n) { add_access(r, m, n); });
+    for_each_item(r, (*doc)["rules"], "rules", [&](const YAML::Node& n) { add_rule(r, m, n); });
+  }
+
+  template <typename F>
+  void for_each_item(YamlReader& r, const YAML::Node& list, const char* what, F&& f) {
+    if (!list.IsDefined() || list.IsNull()) return;
+    if (!list.IsSequence()) {
+      r.error(list, std::string(what) + " must be a list, got " + std::string(yaml_kind(list)));
+      return;
+    }
+    for (const auto& item : list)
+      f(item);
+  }
+
+  void add_role(YamlReader& r, const modules::Manifest& m, const YAML::Node& key,
+                const YAML::Node& node) {
+    if (!key.IsScalar() || !modules::is_valid_name(key.Scalar())) {
+      r.error(key, "bad role name \"" + (key.IsScalar() ? key.Scalar() : std::string()) + "\"",
+              "role names are lowercase letters, digits and _; Keel qualifies them with the "
+              "module (" +
+                  m.name + ".<name>)");
+      return;
+    }
+    Role role;
+    role.name = m.name + "." + key.Scalar();
+    role.module = m.name;
+    role.location = r.at(key);
+    if (!node.IsNull() && r.check_map(node, kRoleKeys, "role \"" + role.name + "\"")) {
+      if (auto label = r.string(node, "label")) role.label = label->value;
+      if (auto implies = r.string_list(node, "implies", true))
+        for (const auto& i : *implies)
+          pending_implies_.push_back({role.name, i, m.name});
+    } else if (!node.IsNull()) {
+      return;
+    }
+    if (std::any_of(roles_.begin(), roles_.end(),
+                    [&](const Role& x) { return x.name == role.name; })) {
+      r.error(key, "role \"" + role.name + "\" is declared twice");
+      return;
+    }
+    roles_.push_back(std::move(role));
+  }
+
+  // A role named in `module`'s files: qualified, or unqualified for the module's own roles.
+  // Reports an unknown role or one of a module `module` does not depend on.
+  std::optional<std::string> role_ref(const LocatedString& name, const std::string& module) {
+    std::string qualified =
+        name.value.find('.') == std::string::npos ? module + "." + name.value : name.value;
+    std::string owner = qualified.substr(0, qualified.find('.'));
+    bool known = std::any_of(roles_.begin(), roles_.end(),
+                             [&](const Role& x) { return x.name == qualified; });
+    if (!known) {
+      std::vector<std::string_view> names;
+      for (const auto& x : roles_)
+        names.push_back(x.name);
+      auto near = closest_match(qualified, names);
+      diagnostics_.error(name.location, "unknown role \"" + qualified + "\"",
+                         near ? "did you mean \"" + std::string(*near) + "\"?"
+                              : "roles are declared under roles: in a security file; name them "
+                                "module.role");
+      return std::nullopt;
+    }
+    if (!deps_[module].count(owner)) {
+      diagnostics_.error(name.location,
+                         "role \"" + qualified + "\" belongs to module " + owner + ", which " +
+                             module + " does not depend on",
+                         "add " + owner + " to depends: in " + module + "'s manifest");
+      return std::nullopt;
+    }
+    return qualified;
+  }
+
+  const schema::Entity* entity_ref(YamlReader& r, const YAML::Node& node) {
+    auto name = r.string(node, "entity", true);
+    if (!name) return nullptr;
+    const schema::Entity* e = registry_.entity(name->value);
+    if (!e) {
+      std::vector<std::string_view> names;
+      for (const auto& x : registry_.entities())
+        names.push_back(x.name);
+      auto near = closest_match(name->value, names);
+      diagnostics_.error(name->location, "unknown entity \"" + name->value + "\"",
+                         near ? "did you mean \"" + std::string(*near) + "\"?"
+                              : "the entity must be declared by this module or a dependency");
+    }
+    return e;
+  }
+
+  void add_access(YamlReader& r, const modules::Manifest& m, const YAML::Node& node) {
+    if (!r.check_map(node, kAccessKeys, "access row")) return;
+    Access a;
+    a.module = m.name;
+    a.location = r.at(node);
+    const schema::Entity* e = entity_ref(r, node);
+    auto role = r.string(node, "role", true);
+    std::optional<std::string> qualified;
+    if (role) qualified = role_ref(*role, m.name);
+    for (size_t i = 0; i < kOperationCount; ++i)
+      a.allow[i] = r.boolean(node, kOperationNames[i]).value_or(false);
+    if (!e || !qualified) return;
+    a.entity = e->name;
+    a.role = *qualified;
+    policy_access_.push_back(std::move(a));
+  }
+
+  void add_rule(YamlReader& r, const modules::Manifest& m, const YAML::Node& node) {
+    if (!r.check_map(node, kRuleKeys, "rule")) return;
+    Rule rule;
+    rule.module = m.name;
+    rule.location = r.at(node);
+    const schema::Entity* e = entity_ref(r, node);
+    std::optional<std::string> qualified = std::string();
+    if (auto role = r.string(node, "role")) qualified = role_ref(*role, m.name);
+    if (auto ops = r.string_list(node, "operations", true)) {
+      for (const auto& op : *ops) {
+        auto parsed = parse_operation(op.value);
+        if (!parsed)
+          diagnostics_.error(op.location, "unknown operation \"" + op.value + "\"",
+                             "operations: read, create, update, delete");
+        else
+          rule.operations[static_cast<size_t>(*parsed)] = true;
+      }
+    } else {
+      rule.operations.fill(true);
+    }
+    YAML::Node filter = node["filter"];
+    if (!filter.IsDefined() || !filter.IsMap()) {
+      r.error(filter.IsDefined() ? filter : node,
+              "a rule needs a filter: a map in the API's filter language",
+              "for example filter: {created_by: $user.id}");
+      return;
+    }
+    if (!e || !qualified) return;
+    rule.entity = e->name;
+    rule.role = *qualified;
+    rule.filter = to_json(filter);
+    // The filter must compile against the entity (unknown fields, operators, variables).
+    try {
+      Context ctx = Context::system();
+      records::QueryScope scope(registry_, *e, ctx);
+      records::compile_filter(rule.filter, scope);
+    } catch (const Error& err) {
+      diagnostics_.error(r.at(filter), std::string("invalid rule filter: ") + err.what(),
+                         err.hint());
+      return;
+    }
+    policy_rules_.push_back(std::move(rule));
+  }
+
+ public:
+  // Resolves `implies:` once every role is known, validates field roles, and finishes.
+  Policy build() {
+    std::sort(roles_.begin(), roles_.end(),
+              [](const Role& a, const Role& b) { return a.name < b.name; });
+    for (const auto& p : pending_implies_) {
+      auto target = role_ref(p.implied, p.module);
+      if (!target) continue;
+      auto it = std::find_if(roles_.begin(), roles_.end(),
+                             [&](const Role& x) { return x.name == p.role; });
+      it->implies.push_back(*target);
+    }
+    for (const auto& e : registry_.entities())
+      for (const auto& f : e.fields)
+        for (const auto& name : f.roles)
+          if (std::none_of(roles_.begin(), roles_.end(),
+                           [&](const Role& x) { return x.name == name; }))
+            diagnostics_.error(f.location,
+                               "field " + e.name + "." + f.name + " names unknown role \"" +
+                                   name + "\"",
+                               "roles are qualified with their module: module.role");
+    return Policy::from_parts(std::move(roles_), std::move(policy_access_),
+                              std::move(policy_rules_));
+  }
+
+ private:
+  struct Implied {
+    std::string role;
+    LocatedString implied;
+    std::string module;
+  };
+  const schema::Registry& registry_;
+  Diagnostics& diagnostics_;
+  std::map<std::string, std::set<std::string>> deps_;
+  std::vector<Role> roles_;
+  std::vector<Implied> pending_implies_;
+  std::vector<Access> policy_access_;
+  std::vector<Rule> policy_rules_;
+};
+
+}  // namespace
+
+std::string_view to_string(Operation op) {
+  return kOperationNames[static_cast<size_t>(op)];
+}
+
+std::optional<Operation> parse_operation(std::string_view name) {
+  for (size_t i = 0; i < kOperationCount; ++i)
+    if (kOperationNames[i] == name) return static_cast<Operation>(i);
+  return std::nullopt;
+}
+
+Context Context::system() {
+  Context ctx;
+  ctx.admin = true;
+  ctx.login = "__system__";
+  ctx.roles = {std::string(kAdminRole)};
+  return ctx;
+}
+
+bool Context::has_role(std::string_view role) const {
+  return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
+Policy Policy::load(const std::vector<const modules::Manifest*>& modules,
+                    const schema::Registry& registry, Diagnostics& diagnostics) {
+  Loader loader(registry, diagnostics);
+  for (const auto* m : modules)
+    loader.add_module(*m);
+  return loader.build();
+}
+
+Policy Policy::from_parts(std::vector<Role> roles, std::vector<Access> access,
+                          std::vector<Rule> rules) {
+  Policy p;
+  p.roles_ = std::move(roles);
+  p.access_ = std::move(access);
+  p.rules_ = std::move(rules);
+  for (const auto& role : p.roles_) {
+    std::set<std::string> seen;
+    std::vector<std::string> stack{role.name};
+    while (!stack.empty()) {
+      std::string name = std::move(stack.back());
+      stack.pop_back();
+      if (!seen.insert(name).second) continue;
+      if (const Role* r = p.role(name))
+        for (const auto& i : r->implies)
+          stack.push_back(i);
+    }
+    p.closure_.emplace(role.name, std::vector<std::string>(seen.begin(), seen.end()));
+  }
+  return p;
+}
+
+const Role* Policy::role(std::string_view name) const {
+  auto it = std::lower_bound(roles_.begin(), roles_.end(), name,
+                             [](const Role& r, std::string_view n) { return r.name < n; });
+  return it != roles_.end() && it->name == name ? &*it : nullptr;
+}
+
+std::vector<std::string> Policy::closure(const std::vector<std::string>& direct) const {
+  std::set<std::string> out;
+  for (const auto& name : direct) {
+    auto it = closure_.find(name);
+    if (it != closure_.end()) out.insert(it->second.begin(), it->second.end());
+  }
+  return {out.begin(), out.end()};
+}
+
+Context Policy::context(std::int64_t user_id, std::string login,
+                        const std::vector<std::string>& direct_roles) const {
+  Context ctx;
+  ctx.user_id = user_id;
+  ctx.login = std::move(login);
+  ctx.roles = closure(direct_roles);
+  ctx.admin = ctx.has_role(kAdminRole);
+  return ctx;
+}
+
+bool Policy::allowed(const Context& ctx, std::string_view entity, Operation op) const {
+  if (ctx.admin) return true;
+  auto i = static_cast<size_t>(op);
+  return std::any_of(access_.begin(), access_.end(), [&](const Access& a) {
+    return a.allow[i] && a.entity == entity && ctx.has_role(a.role);
+  });
+}
+
+std::vector<std::string> Policy::granting_roles(const Context& ctx, std::string_view entity,
+                                                Operation op) const {
+  std::set<std::string> out;
+  if (ctx.admin) return {};
+  auto i = static_cast<size_t>(op);
+  for (const auto& a : access_)
+    if (a.allow[i] && a.entity == entity && ctx.has_role(a.role)) out.insert(a.role);
+  return {out.begin(), out.end()};
+}
+
+std::vector<const Rule*> Policy::rules_for(std::string_view entity, Operation op) const {
+  std::vector<const Rule*> out;
+  for (const auto& r : rules_)
+    if (r.entity == entity && r.operations[static_cast<size_t>(op)]) out.push_back(&r);
+  return out;
+}
+
+}  // namespace keel::security

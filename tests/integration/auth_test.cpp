@@ -1,0 +1,430 @@
+// Authentication end to end: tokens, login, refresh, logout, throttling, API keys, the cache of
+// callers and its invalidation, security headers and CORS, secrets in the database and the log,
+// and `keel user` on the command line.
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <future>
+#include <sstream>
+#include <thread>
+
+#include "install/lifecycle.hpp"
+#include "modules/discovery.hpp"
+#include "security/jwt.hpp"
+#include "security/users.hpp"
+#include "support/addon_tree.hpp"
+#include "support/auth.hpp"
+#include "support/http_client.hpp"
+#include "support/pg.hpp"
+#include "support/run.hpp"
+#include "support/test_server.hpp"
+
+namespace keel::security {
+namespace {
+
+using testing::bearer;
+using testing::http_request;
+using testing::HttpReply;
+using testing::TestServer;
+
+rapidjson::Document parse(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.c_str());
+  EXPECT_FALSE(d.HasParseError()) << text;
+  return d;
+}
+
+std::string credentials(const std::string& login, const std::string& password) {
+  return R"({"login": ")" + login + R"(", "password": ")" + password + R"("})";
+}
+
+class Auth : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tree.write("shop/manifest.yaml",
+               "name: shop\nversion: 1.0.0\ndepends: [base]\nentities: [e.yaml]\n");
+    tree.write("shop/e.yaml", "entities:\n  partner:\n    fields:\n      name: {type: string}\n");
+    config.addons_path = {tree.path()};
+    config.core_dir = KEEL_SOURCE_DIR "/core";
+    config.secret = testing::kTestSecret;
+    conn = std::make_unique<db::Connection>(database.connect());
+    auto found = modules::discover(config.module_path());
+    modules::ModuleGraph graph(std::move(found.modules));
+    install::Lifecycle(*conn, graph).install({"shop"});
+    admin = testing::create_user(*conn, "admin", {"base.admin"});
+    alice = testing::create_user(*conn, "alice", {"base.user"});
+  }
+
+  HttpReply get(std::uint16_t port, const std::string& target, const std::string& token) {
+    return http_request(port, "GET", target, "", bearer(token));
+  }
+  HttpReply post(std::uint16_t port, const std::string& target, const std::string& body,
+                 const std::map<std::string, std::string>& headers = {}) {
+    return http_request(port, "POST", target, body, headers);
+  }
+  // Waits up to 2 s for `condition` (a NOTIFY reaching the server).
+  template <typename F>
+  bool eventually(F condition) {
+    for (int i = 0; i < 40; ++i) {
+      if (condition()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  testing::TestDatabase database;
+  testing::AddonTree tree;
+  Config config;
+  std::unique_ptr<db::Connection> conn;
+  std::int64_t admin = 0, alice = 0;
+};
+
+TEST_F(Auth, OnlyValidHs256TokensPass) {
+  TestServer server(config, database.conninfo());
+  const std::string records = "/api/v1/records/partner";
+  TokenSigner signer(testing::kTestSecret);
+  std::string payload =
+      R"({"sub":")" + std::to_string(admin) + R"(","iat":1700000000,"exp":4100000000,"jti":"x"})";
+
+  auto ok = get(server.port(), records, signer.sign(R"({"alg":"HS256","typ":"JWT"})", payload));
+  EXPECT_EQ(ok.status, 200) << ok.body;
+
+  auto expect_401 = [&](const std::string& token, const char* what) {
+    auto reply = get(server.port(), records, token);
+    EXPECT_EQ(reply.status, 401) << what << ": " << reply.body;
+    EXPECT_EQ(reply.header("content-type"), "application/problem+json") << what;
+    EXPECT_EQ(reply.header("www-authenticate").rfind("Bearer", 0), 0u) << what;
+  };
+  auto good = signer.issue(admin);
+  std::string tampered = good;
+  tampered[tampered.size() - 3] = tampered[tampered.size() - 3] == 'A' ? 'B' : 'A';
+  expect_401(tampered, "tampered signature");
+  // A payload swapped for another user's, the signature kept.
+  auto other = signer.issue(alice);
+  expect_401(good.substr(0, good.find('.')) +
+                 other.substr(other.find('.'), other.rfind('.') - other.find('.')) +
+                 good.substr(good.rfind('.')),
+             "swapped payload");
+  expect_401(TokenSigner("another secret").issue(admin), "another secret");
+  TokenSigner short_lived(testing::kTestSecret, std::chrono::seconds(60));
+  expect_401(short_lived.issue(admin, std::chrono::system_clock::now() - std::chrono::hours(1)),
+             "expired");
+  expect_401(signer.sign(R"({"alg":"none","typ":"JWT"})", payload), "alg none, signed");
+  auto unsigned_token = signer.sign(R"({"alg":"none","typ":"JWT"})", payload);
+  expect_401(unsigned_token.substr(0, unsigned_token.rfind('.') + 1), "alg none, no signature");
+  expect_401(signer.sign(R"({"alg":"HS512","typ":"JWT"})", payload), "HS512");
+  expect_401(signer.sign(R"({"alg":"RS256","typ":"JWT"})", payload), "RS256");
+  expect_401(signer.sign(R"({"alg":"HS256","alg":"HS256","typ":"JWT"})", payload), "duplicate alg");
+  expect_401(signer.sign(R"({"alg":"HS256","typ":"JWT"})",
+                         R"({"sub":"999999","iat":1,"exp":4100000000,"jti":"x"})"),
+             "no such user");
+  expect_401("garbage", "garbage");
+  expect_401("a.b.c", "three garbage parts");
+  expect_401("", "empty");
+  auto none = http_request(server.port(), "GET", records);
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.header("www-authenticate"), "Bearer");
+  auto basic = http_request(server.port(), "GET", records, "", {{"Authorization", "Basic YTpi"}});
+  EXPECT_EQ(basic.status, 401);
+
+  // Routes without a token, and the ones that need one.
+  EXPECT_EQ(http_request(server.port(), "GET", "/api/v1/healthz").status, 200);
+  EXPECT_EQ(http_request(server.port(), "GET", "/api/v1/metrics").status, 200);
+  EXPECT_EQ(http_request(server.port(), "GET", "/api/v1/openapi.json").status, 401);
+  EXPECT_EQ(http_request(server.port(), "GET", "/api/v1/meta/entities").status, 401);
+  EXPECT_EQ(http_request(server.port(), "GET", "/api/v1/modules").status, 401);
+  EXPECT_EQ(http_request(server.port(), "GET", "/api/v1/nope").status, 401);
+}
+
+TEST_F(Auth, LoginRefreshRotationReuseAndLogout) {
+  TestServer server(config, database.conninfo());
+  auto login =
+      post(server.port(), "/api/v1/auth/login", credentials("alice", testing::kTestPassword));
+  ASSERT_EQ(login.status, 200) << login.body;
+  EXPECT_EQ(login.header("cache-control"), "no-store");
+  auto tokens = parse(login.body);
+  EXPECT_EQ(std::string(tokens["token_type"].GetString()), "Bearer");
+  EXPECT_EQ(tokens["expires_in"].GetInt(), 900);
+  std::string access = tokens["access_token"].GetString();
+  std::string refresh1 = tokens["refresh_token"].GetString();
+  EXPECT_EQ(get(server.port(), "/api/v1/meta/entities", access).status, 200);
+
+  // Wrong password, unknown user, inactive user: one answer for all.
+  auto wrong = post(server.port(), "/api/v1/auth/login", credentials("alice", "nope nope"));
+  auto unknown = post(server.port(), "/api/v1/auth/login", credentials("nobody", "nope nope"));
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(unknown.status, 401);
+  EXPECT_EQ(wrong.body, unknown.body);
+  EXPECT_EQ(post(server.port(), "/api/v1/auth/login", R"({"login": "alice"})").status, 422);
+  EXPECT_EQ(post(server.port(), "/api/v1/auth/login", "not json").status, 400);
+
+  // Each refresh rotates; the retired token comes back: the whole chain is revoked.
+  auto r2 =
+      post(server.port(), "/api/v1/auth/refresh", R"({"refresh_token": ")" + refresh1 + "\"}");
+  ASSERT_EQ(r2.status, 200) << r2.body;
+  std::string refresh2 = parse(r2.body)["refresh_token"].GetString();
+  EXPECT_NE(refresh2, refresh1);
+  EXPECT_EQ(get(server.port(), "/api/v1/meta/entities", parse(r2.body)["access_token"].GetString())
+                .status,
+            200);
+  auto r3 =
+      post(server.port(), "/api/v1/auth/refresh", R"({"refresh_token": ")" + refresh2 + "\"}");
+  ASSERT_EQ(r3.status, 200) << r3.body;
+  std::string refresh3 = parse(r3.body)["refresh_token"].GetString();
+  auto reuse =
+      post(server.port(), "/api/v1/auth/refresh", R"({"refresh_token": ")" + refresh1 + "\"}");
+  EXPECT_EQ(reuse.status, 401);
+  auto after_reuse =
+      post(server.port(), "/api/v1/auth/refresh", R"({"refresh_token": ")" + refresh3 + "\"}");
+  EXPECT_EQ(after_reuse.status, 401) << "the chain must be revoked";
+  EXPECT_EQ(post(server.port(), "/api/v1/auth/refresh", R"({"refresh_token": "made up"})").status,
+            401);
+
+  // Logout revokes the session's refresh token.
+  auto second = parse(
+      post(server.port(), "/api/v1/auth/login", credentials("alice", testing::kTestPassword)).body);
+  std::string refresh = second["refresh_token"].GetString();
+  std::string body = R"({"refresh_token": ")" + refresh + "\"}";
+  EXPECT_EQ(post(server.port(), "/api/v1/auth/logout", body).status, 401) << "needs a token";
+  EXPECT_EQ(
+      post(server.port(), "/api/v1/auth/logout", body, bearer(second["access_token"].GetString()))
+          .status,
+      204);
+  EXPECT_EQ(post(server.port(), "/api/v1/auth/refresh", body).status, 401);
+
+  // A deactivated user is out at once: its tokens (through the NOTIFY that drops the cache)
+  // and its logins.
+  conn->exec("UPDATE base_user SET active = false WHERE login = 'alice'");
+  EXPECT_TRUE(eventually(
+      [&] { return get(server.port(), "/api/v1/meta/entities", access).status == 401; }));
+  EXPECT_EQ(
+      post(server.port(), "/api/v1/auth/login", credentials("alice", testing::kTestPassword)).body,
+      unknown.body);
+}
+
+TEST_F(Auth, FailedLoginsAreThrottledPerLoginAndPerAddress) {
+  TestServer server(config, database.conninfo());
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(post(server.port(), "/api/v1/auth/login", credentials("alice", "wrong")).status, 401);
+  // The sixth attempt is refused, even with the right password, with a Retry-After.
+  auto throttled =
+      post(server.port(), "/api/v1/auth/login", credentials("alice", testing::kTestPassword));
+  EXPECT_EQ(throttled.status, 429) << throttled.body;
+  int retry = std::atoi(throttled.header("retry-after").c_str());
+  EXPECT_GT(retry, 800);
+  EXPECT_LE(retry, 900);
+  // Another login is not affected...
+  EXPECT_EQ(post(server.port(), "/api/v1/auth/login", credentials("admin", testing::kTestPassword))
+                .status,
+            200);
+  // ...until 20 failures came from its address (recorded by any server of the database).
+  for (int i = 0; i < 20; ++i)
+    conn->exec(
+        "INSERT INTO base_login_failure (login, address, at) VALUES ($1, '127.0.0.1', now())",
+        db::Params().add("user" + std::to_string(i)));
+  auto by_address =
+      post(server.port(), "/api/v1/auth/login", credentials("admin", testing::kTestPassword));
+  EXPECT_EQ(by_address.status, 429);
+  EXPECT_FALSE(by_address.header("retry-after").empty());
+  // Failures older than the window do not count, and are purged.
+  conn->exec("UPDATE base_login_failure SET at = now() - interval '16 minutes'");
+  EXPECT_EQ(post(server.port(), "/api/v1/auth/login", credentials("alice", testing::kTestPassword))
+                .status,
+            200);
+  EXPECT_EQ(conn->exec("SELECT count(*) FROM base_login_failure").get_int(0, 0), 0);
+}
+
+TEST_F(Auth, ApiKeysAndRoles) {
+  TestServer server(config, database.conninfo());
+  auto key = create_api_key(*conn, "alice", "robot");
+  auto parts = split_api_key(key.key);
+  ASSERT_TRUE(parts);
+  EXPECT_EQ(get(server.port(), "/api/v1/healthz", key.key).status, 200);
+  auto ok = get(server.port(), "/api/v1/meta/entities", key.key);
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  // The right prefix with a wrong secret, of the same length or not.
+  std::string wrong = key.key;
+  wrong.back() = wrong.back() == 'a' ? 'b' : 'a';
+  EXPECT_EQ(get(server.port(), "/api/v1/meta/entities", wrong).status, 401);
+  EXPECT_EQ(get(server.port(), "/api/v1/meta/entities", std::string(parts->first) + ".x").status,
+            401);
+  EXPECT_EQ(get(server.port(), "/api/v1/meta/entities", "000000000000.secret").status, 401);
+  // Stored as prefix and hash only.
+  auto row = conn->exec("SELECT prefix, secret_hash FROM base_api_key");
+  EXPECT_EQ(row.get(0, 0), parts->first);
+  EXPECT_EQ(row.get(0, 1).find(parts->second), std::string_view::npos);
+
+  // Module administration is for base.admin.
+  EXPECT_EQ(get(server.port(), "/api/v1/modules", key.key).status, 403);
+  EXPECT_EQ(http_request(server.port(), "POST", "/api/v1/modules/shop/upgrade", "", bearer(key.key))
+                .status,
+            403);
+  EXPECT_EQ(get(server.port(), "/api/v1/modules", testing::token_for(admin)).status, 200);
+
+  // A revoked key stops working as soon as the server hears of it.
+  conn->exec("UPDATE base_api_key SET active = false");
+  EXPECT_TRUE(eventually(
+      [&] { return get(server.port(), "/api/v1/meta/entities", key.key).status == 401; }));
+}
+
+TEST_F(Auth, LoginHashesOffTheIoThreads) {
+  http::ServerOptions options;
+  options.threads = 1;  // one I/O thread: a hash on it would hold every other request
+  TestServer server(config, database.conninfo(), options);
+  auto login = std::async(std::launch::async, [&] {
+    return post(server.port(), "/api/v1/auth/login", credentials("alice", testing::kTestPassword))
+        .status;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(http_request(server.port(), "GET", "/api/v1/healthz").status, 200);
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(login.get(), 200);
+  EXPECT_LT(waited, std::chrono::milliseconds(150));
+
+  // An unknown login costs a hash too (no enumeration by timing).
+  start = std::chrono::steady_clock::now();
+  EXPECT_EQ(post(server.port(), "/api/v1/auth/login", credentials("ghost", "whatever")).status,
+            401);
+  EXPECT_GT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(100));
+}
+
+TEST_F(Auth, SecurityHeadersAndCors) {
+  {
+    TestServer server(config, database.conninfo());
+    auto reply = http_request(server.port(), "GET", "/api/v1/healthz", "",
+                              {{"Origin", "https://app.example"}});
+    EXPECT_EQ(reply.header("x-content-type-options"), "nosniff");
+    EXPECT_EQ(reply.header("x-frame-options"), "DENY");
+    EXPECT_EQ(reply.header("referrer-policy"), "no-referrer");
+    EXPECT_EQ(reply.header("content-security-policy").rfind("default-src 'none'", 0), 0u);
+    EXPECT_EQ(reply.header("strict-transport-security"), "");
+    EXPECT_EQ(reply.header("access-control-allow-origin"), "") << "CORS is off by default";
+    auto preflight =
+        http_request(server.port(), "OPTIONS", "/api/v1/records/partner", "",
+                     {{"Origin", "https://app.example"}, {"Access-Control-Request-Method", "GET"}});
+    EXPECT_EQ(preflight.header("access-control-allow-origin"), "");
+  }
+  http::ServerOptions options;
+  options.cors_origins = {"https://app.example"};
+  options.hsts_max_age = 31536000;
+  TestServer server(config, database.conninfo(), options);
+  auto preflight =
+      http_request(server.port(), "OPTIONS", "/api/v1/records/partner", "",
+                   {{"Origin", "https://app.example"},
+                    {"Access-Control-Request-Method", "PATCH"},
+                    {"Access-Control-Request-Headers", "authorization, content-type"}});
+  EXPECT_EQ(preflight.status, 204);
+  EXPECT_EQ(preflight.header("access-control-allow-origin"), "https://app.example");
+  EXPECT_NE(preflight.header("access-control-allow-methods").find("PATCH"), std::string::npos);
+  EXPECT_NE(preflight.header("access-control-allow-headers").find("Authorization"),
+            std::string::npos);
+  auto reply = get(server.port(), "/api/v1/records/partner", testing::token_for(admin));
+  EXPECT_EQ(reply.header("strict-transport-security"), "max-age=31536000");
+  auto cross = http_request(server.port(), "GET", "/api/v1/healthz", "",
+                            {{"Origin", "https://app.example"}});
+  EXPECT_EQ(cross.header("access-control-allow-origin"), "https://app.example");
+  auto foreign = http_request(server.port(), "GET", "/api/v1/healthz", "",
+                              {{"Origin", "https://evil.example"}});
+  EXPECT_EQ(foreign.header("access-control-allow-origin"), "");
+}
+
+// Every text of every table of the database, one row per line.
+std::string dump(db::Connection& conn) {
+  std::string out;
+  auto tables = conn.exec(
+      "SELECT quote_ident(table_name) FROM information_schema.tables WHERE table_schema = "
+      "'public' AND table_type = 'BASE TABLE'");
+  for (int i = 0; i < tables.rows(); ++i) {
+    auto rows = conn.exec("SELECT t::text FROM " + std::string(tables.get(i, 0)) + " t");
+    for (int r = 0; r < rows.rows(); ++r)
+      out += std::string(rows.get(r, 0)) + "\n";
+  }
+  return out;
+}
+
+TEST_F(Auth, NoPasswordOrTokenInTheDatabaseOrTheLog) {
+  std::ostringstream log;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  spdlog::set_level(spdlog::level::debug);
+  std::vector<std::string> secrets = {testing::kTestPassword, "a wrong password"};
+  {
+    TestServer server(config, database.conninfo());
+    auto login = parse(
+        post(server.port(), "/api/v1/auth/login", credentials("alice", testing::kTestPassword))
+            .body);
+    secrets.push_back(login["access_token"].GetString());
+    secrets.push_back(login["refresh_token"].GetString());
+    auto refreshed = parse(post(server.port(), "/api/v1/auth/refresh",
+                                R"({"refresh_token": ")" + secrets.back() + "\"}")
+                               .body);
+    secrets.push_back(refreshed["access_token"].GetString());
+    secrets.push_back(refreshed["refresh_token"].GetString());
+    post(server.port(), "/api/v1/auth/login", credentials("alice", "a wrong password"));
+    auto key = create_api_key(*conn, "alice", "robot");
+    secrets.push_back(key.key);
+    secrets.push_back(std::string(split_api_key(key.key)->second));
+    get(server.port(), "/api/v1/records/partner", key.key);
+    get(server.port(), "/api/v1/records/partner?x=1", secrets[2]);
+  }
+  spdlog::set_default_logger(previous);
+  std::string text = dump(*conn);
+  std::string logged = log.str();
+  ASSERT_NE(text.find("$argon2id$"), std::string::npos) << "the dump holds the hashes";
+  ASSERT_NE(logged.find("/api/v1/auth/login"), std::string::npos) << "the log was captured";
+  for (const auto& secret : secrets) {
+    EXPECT_EQ(text.find(secret), std::string::npos) << "in the database: " << secret;
+    EXPECT_EQ(logged.find(secret), std::string::npos) << "in the log: " << secret;
+  }
+}
+
+TEST_F(Auth, CommandLineUsers) {
+  const std::string db = database.conninfo();
+  // The password is one line of stdin, never an argument.
+  auto add = testing::run_keel({"user", "add", "carol", "--role", "base.admin", "--db", db}, {}, {},
+                               "first password\n");
+  ASSERT_EQ(add.status, 0) << add.err;
+  EXPECT_NE(add.out.find("carol"), std::string::npos);
+  auto again = testing::run_keel({"user", "add", "carol", "--db", db}, {}, {}, "whatever 123\n");
+  EXPECT_EQ(again.status, 1);
+  EXPECT_NE(again.err.find("exists"), std::string::npos) << again.err;
+  auto bad_role = testing::run_keel({"user", "add", "dave", "--role", "sales.nope", "--db", db}, {},
+                                    {}, "whatever 123\n");
+  EXPECT_EQ(bad_role.status, 1);
+  EXPECT_NE(bad_role.err.find("base.admin"), std::string::npos) << "lists the known roles";
+  auto empty = testing::run_keel({"user", "add", "erin", "--db", db});
+  EXPECT_NE(empty.status, 0);
+  auto short_one = testing::run_keel({"user", "add", "erin", "--db", db}, {}, {}, "short\n");
+  EXPECT_EQ(short_one.status, 2);
+
+  TestServer server(config, database.conninfo());
+  EXPECT_EQ(
+      post(server.port(), "/api/v1/auth/login", credentials("carol", "first password")).status,
+      200);
+  auto passwd =
+      testing::run_keel({"user", "passwd", "carol", "--db", db}, {}, {}, "second password\r\n");
+  ASSERT_EQ(passwd.status, 0) << passwd.err;
+  EXPECT_EQ(
+      post(server.port(), "/api/v1/auth/login", credentials("carol", "first password")).status,
+      401);
+  EXPECT_EQ(
+      post(server.port(), "/api/v1/auth/login", credentials("carol", "second password")).status,
+      200);
+  EXPECT_EQ(
+      testing::run_keel({"user", "passwd", "nobody", "--db", db}, {}, {}, "whatever 123\n").status,
+      1);
+
+  auto apikey = testing::run_keel({"user", "apikey", "carol", "--name", "ci", "--db", db});
+  ASSERT_EQ(apikey.status, 0) << apikey.err;
+  std::string key = apikey.out.substr(0, apikey.out.find('\n'));
+  EXPECT_TRUE(split_api_key(key)) << key;
+  EXPECT_EQ(get(server.port(), "/api/v1/modules", key).status, 200);
+}
+
+}  // namespace
+}  // namespace keel::security

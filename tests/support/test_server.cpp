@@ -1,0 +1,25 @@
+#include "support/test_server.hpp"
+
+namespace keel::testing {
+
+TestServer::TestServer(const Config& config, const std::string& conninfo,
+                       http::ServerOptions options)
+    : pool_(conninfo),
+      api_(config, pool_),
+      listener_(conninfo, "keel_modules", [this] { api_.reload(); }) {
+  options.port = 0;
+  options.handle_signals = false;
+  if (options.threads == 0) options.threads = 4;
+  server_ = std::make_unique<http::Server>(
+      options, [this](http::Request& r) { return api_.dispatch(r); },
+      [this](const http::Request& q, const http::Response& r, double s) { api_.observe(q, r, s); });
+  port_ = server_->listen();
+  thread_ = std::thread([this] { server_->run(); });
+}
+
+TestServer::~TestServer() {
+  server_->stop();
+  thread_.join();
+}
+
+}  // namespace keel::testing
