@@ -1,0 +1,299 @@
+// Native modules with real shared libraries, built by this build from tests/fixtures/native
+// (into KEEL_TEST_ADDON_DIR) and addons/ (sales, sales_discount).
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <algorithm>
+
+#include "install/lifecycle.hpp"
+#include "modules/discovery.hpp"
+#include "native/host.hpp"
+#include "schema/registry.hpp"
+#include "support/auth.hpp"
+#include "support/http_client.hpp"
+#include "support/pg.hpp"
+#include "support/test_server.hpp"
+
+namespace keel::native {
+namespace {
+
+rapidjson::Document parse(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.c_str());
+  EXPECT_FALSE(d.HasParseError()) << text;
+  return d;
+}
+
+class Native : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { Host::instance().add_library_dir(KEEL_TEST_ADDON_DIR); }
+
+  void SetUp() override {
+    config.addons_path = {KEEL_FIXTURES_DIR "/native"};
+    config.core_dir = KEEL_SOURCE_DIR "/core";
+    config.secret = testing::kTestSecret;
+  }
+
+  modules::ModuleGraph graph() const {
+    return modules::ModuleGraph(modules::discover(config.module_path()).modules);
+  }
+
+  void install(const std::vector<std::string>& names) {
+    auto g = graph();
+    install::Lifecycle(conn, g).install(names);
+  }
+
+  // The error an install fails with.
+  Error install_error(const std::vector<std::string>& names) {
+    try {
+      install(names);
+    } catch (const Error& e) {
+      return e;
+    }
+    ADD_FAILURE() << "the install did not fail";
+    return Error("none", "");
+  }
+
+  std::string one(const std::string& sql) { return std::string(conn.exec(sql).get(0, 0)); }
+
+  void login_admin() {
+    token = testing::token_for(testing::create_user(conn, "admin", {"base.admin"}));
+  }
+  testing::HttpReply call(std::uint16_t port, const std::string& method, const std::string& target,
+                          const std::string& body = {}) {
+    return testing::http_request(port, method, target, body, testing::bearer(token));
+  }
+
+  // The counters of native_good (its own route).
+  int counter(std::uint16_t port, const char* name) {
+    auto r = call(port, "GET", "/api/v1/x/native_good/calls");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return parse(r.body)[name].GetInt();
+  }
+
+  testing::TestDatabase database;
+  db::Connection conn = database.connect();
+  Config config;
+  std::string token;
+};
+
+TEST_F(Native, GoodModuleLoadsAndEveryRegistrationIsStamped) {
+  install({"native_override_b"});  // with native_override_a and native_good
+  EXPECT_TRUE(Host::instance().loaded("native_good"));
+  auto g = graph();
+  std::vector<const modules::Manifest*> order;
+  for (const auto* m : g.order())
+    if (m->name == "base" || m->name.rfind("native_good", 0) == 0 ||
+        m->name.rfind("native_override", 0) == 0)
+      order.push_back(m);
+  Diagnostics diagnostics;
+  auto registry = schema::Registry::build(order, diagnostics);
+  auto lines = Host::instance().extensions(order, *registry)->describe();
+  for (const char* expected :
+       {"hook validate ng_item: native_good (new)", "hook before_create ng_item: native_good (new)",
+        "compute ng_item.total: native_good (new)",
+        "route GET /api/v1/x/native_good/calls: native_good (new)",
+        "service native_good.greet: native_good (new) <- native_override_a (override) <- "
+        "native_override_b (override)"})
+    EXPECT_NE(std::find(lines.begin(), lines.end(), expected), lines.end()) << expected;
+}
+
+TEST_F(Native, WrongAbiFailsTheInstallAndRollsItBack) {
+  Error e = install_error({"native_bad_abi"});
+  EXPECT_EQ(e.code(), "native.abi");
+  std::string message = e.what();
+  EXPECT_NE(message.find("module \"native_bad_abi\""), std::string::npos) << message;
+  EXPECT_NE(message.find("built for SDK ABI 999, this Keel has SDK ABI " +
+                         std::to_string(KEEL_SDK_ABI_VERSION)),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("libnative_bad_abi.so"), std::string::npos) << message;
+  // Nothing of the install is left, not even base, which it would have installed first.
+  EXPECT_EQ(one("SELECT to_regclass('bad_abi_thing') IS NULL"), "t");
+  EXPECT_EQ(one("SELECT to_regclass('base_module') IS NULL"), "t");
+  EXPECT_FALSE(Host::instance().loaded("native_bad_abi"));
+}
+
+TEST_F(Native, MissingEntrySymbolFailsTheInstall) {
+  Error e = install_error({"native_no_entry"});
+  EXPECT_EQ(e.code(), "native.entry");
+  EXPECT_NE(std::string(e.what()).find("has no keel_module_init"), std::string::npos) << e.what();
+  EXPECT_NE(e.hint().find("KEEL_MODULE(native_no_entry)"), std::string::npos) << e.hint();
+}
+
+TEST_F(Native, InitThatThrowsFailsTheInstall) {
+  Error e = install_error({"native_init_throws"});
+  EXPECT_EQ(e.code(), "native.init");
+  EXPECT_NE(std::string(e.what()).find("keel_module_init failed: the price list is missing"),
+            std::string::npos)
+      << e.what();
+  EXPECT_EQ(one("SELECT to_regclass('base_module') IS NULL"), "t");
+}
+
+TEST_F(Native, MissingLibraryAndUnknownEntityFailTheInstall) {
+  Error missing = install_error({"native_missing_lib"});
+  EXPECT_EQ(missing.code(), "native.not_found");
+  EXPECT_NE(std::string(missing.what()).find("libnever_built.so not found"), std::string::npos);
+  Error hook = install_error({"native_bad_hook"});
+  EXPECT_EQ(hook.code(), "native.conflict");
+  EXPECT_NE(std::string(hook.what()).find("validate hook on \"no_such_entity\""), std::string::npos)
+      << hook.what();
+}
+
+TEST_F(Native, HooksRunInTheWriteAndTheirFailuresRollItBack) {
+  install({"native_good"});
+  login_admin();
+  testing::TestServer server(config, database.conninfo());
+  auto port = server.port();
+
+  auto ok = call(port, "POST", "/api/v1/records/ng_item",
+                 R"({"name": "a", "quantity": 2, "price": "1.50"})");
+  ASSERT_EQ(ok.status, 201) << ok.body;
+  auto a = parse(ok.body);
+  EXPECT_STREQ(a["label"].GetString(), "item a");  // before_create
+  EXPECT_STREQ(a["total"].GetString(), "3.00");    // computed
+  EXPECT_EQ(counter(port, "after_create_calls"), 1);
+
+  // A hook that throws: 500 problem+json naming the module; nothing written.
+  auto boom = call(port, "POST", "/api/v1/records/ng_item", R"({"name": "boom"})");
+  EXPECT_EQ(boom.status, 500) << boom.body;
+  EXPECT_EQ(boom.header("content-type"), "application/problem+json");
+  auto problem = parse(boom.body);
+  EXPECT_STREQ(problem["type"].GetString(), "native.error");
+  EXPECT_NE(std::string(problem["detail"].GetString()).find("module \"native_good\""),
+            std::string::npos);
+  EXPECT_EQ(std::string(problem["detail"].GetString()).find("boom in C++"), std::string::npos)
+      << "the exception's text goes to the log only";
+
+  // validate: every error at once, as a 422.
+  auto invalid = call(port, "POST", "/api/v1/records/ng_item", R"({"name": "b", "quantity": -1})");
+  EXPECT_EQ(invalid.status, 422) << invalid.body;
+  auto errors = parse(invalid.body);
+  ASSERT_TRUE(errors["errors"].IsArray());
+  EXPECT_STREQ(errors["errors"][0]["field"].GetString(), "quantity");
+
+  // after_create writes another record, then fails: both are rolled back.
+  auto late = call(port, "POST", "/api/v1/records/ng_item", R"({"name": "late-boom"})");
+  EXPECT_EQ(late.status, 422) << late.body;
+  EXPECT_EQ(one("SELECT count(*) FROM ng_item"), "1");
+
+  // An sdk::Error keeps the module's status and code.
+  conn.exec("INSERT INTO ng_item (name) VALUES ('frozen')");
+  auto frozen_id = one("SELECT id FROM ng_item WHERE name = 'frozen'");
+  auto frozen = call(port, "PATCH", "/api/v1/records/ng_item/" + frozen_id, R"({"quantity": 3})");
+  EXPECT_EQ(frozen.status, 409) << frozen.body;
+  EXPECT_STREQ(parse(frozen.body)["type"].GetString(), "native_good.frozen");
+  EXPECT_EQ(one("SELECT quantity FROM ng_item WHERE name = 'frozen'"), "1");
+}
+
+TEST_F(Native, ComputedFieldsAreComputedOncePerPage) {
+  install({"native_good"});
+  login_admin();
+  conn.exec(
+      "INSERT INTO ng_item (name, quantity, price) SELECT 'item ' || i, i, 0.5 FROM "
+      "generate_series(1, 7) i");
+  testing::TestServer server(config, database.conninfo());
+  auto port = server.port();
+  int calls = counter(port, "compute_calls"), rows = counter(port, "computed_rows");
+
+  auto page = call(port, "GET", "/api/v1/records/ng_item?limit=5&sort=id");
+  ASSERT_EQ(page.status, 200) << page.body;
+  auto doc = parse(page.body);
+  ASSERT_EQ(doc["data"].Size(), 5u);
+  EXPECT_STREQ(doc["data"][0]["total"].GetString(), "0.50");
+  EXPECT_STREQ(doc["data"][4]["total"].GetString(), "2.50");
+  EXPECT_EQ(counter(port, "compute_calls"), calls + 1) << "one call for the page of 5";
+  EXPECT_EQ(counter(port, "computed_rows"), rows + 5);
+
+  auto one_record = call(port, "GET", "/api/v1/records/ng_item?limit=1&fields=name,total");
+  EXPECT_EQ(one_record.status, 200) << one_record.body;
+  EXPECT_EQ(counter(port, "compute_calls"), calls + 2);
+
+  // Not asked for: not computed.
+  EXPECT_EQ(call(port, "GET", "/api/v1/records/ng_item?fields=name").status, 200);
+  EXPECT_EQ(counter(port, "compute_calls"), calls + 2);
+}
+
+TEST_F(Native, RoutesRunInOneTransactionWithTheCallersContext) {
+  install({"native_good"});
+  login_admin();
+  testing::TestServer server(config, database.conninfo());
+  auto port = server.port();
+  auto who = parse(call(port, "GET", "/api/v1/x/native_good/whoami").body);
+  EXPECT_TRUE(who["admin"].GetBool());
+  EXPECT_GT(who["user_id"].GetInt64(), 0);
+  EXPECT_EQ(testing::http_request(port, "GET", "/api/v1/x/native_good/whoami").status, 401);
+
+  auto fail = call(port, "POST", "/api/v1/x/native_good/items/zed/fail");
+  EXPECT_EQ(fail.status, 418) << fail.body;
+  EXPECT_STREQ(parse(fail.body)["type"].GetString(), "native_good.teapot");
+  EXPECT_EQ(one("SELECT count(*) FROM ng_item WHERE name = 'zed'"), "0");
+
+  EXPECT_EQ(call(port, "GET", "/api/v1/x/native_good/nothing").status, 404);
+  EXPECT_EQ(call(port, "GET", "/api/v1/x/native_good/greet?name=x").body, R"({"text":"hello x"})");
+}
+
+TEST_F(Native, OverridesChainInDependencyOrder) {
+  install({"native_override_b"});
+  login_admin();
+  testing::TestServer server(config, database.conninfo());
+  auto r = call(server.port(), "GET", "/api/v1/x/native_good/greet?name=x");
+  EXPECT_EQ(r.body, R"({"text":"[b [a hello x]]"})");
+}
+
+TEST_F(Native, SalesTotalsComeFromNativeCodeAndTheDiscountOverridesThem) {
+  config.addons_path = {KEEL_SOURCE_DIR "/addons"};
+  install({"sales"});
+  login_admin();
+  testing::TestServer server(config, database.conninfo());
+  auto port = server.port();
+  auto id_of = [&](const testing::HttpReply& r) {
+    EXPECT_EQ(r.status, 201) << r.body;
+    return std::to_string(parse(r.body)["id"].GetInt64());
+  };
+  std::string partner = id_of(call(port, "POST", "/api/v1/records/contact", R"({"name": "ACME"})"));
+  std::string uom = one("SELECT min(id) FROM uom");
+  std::string product = id_of(
+      call(port, "POST", "/api/v1/records/product", R"({"name": "Bolt", "uom": )" + uom + "}"));
+  std::string order = id_of(call(port, "POST", "/api/v1/records/sale_order",
+                                 R"({"name": "SO1", "partner": )" + partner + "}"));
+  for (const char* line :
+       {R"("quantity": 2, "unit_price": "10.00")", R"("quantity": 10, "unit_price": "5.00")"})
+    id_of(call(port, "POST", "/api/v1/records/sale_order_line",
+               R"({"order": )" + order + R"(, "product": )" + product + ", " + line + "}"));
+
+  auto amount = [&] {
+    auto r = call(port, "GET", "/api/v1/records/sale_order/" + order + "?fields=amount");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return std::string(parse(r.body)["amount"].GetString());
+  };
+  EXPECT_EQ(amount(), "70.00");
+  auto count = parse(call(port, "GET", "/api/v1/records/contact/" + partner).body);
+  EXPECT_EQ(count["sale_count"].GetInt(), 1);
+
+  // The state machine of sales, in C++.
+  auto done = call(port, "PATCH", "/api/v1/records/sale_order/" + order, R"({"state": "done"})");
+  EXPECT_EQ(done.status, 422) << done.body;
+  EXPECT_NE(done.body.find("cannot go from draft to done"), std::string::npos) << done.body;
+  EXPECT_EQ(call(port, "PATCH", "/api/v1/records/sale_order/" + order, R"({"state": "confirmed"})")
+                .status,
+            200);
+  auto fresh = call(port, "POST", "/api/v1/records/sale_order",
+                    R"({"name": "SO2", "state": "done", "partner": )" + partner + "}");
+  EXPECT_EQ(fresh.status, 422) << fresh.body;
+
+  // Hot install of the override: 10 % off the line of 10 units, on top of the original price.
+  auto installed = call(port, "POST", "/api/v1/modules/sales_discount/install");
+  ASSERT_EQ(installed.status, 200) << installed.body;
+  EXPECT_EQ(amount(), "65.00");
+  auto summary = call(port, "GET", "/api/v1/x/sales/orders/" + order + "/summary");
+  ASSERT_EQ(summary.status, 200) << summary.body;
+  auto s = parse(summary.body);
+  EXPECT_STREQ(s["amount"].GetString(), "65.00");
+  EXPECT_EQ(s["line_count"].GetInt(), 2);
+  EXPECT_STREQ(s["state"].GetString(), "confirmed");
+}
+
+}  // namespace
+}  // namespace keel::native
