@@ -12,6 +12,7 @@
 #include "http/auth_routes.hpp"
 #include "http/meta.hpp"
 #include "http/openapi.hpp"
+#include "http/ui_routes.hpp"
 #include "install/lifecycle.hpp"
 #include "install/module_state_json.hpp"
 #include "modules/discovery.hpp"
@@ -22,6 +23,7 @@
 #include "security/jwt.hpp"
 #include "security/secret.hpp"
 #include "security/users.hpp"
+#include "ui/catalog.hpp"
 
 namespace keel::http {
 
@@ -151,6 +153,7 @@ void Api::reload() {
   snapshot->registry = registry;
   snapshot->records = std::make_shared<records::RecordService>(registry);
   snapshot->openapi = openapi_document(*registry, "/");
+  snapshot->ui = ui::build_catalog(modules, registry);
   snapshot_.store(std::move(snapshot));
   spdlog::info("registry loaded: {} modules, {} entities", modules.size(),
                registry->entities().size());
@@ -209,6 +212,8 @@ void Api::add_routes() {
       throw ApiError(404, "records.unknown_entity", "no entity \"" + req.param("entity") + "\"");
     return Response::json(200, std::move(*one));
   });
+
+  add_ui_routes(router_, v1, [this] { return snapshot(); }, pool_, caller);
 
   // Records: the handler parses and shapes; RecordService decides.
   router_.add("GET", v1 + "/records/{entity}", [this](Request& req) {

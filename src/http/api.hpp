@@ -26,6 +26,10 @@ class Authenticator;
 class TokenSigner;
 }  // namespace keel::security
 
+namespace keel::ui {
+class Catalog;
+}
+
 namespace keel::http {
 
 // What requests work on: built once per module change, never mutated, swapped atomically.
@@ -34,6 +38,7 @@ struct Snapshot {
   std::shared_ptr<const schema::Registry> registry;
   std::shared_ptr<const records::RecordService> records;
   std::string openapi;  // generated once per snapshot
+  std::shared_ptr<const ui::Catalog> ui;  // views, menus, actions, components
 };
 
 // The REST API of contract §3: routes, handlers (parse and shape only; the rules live in the
