@@ -35,7 +35,10 @@ void write_yaml(Writer& w, const YAML::Node& node) {
       for (auto it = node.begin(); it != node.end(); ++it) {
         const YAML::Node key = it->first;
         const YAML::Node value = it->second;
-        std::string name = key.IsScalar() ? key.Scalar() : std::string("?");
+        // A plain `null` key (the filter operator) is a Null node to yaml-cpp.
+        std::string name = key.IsScalar() ? key.Scalar()
+                           : key.IsNull() ? (key.Scalar().empty() ? "null" : key.Scalar())
+                                          : std::string("?");
         w.Key(name.c_str(), static_cast<rapidjson::SizeType>(name.size()));
         write_yaml(w, value);
       }

@@ -1,6 +1,7 @@
 #include "ui/catalog.hpp"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -392,6 +393,14 @@ TEST(Arch, JsonRoundTripKeepsAttributesAndChildren) {
   EXPECT_EQ(d.errors()[0].location.file, "arch[0]");
   EXPECT_EQ(d.errors()[1].location.file, "arch[1]");
   EXPECT_EQ(d.errors()[2].location.file, "arch[2].field");
+}
+
+TEST(Arch, YamlValuesBecomeTypedJson) {
+  auto node =
+      YAML::Load(R"({date: {null: false}, a: "true", b: true, c: 1.5, d: ~, e: 0x1F, f: [x, 2]})");
+  EXPECT_EQ(
+      yaml_to_json(node),
+      R"({"date":{"null":false},"a":"true","b":true,"c":1.5,"d":null,"e":"0x1F","f":["x",2]})");
 }
 
 TEST(Arch, ApplyPatchReportsAMissingTarget) {
