@@ -110,21 +110,17 @@ std::string rule_predicate(QueryScope& scope, const SecurityContext& ctx, Right 
     return out;
   };
   std::string out = conjunction("");
+  auto granting = policy.granting_roles(ctx, entity, op);
+  bool unrestricted = std::any_of(granting.begin(), granting.end(), [&](const std::string& role) {
+    return std::none_of(rules.begin(), rules.end(), [&](const auto* r) { return r->role == role; });
+  });
+  if (unrestricted) return out;
+  // Only now compile the roles' rules: every value bound must appear in the SQL.
   std::string any;
-  bool unrestricted = false;
-  for (const auto& role : policy.granting_roles(ctx, entity, op)) {
-    std::string mine = conjunction(role);
-    if (mine.empty()) {
-      unrestricted = true;
-      break;
-    }
-    any += (any.empty() ? "(" : " OR (") + mine + ")";
-  }
-  if (!unrestricted) {
-    if (any.empty()) any = "FALSE";
-    out += (out.empty() ? "(" : " AND (") + any + ")";
-  }
-  return out;
+  for (const auto& role : granting)
+    any += (any.empty() ? "(" : " OR (") + conjunction(role) + ")";
+  if (any.empty()) any = "FALSE";
+  return out + (out.empty() ? "(" : " AND (") + any + ")";
 }
 
 // ---------------------------------------------------------------------------------------
