@@ -16,15 +16,23 @@ addons="$PWD/bench/addons"
 core="$PWD/core"
 (cd "$work" && KEEL_CORE_PATH=$core "$OLDPWD/$keel" --addons-path "$addons" --log-level warn \
   module install bench_items >/dev/null)
-(cd "$work" && KEEL_CORE_PATH=$core exec "$OLDPWD/$keel" --addons-path "$addons" \
-  --log-level warn serve --listen 127.0.0.1:$port >"$work/serve.log" 2>&1) &
+password=bench-admin-password
+(cd "$work" && KEEL_CORE_PATH=$core KEEL_ADMIN_PASSWORD=$password exec "$OLDPWD/$keel" \
+  --addons-path "$addons" --log-level warn serve --listen 127.0.0.1:$port >"$work/serve.log" 2>&1) &
 echo $! >"$work/serve.pid"
 for _ in $(seq 50); do curl -sf "127.0.0.1:$port/api/v1/healthz" >/dev/null && break; sleep 0.2; done
+# Every request carries the access token of the admin the first serve created.
+KEEL_TOKEN=$(curl -sf -XPOST "127.0.0.1:$port/api/v1/auth/login" \
+  -d '{"login": "admin", "password": "'$password'"}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+export KEEL_TOKEN
 db="host=$work/var/run user=keel dbname=keel"
 psql -q "$db" -c "INSERT INTO bench_item (name, category, amount, quantity)
   SELECT 'item ' || i, 'c' || (i % 20), (i % 1000) / 10.0, i % 7 FROM generate_series(1, 100000) i;
   ANALYZE bench_item;"
 
+cat >"$work/auth.lua" <<'LUA'
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("KEEL_TOKEN")
+LUA
 cat >"$work/get.lua" <<'LUA'
 request = function() return wrk.format("GET", "/api/v1/records/bench_item/" .. math.random(1, 100000)) end
 LUA
@@ -46,8 +54,7 @@ done = function(summary, latency, requests)
     latency:percentile(50) / 1000, latency:percentile(99) / 1000))
 end
 LUA
-cat "$work/latency.lua" >>"$work/get.lua"; cat "$work/latency.lua" >>"$work/list.lua"
-cat "$work/latency.lua" >>"$work/post.lua"
+for load in get list post; do cat "$work/auth.lua" "$work/latency.lua" >>"$work/$load.lua"; done
 
 # The SQL each request runs (what RecordService sends, without the JSON work).
 cols="id, name, category, amount::text, quantity, active, created_at, updated_at, created_by, updated_by"

@@ -60,8 +60,8 @@ std::optional<Context> Authenticator::authenticate(std::string_view authorizatio
   std::optional<std::int64_t> user;
   if (auto key = split_api_key(token)) {
     user = api_key_user(key->first, key->second);
-  } else if (auto claims = signer_.verify(token)) {
-    user = claims->user_id;
+  } else {
+    user = token_user(token);
   }
   if (!user) return std::nullopt;
   return context_of(*user, policy);
@@ -91,6 +91,24 @@ std::optional<Context> Authenticator::context_of(std::int64_t user_id, const Pol
   return context;
 }
 
+std::optional<std::int64_t> Authenticator::token_user(std::string_view token) {
+  std::int64_t now = epoch_seconds();
+  {
+    std::shared_lock lock(mutex_);
+    auto it = tokens_.find(token);
+    if (it != tokens_.end()) {
+      if (it->second.expires_at <= now) return std::nullopt;
+      return it->second.user_id;
+    }
+  }
+  auto claims = signer_.verify(token);
+  if (!claims) return std::nullopt;
+  std::unique_lock lock(mutex_);
+  if (tokens_.size() >= kMaxEntries) tokens_.clear();
+  tokens_.emplace(std::string(token), Verified{claims->user_id, claims->expires_at});
+  return claims->user_id;
+}
+
 std::optional<std::int64_t> Authenticator::api_key_user(std::string_view prefix,
                                                         std::string_view secret) {
   auto now = Clock::now();
@@ -105,7 +123,7 @@ std::optional<std::int64_t> Authenticator::api_key_user(std::string_view prefix,
   bool touch = false;
   {
     std::shared_lock lock(mutex_);
-    auto it = keys_.find(std::string(prefix));
+    auto it = keys_.find(prefix);
     if (it != keys_.end() && fresh(it->second.loaded, now)) {
       ++hits_;
       user = check(it->second);
@@ -127,7 +145,7 @@ std::optional<std::int64_t> Authenticator::api_key_user(std::string_view prefix,
     }
   } else {
     std::unique_lock lock(mutex_);
-    auto it = keys_.find(std::string(prefix));
+    auto it = keys_.find(prefix);
     if (it != keys_.end()) it->second.touched = now;
   }
   if (touch) {

@@ -24,6 +24,9 @@ class TokenSigner;
 // (TokenSigner) or an API key (`<prefix>.<secret>`), for an active user, with the roles granted
 // to the user closed by the Policy of the current snapshot.
 //
+// A JWT is verified (HMAC, decoding, JSON) once: the claims of tokens seen before are kept,
+// keyed by the token's exact text, and only their expiry is checked again.
+//
 // What a request needs from the database (the user's login, active flag and roles; an API
 // key's hash) is cached in memory, so a request costs no query. The cache is dropped on every
 // notification of kAuthChannel (triggers send one whenever users, grants, roles or keys
@@ -53,6 +56,10 @@ class Authenticator {
     std::vector<std::string> roles;  // granted directly
     Clock::time_point loaded;
   };
+  struct Verified {
+    std::int64_t user_id = 0;
+    std::int64_t expires_at = 0;  // seconds since the epoch
+  };
   struct Key {
     bool found = false;
     std::int64_t user_id = 0;
@@ -65,6 +72,7 @@ class Authenticator {
 
   std::optional<Context> context_of(std::int64_t user_id, const Policy& policy);
   std::optional<std::int64_t> api_key_user(std::string_view prefix, std::string_view secret);
+  std::optional<std::int64_t> token_user(std::string_view token);
   User load_user(std::int64_t user_id);
   Key load_key(std::string_view prefix);
   bool fresh(Clock::time_point loaded, Clock::time_point now) const { return now - loaded < ttl_; }
@@ -74,7 +82,16 @@ class Authenticator {
   std::chrono::milliseconds ttl_;
   std::shared_mutex mutex_;
   std::unordered_map<std::int64_t, User> users_;
-  std::unordered_map<std::string, Key> keys_;
+  struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const {
+      return std::hash<std::string_view>{}(text);
+    }
+  };
+  template <typename T>
+  using TextMap = std::unordered_map<std::string, T, TextHash, std::equal_to<>>;
+  TextMap<Key> keys_;
+  TextMap<Verified> tokens_;                  // JWT text -> its verified claims
   std::atomic<std::uint64_t> generation_{0};  // bumped by invalidate()
   std::atomic<std::uint64_t> hits_{0}, misses_{0};
 };

@@ -8,11 +8,14 @@
 
 #include <chrono>
 #include <future>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
 #include "install/lifecycle.hpp"
 #include "modules/discovery.hpp"
+#include "schema/registry.hpp"
+#include "security/authenticator.hpp"
 #include "security/jwt.hpp"
 #include "security/users.hpp"
 #include "support/addon_tree.hpp"
@@ -270,20 +273,68 @@ TEST_F(Auth, ApiKeysAndRoles) {
       [&] { return get(server.port(), "/api/v1/meta/entities", key.key).status == 401; }));
 }
 
+TEST_F(Auth, CallersAreCachedUntilNotified) {
+  TestServer server(config, database.conninfo());
+  auto& authenticator = server.api().authenticator();
+  const auto& policy = server.api().snapshot()->registry->security();
+  std::string header = "Bearer " + testing::token_for(alice);
+  auto context = authenticator.authenticate(header, policy);
+  ASSERT_TRUE(context);
+  EXPECT_EQ(context->login, "alice");
+  EXPECT_FALSE(context->admin);
+  EXPECT_TRUE(context->has_role("base.user"));
+  // No query per request: one miss, then hits. What a request pays, cached and not (printed
+  // for docs/security.md; a debug build).
+  auto before = authenticator.stats();
+  constexpr int kCalls = 2000;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kCalls; ++i)
+    ASSERT_TRUE(authenticator.authenticate(header, policy));
+  auto hit = (std::chrono::steady_clock::now() - start) / kCalls;
+  auto after = authenticator.stats();
+  EXPECT_EQ(after.misses, before.misses);
+  EXPECT_EQ(after.hits - before.hits, static_cast<std::uint64_t>(kCalls));
+  start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 200; ++i) {
+    authenticator.invalidate();
+    ASSERT_TRUE(authenticator.authenticate(header, policy));
+  }
+  auto miss = (std::chrono::steady_clock::now() - start) / 200;
+  std::cout << "authenticate: cached "
+            << std::chrono::duration_cast<std::chrono::nanoseconds>(hit).count() / 1000.0
+            << " us, uncached "
+            << std::chrono::duration_cast<std::chrono::nanoseconds>(miss).count() / 1000.0
+            << " us\n";
+  // A grant changes the database: the trigger's NOTIFY drops the cache.
+  conn->exec(
+      "INSERT INTO base_user_roles_rel (source_id, target_id) SELECT $1, id FROM base_role WHERE "
+      "name = 'base.admin'",
+      db::Params().add(alice));
+  EXPECT_TRUE(eventually([&] {
+    auto c = authenticator.authenticate(header, policy);
+    return c && c->admin;
+  }));
+}
+
 TEST_F(Auth, LoginHashesOffTheIoThreads) {
   http::ServerOptions options;
   options.threads = 1;  // one I/O thread: a hash on it would hold every other request
   TestServer server(config, database.conninfo(), options);
   auto login = std::async(std::launch::async, [&] {
-    return post(server.port(), "/api/v1/auth/login", credentials("alice", testing::kTestPassword))
-        .status;
+    auto start = std::chrono::steady_clock::now();
+    auto status =
+        post(server.port(), "/api/v1/auth/login", credentials("alice", testing::kTestPassword))
+            .status;
+    return std::pair(status, std::chrono::steady_clock::now() - start);
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
   auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(http_request(server.port(), "GET", "/api/v1/healthz").status, 200);
   auto waited = std::chrono::steady_clock::now() - start;
-  EXPECT_EQ(login.get(), 200);
-  EXPECT_LT(waited, std::chrono::milliseconds(150));
+  auto [status, hashing] = login.get();
+  EXPECT_EQ(status, 200);
+  // Had the hash run on the only I/O thread, healthz would have waited for most of it.
+  EXPECT_LT(waited, hashing / 2);
 
   // An unknown login costs a hash too (no enumeration by timing).
   start = std::chrono::steady_clock::now();
