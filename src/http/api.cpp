@@ -11,11 +11,13 @@
 #include "db/pool.hpp"
 #include "http/auth_routes.hpp"
 #include "http/meta.hpp"
+#include "http/native_routes.hpp"
 #include "http/openapi.hpp"
 #include "http/ui_routes.hpp"
 #include "install/lifecycle.hpp"
 #include "install/module_state_json.hpp"
 #include "modules/discovery.hpp"
+#include "native/host.hpp"
 #include "records/service.hpp"
 #include "schema/registry.hpp"
 #include "security/auth_service.hpp"
@@ -130,6 +132,10 @@ Response Api::dispatch(Request& request) {
     }
     request.caller = std::make_shared<const security::Context>(std::move(*context));
   }
+  if (request.path.rfind(kNativeRoutePrefix, 0) == 0) {
+    auto snap = snapshot();  // its routes live as long as it does
+    return snap->native_routes->dispatch(request);
+  }
   return router_.dispatch(request);
 }
 
@@ -151,7 +157,11 @@ void Api::reload() {
   throw_if_errors(diagnostics, "entity.invalid", "invalid entity definitions");
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->registry = registry;
-  snapshot->records = std::make_shared<records::RecordService>(registry);
+  // Native code of the installed modules: loaded once per process, checked against the registry.
+  snapshot->native = native::Host::instance().extensions(modules, *registry);
+  snapshot->records = std::make_shared<records::RecordService>(registry, snapshot->native);
+  snapshot->native_routes = native_router(snapshot->native, snapshot->records, pool_,
+                                          [](const Request& r) { return caller(r); });
   snapshot->openapi = openapi_document(*registry, "/");
   snapshot->ui = ui::build_catalog(modules, registry);
   snapshot_.store(std::move(snapshot));

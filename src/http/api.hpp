@@ -14,6 +14,9 @@ namespace keel::db {
 class Listener;
 class Pool;
 }
+namespace keel::native {
+class Extensions;
+}
 namespace keel::records {
 class RecordService;
 }
@@ -37,6 +40,8 @@ namespace keel::http {
 struct Snapshot {
   std::shared_ptr<const schema::Registry> registry;
   std::shared_ptr<const records::RecordService> records;
+  std::shared_ptr<const native::Extensions> native;  // what the native modules registered
+  std::shared_ptr<const Router> native_routes;        // theirs: /api/v1/x/{module}/...
   std::string openapi;  // generated once per snapshot
   std::shared_ptr<const ui::Catalog> ui;  // views, menus, actions, components
 };

@@ -12,6 +12,7 @@
 #include "db/catalog.hpp"
 #include "db/connection.hpp"
 #include "install/data.hpp"
+#include "native/host.hpp"
 #include "schema/registry.hpp"
 #include "ui/catalog.hpp"
 #include "ui/store.hpp"
@@ -389,6 +390,9 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
   auto all = with_installed(graph_, installed, adding);
   auto registry = build_registry(all);
   auto views = ui::build_catalog(all, registry);
+  // Native code loads (and its registrations are checked) before the schema, data and
+  // migrations: a library that fails fails the install, which then leaves nothing.
+  native::Host::instance().extensions(all, *registry);
   auto statements = schema::plan_schema(*registry, db::introspect(conn_));
   step("schema", std::to_string(statements.size()) + " statements");
   apply_schema(conn_, statements);
@@ -486,6 +490,7 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
   };
   auto registry = build_registry(all);  // files only: every problem before anything runs
   auto views = ui::build_catalog(all, registry);
+  native::Host::instance().extensions(all, *registry);  // before migrations, like install
   run_scripts("pre.sql");
   auto statements = schema::plan_schema(*registry, db::introspect(conn_));
   step("schema", std::to_string(statements.size()) + " statements");

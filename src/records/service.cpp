@@ -805,8 +805,9 @@ JsonResult read_written(db::Connection& conn, const schema::Registry& registry,
 
 }  // namespace
 
-RecordService::RecordService(std::shared_ptr<const schema::Registry> registry)
-    : registry_(std::move(registry)) {
+RecordService::RecordService(std::shared_ptr<const schema::Registry> registry,
+                             std::shared_ptr<const Extensions> extensions)
+    : registry_(std::move(registry)), extensions_(std::move(extensions)) {
   for (const auto& e : registry_->entities())
     for (const auto& f : e.fields)
       if (f.type == FieldType::kMany2many)
@@ -819,8 +820,9 @@ const Entity& RecordService::entity(std::string_view name) const {
   return *e;
 }
 
-JsonResult RecordService::list(db::Connection& conn, const SecurityContext& ctx,
-                               std::string_view entity_name, const ListRequest& request) const {
+JsonResult RecordService::list_stored(db::Connection& conn, const SecurityContext& ctx,
+                                      std::string_view entity_name,
+                                      const ListRequest& request) const {
   const Entity& e = entity(entity_name);
   std::int64_t limit = count_param(request.limit, "limit", kDefaultLimit);
   if (limit > kMaxLimit)
@@ -878,9 +880,9 @@ JsonResult RecordService::list(db::Connection& conn, const SecurityContext& ctx,
   }
 }
 
-JsonResult RecordService::read(db::Connection& conn, const SecurityContext& ctx,
-                               std::string_view entity_name, std::int64_t id,
-                               const std::optional<std::string>& fields) const {
+JsonResult RecordService::read_stored(db::Connection& conn, const SecurityContext& ctx,
+                                      std::string_view entity_name, std::int64_t id,
+                                      const std::optional<std::string>& fields) const {
   const Entity& e = entity(entity_name);
   require_right(*registry_, ctx, e, Right::kRead);
   try {
@@ -891,8 +893,8 @@ JsonResult RecordService::read(db::Connection& conn, const SecurityContext& ctx,
   }
 }
 
-JsonResult RecordService::create(db::Connection& conn, const SecurityContext& ctx,
-                                 std::string_view entity_name, std::string_view body) const {
+JsonResult RecordService::create_stored(db::Connection& conn, const SecurityContext& ctx,
+                                        std::string_view entity_name, std::string_view body) const {
   const Entity& e = entity(entity_name);
   require_right(*registry_, ctx, e, Right::kCreate);
   WritePlan plan = parse_body(e, body, true, ctx);
@@ -930,9 +932,9 @@ JsonResult RecordService::create(db::Connection& conn, const SecurityContext& ct
   }
 }
 
-JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ctx,
-                                 std::string_view entity_name, std::int64_t id,
-                                 std::string_view body) const {
+JsonResult RecordService::update_stored(db::Connection& conn, const SecurityContext& ctx,
+                                        std::string_view entity_name, std::int64_t id,
+                                        std::string_view body) const {
   const Entity& e = entity(entity_name);
   require_right(*registry_, ctx, e, Right::kUpdate);
   WritePlan plan = parse_body(e, body, false, ctx);
@@ -966,8 +968,8 @@ JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ct
   }
 }
 
-void RecordService::remove(db::Connection& conn, const SecurityContext& ctx,
-                           std::string_view entity_name, std::int64_t id) const {
+void RecordService::remove_stored(db::Connection& conn, const SecurityContext& ctx,
+                                  std::string_view entity_name, std::int64_t id) const {
   const Entity& e = entity(entity_name);
   require_right(*registry_, ctx, e, Right::kDelete);
   try {

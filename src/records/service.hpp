@@ -16,6 +16,8 @@ class Connection;
 
 namespace keel::records {
 
+class Extensions;
+
 // Who is asking (security/policy.hpp); RecordService alone decides what it may do.
 using SecurityContext = security::Context;
 
@@ -41,9 +43,14 @@ struct JsonResult {
 // SQL: names are checked against the Registry and quoted, values are bound as parameters.
 class RecordService {
  public:
-  explicit RecordService(std::shared_ptr<const schema::Registry> registry);
+  // `extensions`: what the native modules of the snapshot add (hooks, computed fields).
+  explicit RecordService(std::shared_ptr<const schema::Registry> registry,
+                         std::shared_ptr<const Extensions> extensions = nullptr);
 
   const schema::Registry& registry() const { return *registry_; }
+
+  // The operations below run the native hooks of the entity (in the write's transaction) and
+  // add the natively computed fields (records/service_extensions.cpp), around the stored ones.
 
   // {"data": [...], "total": N}
   JsonResult list(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
@@ -61,10 +68,23 @@ class RecordService {
               std::int64_t id) const;
 
  private:
+  // The operations on the table alone (service.cpp).
+  JsonResult list_stored(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
+                         const ListRequest& request) const;
+  JsonResult read_stored(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
+                         std::int64_t id, const std::optional<std::string>& fields) const;
+  JsonResult create_stored(db::Connection& conn, const SecurityContext& ctx,
+                           std::string_view entity, std::string_view body) const;
+  JsonResult update_stored(db::Connection& conn, const SecurityContext& ctx,
+                           std::string_view entity, std::int64_t id, std::string_view body) const;
+  void remove_stored(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
+                     std::int64_t id) const;
+
   // The entity named in a request; ApiError 404 when there is none.
   const schema::Entity& entity(std::string_view name) const;
 
   std::shared_ptr<const schema::Registry> registry_;
+  std::shared_ptr<const Extensions> extensions_;
   // The link table of every many2many ("entity.field" -> table), named once per registry.
   std::map<std::string, std::string, std::less<>> link_tables_;
 };

@@ -71,19 +71,22 @@ Split split_computed(const Extensions& ext, const schema::Entity& e, const Secur
   return out;
 }
 
+enum class Shape { kPage, kRecord, kWritten };
+
 // Adds the computed fields to a record, or to every record of a page ({"data": [...]}): one
-// call of each computation for all of them.
+// call of each computation for all of them. A written record that came back as {"id": N}
+// alone is one the caller may not read: nothing is added.
 std::string add_computed(const CallSite& site, const Extensions& ext, const schema::Entity& e,
                          const std::vector<std::string>& names, const std::string& json,
-                         bool page) {
+                         Shape shape) {
   rapidjson::Document doc;
   doc.Parse(json.data(), json.size());
   if (doc.HasParseError() || !doc.IsObject()) return json;
   std::vector<rapidjson::Value*> records;
-  if (page) {
+  if (shape == Shape::kPage) {
     for (auto& r : doc["data"].GetArray())
       records.push_back(&r);
-  } else if (doc.MemberCount() > 1) {  // {"id": N} alone: a write the caller may not read
+  } else if (shape == Shape::kRecord || doc.MemberCount() > 1) {
     records.push_back(&doc);
   }
   if (records.empty()) return json;
@@ -117,7 +120,8 @@ JsonResult RecordService::list(db::Connection& conn, const SecurityContext& ctx,
   ListRequest stored = request;
   stored.fields = split.fields;
   JsonResult result = list_stored(conn, ctx, entity_name, stored);
-  result.json = add_computed({conn, ctx, *this}, *extensions_, *e, split.computed, result.json, true);
+  result.json =
+      add_computed({conn, ctx, *this}, *extensions_, *e, split.computed, result.json, Shape::kPage);
   return result;
 }
 
@@ -129,8 +133,8 @@ JsonResult RecordService::read(db::Connection& conn, const SecurityContext& ctx,
   Split split = split_computed(*extensions_, *e, ctx, fields);
   JsonResult result = read_stored(conn, ctx, entity_name, id, split.fields);
   if (!split.computed.empty())
-    result.json =
-        add_computed({conn, ctx, *this}, *extensions_, *e, split.computed, result.json, false);
+    result.json = add_computed({conn, ctx, *this}, *extensions_, *e, split.computed, result.json,
+                               Shape::kRecord);
   return result;
 }
 
@@ -147,7 +151,8 @@ JsonResult RecordService::create(db::Connection& conn, const SecurityContext& ct
     JsonResult result = create_stored(conn, ctx, entity_name, written);
     extensions_->after_write(site, e->name, result.id, true, result.json);
     if (!split.computed.empty())
-      result.json = add_computed(site, *extensions_, *e, split.computed, result.json, false);
+      result.json =
+          add_computed(site, *extensions_, *e, split.computed, result.json, Shape::kWritten);
     return result;
   });
 }
@@ -162,7 +167,7 @@ JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ct
   if (!extensions_->has_hooks(e->name) && split.computed.empty())
     return update_stored(conn, ctx, entity_name, id, body);
   return together(conn, [&] {
-    std::string written = body;
+    std::string written(body);
     if (extensions_->has_hooks(e->name)) {
       // The record before, as the caller may read it (a 404 when it may not).
       std::string old = read_stored(conn, ctx, entity_name, id, std::nullopt).json;
@@ -171,7 +176,8 @@ JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ct
     JsonResult result = update_stored(conn, ctx, entity_name, id, written);
     extensions_->after_write(site, e->name, id, false, result.json);
     if (!split.computed.empty())
-      result.json = add_computed(site, *extensions_, *e, split.computed, result.json, false);
+      result.json =
+          add_computed(site, *extensions_, *e, split.computed, result.json, Shape::kWritten);
     return result;
   });
 }

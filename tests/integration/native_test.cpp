@@ -160,7 +160,7 @@ TEST_F(Native, HooksRunInTheWriteAndTheirFailuresRollItBack) {
   EXPECT_EQ(boom.status, 500) << boom.body;
   EXPECT_EQ(boom.header("content-type"), "application/problem+json");
   auto problem = parse(boom.body);
-  EXPECT_STREQ(problem["type"].GetString(), "native.error");
+  EXPECT_STREQ(problem["type"].GetString(), "urn:keel:problem:native.error");
   EXPECT_NE(std::string(problem["detail"].GetString()).find("module \"native_good\""),
             std::string::npos);
   EXPECT_EQ(std::string(problem["detail"].GetString()).find("boom in C++"), std::string::npos)
@@ -183,7 +183,7 @@ TEST_F(Native, HooksRunInTheWriteAndTheirFailuresRollItBack) {
   auto frozen_id = one("SELECT id FROM ng_item WHERE name = 'frozen'");
   auto frozen = call(port, "PATCH", "/api/v1/records/ng_item/" + frozen_id, R"({"quantity": 3})");
   EXPECT_EQ(frozen.status, 409) << frozen.body;
-  EXPECT_STREQ(parse(frozen.body)["type"].GetString(), "native_good.frozen");
+  EXPECT_STREQ(parse(frozen.body)["type"].GetString(), "urn:keel:problem:native_good.frozen");
   EXPECT_EQ(one("SELECT quantity FROM ng_item WHERE name = 'frozen'"), "1");
 }
 
@@ -227,7 +227,7 @@ TEST_F(Native, RoutesRunInOneTransactionWithTheCallersContext) {
 
   auto fail = call(port, "POST", "/api/v1/x/native_good/items/zed/fail");
   EXPECT_EQ(fail.status, 418) << fail.body;
-  EXPECT_STREQ(parse(fail.body)["type"].GetString(), "native_good.teapot");
+  EXPECT_STREQ(parse(fail.body)["type"].GetString(), "urn:keel:problem:native_good.teapot");
   EXPECT_EQ(one("SELECT count(*) FROM ng_item WHERE name = 'zed'"), "0");
 
   EXPECT_EQ(call(port, "GET", "/api/v1/x/native_good/nothing").status, 404);

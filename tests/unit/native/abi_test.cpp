@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "keel/value.hpp"
 
@@ -68,6 +71,43 @@ TEST(SdkValue, JsonTextOfValuesAndRecords) {
   EXPECT_DOUBLE_EQ(sdk::Value("12.50").as_number(), 12.5);
   EXPECT_THROW(sdk::Value("12x").as_number(), std::invalid_argument);
   EXPECT_THROW(sdk::Value(1).as_string(), std::invalid_argument);
+}
+
+std::string read_text(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Every ```cpp block of docs/native.md that starts with "// from <file>" is a verbatim excerpt
+// of that file, which the build compiles (so the examples compile and the tests run them).
+TEST(NativeDocs, CppExamplesAreExcerptsOfBuiltFiles) {
+  std::filesystem::path root = KEEL_SOURCE_DIR;
+  std::istringstream doc(read_text(root / "docs/native.md"));
+  int blocks = 0;
+  std::string line, source, text;
+  bool in_block = false;
+  for (int n = 1; std::getline(doc, line); ++n) {
+    if (!in_block && line == "```cpp") {
+      in_block = true;
+      source.clear();
+      text.clear();
+    } else if (in_block && line == "```") {
+      in_block = false;
+      if (source.empty()) continue;
+      ++blocks;
+      std::string file = read_text(root / source);
+      EXPECT_NE(file.find(text), std::string::npos)
+          << "docs/native.md:" << n << ": the example is not in " << source << ":\n"
+          << text;
+    } else if (in_block && source.empty() && text.empty() && line.rfind("// from ", 0) == 0) {
+      source = line.substr(8);
+    } else if (in_block) {
+      text += line + "\n";
+    }
+  }
+  EXPECT_GE(blocks, 5);
 }
 
 }  // namespace
