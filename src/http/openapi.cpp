@@ -32,6 +32,7 @@ constexpr int kEmailLength = 254;  // varchar(254), contract §4 rule 7
 constexpr std::string_view kTagMeta = "Meta";
 constexpr std::string_view kTagModules = "Modules";
 constexpr std::string_view kTagSystem = "System";
+constexpr std::string_view kTagUi = "UI";
 
 // Writes the document; one instance per call.
 class OpenApiWriter {
@@ -121,6 +122,7 @@ class OpenApiWriter {
   void record_paths(const Entity& e);
   void meta_paths();
   void module_paths();
+  void ui_paths();
   void system_paths();
   void components();
   void parameters();
@@ -227,6 +229,7 @@ void OpenApiWriter::tags() {
   }
   for (auto [name, text] : {std::pair{kTagMeta, "Entities, their fields and the caller's rights"},
                             {kTagModules, "Module administration (admin)"},
+                            {kTagUi, "Views, menus, actions and components (docs/views.md)"},
                             {kTagSystem, "Health, metrics and this document"}}) {
     w_.StartObject();
     member("name", name);
@@ -245,6 +248,7 @@ void OpenApiWriter::paths() {
     record_paths(*e);
   meta_paths();
   module_paths();
+  ui_paths();
   system_paths();
   w_.EndObject();
 }
@@ -497,6 +501,130 @@ void OpenApiWriter::module_paths() {
   response_ref("422", "UnprocessableContent");
   w_.EndObject();
   w_.EndObject();
+  w_.EndObject();
+}
+
+void OpenApiWriter::ui_paths() {
+  // One operation: its id, summary, path parameters (name, description), whether it takes a
+  // JSON body, and its answers (status, description, whether the body is a JSON object).
+  struct Answer {
+    std::string_view status, description;
+    bool json;
+  };
+  auto operation = [&](std::string_view method, std::string_view id, std::string_view summary,
+                       std::initializer_list<std::pair<std::string_view, std::string_view>> params,
+                       bool body, std::initializer_list<Answer> answers) {
+    key(method);
+    w_.StartObject();
+    member("operationId", id);
+    strings("tags", {kTagUi});
+    member("summary", summary);
+    if (params.size()) {
+      key("parameters");
+      w_.StartArray();
+      for (auto [name, description] : params) {
+        w_.StartObject();
+        member("name", name);
+        member("in", "path");
+        flag("required", true);
+        member("description", description);
+        key("schema");
+        w_.StartObject();
+        type("string");
+        w_.EndObject();
+        w_.EndObject();
+      }
+      w_.EndArray();
+    }
+    if (body) {
+      key("requestBody");
+      w_.StartObject();
+      flag("required", true);
+      key("content");
+      w_.StartObject();
+      key("application/json");
+      w_.StartObject();
+      key("schema");
+      w_.StartObject();
+      type("object");
+      w_.EndObject();
+      w_.EndObject();
+      w_.EndObject();
+      w_.EndObject();
+    }
+    key("responses");
+    w_.StartObject();
+    for (const auto& a : answers) {
+      key(a.status);
+      w_.StartObject();
+      member("description", a.description);
+      if (a.json) {
+        key("content");
+        w_.StartObject();
+        key("application/json");
+        w_.StartObject();
+        key("schema");
+        w_.StartObject();
+        type("object");
+        w_.EndObject();
+        w_.EndObject();
+        w_.EndObject();
+      }
+      w_.EndObject();
+    }
+    response_ref("401", "Unauthorized");
+    w_.EndObject();
+    w_.EndObject();
+  };
+  const std::pair<std::string_view, std::string_view> view_id{
+      "id", "Qualified view id (sales.sale_order_form; generated: module.entity.type)"};
+  const Answer view{"200", "The view: base arch, patches, customisation", true};
+  const Answer forbidden{"403", "The caller may not read the entity (or is not an administrator)",
+                         false};
+  const Answer missing{"404", "No such view, action or asset", false};
+
+  key("/api/v1/ui/views/{entity}/{type}");
+  w_.StartObject();
+  operation("get", "readEntityView", "The view of an entity of a type (generated if none)",
+            {{"entity", "Entity name"}, {"type", "list, form, search or kanban"}}, false,
+            {view, forbidden, missing});
+  w_.EndObject();
+  key("/api/v1/ui/views/{id}");
+  w_.StartObject();
+  operation("get", "readView", "A view by id", {view_id}, false, {view, forbidden, missing});
+  operation(
+      "put", "customizeView", "Store a customised arch (admin); survives upgrades", {view_id}, true,
+      {view, forbidden, missing, {"422", "Invalid arch: `errors` names each problem", false}});
+  w_.EndObject();
+  key("/api/v1/ui/views/{id}/customization");
+  w_.StartObject();
+  operation("delete", "revertView", "Remove the customisation (admin)", {view_id}, false,
+            {{"204", "Removed: the module's version is back", false}, forbidden, missing});
+  w_.EndObject();
+  key("/api/v1/ui/menus");
+  w_.StartObject();
+  operation("get", "listMenus", "The menu tree the caller may see", {}, false,
+            {{"200", "{data: [{id, label, sequence, action, icon, children}]}", true}});
+  w_.EndObject();
+  key("/api/v1/ui/actions/{id}");
+  w_.StartObject();
+  operation("get", "readAction", "An action: entity, views, filter",
+            {{"id", "Qualified action id (sales.orders)"}}, false,
+            {{"200", "The action", true}, forbidden, missing});
+  w_.EndObject();
+  key("/api/v1/ui/components");
+  w_.StartObject();
+  operation("get", "listComponents", "Custom UI components and their asset URLs", {}, false,
+            {{"200", "{data: [{name, module, asset}]}", true}});
+  w_.EndObject();
+  key("/api/v1/ui/assets/{module}/{path}");
+  w_.StartObject();
+  operation("get", "readAsset",
+            "A file of a module's static/ folder (up to four folders deep), with ETag",
+            {{"module", "Module name"}, {"path", "File below static/"}}, false,
+            {{"200", "The file, with its content type", false},
+             {"304", "Not modified (If-None-Match)", false},
+             missing});
   w_.EndObject();
 }
 

@@ -111,8 +111,8 @@ TEST_F(OpenApiTest, EveryEntityHasItsSchemasTagAndPaths) {
   Strings tags;
   for (const auto& t : at(doc_, "tags").GetArray())
     tags.push_back(string_of(at(t, "name")));
-  EXPECT_EQ(tags,
-            (Strings{"partner", "sale_line", "sale_order", "tag", "Meta", "Modules", "System"}));
+  EXPECT_EQ(tags, (Strings{"partner", "sale_line", "sale_order", "tag", "Meta", "Modules", "UI",
+                           "System"}));
 
   for (const auto& name : entities) {
     for (const std::string& s : {name, name + "_input", name + "_patch", name + "_list"})
@@ -126,14 +126,28 @@ TEST_F(OpenApiTest, EveryEntityHasItsSchemasTagAndPaths) {
   }
 
   // Paths: the entities' in name order, then the fixed ones.
-  EXPECT_EQ(keys_of(at(doc_, "paths")),
-            (Strings{"/api/v1/records/partner", "/api/v1/records/partner/{id}",
-                     "/api/v1/records/sale_line", "/api/v1/records/sale_line/{id}",
-                     "/api/v1/records/sale_order", "/api/v1/records/sale_order/{id}",
-                     "/api/v1/records/tag", "/api/v1/records/tag/{id}", "/api/v1/meta/entities",
-                     "/api/v1/meta/entities/{entity}", "/api/v1/modules",
-                     "/api/v1/modules/{name}/{action}", "/api/v1/healthz", "/api/v1/metrics",
-                     "/api/v1/openapi.json"}));
+  EXPECT_EQ(keys_of(at(doc_, "paths")), (Strings{"/api/v1/records/partner",
+                                                 "/api/v1/records/partner/{id}",
+                                                 "/api/v1/records/sale_line",
+                                                 "/api/v1/records/sale_line/{id}",
+                                                 "/api/v1/records/sale_order",
+                                                 "/api/v1/records/sale_order/{id}",
+                                                 "/api/v1/records/tag",
+                                                 "/api/v1/records/tag/{id}",
+                                                 "/api/v1/meta/entities",
+                                                 "/api/v1/meta/entities/{entity}",
+                                                 "/api/v1/modules",
+                                                 "/api/v1/modules/{name}/{action}",
+                                                 "/api/v1/ui/views/{entity}/{type}",
+                                                 "/api/v1/ui/views/{id}",
+                                                 "/api/v1/ui/views/{id}/customization",
+                                                 "/api/v1/ui/menus",
+                                                 "/api/v1/ui/actions/{id}",
+                                                 "/api/v1/ui/components",
+                                                 "/api/v1/ui/assets/{module}/{path}",
+                                                 "/api/v1/healthz",
+                                                 "/api/v1/metrics",
+                                                 "/api/v1/openapi.json"}));
   EXPECT_EQ(keys_of(path("/api/v1/modules/{name}/{action}")), Strings{"post"});
   for (const char* p :
        {"/api/v1/meta/entities", "/api/v1/meta/entities/{entity}", "/api/v1/modules",
@@ -180,7 +194,7 @@ TEST_F(OpenApiTest, OperationIdsAreUniqueAndTheDocumentDeterministic) {
       if (string_of(op.name) != "parameters") ids.push_back(string_of(at(op.value, "operationId")));
   std::set<std::string> unique(ids.begin(), ids.end());
   EXPECT_EQ(unique.size(), ids.size());
-  EXPECT_EQ(ids.size(), 4u * 5u + 7u);
+  EXPECT_EQ(ids.size(), 4u * 5u + 7u + 8u);  // records, fixed routes, /ui routes
   for (const char* id : {"list_sale_order", "create_sale_order", "read_sale_order",
                          "update_sale_order", "delete_sale_order", "listEntities", "readEntity",
                          "listModules", "runModuleAction", "getHealth", "getMetrics", "getOpenApi"})
@@ -516,7 +530,7 @@ TEST(OpenApiEmpty, NoEntitiesStillGivesTheFixedRoutes) {
   ASSERT_NE(registry, nullptr);
   rapidjson::Document doc;
   parse(doc, openapi_document(*registry, security::Context::system(), kServer));
-  EXPECT_EQ(keys_of(at(doc, "paths")).size(), 7u);
+  EXPECT_EQ(keys_of(at(doc, "paths")).size(), 7u + 7u);  // fixed and /ui paths
   const auto& entity = at(at(at(doc, "components"), "parameters"), "entity");
   EXPECT_FALSE(at(entity, "schema").HasMember("enum"));
   EXPECT_TRUE(at(at(entity, "schema"), "pattern").IsString());
