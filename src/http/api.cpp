@@ -17,6 +17,7 @@
 #include "install/lifecycle.hpp"
 #include "install/module_state_json.hpp"
 #include "modules/discovery.hpp"
+#include "modules/signing.hpp"
 #include "native/host.hpp"
 #include "records/service.hpp"
 #include "schema/registry.hpp"
@@ -152,6 +153,10 @@ void Api::reload() {
   std::vector<const modules::Manifest*> modules;
   for (const auto* m : graph.order())
     if (installed.count(m->name)) modules.push_back(m);
+  // With security.require_signed_modules, a custom module that no longer verifies (a file
+  // changed since it was signed) is refused here, before any of it is loaded.
+  if (config_.require_signed_modules)
+    modules::enforce_signatures(modules::trust_policy(config_), modules);
   Diagnostics diagnostics;
   auto registry = schema::Registry::build(modules, diagnostics);
   throw_if_errors(diagnostics, "entity.invalid", "invalid entity definitions");
@@ -305,6 +310,7 @@ void Api::add_routes() {
       auto graph = discover_graph(config_);
       auto conn = pool_.acquire();
       install::Lifecycle lifecycle(*conn, graph);
+      lifecycle.set_module_check(modules::signature_check(config_));
       std::vector<std::string> names{req.param("name")};
       bool purge = req.query_value("purge").value_or("") == "true";
       if (action == "install")

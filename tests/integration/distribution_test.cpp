@@ -151,6 +151,38 @@ TEST_F(Distribution, RequiredSignaturesBlockUnsignedAndTamperedModules) {
   EXPECT_TRUE(has_table("shop_item"));
 }
 
+TEST_F(Distribution, ServerRefusesToLoadAnInstalledModuleChangedSinceSigning) {
+  tree.write("addons/shop/manifest.yaml",
+             "name: shop\nversion: 1.0.0\ndepends: [base]\nentities: [entities/*.yaml]\n");
+  tree.write("addons/shop/entities/shop.yaml",
+             "entities:\n  shop_item:\n    fields:\n      name: {type: string}\n");
+  fs::create_directories(tree.path() / "keys");
+  ASSERT_EQ(keel({"key", "generate", "--out", "keys/signer"}).status, 0) << last;
+  ASSERT_EQ(keel({"module", "sign", "shop", "--key", "keys/signer"}).status, 0) << last;
+  ASSERT_EQ(keel({"module", "install", "shop"}).status, 0) << last;
+
+  Config config;
+  config.addons_path = {tree.path() / "addons"};
+  config.core_dir = KEEL_SOURCE_DIR "/core";
+  config.secret = testing::kTestSecret;
+  config.require_signed_modules = true;
+  config.trusted_keys = {(tree.path() / "keys" / "signer.pub").string()};
+  {
+    testing::TestServer loads(config, database.conninfo());  // verifies: it starts and serves
+    EXPECT_EQ(testing::http_request(loads.port(), "GET", "/api/v1/healthz").status, 200);
+  }
+
+  tree.write("addons/shop/entities/notes.yaml", "entities: {}\n");
+  try {
+    testing::TestServer refused(config, database.conninfo());
+    FAIL() << "a server loaded a module changed since it was signed";
+  } catch (const ValidationError& e) {
+    EXPECT_EQ(e.code(), "module.signature");
+    ASSERT_EQ(e.diagnostics().size(), 1u);
+    EXPECT_EQ(e.diagnostics()[0].message, "file added after signing: entities/notes.yaml");
+  }
+}
+
 TEST_F(Distribution, NewModuleServesCrudAfterOneInstall) {
   auto created = keel({"module", "new", "library", "--entity", "book"});
   ASSERT_EQ(created.status, 0) << last;
