@@ -190,6 +190,18 @@ class FilterCompiler {
              scope_.bind(std::string(pattern), "text");
     }
     // in, nin
+    if (v.IsString() && std::string_view(v.GetString(), v.GetStringLength()) == "$user.roles") {
+      // The caller's roles (implied ones included), for fields that hold role names.
+      if (f.type != FieldType::kString && f.type != FieldType::kText &&
+          f.type != FieldType::kSelection)
+        bad_value(path, op, "$user.roles compares with string, text and selection fields");
+      std::string roles = "{";
+      for (const auto& role : scope_.context().roles)
+        roles += (roles.size() > 1 ? "," : "") + array_element(role);
+      std::string array = scope_.bind(roles + "}", "text[]");
+      return op == "in" ? c.sql + "::text = ANY(" + array + ")"
+                        : "(" + c.sql + " IS NULL OR " + c.sql + "::text <> ALL(" + array + "))";
+    }
     if (!v.IsArray()) bad_value(path, op, std::string(op) + " takes an array of values");
     std::string list = "{";
     bool has_null = false, first = true;
@@ -236,7 +248,8 @@ class FilterCompiler {
     bad("filter",
         "unknown variable \"$" + shown(name) + "\" in \"" + std::string(path) + "\" " +
             std::string(op),
-        "variables: $user.id, $now, $today; write \"$$\" for a literal \"$\"");
+        "variables: $user.id, $user.roles (with in and nin), $now, $today; write \"$$\" for a "
+        "literal \"$\"");
   }
 
   // The text of a literal value; "$$x" stands for the string "$x".

@@ -93,6 +93,7 @@ class QueryScope {
 //   {"and": [...]}, {"or": [...]}, {"not": {...}}; several keys in one object are AND-ed
 //   "a.b.c"                    a path through many2one fields (LEFT JOINs)
 //   "$user.id", "$now", "$today"  variables; "$$x" is the literal string "$x"
+//   {"f": {"in": "$user.roles"}}  the caller's roles (implied included), for string fields
 //
 // ne and nin hold for rows where the field is null; not is the complement (nulls included):
 // NOT coalesce(expr, false). one2many and many2many fields cannot be filtered on yet (400),

@@ -53,12 +53,10 @@ void write_json(rapidjson::Writer<rapidjson::StringBuffer>& w, const YAML::Node&
         if (s == "false") return void(w.Bool(false));
         long long i = 0;
         auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), i);
-        if (ec == std::errc() && p == s.data() + s.size() && !s.empty())
-          return void(w.Int64(i));
+        if (ec == std::errc() && p == s.data() + s.size() && !s.empty()) return void(w.Int64(i));
         double d = 0;
         auto [q, ec2] = std::from_chars(s.data(), s.data() + s.size(), d);
-        if (ec2 == std::errc() && q == s.data() + s.size() && !s.empty())
-          return void(w.Double(d));
+        if (ec2 == std::errc() && q == s.data() + s.size() && !s.empty()) return void(w.Double(d));
       }
       w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
       return;
@@ -277,10 +275,10 @@ class Loader {
         for (const auto& name : f.roles)
           if (std::none_of(roles_.begin(), roles_.end(),
                            [&](const Role& x) { return x.name == name; }))
-            diagnostics_.error(f.location,
-                               "field " + e.name + "." + f.name + " names unknown role \"" +
-                                   name + "\"",
-                               "roles are qualified with their module: module.role");
+            diagnostics_.error(
+                f.location,
+                "field " + e.name + "." + f.name + " names unknown role \"" + name + "\"",
+                "roles are qualified with their module: module.role");
     return Policy::from_parts(std::move(roles_), std::move(policy_access_),
                               std::move(policy_rules_));
   }

@@ -147,13 +147,13 @@ TEST_F(Security, MatrixOfRolesEntitiesAndOperations) {
     const char* ops;  // the operations allowed, in the order r c u d ("rcud", "r", "")
   };
   const Cell cells[] = {
-      {"shop.clerk", "category", "r"},     {"shop.clerk", "item", "rcu"},
-      {"shop.clerk", "ledger", ""},        {"shop.manager", "category", "rcud"},
-      {"shop.manager", "item", "rcud"},    {"shop.manager", "ledger", "rcud"},
-      {"shop.auditor", "category", "r"},   {"shop.auditor", "item", "r"},
-      {"shop.auditor", "ledger", "r"},     {"base.user", "category", "r"},
-      {"base.user", "item", ""},           {"base.user", "ledger", ""},
-      {"base.admin", "category", "rcud"},  {"base.admin", "item", "rcud"},
+      {"shop.clerk", "category", "r"},    {"shop.clerk", "item", "rcu"},
+      {"shop.clerk", "ledger", ""},       {"shop.manager", "category", "rcud"},
+      {"shop.manager", "item", "rcud"},   {"shop.manager", "ledger", "rcud"},
+      {"shop.auditor", "category", "r"},  {"shop.auditor", "item", "r"},
+      {"shop.auditor", "ledger", "r"},    {"base.user", "category", "r"},
+      {"base.user", "item", ""},          {"base.user", "ledger", ""},
+      {"base.admin", "category", "rcud"}, {"base.admin", "item", "rcud"},
       {"base.admin", "ledger", "rcud"},
   };
   for (const auto& cell : cells) {
@@ -224,16 +224,15 @@ TEST_F(Security, HiddenRowsAre404ForReadUpdateAndDelete) {
 TEST_F(Security, CreateMustSatisfyTheCreateRules) {
   auto clerk = user(101, {"shop.clerk"});
   // A clerk creates only in public categories (its rules apply to every operation).
-  EXPECT_EQ(status_of([&] {
-              service->create(*conn, clerk, "item", R"({"name": "c1", "category": 2})");
-            }),
-            403);
+  EXPECT_EQ(
+      status_of([&] { service->create(*conn, clerk, "item", R"({"name": "c1", "category": 2})"); }),
+      403);
   EXPECT_EQ(conn->exec("SELECT count(*) FROM item WHERE name = 'c1'").get_int(0, 0), 0);
   auto made = service->create(*conn, clerk, "item", R"({"name": "c2", "category": 1})");
   EXPECT_NE(made.json.find("\"c2\""), std::string::npos);
-  EXPECT_EQ(
-      conn->exec("SELECT created_by FROM item WHERE id = $1", db::Params().add(made.id)).get_int(0, 0),
-      101);
+  EXPECT_EQ(conn->exec("SELECT created_by FROM item WHERE id = $1", db::Params().add(made.id))
+                .get_int(0, 0),
+            101);
 }
 
 TEST_F(Security, FieldRightsOnReadAndWrite) {
