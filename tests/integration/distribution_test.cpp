@@ -48,6 +48,15 @@ class Distribution : public ::testing::Test {
     last = shown(args, r);
     return r;
   }
+  // A module `shop` with one entity, and a key pair keys/signer(.pub).
+  void write_shop_and_key() {
+    tree.write("addons/shop/manifest.yaml",
+               "name: shop\nversion: 1.0.0\ndepends: [base]\nentities: [entities/*.yaml]\n");
+    tree.write("addons/shop/entities/shop.yaml",
+               "entities:\n  shop_item:\n    fields:\n      name: {type: string}\n");
+    fs::create_directories(tree.path() / "keys");
+    ASSERT_EQ(keel({"key", "generate", "--out", "keys/signer"}).status, 0) << last;
+  }
   bool has_table(const std::string& table) {
     auto conn = database.connect();
     return !conn.exec("SELECT to_regclass($1) IS NULL", db::Params().add(table)).get_bool(0, 0);
@@ -105,14 +114,9 @@ TEST_F(Distribution, FetchReportsACycleIntroducedByAFetchedModule) {
 }
 
 TEST_F(Distribution, RequiredSignaturesBlockUnsignedAndTamperedModules) {
-  tree.write("addons/shop/manifest.yaml",
-             "name: shop\nversion: 1.0.0\ndepends: [base]\nentities: [entities/*.yaml]\n");
-  tree.write("addons/shop/entities/shop.yaml",
-             "entities:\n  shop_item:\n    fields:\n      name: {type: string}\n");
   tree.write("keel.toml",
              "[security]\nrequire_signed_modules = true\ntrusted_keys = [\"keys/signer.pub\"]\n");
-  fs::create_directories(tree.path() / "keys");
-  ASSERT_EQ(keel({"key", "generate", "--out", "keys/signer"}).status, 0) << last;
+  write_shop_and_key();
 
   auto unsigned_install = keel({"module", "install", "shop"});
   EXPECT_EQ(unsigned_install.status, 1) << last;
@@ -152,12 +156,7 @@ TEST_F(Distribution, RequiredSignaturesBlockUnsignedAndTamperedModules) {
 }
 
 TEST_F(Distribution, ServerRefusesToLoadAnInstalledModuleChangedSinceSigning) {
-  tree.write("addons/shop/manifest.yaml",
-             "name: shop\nversion: 1.0.0\ndepends: [base]\nentities: [entities/*.yaml]\n");
-  tree.write("addons/shop/entities/shop.yaml",
-             "entities:\n  shop_item:\n    fields:\n      name: {type: string}\n");
-  fs::create_directories(tree.path() / "keys");
-  ASSERT_EQ(keel({"key", "generate", "--out", "keys/signer"}).status, 0) << last;
+  write_shop_and_key();
   ASSERT_EQ(keel({"module", "sign", "shop", "--key", "keys/signer"}).status, 0) << last;
   ASSERT_EQ(keel({"module", "install", "shop"}).status, 0) << last;
 
