@@ -17,6 +17,12 @@ const ui::Catalog& catalog_of(const Snapshot& snap) {
   return *snap.ui;
 }
 
+void require_admin(const security::Context& ctx) {
+  if (!ctx.admin)
+    throw ApiError(403, "ui.forbidden", "only an administrator may customise views",
+                   "ask a user with the role base.admin");
+}
+
 }  // namespace
 
 void add_ui_routes(Router& router, const std::string& prefix,
@@ -45,9 +51,7 @@ void add_ui_routes(Router& router, const std::string& prefix,
   router.add("PUT", ui + "/views/{id}", [=, &pool](Request& req) {
     auto snap = snapshot();
     auto ctx = caller(req);
-    if (!ctx.admin)
-      throw ApiError(403, "ui.forbidden", "only an administrator may customise views",
-                     "ask a user with the role base.admin");
+    require_admin(ctx);
     const auto& catalog = catalog_of(*snap);
     auto view = ui::find_view(catalog, req.param("id"), ctx);
     auto arch = ui::parse_customization(catalog, view, req.body);
@@ -59,9 +63,7 @@ void add_ui_routes(Router& router, const std::string& prefix,
   router.add("DELETE", ui + "/views/{id}/customization", [=, &pool](Request& req) {
     auto snap = snapshot();
     auto ctx = caller(req);
-    if (!ctx.admin)
-      throw ApiError(403, "ui.forbidden", "only an administrator may customise views",
-                     "ask a user with the role base.admin");
+    require_admin(ctx);
     auto view = ui::find_view(catalog_of(*snap), req.param("id"), ctx);
     auto conn = pool.acquire();
     if (!ui::delete_customization(*conn, view.id))
