@@ -25,6 +25,11 @@ for _ in $(seq 50); do curl -sf "127.0.0.1:$port/api/v1/healthz" >/dev/null && b
 KEEL_TOKEN=$(curl -sf -XPOST "127.0.0.1:$port/api/v1/auth/login" \
   -d '{"login": "admin", "password": "'$password'"}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 export KEEL_TOKEN
+# A normal user under one record rule (bench_items.clerk: active items only) for the second run.
+printf '%s\n' bench-user-password | (cd "$work" && KEEL_CORE_PATH=$core "$OLDPWD/$keel" \
+  --addons-path "$addons" --log-level warn user add clerk --role bench_items.clerk >/dev/null)
+USER_TOKEN=$(curl -sf -XPOST "127.0.0.1:$port/api/v1/auth/login" \
+  -d '{"login": "clerk", "password": "bench-user-password"}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 db="host=$work/var/run user=keel dbname=keel"
 psql -q "$db" -c "INSERT INTO bench_item (name, category, amount, quantity)
   SELECT 'item ' || i, 'c' || (i % 20), (i % 1000) / 10.0, i % 7 FROM generate_series(1, 100000) i;
@@ -33,6 +38,7 @@ psql -q "$db" -c "INSERT INTO bench_item (name, category, amount, quantity)
 cat >"$work/auth.lua" <<'LUA'
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("KEEL_TOKEN")
 LUA
+mkdir -p "$work/user"
 cat >"$work/get.lua" <<'LUA'
 request = function() return wrk.format("GET", "/api/v1/records/bench_item/" .. math.random(1, 100000)) end
 LUA
@@ -54,7 +60,12 @@ done = function(summary, latency, requests)
     latency:percentile(50) / 1000, latency:percentile(99) / 1000))
 end
 LUA
-for load in get list post; do cat "$work/auth.lua" "$work/latency.lua" >>"$work/$load.lua"; done
+for load in get list post; do
+  cp "$work/$load.lua" "$work/user/$load.lua"
+  cat "$work/auth.lua" "$work/latency.lua" >>"$work/$load.lua"
+  cat "$work/latency.lua" >>"$work/user/$load.lua"
+  echo "wrk.headers[\"Authorization\"] = \"Bearer $USER_TOKEN\"" >>"$work/user/$load.lua"
+done
 
 # The SQL each request runs (what RecordService sends, without the JSON work).
 cols="id, name, category, amount::text, quantity, active, created_at, updated_at, created_by, updated_by"
@@ -67,11 +78,21 @@ run_pgbench() {
   pgbench -n -M prepared -c "$conns" -j 2 -T "$seconds" -f "$work/$1.sql" "$db" 2>/dev/null |
     awk '/^tps/ {print $3} /latency average/ {lat=$4} END {}' | head -1
 }
-printf '%-6s %12s %9s %9s %12s %7s %7s\n' load "keel req/s" "p50 ms" "p99 ms" "pgbench tps" ratio target
+printf '%-6s %-6s %12s %9s %9s %12s %7s %7s\n' load caller "keel req/s" "p50 ms" "p99 ms" \
+  "pgbench tps" ratio target
 for load in get list post; do
-  read -r _ rps p50 p99 < <(run_wrk $load)
   tps=$(run_pgbench $load)
   case $load in get) target=0.5;; list) target=0.8;; post) target=0.6;; esac
-  ratio=$(awk -v a="$rps" -v b="$tps" 'BEGIN {printf "%.2f", a / b}')
-  printf '%-6s %12.0f %9.2f %9.2f %12.0f %7s %7s\n' $load "$rps" "$p50" "$p99" "$tps" "$ratio" "$target"
+  # The admin bypasses rules; the user runs under one record rule (target: at most 10 % lower).
+  for caller in admin user; do
+    script=$load
+    [ $caller = user ] && script=user/$load
+    read -r _ rps p50 p99 < <(run_wrk $script)
+    ratio=$(awk -v a="$rps" -v b="$tps" 'BEGIN {printf "%.2f", a / b}')
+    printf '%-6s %-6s %12.0f %9.2f %9.2f %12.0f %7s %7s\n' $load $caller "$rps" "$p50" "$p99" \
+      "$tps" "$ratio" "$target"
+    [ $caller = admin ] && admin_rps=$rps
+  done
+  awk -v a="$admin_rps" -v u="$rps" -v l=$load \
+    'BEGIN {printf "%-6s user/admin %.2f (target >= 0.90)\n", l, u / a}'
 done

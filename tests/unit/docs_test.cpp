@@ -13,8 +13,11 @@
 
 #include "app/config.hpp"
 #include "app/error.hpp"
+#include "modules/discovery.hpp"
+#include "modules/graph.hpp"
 #include "modules/manifest.hpp"
 #include "modules/semver.hpp"
+#include "schema/registry.hpp"
 
 namespace {
 
@@ -124,6 +127,37 @@ TEST(Docs, InvalidManifestExamplesFail) {
     EXPECT_GE(diagnostics.errors().size(), 1u);
   }
   EXPECT_GE(checked, 1) << "the invalid manifest example of " << file << " was not found";
+}
+
+// The security file examples of docs/security.md load, as a module depending on the demo
+// `sales`, without a diagnostic.
+TEST(Docs, SecurityExamplesLoad) {
+  const fs::path file = kDocs / "security.md";
+  const fs::path dir =
+      fs::temp_directory_path() / ("keel_docs_security_" + std::to_string(::getpid()));
+  int checked = 0;
+  for (const auto& block : fenced_blocks(file)) {
+    if (block.lang != "yaml" || block.first_line != "# security") continue;
+    ++checked;
+    SCOPED_TRACE("security block at " + file.string() + ":" + std::to_string(block.line));
+    fs::remove_all(dir);
+    fs::create_directories(dir / "doc_example");
+    std::ofstream(dir / "doc_example" / "manifest.yaml")
+        << "name: doc_example\nversion: 1.0.0\ndepends: [sales]\nsecurity: [security.yaml]\n";
+    std::ofstream(dir / "doc_example" / "security.yaml") << block.text;
+    auto found = keel::modules::discover(
+        {fs::path(KEEL_SOURCE_DIR) / "core", fs::path(KEEL_SOURCE_DIR) / "addons", dir},
+        fs::path(KEEL_SOURCE_DIR) / "core");
+    EXPECT_FALSE(found.diagnostics.has_errors()) << describe(found.diagnostics);
+    keel::modules::ModuleGraph graph(std::move(found.modules));
+    EXPECT_FALSE(graph.diagnostics().has_errors()) << describe(graph.diagnostics());
+    keel::Diagnostics diagnostics;
+    auto registry = keel::schema::Registry::build(graph.order(), diagnostics);
+    EXPECT_FALSE(diagnostics.has_errors()) << describe(diagnostics);
+    EXPECT_NE(registry->security().role("doc_example.manager"), nullptr);
+  }
+  fs::remove_all(dir);
+  EXPECT_GE(checked, 1) << "the security example of " << file << " was not found";
 }
 
 TEST(Docs, EveryManifestKeyIsDocumented) {
