@@ -21,6 +21,7 @@
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
 #include "support/http_client.hpp"
+#include "support/json.hpp"
 #include "support/pg.hpp"
 #include "support/run.hpp"
 #include "support/test_server.hpp"
@@ -33,12 +34,7 @@ using testing::http_request;
 using testing::HttpReply;
 using testing::TestServer;
 
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document d;
-  d.Parse(text.c_str());
-  EXPECT_FALSE(d.HasParseError()) << text;
-  return d;
-}
+constexpr auto parse = testing::parse_json;
 
 std::string credentials(const std::string& login, const std::string& password) {
   return R"({"login": ")" + login + R"(", "password": ")" + password + R"("})";

@@ -13,6 +13,7 @@
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
 #include "support/http_client.hpp"
+#include "support/json.hpp"
 #include "support/pg.hpp"
 #include "support/test_server.hpp"
 
@@ -22,12 +23,7 @@ namespace {
 using testing::http_raw;
 using testing::url_encode;
 
-rapidjson::Document parse(const std::string& text) {
-  rapidjson::Document d;
-  d.Parse(text.c_str());
-  EXPECT_FALSE(d.HasParseError()) << text;
-  return d;
-}
+constexpr auto parse = testing::parse_json;
 
 using testing::TestServer;
 
