@@ -136,7 +136,7 @@ TEST(CliDemoTree, ListsEveryModule) {
   for (size_t i = 1; i < lines.size(); ++i)
     names.push_back(lines[i].substr(0, lines[i].find(' ')));
   EXPECT_EQ(names, (std::vector<std::string>{"base", "contacts", "inventory", "products",
-                                             "sale_stock", "sales"}));
+                                             "sale_stock", "sales", "sales_discount"}));
   EXPECT_NE(r.out.find(KEEL_SOURCE_DIR "/core/base"), std::string::npos);
   EXPECT_NE(r.out.find(KEEL_SOURCE_DIR "/addons/sale_stock"), std::string::npos);
 }
@@ -153,7 +153,7 @@ TEST(CliDemoTree, GraphIsInDependencyOrder) {
     names.push_back(line.substr(0, space));
   }
   EXPECT_EQ(names, (std::vector<std::string>{"base", "contacts", "products", "inventory", "sales",
-                                             "sale_stock"}));
+                                             "sale_stock", "sales_discount"}));
 }
 
 TEST(CliDemoTree, DotDrawsEdgesFromDependentToDependency) {
