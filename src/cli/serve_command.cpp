@@ -15,6 +15,7 @@
 #include "http/server.hpp"
 #include "install/lifecycle.hpp"
 #include "modules/graph.hpp"
+#include "native/host.hpp"
 #include "security/crypto.hpp"
 #include "security/policy.hpp"
 #include "security/users.hpp"
@@ -95,6 +96,7 @@ int serve(Context& context) {
   auto bound = server.listen();  // listens last, after everything is ready
   spdlog::info("listening on http://{}:{}", host, bound);
   server.run();
+  native::Host::instance().stopping();  // on_stopping callbacks, reverse load order
   spdlog::info("stopped");
   return 0;
 }

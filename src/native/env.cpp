@@ -56,6 +56,7 @@ std::optional<sdk::Record> parse_record(std::string_view json) {
 sdk::Caller caller_of(const records::SecurityContext& ctx) {
   sdk::Caller c;
   c.user_id = ctx.user_id;
+  c.login = ctx.login;
   c.admin = ctx.admin;
   c.roles = ctx.roles;
   std::sort(c.roles.begin(), c.roles.end());
@@ -122,9 +123,7 @@ sdk::Records& ModuleEnv::elevated(std::string_view reason) {
   spdlog::warn("native: module {} acts with Keel's rights for user {}: {}", module_,
                caller_.user_id, reason);
   if (!elevated_) {
-    system_ = std::make_unique<records::SecurityContext>();
-    system_->user_id = 0;
-    system_->admin = true;
+    system_ = std::make_unique<records::SecurityContext>(records::SecurityContext::system());
     elevated_ = std::make_unique<Facade>(site_, *system_);
   }
   return *elevated_;

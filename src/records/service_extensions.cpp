@@ -11,26 +11,11 @@
 #include "records/extensions.hpp"
 #include "records/filter.hpp"
 #include "records/service.hpp"
+#include "records/transaction.hpp"
 
 namespace keel::records {
 
 namespace {
-
-// Runs `body` in a transaction, or in a savepoint when the caller has one open, so that hooks
-// and the write they surround succeed or fail together.
-template <typename F>
-auto together(db::Connection& conn, F&& body) -> decltype(body()) {
-  if (conn.idle_in_transaction()) {
-    db::Savepoint savepoint(conn, "keel_hooks");
-    auto result = body();
-    savepoint.release();
-    return result;
-  }
-  db::Transaction tx(conn);
-  auto result = body();
-  tx.commit();
-  return result;
-}
 
 std::string_view trim(std::string_view s) {
   size_t b = s.find_first_not_of(" \t");
@@ -146,7 +131,7 @@ JsonResult RecordService::create(db::Connection& conn, const SecurityContext& ct
   Split split = split_computed(*extensions_, *e, ctx, std::nullopt);
   if (!extensions_->has_hooks(e->name) && split.computed.empty())
     return create_stored(conn, ctx, entity_name, body);
-  return together(conn, [&] {
+  return atomically(conn, [&] {
     std::string written = extensions_->before_write(site, e->name, 0, {}, body);
     JsonResult result = create_stored(conn, ctx, entity_name, written);
     extensions_->after_write(site, e->name, result.id, true, result.json);
@@ -166,7 +151,7 @@ JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ct
   Split split = split_computed(*extensions_, *e, ctx, std::nullopt);
   if (!extensions_->has_hooks(e->name) && split.computed.empty())
     return update_stored(conn, ctx, entity_name, id, body);
-  return together(conn, [&] {
+  return atomically(conn, [&] {
     std::string written(body);
     if (extensions_->has_hooks(e->name)) {
       // The record before, as the caller may read it (a 404 when it may not).
@@ -188,7 +173,7 @@ void RecordService::remove(db::Connection& conn, const SecurityContext& ctx,
   if (!extensions_ || !e || !extensions_->has_hooks(e->name))
     return remove_stored(conn, ctx, entity_name, id);
   CallSite site{conn, ctx, *this};
-  together(conn, [&] {
+  atomically(conn, [&] {
     std::string old = read_stored(conn, ctx, entity_name, id, std::nullopt).json;
     extensions_->before_delete(site, e->name, id, old);
     remove_stored(conn, ctx, entity_name, id);
