@@ -263,6 +263,14 @@ TEST_F(Auth, ApiKeysAndRoles) {
             403);
   EXPECT_EQ(get(server.port(), "/api/v1/modules", testing::token_for(admin)).status, 200);
 
+  // A user cannot make itself an administrator through its own user record.
+  auto admin_role = conn->exec("SELECT id FROM base_role WHERE name = 'base.admin'").get_int(0, 0);
+  auto escalate =
+      http_request(server.port(), "PATCH", "/api/v1/records/base_user/" + std::to_string(alice),
+                   R"({"roles": [)" + std::to_string(admin_role) + "]}", bearer(key.key));
+  EXPECT_GE(escalate.status, 400) << escalate.body;
+  EXPECT_EQ(get(server.port(), "/api/v1/modules", key.key).status, 403);
+
   // A revoked key stops working as soon as the server hears of it.
   conn->exec("UPDATE base_api_key SET active = false");
   EXPECT_TRUE(eventually(
@@ -418,6 +426,22 @@ TEST_F(Auth, NoPasswordOrTokenInTheDatabaseOrTheLog) {
     secrets.push_back(std::string(split_api_key(key.key)->second));
     get(server.port(), "/api/v1/records/partner", key.key);
     get(server.port(), "/api/v1/records/partner?x=1", secrets[2]);
+    // The records API cannot store a password (it would be kept as sent): secret fields are
+    // neither read nor written there, not even by an administrator.
+    std::string plain = "set through the records API";
+    secrets.push_back(plain);
+    auto patch =
+        http_request(server.port(), "PATCH", "/api/v1/records/base_user/" + std::to_string(alice),
+                     R"({"password": ")" + plain + "\"}", bearer(testing::token_for(admin)));
+    EXPECT_GE(patch.status, 400) << patch.body;
+    auto create = http_request(server.port(), "POST", "/api/v1/records/base_user",
+                               R"({"login": "mallory", "password": ")" + plain + "\"}",
+                               bearer(testing::token_for(admin)));
+    EXPECT_GE(create.status, 400) << create.body;
+    auto read = get(server.port(), "/api/v1/records/base_user/" + std::to_string(alice),
+                    testing::token_for(admin));
+    EXPECT_EQ(read.status, 200);
+    EXPECT_EQ(read.body.find("argon2"), std::string::npos) << read.body;
   }
   spdlog::set_default_logger(previous);
   std::string text = dump(*conn);
