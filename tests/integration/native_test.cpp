@@ -13,6 +13,7 @@
 #include "support/auth.hpp"
 #include "support/http_client.hpp"
 #include "support/pg.hpp"
+#include "support/run.hpp"
 #include "support/test_server.hpp"
 
 namespace keel::native {
@@ -139,6 +140,23 @@ TEST_F(Native, MissingLibraryAndUnknownEntityFailTheInstall) {
   EXPECT_EQ(hook.code(), "native.conflict");
   EXPECT_NE(std::string(hook.what()).find("validate hook on \"no_such_entity\""), std::string::npos)
       << hook.what();
+}
+
+TEST_F(Native, TheCommandLineNamesTheModuleTheFileAndTheFix) {
+  auto keel = [&](const std::string& module) {
+    return testing::run_keel({"module", "install", module, "--db", database.conninfo(),
+                              "--addons-path", KEEL_FIXTURES_DIR "/native"},
+                             {{"KEEL_LIBRARY_PATH", KEEL_TEST_ADDON_DIR}});
+  };
+  auto bad = keel("native_bad_abi");
+  EXPECT_EQ(bad.status, 1) << bad.err;
+  for (const char* part : {"module \"native_bad_abi\"", "libnative_bad_abi.so", "SDK ABI 999",
+                           "rebuild the module against the SDK of this Keel"})
+    EXPECT_NE(bad.err.find(part), std::string::npos) << part << "\n" << bad.err;
+  auto good = keel("native_override_b");
+  EXPECT_EQ(good.status, 0) << good.err;
+  EXPECT_NE(good.out.find("native_good native_override_a native_override_b"), std::string::npos)
+      << good.out;
 }
 
 TEST_F(Native, HooksRunInTheWriteAndTheirFailuresRollItBack) {
