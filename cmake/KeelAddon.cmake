@@ -4,7 +4,8 @@
 #
 # builds lib<library>.so, the `library:` of the module's manifest, against the SDK headers
 # (target Keel::sdk) and nothing else of Keel. Inside Keel's own build the library lands in the
-# build's addon directory, where `keel` finds it; built on its own (find_package(Keel)) it lands
+# build's addon directory, where `keel` finds it (or, with -DKEEL_STATIC_ADDONS=ON, into the
+# keel binary itself); built on its own (find_package(Keel)) it lands
 # in the module's build directory, which `keel` also searches (<module>/build).
 #
 #   keel_add_addons(<dir>)
@@ -18,7 +19,14 @@ function(keel_add_addon library)
     message(FATAL_ERROR "keel_add_addon(${library}): no SOURCES")
   endif()
   set(target keel_addon_${library})
-  add_library(${target} MODULE ${ARG_SOURCES})
+  if(KEEL_ADDON_LINK_STATIC)
+    # Linked into keel: the entry symbols are named after the library (keel/module.hpp).
+    add_library(${target} OBJECT ${ARG_SOURCES})
+    target_compile_definitions(${target} PRIVATE KEEL_ADDON_STATIC=${library})
+    set_property(GLOBAL APPEND PROPERTY KEEL_STATIC_ADDON_LIBRARIES ${library})
+  else()
+    add_library(${target} MODULE ${ARG_SOURCES})
+  endif()
   target_link_libraries(${target} PRIVATE Keel::sdk ${ARG_LINK_LIBRARIES})
   set_target_properties(${target} PROPERTIES
     OUTPUT_NAME ${library}

@@ -135,9 +135,9 @@ void Host::add_library_dir(fs::path dir) {
   extra_dirs_.push_back(std::move(dir));
 }
 
-void Host::add_static(std::string module, const sdk::AbiBlock* abi, InitFunction init) {
+void Host::add_static(std::string library, const sdk::AbiBlock* abi, InitFunction init) {
   std::lock_guard lock(mutex_);
-  static_[std::move(module)] = Static{abi, init};
+  static_[std::move(library)] = Static{abi, init};
 }
 
 std::vector<fs::path> Host::library_dirs(const modules::Manifest& manifest) const {
@@ -171,10 +171,10 @@ void Host::load(const modules::Manifest& manifest) {
   const sdk::AbiBlock* abi = nullptr;
   InitFunction init = nullptr;
   std::string where;
-  if (auto it = static_.find(name); it != static_.end()) {
+  if (auto it = static_.find(manifest.library); it != static_.end()) {
     abi = it->second.abi;
     init = it->second.init;
-    where = "the module linked into keel";
+    where = "lib" + manifest.library + " (linked into keel)";
   } else {
     std::string file_name = "lib" + manifest.library + ".so";
     std::string searched;

@@ -50,9 +50,9 @@ class Host {
   std::vector<std::filesystem::path> library_dirs(const modules::Manifest& manifest) const;
   void add_library_dir(std::filesystem::path dir);
 
-  // A module linked into the binary: `load` uses `init` (checked with `abi`) instead of a
-  // library.
-  void add_static(std::string module, const sdk::AbiBlock* abi, InitFunction init);
+  // A library linked into the binary (KEEL_STATIC_ADDONS): `load` uses its `init`, after the
+  // same checks of `abi`, instead of lib<library>.so.
+  void add_static(std::string library, const sdk::AbiBlock* abi, InitFunction init);
 
   bool loaded(std::string_view module) const;
   // Calls the on_stopping callbacks, last loaded first; errors are logged.
@@ -75,5 +75,10 @@ class Host {
   };
   std::map<std::string, Static, std::less<>> static_;
 };
+
+// Registers the libraries linked into the keel binary with Host::add_static (none unless built
+// with -DKEEL_STATIC_ADDONS=ON). Defined in the build's generated static_addons.cpp, part of
+// the keel executable only; main() calls it first.
+void register_static_modules();
 
 }  // namespace keel::native
