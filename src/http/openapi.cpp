@@ -32,6 +32,7 @@ constexpr int kEmailLength = 254;  // varchar(254), contract §4 rule 7
 constexpr std::string_view kTagMeta = "Meta";
 constexpr std::string_view kTagModules = "Modules";
 constexpr std::string_view kTagSystem = "System";
+constexpr std::string_view kTagAuth = "Auth";
 constexpr std::string_view kTagUi = "UI";
 
 // Writes the document; one instance per call.
@@ -124,6 +125,7 @@ class OpenApiWriter {
   void module_paths();
   void ui_paths();
   void system_paths();
+  void auth_paths();
   void components();
   void parameters();
   void responses();
@@ -230,6 +232,7 @@ void OpenApiWriter::tags() {
   for (auto [name, text] : {std::pair{kTagMeta, "Entities, their fields and the caller's rights"},
                             {kTagModules, "Module administration (admin)"},
                             {kTagUi, "Views, menus, actions and components (docs/views.md)"},
+                            {kTagAuth, "Login, token refresh and logout"},
                             {kTagSystem, "Health, metrics and this document"}}) {
     w_.StartObject();
     member("name", name);
@@ -249,6 +252,7 @@ void OpenApiWriter::paths() {
   meta_paths();
   module_paths();
   ui_paths();
+  auth_paths();
   system_paths();
   w_.EndObject();
 }
@@ -731,6 +735,60 @@ void OpenApiWriter::system_paths() {
   w_.EndObject();
 }
 
+// The three routes of contract §3 auth (§4 rules 13 and 14): login and refresh need no token.
+void OpenApiWriter::auth_paths() {
+  struct Route {
+    const char* path;
+    const char* id;
+    const char* summary;
+    const char* body;    // request schema
+    const char* answer;  // 200 schema; nullptr: 204
+    bool open;           // no token needed
+  };
+  for (const Route& r : {
+           Route{"/api/v1/auth/login", "login",
+                 "Exchange a login and password for an access and a refresh token", "LoginRequest",
+                 "Tokens", true},
+           Route{"/api/v1/auth/refresh", "refreshToken",
+                 "A new access token and a new refresh token; the old refresh token is retired "
+                 "(reusing it revokes its whole chain)",
+                 "RefreshRequest", "Tokens", true},
+           Route{"/api/v1/auth/logout", "logout", "Revoke a refresh token", "RefreshRequest",
+                 nullptr, false},
+       }) {
+    key(r.path);
+    w_.StartObject();
+    key("post");
+    w_.StartObject();
+    member("operationId", r.id);
+    strings("tags", {kTagAuth});
+    member("summary", r.summary);
+    if (r.open) {
+      key("security");
+      w_.StartArray();
+      w_.EndArray();
+    }
+    key("requestBody");
+    w_.StartObject();
+    flag("required", true);
+    json_content(r.body);
+    w_.EndObject();
+    key("responses");
+    w_.StartObject();
+    key(r.answer ? "200" : "204");
+    w_.StartObject();
+    member("description", r.answer ? "The tokens" : "Revoked");
+    if (r.answer) json_content(r.answer);
+    w_.EndObject();
+    response_ref("400", "BadRequest");
+    response_ref("401", "Unauthorized");
+    if (r.open) response_ref("429", "TooManyRequests");
+    w_.EndObject();
+    w_.EndObject();
+    w_.EndObject();
+  }
+}
+
 // ---- components -----------------------------------------------------------------------------
 
 void OpenApiWriter::components() {
@@ -867,6 +925,9 @@ void OpenApiWriter::responses() {
            {"UnprocessableContent",
             "Invalid data: `errors` names each field (unknown, readonly, wrong type, missing)"},
            {"Unavailable", "Not ready to serve (the database is unreachable)"},
+           {"TooManyRequests",
+            "Too many failed logins for this login or address; retry after `Retry-After` "
+            "seconds"},
        }) {
     key(name);
     w_.StartObject();
@@ -1146,6 +1207,35 @@ void OpenApiWriter::write_property(const Field& f) {
 }
 
 void OpenApiWriter::fixed_schemas() {
+  // Bodies and answers of /auth/*: objects of required string properties (plus expires_in).
+  auto strings_object = [&](const char* name, std::initializer_list<std::string_view> props,
+                            bool expires) {
+    key(name);
+    w_.StartObject();
+    type("object");
+    key("properties");
+    w_.StartObject();
+    for (auto p : props) {
+      key(p);
+      w_.StartObject();
+      type("string");
+      w_.EndObject();
+    }
+    if (expires) {
+      key("expires_in");
+      w_.StartObject();
+      type("integer");
+      member("description", "Seconds until the access token expires");
+      w_.EndObject();
+    }
+    w_.EndObject();
+    strings("required", props);
+    w_.EndObject();
+  };
+  strings_object("LoginRequest", {"login", "password"}, false);
+  strings_object("RefreshRequest", {"refresh_token"}, false);
+  strings_object("Tokens", {"access_token", "refresh_token", "token_type"}, true);
+
   // RFC 9457 problem details, with the field errors of a 422.
   key("Problem");
   w_.StartObject();
