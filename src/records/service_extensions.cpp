@@ -12,6 +12,8 @@
 #include "records/filter.hpp"
 #include "records/service.hpp"
 #include "records/transaction.hpp"
+#include "schema/registry.hpp"
+#include "security/policy.hpp"
 
 namespace keel::records {
 
@@ -54,6 +56,15 @@ Split split_computed(const Extensions& ext, const schema::Entity& e, const Secur
   }
   if (!out.computed.empty()) out.fields = rest.empty() ? "id" : rest;
   return out;
+}
+
+using Op = security::Operation;
+
+// Whether the caller's roles grant `op` on the entity at all (the stored operation answers 403
+// otherwise, before any module code runs).
+bool may(const schema::Registry& registry, const SecurityContext& ctx, const schema::Entity& e,
+         Op op) {
+  return registry.security().allowed(ctx, e.name, op);
 }
 
 enum class Shape { kPage, kRecord, kWritten };
@@ -129,7 +140,9 @@ JsonResult RecordService::create(db::Connection& conn, const SecurityContext& ct
   if (!extensions_ || !e) return create_stored(conn, ctx, entity_name, body);
   CallSite site{conn, ctx, *this};
   Split split = split_computed(*extensions_, *e, ctx, std::nullopt);
-  if (!extensions_->has_hooks(e->name) && split.computed.empty())
+  // No module code runs for a caller who may not create at all: the stored operation says 403.
+  if ((!extensions_->has_hooks(e->name) && split.computed.empty()) ||
+      !may(*registry_, ctx, *e, Op::kCreate))
     return create_stored(conn, ctx, entity_name, body);
   return atomically(conn, [&] {
     std::string written = extensions_->before_write(site, e->name, 0, {}, body);
@@ -149,7 +162,8 @@ JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ct
   if (!extensions_ || !e) return update_stored(conn, ctx, entity_name, id, body);
   CallSite site{conn, ctx, *this};
   Split split = split_computed(*extensions_, *e, ctx, std::nullopt);
-  if (!extensions_->has_hooks(e->name) && split.computed.empty())
+  if ((!extensions_->has_hooks(e->name) && split.computed.empty()) ||
+      !may(*registry_, ctx, *e, Op::kUpdate))
     return update_stored(conn, ctx, entity_name, id, body);
   return atomically(conn, [&] {
     std::string written(body);
@@ -170,7 +184,8 @@ JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ct
 void RecordService::remove(db::Connection& conn, const SecurityContext& ctx,
                            std::string_view entity_name, std::int64_t id) const {
   const schema::Entity* e = registry_->entity(entity_name);
-  if (!extensions_ || !e || !extensions_->has_hooks(e->name))
+  if (!extensions_ || !e || !extensions_->has_hooks(e->name) ||
+      !may(*registry_, ctx, *e, Op::kDelete))
     return remove_stored(conn, ctx, entity_name, id);
   CallSite site{conn, ctx, *this};
   atomically(conn, [&] {

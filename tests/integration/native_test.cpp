@@ -142,6 +142,39 @@ TEST_F(Native, MissingLibraryAndUnknownEntityFailTheInstall) {
       << hook.what();
 }
 
+TEST_F(Native, RegistrationsThatDoNotFitFailTheInstall) {
+  install({"native_good"});
+  Error dup = install_error({"native_dup_provider"});
+  EXPECT_EQ(dup.code(), "native.conflict");
+  EXPECT_NE(std::string(dup.what())
+                .find("service \"native_good.greet\" is provided by both \"native_good\" and "
+                      "\"native_dup_provider\""),
+            std::string::npos)
+      << dup.what();
+  Error signature = install_error({"native_bad_signature"});
+  EXPECT_EQ(signature.code(), "native.conflict");
+  EXPECT_NE(std::string(signature.what()).find("overrides service \"native_good.greet\" as int"),
+            std::string::npos)
+      << signature.what();
+  Error compute = install_error({"native_bad_compute"});
+  EXPECT_NE(std::string(compute.what()).find("computes \"ng_item.name\", which is not declared"),
+            std::string::npos)
+      << compute.what();
+  auto installed = install::installed_modules(conn);
+  EXPECT_EQ(installed.count("native_dup_provider") + installed.count("native_bad_signature") +
+                installed.count("native_bad_compute"),
+            0u);
+}
+
+TEST_F(Native, NoModuleCodeRunsForACallerWithoutTheRight) {
+  install({"native_good"});
+  token = testing::token_for(testing::create_user(conn, "bob", {"base.user"}));
+  testing::TestServer server(config, database.conninfo());
+  // "boom" would make the before_create hook throw (500): the caller is refused first.
+  auto r = call(server.port(), "POST", "/api/v1/records/ng_item", R"({"name": "boom"})");
+  EXPECT_EQ(r.status, 403) << r.body;
+}
+
 TEST_F(Native, TheCommandLineNamesTheModuleTheFileAndTheFix) {
   auto keel = [&](const std::string& module) {
     return testing::run_keel({"module", "install", module, "--db", database.conninfo(),
