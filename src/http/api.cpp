@@ -18,6 +18,7 @@
 #include "install/module_state_json.hpp"
 #include "modules/discovery.hpp"
 #include "modules/signing.hpp"
+#include "native/extensions.hpp"
 #include "native/host.hpp"
 #include "records/service.hpp"
 #include "schema/registry.hpp"
@@ -75,6 +76,7 @@ void require_admin(const Request& req) {
 }
 
 // Routes anyone may call: every other route under /api/ needs a token (contract §4 rule 14).
+// Module assets are open too (see below).
 // Paths outside /api/ (the front end's static files) carry no data.
 bool needs_token(std::string_view path) {
   constexpr std::string_view open[] = {"/api/v1/auth/login", "/api/v1/auth/refresh",
@@ -82,7 +84,9 @@ bool needs_token(std::string_view path) {
   if (path.rfind("/api/", 0) != 0) return false;
   for (auto p : open)
     if (path == p) return false;
-  return true;
+  // Module assets (static/ files: the front end's own code) load from <script src>, which
+  // carries no token; they hold no data.
+  return path.rfind("/api/v1/ui/assets/", 0) != 0;
 }
 
 std::string names_json(const std::vector<std::string>& names, const char* key) {
@@ -142,6 +146,18 @@ Response Api::dispatch(Request& request) {
 
 Api::~Api() = default;
 
+std::string Snapshot::openapi(const security::Context& ctx) const {
+  // One document per set of roles: what a caller may read depends on its roles only.
+  std::string key = ctx.admin ? std::string(security::kAdminRole) : std::string();
+  if (!ctx.admin)
+    for (const auto& r : ctx.roles)
+      key += r + ",";
+  std::lock_guard lock(openapi_mutex_);
+  auto it = openapi_.find(key);
+  if (it == openapi_.end()) it = openapi_.emplace(key, openapi_document(*registry, ctx, "/")).first;
+  return it->second;
+}
+
 void Api::reload() {
   std::lock_guard lock(reload_mutex_);
   auto graph = discover_graph(config_);
@@ -167,7 +183,6 @@ void Api::reload() {
   snapshot->records = std::make_shared<records::RecordService>(registry, snapshot->native);
   snapshot->native_routes = native_router(snapshot->native, snapshot->records, pool_,
                                           [](const Request& r) { return caller(r); });
-  snapshot->openapi = openapi_document(*registry, "/");
   snapshot->ui = ui::build_catalog(modules, registry);
   snapshot_.store(std::move(snapshot));
   spdlog::info("registry loaded: {} modules, {} entities", modules.size(),
@@ -215,20 +230,22 @@ void Api::add_routes() {
     return r;
   });
 
-  router_.add("GET", v1 + "/openapi.json",
-              [this](Request&) { return Response::json(200, snapshot()->openapi); });
+  router_.add("GET", v1 + "/openapi.json", [this](Request& req) {
+    return Response::json(200, snapshot()->openapi(caller(req)));
+  });
 
-  router_.add("GET", v1 + "/meta/entities", [this](Request&) {
-    return Response::json(200, meta_entities(*snapshot()->registry));
+  router_.add("GET", v1 + "/meta/entities", [this](Request& req) {
+    return Response::json(200, meta_entities(*snapshot()->registry, caller(req)));
   });
   router_.add("GET", v1 + "/meta/entities/{entity}", [this](Request& req) {
-    auto one = meta_entity(*snapshot()->registry, req.param("entity"));
+    auto one = meta_entity(*snapshot()->registry, caller(req), req.param("entity"));
     if (!one)
       throw ApiError(404, "records.unknown_entity", "no entity \"" + req.param("entity") + "\"");
     return Response::json(200, std::move(*one));
   });
 
-  add_ui_routes(router_, v1, [this] { return snapshot(); }, pool_, caller);
+  add_ui_routes(
+      router_, v1, [this] { return snapshot(); }, pool_, caller);
 
   // Records: the handler parses and shapes; RecordService decides.
   router_.add("GET", v1 + "/records/{entity}", [this](Request& req) {
@@ -298,6 +315,12 @@ void Api::add_routes() {
     w.EndArray();
     w.EndObject();
     return Response::json(200, buffer.GetString());
+  });
+  // What the native code of the installed modules registered, stamped with module and policy.
+  router_.add("GET", v1 + "/modules/native", [this](Request& req) {
+    require_admin(req);
+    auto snap = snapshot();
+    return Response::json(200, names_json(snap->native->describe(), "registrations"));
   });
   router_.add("POST", v1 + "/modules/{name}/{action}", [this](Request& req) {
     require_admin(req);

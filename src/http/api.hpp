@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -13,7 +14,7 @@
 namespace keel::db {
 class Listener;
 class Pool;
-}
+}  // namespace keel::db
 namespace keel::native {
 class Extensions;
 }
@@ -27,6 +28,7 @@ namespace keel::security {
 class AuthService;
 class Authenticator;
 class TokenSigner;
+struct Context;
 }  // namespace keel::security
 
 namespace keel::ui {
@@ -41,9 +43,14 @@ struct Snapshot {
   std::shared_ptr<const schema::Registry> registry;
   std::shared_ptr<const records::RecordService> records;
   std::shared_ptr<const native::Extensions> native;  // what the native modules registered
-  std::shared_ptr<const Router> native_routes;        // theirs: /api/v1/x/{module}/...
-  std::string openapi;  // generated once per snapshot
+  std::shared_ptr<const Router> native_routes;       // theirs: /api/v1/x/{module}/...
+  // The OpenAPI document as `ctx` may see it, generated once per set of roles.
+  std::string openapi(const security::Context& ctx) const;
   std::shared_ptr<const ui::Catalog> ui;  // views, menus, actions, components
+
+ private:
+  mutable std::mutex openapi_mutex_;
+  mutable std::map<std::string, std::string> openapi_;
 };
 
 // The REST API of contract §3: routes, handlers (parse and shape only; the rules live in the

@@ -230,6 +230,10 @@ TEST_F(Ui, ActionsAndComponentsWithTheirAssets) {
   auto again = http_request(server.port(), "GET", "/api/v1/ui/assets/shop/stamp.js", "", headers);
   EXPECT_EQ(again.status, 304);
   EXPECT_TRUE(again.body.empty());
+  // A <script src> sends no token: assets are served without one (they hold no data).
+  auto anonymous = http_request(server.port(), "GET", "/api/v1/ui/assets/shop/stamp.js");
+  EXPECT_EQ(anonymous.status, 200);
+  EXPECT_EQ(anonymous.body, asset.body);
   // Nothing outside static/, however it is spelled.
   for (const char* path :
        {"/ui/assets/shop/..%2Fsecret.txt", "/ui/assets/shop/%2E%2E/secret.txt",
