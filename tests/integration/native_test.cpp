@@ -291,6 +291,13 @@ TEST_F(Native, OverridesChainInDependencyOrder) {
   testing::TestServer server(config, database.conninfo());
   auto r = call(server.port(), "GET", "/api/v1/x/native_good/greet?name=x");
   EXPECT_EQ(r.body, R"({"text":"[b [a hello x]]"})");
+  // Who registered what, for administrators.
+  auto listing = call(server.port(), "GET", "/api/v1/modules/native");
+  ASSERT_EQ(listing.status, 200) << listing.body;
+  EXPECT_NE(listing.body.find("service native_good.greet: native_good (new) <- native_override_a "
+                              "(override) <- native_override_b (override)"),
+            std::string::npos)
+      << listing.body;
 }
 
 TEST_F(Native, SalesTotalsComeFromNativeCodeAndTheDiscountOverridesThem) {
