@@ -1,5 +1,10 @@
 #include "app/yaml_reader.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <regex>
+
 #include <algorithm>
 #include <charconv>
 #include <set>
@@ -173,6 +178,61 @@ std::optional<std::vector<LocatedString>> YamlReader::string_list(const YAML::No
   }
   if (!ok) return std::nullopt;
   return out;
+}
+
+namespace {
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void write_yaml(JsonWriter& w, const YAML::Node& node) {
+  static const std::regex kNumber(R"(^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$)");
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      w.StartObject();
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        const YAML::Node key = it->first;
+        const YAML::Node value = it->second;
+        // A plain `null` key (the filter operator) is a Null node to yaml-cpp.
+        std::string name = key.IsScalar() ? key.Scalar()
+                           : key.IsNull() ? (key.Scalar().empty() ? "null" : key.Scalar())
+                                          : std::string("?");
+        w.Key(name.c_str(), static_cast<rapidjson::SizeType>(name.size()));
+        write_yaml(w, value);
+      }
+      w.EndObject();
+      return;
+    case YAML::NodeType::Sequence:
+      w.StartArray();
+      for (const auto& item : node)
+        write_yaml(w, item);
+      w.EndArray();
+      return;
+    case YAML::NodeType::Scalar: {
+      const std::string& s = node.Scalar();
+      if (node.Tag() != "!") {  // plain, not quoted
+        if (s == "true" || s == "True" || s == "TRUE") return void(w.Bool(true));
+        if (s == "false" || s == "False" || s == "FALSE") return void(w.Bool(false));
+        if (s == "null" || s == "~") return void(w.Null());
+        if (std::regex_match(s, kNumber))
+          return void(w.RawValue(s.c_str(), s.size(), rapidjson::kNumberType));
+      }
+      w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+      return;
+    }
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      w.Null();
+      return;
+  }
+}
+
+}  // namespace
+
+std::string yaml_to_json(const YAML::Node& node) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter w(buffer);
+  write_yaml(w, node);
+  return std::string(buffer.GetString(), buffer.GetSize());
 }
 
 }  // namespace keel

@@ -58,6 +58,11 @@ class YamlReader {
   Diagnostics& diagnostics_;
 };
 
+// A YAML value as JSON text: maps, lists, and scalars read as YAML 1.2's core schema does when
+// plain (null, booleans, numbers), strings when quoted. Filters and UI attributes are written
+// in YAML and kept as JSON.
+std::string yaml_to_json(const YAML::Node& node);
+
 // A YAML-friendly description of a node's kind for "expected X, got Y" messages.
 std::string_view yaml_kind(const YAML::Node& node);
 

@@ -1,10 +1,6 @@
 #include "security/policy.hpp"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 #include <algorithm>
-#include <charconv>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -25,53 +21,6 @@ const std::vector<std::string_view> kRoleKeys = {"label", "implies"};
 const std::vector<std::string_view> kAccessKeys = {"entity", "role",   "read",
                                                    "create", "update", "delete"};
 const std::vector<std::string_view> kRuleKeys = {"name", "entity", "role", "operations", "filter"};
-
-// A YAML value as JSON: quoted scalars are strings; plain scalars are null, booleans, numbers
-// or strings as YAML 1.2's core schema reads them.
-void write_json(rapidjson::Writer<rapidjson::StringBuffer>& w, const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map:
-      w.StartObject();
-      for (auto it = node.begin(); it != node.end(); ++it) {
-        const std::string& key = it->first.Scalar();
-        w.Key(key.c_str(), static_cast<rapidjson::SizeType>(key.size()));
-        write_json(w, it->second);
-      }
-      w.EndObject();
-      return;
-    case YAML::NodeType::Sequence:
-      w.StartArray();
-      for (const auto& item : node)
-        write_json(w, item);
-      w.EndArray();
-      return;
-    case YAML::NodeType::Scalar: {
-      const std::string& s = node.Scalar();
-      if (node.Tag() != "!") {
-        if (s == "null" || s == "~") return void(w.Null());
-        if (s == "true") return void(w.Bool(true));
-        if (s == "false") return void(w.Bool(false));
-        long long i = 0;
-        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), i);
-        if (ec == std::errc() && p == s.data() + s.size() && !s.empty()) return void(w.Int64(i));
-        double d = 0;
-        auto [q, ec2] = std::from_chars(s.data(), s.data() + s.size(), d);
-        if (ec2 == std::errc() && q == s.data() + s.size() && !s.empty()) return void(w.Double(d));
-      }
-      w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
-      return;
-    }
-    default:
-      w.Null();
-  }
-}
-
-std::string to_json(const YAML::Node& node) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
-  write_json(w, node);
-  return std::string(buffer.GetString(), buffer.GetSize());
-}
 
 // Reads security files, module by module in dependency order.
 class Loader {
@@ -244,7 +193,7 @@ class Loader {
     if (!e || !qualified) return;
     rule.entity = e->name;
     rule.role = *qualified;
-    rule.filter = to_json(filter);
+    rule.filter = yaml_to_json(filter);
     // The filter must compile against the entity (unknown fields, operators, variables).
     try {
       Context ctx = Context::system();

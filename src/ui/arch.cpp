@@ -8,7 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <regex>
+
 #include <set>
 
 #include "app/yaml_reader.hpp"
@@ -25,48 +25,6 @@ using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 // Keys of a node that are not free attributes.
 bool is_structural(std::string_view key) {
   return key == "component" || key == "field" || key == "id" || key == "children";
-}
-
-void write_yaml(Writer& w, const YAML::Node& node) {
-  static const std::regex kNumber(R"(^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$)");
-  switch (node.Type()) {
-    case YAML::NodeType::Map:
-      w.StartObject();
-      for (auto it = node.begin(); it != node.end(); ++it) {
-        const YAML::Node key = it->first;
-        const YAML::Node value = it->second;
-        // A plain `null` key (the filter operator) is a Null node to yaml-cpp.
-        std::string name = key.IsScalar() ? key.Scalar()
-                           : key.IsNull() ? (key.Scalar().empty() ? "null" : key.Scalar())
-                                          : std::string("?");
-        w.Key(name.c_str(), static_cast<rapidjson::SizeType>(name.size()));
-        write_yaml(w, value);
-      }
-      w.EndObject();
-      return;
-    case YAML::NodeType::Sequence:
-      w.StartArray();
-      for (const auto& item : node)
-        write_yaml(w, item);
-      w.EndArray();
-      return;
-    case YAML::NodeType::Scalar: {
-      const std::string& s = node.Scalar();
-      if (node.Tag() != "!") {  // plain, not quoted
-        if (s == "true" || s == "True" || s == "TRUE") return void(w.Bool(true));
-        if (s == "false" || s == "False" || s == "FALSE") return void(w.Bool(false));
-        if (s == "null" || s == "~") return void(w.Null());
-        if (std::regex_match(s, kNumber))
-          return void(w.RawValue(s.c_str(), s.size(), rapidjson::kNumberType));
-      }
-      w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
-      return;
-    }
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      w.Null();
-      return;
-  }
 }
 
 std::string value_json(const rapidjson::Value& v) {
@@ -172,13 +130,6 @@ const std::vector<std::string_view>& builtin_components() {
   static const std::vector<std::string_view> kBuiltins = {"field",  "group",     "notebook", "page",
                                                           "button", "separator", "label"};
   return kBuiltins;
-}
-
-std::string yaml_to_json(const YAML::Node& node) {
-  rapidjson::StringBuffer buffer;
-  Writer w(buffer);
-  write_yaml(w, node);
-  return buffer.GetString();
 }
 
 Arch arch_from_yaml(YamlReader& r, const YAML::Node& list, std::string_view what) {

@@ -42,7 +42,7 @@ using Arch = std::vector<Node>;
 const std::vector<std::string_view>& builtin_components();
 
 // YAML value -> JSON text: quoted scalars are strings, plain true/false/null/numbers are typed.
-std::string yaml_to_json(const YAML::Node& node);
+
 // Reads a list of nodes; problems go to the reader's diagnostics (file:line:col).
 Arch arch_from_yaml(YamlReader& reader, const YAML::Node& list, std::string_view what);
 // Reads an arch from JSON text (API input); problems are reported with a path such as

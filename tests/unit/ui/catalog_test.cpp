@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "app/error.hpp"
+#include "app/yaml_reader.hpp"
 #include "modules/discovery.hpp"
 #include "modules/graph.hpp"
 #include "schema/registry.hpp"
