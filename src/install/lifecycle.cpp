@@ -209,7 +209,8 @@ void sync_security(db::Connection& conn, const schema::Registry& registry) {
       w.Key("role");
       w.String(a.role.c_str());
       for (size_t i = 0; i < security::kOperationCount; ++i) {
-        std::string key = "can_" + std::string(security::to_string(static_cast<security::Operation>(i)));
+        std::string key =
+            "can_" + std::string(security::to_string(static_cast<security::Operation>(i)));
         w.Key(key.c_str());
         w.Bool(a.allow[i]);
       }

@@ -351,8 +351,7 @@ QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view w
     if (!target) bad(what, "\"" + shown(path.substr(0, dot)) + "\" targets an unknown entity");
     if (!trusted_ && !registry_.security().allowed(ctx_, target->name, security::Operation::kRead))
       throw ApiError(403, "security.forbidden",
-                     "you may not read " + target->name + " records (path \"" + shown(path) +
-                         "\")",
+                     "you may not read " + target->name + " records (path \"" + shown(path) + "\")",
                      "ask an administrator for a role that grants it");
     parent = &join(std::string(path.substr(0, dot)), parent, *f, *target);
     entity = target;

@@ -39,10 +39,9 @@ struct EntitySpec {
 };
 
 const std::vector<std::string_view> kFieldKeys = {
-    "type",     "label",    "help",    "required",   "unique",    "index",
-    "readonly", "computed", "store",   "max_length", "precision", "scale",
-    "options",  "target",   "inverse", "on_delete",  "default",   "roles",
-    "secret"};
+    "type",     "label",     "help",       "required",  "unique", "index",   "readonly",
+    "computed", "store",     "max_length", "precision", "scale",  "options", "target",
+    "inverse",  "on_delete", "default",    "roles",     "secret"};
 const std::vector<std::string_view> kEntityKeys = {"label", "title", "order", "table", "fields"};
 const std::vector<std::string_view> kFileKeys = {"entities", "extend"};
 const char* kNameHint = "names are lowercase letters, digits and _, starting with a letter";

@@ -56,8 +56,9 @@ class FilterTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     tree_ = std::make_unique<testing::AddonTree>();
-    tree_->write("shop/manifest.yaml",
-                 "name: shop\nversion: 1.0.0\nentities: [entities.yaml]\nsecurity: [security.yaml]\n");
+    tree_->write(
+        "shop/manifest.yaml",
+        "name: shop\nversion: 1.0.0\nentities: [entities.yaml]\nsecurity: [security.yaml]\n");
     tree_->write("shop/security.yaml", "roles: {manager: {label: Shop manager}}\n");
     tree_->write("shop/entities.yaml", kEntities);
     auto found = modules::discover({tree_->path()});

@@ -166,8 +166,9 @@ const char* kEveryType = R"(entities:
 )";
 
 TEST_F(RegistryTest, ParsesEveryFieldTypeAndAttribute) {
-  module("sales", {},
-         {{"sales.yaml", kEveryType}, {"security/roles.yaml", "roles: {manager: {}, admin: {}}\n"}});
+  module(
+      "sales", {},
+      {{"sales.yaml", kEveryType}, {"security/roles.yaml", "roles: {manager: {}, admin: {}}\n"}});
   auto registry = build_clean();
   const Entity* e = registry->entity("sale_order");
   ASSERT_NE(e, nullptr);
@@ -1114,7 +1115,8 @@ TEST_F(RegistryTest, TheContractExampleBuilds) {
       name:  {type: string}
       email: {type: email}
 )"}});
-  module("sales", {"contacts"}, {{"sales.yaml", R"(entities:
+  module("sales", {"contacts"},
+         {{"sales.yaml", R"(entities:
   sale_order:
     label: Sales order
     title: name                       # the field that names a record (default: `name` if present)
@@ -1140,7 +1142,7 @@ extend:                               # entities of the modules this one depends
       sale_count: {type: integer, computed: true}     # computed by the module's native code
       email:      {required: true}                    # change an existing field's attributes
 )"},
-                                  {"security/sales.yaml", R"(roles:
+          {"security/sales.yaml", R"(roles:
   user:    {label: Sales user}
   manager: {label: Sales manager, implies: [sales.user]}
 access:
