@@ -174,8 +174,22 @@ struct OutField {
 // one more query per page.
 struct Selection {
   std::vector<OutField> fields;
-  std::vector<std::string> columns = {"t.id"};
+  std::vector<std::string> columns = {"t.id"};    // the stored values, unformatted
+  std::vector<const Field*> formats = {nullptr};  // per column: how it is written (select_expr)
   std::vector<const Field*> relations;
+
+  // The SELECT list as the answer writes it; `source` names the subquery the columns come
+  // from (its columns are c0, c1, ...), or is empty for the columns themselves.
+  std::string select_list(std::string_view source) const {
+    std::string out;
+    for (size_t i = 0; i < columns.size(); ++i) {
+      std::string column =
+          source.empty() ? columns[i] : std::string(source) + ".c" + std::to_string(i);
+      if (i) out += ", ";
+      out += formats[i] ? select_expr(*formats[i], column) : column;
+    }
+    return out;
+  }
 };
 
 class SelectionBuilder {
@@ -249,10 +263,12 @@ class SelectionBuilder {
         std::string path = prefix.empty() ? o.name : prefix + "." + o.name;
         o.column = static_cast<int>(out_.columns.size());
         out_.columns.push_back(scope_.alias_of(path) + ".id");
+        out_.formats.push_back(nullptr);
         assign(o.children, path);
       } else {
         o.column = static_cast<int>(out_.columns.size());
-        out_.columns.push_back(select_expr(*o.field, column));
+        out_.columns.push_back(std::move(column));
+        out_.formats.push_back(o.field);
       }
     }
   }
@@ -391,8 +407,14 @@ class RecordWriter {
   const std::vector<RelationIds>& relations_;
 };
 
+// One key of ORDER BY.
+struct SortKey {
+  std::string sql;
+  bool descending = false;
+};
+
 // "ORDER BY" keys: `sort` ("-date,name,partner.name") or the entity's `order`, then id.
-std::string order_by(QueryScope& scope, const std::optional<std::string>& sort) {
+std::vector<SortKey> order_by(QueryScope& scope, const std::optional<std::string>& sort) {
   std::vector<std::pair<std::string_view, bool>> keys;  // path, descending
   if (!blank(sort)) {
     for (auto item : split(*sort, ',')) {
@@ -411,7 +433,7 @@ std::string order_by(QueryScope& scope, const std::optional<std::string>& sort) 
       keys.emplace_back(item.substr(0, space), dir == "desc");
     }
   }
-  std::string out;
+  std::vector<SortKey> out;
   bool by_id = false;
   for (auto [path, desc] : keys) {
     QueryScope::Column c = scope.resolve(path, "sort");
@@ -420,10 +442,10 @@ std::string order_by(QueryScope& scope, const std::optional<std::string>& sort) 
                      "cannot sort by \"" + std::string(path) + "\": it is a " +
                          std::string(to_string(c.field->type)) +
                          (is_relation(*c.field) ? "" : " without a column"));
-    out += (out.empty() ? "" : ", ") + c.sql + (desc ? " DESC" : " ASC");
+    out.push_back({std::move(c.sql), desc});
     by_id = by_id || path == "id";
   }
-  if (!by_id) out += std::string(out.empty() ? "" : ", ") + "t.id ASC";
+  if (!by_id) out.push_back({"t.id", false});
   return out;
 }
 
@@ -744,9 +766,7 @@ JsonResult read_record(db::Connection& conn, bool cached, const schema::Registry
                        std::int64_t id, const std::optional<std::string>& fields) {
   QueryScope scope(registry, e, ctx);
   Selection selection = SelectionBuilder(scope, ctx).build(fields);
-  std::string sql = "SELECT ";
-  for (size_t i = 0; i < selection.columns.size(); ++i)
-    sql += (i ? ", " : "") + selection.columns[i];
+  std::string sql = "SELECT " + selection.select_list({});
   std::string where = "t.id = " + scope.bind(std::to_string(id), "bigint");
   if (std::string rules = rule_predicate(scope, ctx, Right::kRead); !rules.empty())
     where += " AND " + rules;
@@ -815,14 +835,29 @@ JsonResult RecordService::list_stored(db::Connection& conn, const SecurityContex
   if (std::string rules = rule_predicate(scope, ctx, Right::kRead); !rules.empty())
     where = "(" + where + ") AND " + rules;
   const size_t filter_params = scope.params().size();
-  std::string order = order_by(scope, request.sort);
+  std::vector<SortKey> order = order_by(scope, request.sort);
   Selection selection = SelectionBuilder(scope, ctx).build(request.fields);
-  std::string sql = "SELECT ";
-  for (const auto& c : selection.columns)
-    sql += c + ", ";
-  sql += "count(*) OVER () FROM " + scope.from() + " WHERE " + where + " ORDER BY " + order;
-  sql += " LIMIT " + scope.bind(std::to_string(limit), "bigint");
-  sql += " OFFSET " + scope.bind(std::to_string(offset), "bigint");
+  // The page is chosen on the stored values (c0, c1, ..., the sort keys o0, o1, ... and the
+  // total over every matching row); only its rows are then formatted for the answer. Formatting
+  // in the same SELECT as count(*) OVER () would format every matching row (2.5x slower on a
+  // page of 50 out of 5,000). The outer ORDER BY repeats the page's order on its sort keys;
+  // PostgreSQL knows the subquery is sorted that way and does not sort again.
+  std::string inner = "SELECT ";
+  for (size_t i = 0; i < selection.columns.size(); ++i)
+    inner += selection.columns[i] + " AS c" + std::to_string(i) + ", ";
+  std::string inner_order, outer_order;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const char* direction = order[i].descending ? " DESC" : " ASC";
+    inner += order[i].sql + " AS o" + std::to_string(i) + ", ";
+    inner_order += (i ? ", " : "") + order[i].sql + direction;
+    outer_order += (i ? ", s.o" : "s.o") + std::to_string(i) + direction;
+  }
+  inner += "count(*) OVER () AS total FROM " + scope.from() + " WHERE " + where + " ORDER BY " +
+           inner_order;
+  inner += " LIMIT " + scope.bind(std::to_string(limit), "bigint");
+  inner += " OFFSET " + scope.bind(std::to_string(offset), "bigint");
+  std::string sql = "SELECT " + selection.select_list("s") + ", s.total FROM (" + inner +
+                    ") s ORDER BY " + outer_order;
   int total_column = static_cast<int>(selection.columns.size());
 
   const bool cached = !conn.idle_in_transaction();
