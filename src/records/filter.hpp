@@ -30,6 +30,8 @@ class QueryScope {
  public:
   QueryScope(const schema::Registry& registry, const schema::Entity& root,
              const SecurityContext& ctx);
+  // The scope keeps references: a temporary context would dangle.
+  QueryScope(const schema::Registry&, const schema::Entity&, SecurityContext&&) = delete;
 
   struct Column {
     std::string sql;                         // t."city", j2."name"

@@ -402,7 +402,10 @@ class Builder {
       } else {
         a.filter = yaml_to_json(f);
         try {
-          records::QueryScope scope(registry_, *e, records::SecurityContext{});
+          // The scope keeps a reference to the context: it must outlive it. Actions are
+          // checked as Keel itself (field rights apply when a caller opens the action).
+          const auto ctx = records::SecurityContext::system();
+          records::QueryScope scope(registry_, *e, ctx);
           records::compile_filter(a.filter, scope);
         } catch (const Error& err) {
           r.error(f, std::string("invalid filter: ") + err.what());
