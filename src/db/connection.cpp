@@ -113,20 +113,24 @@ Result Connection::check(pg_result* raw, std::string_view sql) {
   auto status = PQresultStatus(raw);
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY)
     return result;
+  throw error_of(raw, conn_, sql);
+}
+
+DbError Connection::error_of(const pg_result* raw, pg_conn* conn, std::string_view sql) {
   auto field = [&](int code) {
     const char* v = raw ? PQresultErrorField(raw, code) : nullptr;
     return std::string(v ? v : "");
   };
   std::string message = field(PG_DIAG_MESSAGE_PRIMARY);
   if (message.empty()) {
-    message = PQerrorMessage(conn_);
+    message = conn ? PQerrorMessage(conn) : "no connection";
     while (!message.empty() && message.back() == '\n')
       message.pop_back();
   }
   std::string detail = field(PG_DIAG_MESSAGE_DETAIL);
   std::string statement(sql.substr(0, 2000));
   detail = detail.empty() ? "statement: " + statement : detail + "; statement: " + statement;
-  throw DbError(message, field(PG_DIAG_SQLSTATE), std::move(detail), field(PG_DIAG_MESSAGE_HINT));
+  return DbError(message, field(PG_DIAG_SQLSTATE), std::move(detail), field(PG_DIAG_MESSAGE_HINT));
 }
 
 Result Connection::exec(std::string_view sql) {

@@ -123,6 +123,10 @@ class Connection {
   // succeeds when the transaction it aborted is run again.
   static bool stale_statement(const DbError& error);
 
+  // The DbError of a failed `result` of `sql` (PostgreSQL's message, detail with the
+  // statement, SQLSTATE and hint); `conn` gives the message when the result has none.
+  static DbError error_of(const pg_result* result, pg_conn* conn, std::string_view sql);
+
   bool ok() const;
   // Whether a transaction was left open (or failed) on this connection.
   bool idle_in_transaction() const;

@@ -5,9 +5,11 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <thread>
 
 #include "db/connection.hpp"
 #include "db/listener.hpp"
+#include "db/pipeline.hpp"
 #include "db/pool.hpp"
 #include "http/auth_routes.hpp"
 #include "http/meta.hpp"
@@ -116,6 +118,8 @@ Api::Api(const Config& config, db::Pool& pool) : config_(config), pool_(pool) {
   auth_options.refresh_lifetime = std::chrono::seconds(config_.refresh_token_lifetime);
   auth_ = std::make_unique<security::AuthService>(*signer_, auth_options);
   authenticator_ = std::make_unique<security::Authenticator>(pool_, *signer_);
+  pipeline_ = std::make_unique<db::Pipeline>(pool_.conninfo(),
+                                             std::max(1u, std::thread::hardware_concurrency()));
   auth_listener_ =
       std::make_unique<db::Listener>(pool_.conninfo(), std::string(security::kAuthChannel),
                                      [this] { authenticator_->invalidate(); });
@@ -189,6 +193,28 @@ void Api::reload() {
                registry->entities().size());
 }
 
+Response Api::run_statement(std::shared_ptr<const Snapshot> snap, records::Statement statement) {
+  auto shared = std::make_shared<records::Statement>(std::move(statement));
+  return Response::await([this, snap = std::move(snap), shared](Response::Resume resume) {
+    pipeline_->exec_cached(
+        shared->sql, shared->params,
+        [snap, shared, resume = std::move(resume)](db::Result rows, std::exception_ptr error) {
+          // On the pipeline's thread: the answer is made on an I/O thread.
+          auto result = std::make_shared<db::Result>(std::move(rows));
+          resume([snap, shared, result, error]() {
+            if (error) {
+              try {
+                std::rethrow_exception(error);
+              } catch (const db::DbError& e) {
+                shared->fail(e);
+              }
+            }
+            return Response::json(200, shared->answer(*result).json);
+          });
+        });
+  });
+}
+
 void Api::observe(const Request& request, const Response& response, double seconds) {
   metrics_.record(request.route, request.method, response.status, seconds);
   spdlog::info("{} {} {} {} {:.3f}ms", request.request_id, request.method, request.target,
@@ -248,17 +274,23 @@ void Api::add_routes() {
       router_, v1, [this] { return snapshot(); }, pool_, caller);
 
   // Records: the handler parses and shapes; RecordService decides.
+  // Reads that are one statement run on the pipeline: no thread waits for PostgreSQL.
   router_.add("GET", v1 + "/records/{entity}", [this](Request& req) {
     auto snap = snapshot();
     records::ListRequest list{req.query_value("filter"), req.query_value("sort"),
                               req.query_value("limit"), req.query_value("offset"),
                               req.query_value("fields")};
+    if (auto s = snap->records->list_statement(caller(req), req.param("entity"), list))
+      return run_statement(snap, std::move(*s));
     auto conn = pool_.acquire();
     return Response::json(200,
                           snap->records->list(*conn, caller(req), req.param("entity"), list).json);
   });
   router_.add("GET", v1 + "/records/{entity}/{id}", [this](Request& req) {
     auto snap = snapshot();
+    if (auto s = snap->records->read_statement(
+            caller(req), req.param("entity"), parse_id(req.param("id")), req.query_value("fields")))
+      return run_statement(snap, std::move(*s));
     auto conn = pool_.acquire();
     return Response::json(200, snap->records
                                    ->read(*conn, caller(req), req.param("entity"),

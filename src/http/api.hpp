@@ -13,6 +13,7 @@
 
 namespace keel::db {
 class Listener;
+class Pipeline;
 class Pool;
 }  // namespace keel::db
 namespace keel::native {
@@ -20,7 +21,8 @@ class Extensions;
 }
 namespace keel::records {
 class RecordService;
-}
+struct Statement;
+}  // namespace keel::records
 namespace keel::schema {
 class Registry;
 }
@@ -76,6 +78,8 @@ class Api {
 
  private:
   void add_routes();
+  // Runs a read of RecordService on the pipeline; the answer is made when its rows arrive.
+  Response run_statement(std::shared_ptr<const Snapshot> snap, records::Statement statement);
 
   const Config& config_;
   db::Pool& pool_;
@@ -87,6 +91,7 @@ class Api {
   std::unique_ptr<security::AuthService> auth_;
   std::unique_ptr<security::Authenticator> authenticator_;
   std::unique_ptr<db::Listener> auth_listener_;  // drops the authenticator's cache
+  std::unique_ptr<db::Pipeline> pipeline_;       // single-statement reads, no thread waiting
 };
 
 }  // namespace keel::http

@@ -35,6 +35,12 @@ Response Response::defer(std::function<Response()> work) {
   return r;
 }
 
+Response Response::await(std::function<void(Resume)> start) {
+  Response r;
+  r.pending = std::move(start);
+  return r;
+}
+
 Response Response::problem(int status, std::string_view type, std::string_view title,
                            std::string_view detail,
                            const std::vector<std::pair<std::string, std::string>>& errors) {

@@ -44,9 +44,17 @@ struct Response {
   // worker pool, lets the I/O thread serve other requests meanwhile, and answers with what it
   // returns (exceptions become problem+json as for any handler).
   std::function<Response()> deferred;
+  // Work that waits (an asynchronous database query) without holding a thread: the server
+  // calls `pending` with a Resume and serves other requests meanwhile; whoever finishes the
+  // work calls the Resume once, from any thread, with the function that makes the answer,
+  // which the server then runs on an I/O thread (exceptions become problem+json as for any
+  // handler).
+  using Resume = std::function<void(std::function<Response()>)>;
+  std::function<void(Resume)> pending;
 
   static Response json(int status, std::string body);
   static Response defer(std::function<Response()> work);
+  static Response await(std::function<void(Resume)> start);
   // RFC 9457 problem+json. `type` is a stable code ("records.not_found").
   static Response problem(int status, std::string_view type, std::string_view title,
                           std::string_view detail,

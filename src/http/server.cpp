@@ -139,12 +139,43 @@ struct Server::Impl {
         asio::use_awaitable, std::move(work));
   }
 
+  // Starts pending work (Response::pending) and resumes, on the session's strand, with the
+  // function that makes the answer once the work calls back. `start` is taken by reference
+  // and moved from (see run_deferred).
+  asio::awaitable<std::function<Response()>> run_pending(
+      std::function<void(Response::Resume)>& start) {
+    return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::function<Response()>)>(
+        [](auto handler, std::function<void(Response::Resume)> start) {
+          // A Resume is copyable; the handler is not: share it, and call it at most once.
+          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+          auto resume = [shared](std::function<Response()> finish) {
+            auto ex = asio::get_associated_executor(*shared);
+            asio::post(ex, [shared, finish = std::move(finish)]() mutable {
+              std::move (*shared)(std::move(finish));
+            });
+          };
+          try {
+            start(resume);
+          } catch (...) {
+            resume([error = std::current_exception()]() -> Response {
+              std::rethrow_exception(error);
+            });
+          }
+        },
+        asio::use_awaitable, std::move(start));
+  }
+
   asio::awaitable<Response> handle(bhttp::request<bhttp::string_body>& raw,
                                    const std::string& remote) {
     auto start = std::chrono::steady_clock::now();
     std::optional<Response> early;
     Request req = prepare(raw, remote, early);
     Response res = early ? std::move(*early) : guarded(req, [&] { return dispatch(req); });
+    if (res.pending) {
+      auto start = std::move(res.pending);
+      auto finish = co_await run_pending(start);
+      res = guarded(req, finish);
+    }
     if (res.deferred) {
       auto work = std::move(res.deferred);
       if (deferred_count.fetch_add(1) >= options.max_deferred) {

@@ -11,6 +11,7 @@
 
 #include "app/error.hpp"
 #include "db/connection.hpp"
+#include "records/extensions.hpp"
 #include "records/filter.hpp"
 #include "records/transaction.hpp"
 #include "records/values.hpp"
@@ -760,10 +761,16 @@ bool find_locked(db::Connection& conn, const schema::Registry& registry, const S
              .rows() > 0;
 }
 
-// One record (RecordService::read); a database error is thrown as it is.
-JsonResult read_record(db::Connection& conn, bool cached, const schema::Registry& registry,
-                       const LinkTables& links, const SecurityContext& ctx, const Entity& e,
-                       std::int64_t id, const std::optional<std::string>& fields) {
+// The statement of a read: one record by id, under the caller's read rules.
+struct RecordQuery {
+  std::string sql;
+  db::Params params;
+  Selection selection;
+};
+
+RecordQuery record_query(const schema::Registry& registry, const SecurityContext& ctx,
+                         const Entity& e, std::int64_t id,
+                         const std::optional<std::string>& fields) {
   QueryScope scope(registry, e, ctx);
   Selection selection = SelectionBuilder(scope, ctx).build(fields);
   std::string sql = "SELECT " + selection.select_list({});
@@ -771,15 +778,29 @@ JsonResult read_record(db::Connection& conn, bool cached, const schema::Registry
   if (std::string rules = rule_predicate(scope, ctx, Right::kRead); !rules.empty())
     where += " AND " + rules;
   sql += " FROM " + scope.from() + " WHERE " + where;
-  db::Result rows = run(conn, cached, sql, scope.params());
+  return {std::move(sql), scope.params(), std::move(selection)};
+}
+
+// The answer of a read from its row (none: 404) and the id lists of its relations.
+JsonResult record_json(const Entity& e, std::int64_t id, const Selection& selection,
+                       const db::Result& rows, const std::vector<RelationIds>& relations) {
   if (rows.rows() == 0)
     throw ApiError(404, "records.not_found",
                    "no " + e.name + " record with id " + std::to_string(id));
-  auto relations = load_relations(conn, cached, registry, links, e, selection, rows);
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
   RecordWriter(w, rows, relations).record(0, selection.fields);
   return JsonResult{std::string(buffer.GetString(), buffer.GetSize()), id};
+}
+
+// One record (RecordService::read); a database error is thrown as it is.
+JsonResult read_record(db::Connection& conn, bool cached, const schema::Registry& registry,
+                       const LinkTables& links, const SecurityContext& ctx, const Entity& e,
+                       std::int64_t id, const std::optional<std::string>& fields) {
+  RecordQuery q = record_query(registry, ctx, e, id, fields);
+  db::Result rows = run(conn, cached, q.sql, q.params);
+  auto relations = load_relations(conn, cached, registry, links, e, q.selection, rows);
+  return record_json(e, id, q.selection, rows, relations);
 }
 
 // The record a write just made, read as RecordService::read reads it (its errors mapped as a
@@ -799,6 +820,139 @@ JsonResult read_written(db::Connection& conn, const schema::Registry& registry,
     if (db::Connection::stale_statement(err)) throw;
     raise(err, registry, e, Operation::kRead);
   }
+}
+
+// A create as ONE statement when nothing else is needed (no reference to check, no one2many
+// or many2many to write or read, rules and fields of the table alone): INSERT ... RETURNING
+// the record as read() writes it, with the caller's create and read rules evaluated on the new
+// row. Without a create rule it runs on its own (it is its own transaction); with one, in a
+// transaction that rolls back when the new row breaks it. nullopt: use the general path.
+std::optional<JsonResult> create_at_once(db::Connection& conn, const schema::Registry& registry,
+                                         const SecurityContext& ctx, const Entity& e,
+                                         const WritePlan& plan, std::optional<std::int64_t> user) {
+  if (!plan.errors.empty() || !plan.relations.empty()) return std::nullopt;
+  for (const auto& a : plan.columns)
+    if (a.field->type == FieldType::kMany2one && a.text) return std::nullopt;
+  QueryScope scope(registry, e, ctx);
+  std::string create_rule = rule_predicate(scope, ctx, Right::kCreate);
+  const bool readable = registry.security().allowed(ctx, e.name, Right::kRead);
+  std::string read_rule = readable ? rule_predicate(scope, ctx, Right::kRead) : "";
+  Selection selection = SelectionBuilder(scope, ctx).build(std::nullopt);
+  if (!selection.relations.empty() || scope.from() != quote_ident(e.table) + " t")
+    return std::nullopt;
+  db::Params params = scope.params();
+  std::string columns, values;
+  for (const auto& a : plan.columns) {
+    params.add(a.text);
+    columns += quote_ident(a.field->name) + ", ";
+    values += param_expr(*a.field, params.size()) + ", ";
+  }
+  params.add(user);
+  std::string p = "$" + std::to_string(params.size()) + "::bigint";
+  std::string sql = "INSERT INTO " + quote_ident(e.table) + " AS t (" + columns +
+                    "created_by, updated_by) VALUES (" + values + p + ", " + p + ") RETURNING " +
+                    selection.select_list({}) + ", " +
+                    (create_rule.empty() ? "TRUE" : create_rule) + ", " +
+                    (read_rule.empty() ? "TRUE" : read_rule);
+  const int allowed = static_cast<int>(selection.columns.size()), visible = allowed + 1;
+  auto answer = [&](const db::Result& rows) {
+    std::int64_t id = rows.get_int(0, 0);
+    if (!readable || !rows.get_bool(0, visible))
+      return JsonResult{"{\"id\":" + std::to_string(id) + "}", id};
+    return record_json(e, id, selection, rows, {});
+  };
+  if (create_rule.empty() && !conn.idle_in_transaction())
+    return answer(conn.exec_cached(sql, params));
+  return atomically(conn, [&] {
+    db::Result rows = conn.exec_cached(sql, params);
+    // The new record must be one the caller's create rules allow (else nothing is kept).
+    if (!rows.get_bool(0, allowed))
+      throw ApiError(403, "security.rule",
+                     "the record rules of " + e.name + " do not let you create this record",
+                     "change the values so that the record is one you may create");
+    return answer(rows);
+  });
+}
+
+// The statement of a list page and what making its answer needs.
+struct PageQuery {
+  std::string sql;
+  db::Params params;
+  Selection selection;
+  int total_column = 0;
+  std::int64_t limit = 0, offset = 0;
+  std::string count_sql;  // the total alone, when the page is empty
+  db::Params count_params;
+};
+
+PageQuery page_query(const schema::Registry& registry, const SecurityContext& ctx, const Entity& e,
+                     const ListRequest& request) {
+  PageQuery q;
+  q.limit = count_param(request.limit, "limit", kDefaultLimit);
+  if (q.limit > kMaxLimit)
+    throw ApiError(400, "records.bad_query", "limit " + std::to_string(q.limit) + " is above 1000",
+                   "page with limit and offset");
+  q.offset = count_param(request.offset, "offset", 0);
+
+  require_right(registry, ctx, e, Right::kRead);
+
+  QueryScope scope(registry, e, ctx);
+  std::string where = request.filter ? compile_filter(*request.filter, scope) : "TRUE";
+  if (std::string rules = rule_predicate(scope, ctx, Right::kRead); !rules.empty())
+    where = "(" + where + ") AND " + rules;
+  q.count_sql = "SELECT count(*) FROM " + scope.from() + " WHERE " + where;
+  q.count_params = scope.params();
+  std::vector<SortKey> order = order_by(scope, request.sort);
+  q.selection = SelectionBuilder(scope, ctx).build(request.fields);
+  const Selection& selection = q.selection;
+  // The page is chosen on the stored values (c0, c1, ..., the sort keys o0, o1, ... and the
+  // total over every matching row); only its rows are then formatted for the answer. Formatting
+  // in the same SELECT as count(*) OVER () would format every matching row (2.5x slower on a
+  // page of 50 out of 5,000). The outer ORDER BY repeats the page's order on its sort keys;
+  // PostgreSQL knows the subquery is sorted that way and does not sort again.
+  std::string inner = "SELECT ";
+  for (size_t i = 0; i < selection.columns.size(); ++i)
+    inner += selection.columns[i] + " AS c" + std::to_string(i) + ", ";
+  std::string inner_order, outer_order;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const char* direction = order[i].descending ? " DESC" : " ASC";
+    inner += order[i].sql + " AS o" + std::to_string(i) + ", ";
+    inner_order += (i ? ", " : "") + order[i].sql + direction;
+    outer_order += (i ? ", s.o" : "s.o") + std::to_string(i) + direction;
+  }
+  inner += "count(*) OVER () AS total FROM " + scope.from() + " WHERE " + where + " ORDER BY " +
+           inner_order;
+  inner += " LIMIT " + scope.bind(std::to_string(q.limit), "bigint");
+  inner += " OFFSET " + scope.bind(std::to_string(q.offset), "bigint");
+  q.sql = "SELECT " + selection.select_list("s") + ", s.total FROM (" + inner + ") s ORDER BY " +
+          outer_order;
+  q.params = scope.params();
+  q.total_column = static_cast<int>(selection.columns.size());
+  return q;
+}
+
+// Whether the total of a page is in its rows: not when the page is empty (past the last page,
+// or limit 0) while rows may match.
+bool total_in_rows(const PageQuery& q, const db::Result& rows) {
+  return rows.rows() > 0 || (q.offset == 0 && q.limit > 0);
+}
+
+// {"data": [...], "total": N}
+JsonResult page_json(const PageQuery& q, const db::Result& rows,
+                     const std::vector<RelationIds>& relations, std::int64_t total) {
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  RecordWriter records(w, rows, relations);
+  w.StartObject();
+  w.Key("data", 4);
+  w.StartArray();
+  for (int i = 0; i < rows.rows(); ++i)
+    records.record(i, q.selection.fields);
+  w.EndArray();
+  w.Key("total", 5);
+  w.Int64(total);
+  w.EndObject();
+  return JsonResult{std::string(buffer.GetString(), buffer.GetSize()), 0};
 }
 
 }  // namespace
@@ -822,75 +976,59 @@ JsonResult RecordService::list_stored(db::Connection& conn, const SecurityContex
                                       std::string_view entity_name,
                                       const ListRequest& request) const {
   const Entity& e = entity(entity_name);
-  std::int64_t limit = count_param(request.limit, "limit", kDefaultLimit);
-  if (limit > kMaxLimit)
-    throw ApiError(400, "records.bad_query", "limit " + std::to_string(limit) + " is above 1000",
-                   "page with limit and offset");
-  std::int64_t offset = count_param(request.offset, "offset", 0);
-
-  require_right(*registry_, ctx, e, Right::kRead);
-
-  QueryScope scope(*registry_, e, ctx);
-  std::string where = request.filter ? compile_filter(*request.filter, scope) : "TRUE";
-  if (std::string rules = rule_predicate(scope, ctx, Right::kRead); !rules.empty())
-    where = "(" + where + ") AND " + rules;
-  const size_t filter_params = scope.params().size();
-  std::vector<SortKey> order = order_by(scope, request.sort);
-  Selection selection = SelectionBuilder(scope, ctx).build(request.fields);
-  // The page is chosen on the stored values (c0, c1, ..., the sort keys o0, o1, ... and the
-  // total over every matching row); only its rows are then formatted for the answer. Formatting
-  // in the same SELECT as count(*) OVER () would format every matching row (2.5x slower on a
-  // page of 50 out of 5,000). The outer ORDER BY repeats the page's order on its sort keys;
-  // PostgreSQL knows the subquery is sorted that way and does not sort again.
-  std::string inner = "SELECT ";
-  for (size_t i = 0; i < selection.columns.size(); ++i)
-    inner += selection.columns[i] + " AS c" + std::to_string(i) + ", ";
-  std::string inner_order, outer_order;
-  for (size_t i = 0; i < order.size(); ++i) {
-    const char* direction = order[i].descending ? " DESC" : " ASC";
-    inner += order[i].sql + " AS o" + std::to_string(i) + ", ";
-    inner_order += (i ? ", " : "") + order[i].sql + direction;
-    outer_order += (i ? ", s.o" : "s.o") + std::to_string(i) + direction;
-  }
-  inner += "count(*) OVER () AS total FROM " + scope.from() + " WHERE " + where + " ORDER BY " +
-           inner_order;
-  inner += " LIMIT " + scope.bind(std::to_string(limit), "bigint");
-  inner += " OFFSET " + scope.bind(std::to_string(offset), "bigint");
-  std::string sql = "SELECT " + selection.select_list("s") + ", s.total FROM (" + inner +
-                    ") s ORDER BY " + outer_order;
-  int total_column = static_cast<int>(selection.columns.size());
-
+  PageQuery q = page_query(*registry_, ctx, e, request);
   const bool cached = !conn.idle_in_transaction();
   try {
-    db::Result rows = run(conn, cached, sql, scope.params());
+    db::Result rows = run(conn, cached, q.sql, q.params);
     std::int64_t total = 0;
-    if (rows.rows() > 0) {
-      total = rows.get_int(0, total_column);
-    } else if (offset > 0 || limit == 0) {
-      // Past the last page: the window function saw no row; count on its own.
-      std::string count = "SELECT count(*) FROM " + scope.from() + " WHERE " + where;
-      db::Params params;
-      for (size_t i = 0; i < filter_params; ++i)
-        params.add(scope.params().values()[i]);
-      total = run(conn, cached, count, params).get_int(0, 0);
-    }
-    auto relations = load_relations(conn, cached, *registry_, link_tables_, e, selection, rows);
-    rapidjson::StringBuffer buffer;
-    Writer w(buffer);
-    RecordWriter records(w, rows, relations);
-    w.StartObject();
-    w.Key("data", 4);
-    w.StartArray();
-    for (int i = 0; i < rows.rows(); ++i)
-      records.record(i, selection.fields);
-    w.EndArray();
-    w.Key("total", 5);
-    w.Int64(total);
-    w.EndObject();
-    return JsonResult{std::string(buffer.GetString(), buffer.GetSize()), 0};
+    if (rows.rows() > 0)
+      total = rows.get_int(0, q.total_column);
+    else if (!total_in_rows(q, rows))
+      total = run(conn, cached, q.count_sql, q.count_params).get_int(0, 0);
+    auto relations = load_relations(conn, cached, *registry_, link_tables_, e, q.selection, rows);
+    return page_json(q, rows, relations, total);
   } catch (const db::DbError& err) {
     raise(err, *registry_, e, Operation::kRead);
   }
+}
+
+bool RecordService::computes_any(const Entity& e) const {
+  if (!extensions_) return false;
+  return std::any_of(e.fields.begin(), e.fields.end(), [&](const Field& f) {
+    return !f.has_column() && extensions_->computes(e.name, f.name);
+  });
+}
+
+std::optional<Statement> RecordService::list_statement(const SecurityContext& ctx,
+                                                       std::string_view entity_name,
+                                                       const ListRequest& request) const {
+  const Entity& e = entity(entity_name);
+  if (computes_any(e)) return std::nullopt;
+  auto q = std::make_shared<PageQuery>(page_query(*registry_, ctx, e, request));
+  if (!q->selection.relations.empty() || q->offset > 0 || q->limit == 0) return std::nullopt;
+  Statement s{q->sql, q->params, nullptr, nullptr};
+  s.answer = [q](const db::Result& rows) {
+    std::int64_t total = rows.rows() > 0 ? rows.get_int(0, q->total_column) : 0;
+    return page_json(*q, rows, {}, total);
+  };
+  s.fail = [this, &e](const db::DbError& err) { raise(err, *registry_, e, Operation::kRead); };
+  return s;
+}
+
+std::optional<Statement> RecordService::read_statement(
+    const SecurityContext& ctx, std::string_view entity_name, std::int64_t id,
+    const std::optional<std::string>& fields) const {
+  const Entity& e = entity(entity_name);
+  if (computes_any(e)) return std::nullopt;
+  require_right(*registry_, ctx, e, Right::kRead);
+  auto q = std::make_shared<RecordQuery>(record_query(*registry_, ctx, e, id, fields));
+  if (!q->selection.relations.empty()) return std::nullopt;
+  Statement s{q->sql, q->params, nullptr, nullptr};
+  s.answer = [q, &e, id](const db::Result& rows) {
+    return record_json(e, id, q->selection, rows, {});
+  };
+  s.fail = [this, &e](const db::DbError& err) { raise(err, *registry_, e, Operation::kRead); };
+  return s;
 }
 
 JsonResult RecordService::read_stored(db::Connection& conn, const SecurityContext& ctx,
@@ -914,6 +1052,7 @@ JsonResult RecordService::create_stored(db::Connection& conn, const SecurityCont
   std::optional<std::int64_t> user;
   if (ctx.user_id > 0) user = ctx.user_id;
   try {
+    if (auto done = create_at_once(conn, *registry_, ctx, e, plan, user)) return std::move(*done);
     return atomically(conn, [&] {
       check_references(conn, *registry_, plan);
       throw_if_invalid(e, plan);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -8,11 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "db/connection.hpp"
 #include "schema/registry.hpp"
-
-namespace keel::db {
-class Connection;
-}
 
 namespace keel::records {
 
@@ -34,6 +32,17 @@ struct ListRequest {
 struct JsonResult {
   std::string json;
   std::int64_t id = 0;
+};
+
+// A read as ONE statement, for an executor that runs it elsewhere (db::Pipeline), and the
+// functions that make the answer from its rows (`answer`: may throw ApiError, e.g. 404) or turn
+// a database failure into the ApiError the blocking path throws (`fail`). They refer to the
+// service that made them: keep it (its snapshot) alive until they have run.
+struct Statement {
+  std::string sql;
+  db::Params params;
+  std::function<JsonResult(const db::Result& rows)> answer;
+  std::function<void(const db::DbError& error)> fail;  // always throws
 };
 
 // THE path to records, whatever calls it (REST handlers, data files later, native hooks):
@@ -61,6 +70,15 @@ class RecordService {
   // Creates from a JSON object body; returns the record as read back, and its id.
   JsonResult create(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
                     std::string_view body) const;
+  // list() and read() as one statement each, when that is all they need: no one2many or
+  // many2many to read, no natively computed field, the total in the page's rows (offset 0);
+  // nullopt otherwise (call list() or read()). The checks that need no data (entity, rights,
+  // names in the request) throw here, as list() and read() would.
+  std::optional<Statement> list_statement(const SecurityContext& ctx, std::string_view entity,
+                                          const ListRequest& request) const;
+  std::optional<Statement> read_statement(const SecurityContext& ctx, std::string_view entity,
+                                          std::int64_t id,
+                                          const std::optional<std::string>& fields) const;
   // Updates the given fields; returns the record.
   JsonResult update(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
                     std::int64_t id, std::string_view body) const;
@@ -82,6 +100,8 @@ class RecordService {
 
   // The entity named in a request; ApiError 404 when there is none.
   const schema::Entity& entity(std::string_view name) const;
+  // Whether native code computes a field of `e` (reads of it need the blocking path).
+  bool computes_any(const schema::Entity& e) const;
 
   std::shared_ptr<const schema::Registry> registry_;
   std::shared_ptr<const Extensions> extensions_;

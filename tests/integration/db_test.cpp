@@ -417,8 +417,9 @@ TEST(StatementCache, RecordWritesRetryAfterAStalePlan) {
   EXPECT_EQ(count(), 2);
   // Reads and lists outside a transaction are retried by the connection.
   conn.exec("ALTER TABLE item ALTER COLUMN score TYPE integer");
-  // (The retried create took id 3: the aborted attempt used up 2, as sequences do.)
-  EXPECT_EQ(b.id, 3);
+  // The create is one INSERT ... RETURNING: its stale plan was found before anything was
+  // inserted, so the retry took id 2 (a write retried in a transaction may skip ids).
+  EXPECT_EQ(b.id, 2);
   EXPECT_EQ(score_of(service.read(conn, ctx, "item", b.id, std::nullopt).json), "\"score\":2,");
   ListRequest request;
   request.filter = R"({"score": {"gte": 2}})";

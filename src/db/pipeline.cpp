@@ -1,0 +1,330 @@
+#include "db/pipeline.hpp"
+
+#include <libpq-fe.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <deque>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace keel::db {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr const char* kLost = "lost the connection to PostgreSQL";
+constexpr size_t kMaxStatements = 1024;  // per connection; beyond: DEALLOCATE ALL, start over
+
+bool stale(std::string_view sqlstate) {
+  return sqlstate == "0A000" || sqlstate == "26000";
+}
+
+}  // namespace
+
+struct Pipeline::Impl {
+  // A statement sent (or about to be) and what came back for it so far.
+  struct Entry {
+    std::string sql;
+    Params params;
+    Done done;                   // empty: internal (DEALLOCATE ALL)
+    bool prepared_here = false;  // a Parse went before it
+    bool retried = false;
+    std::string name;
+    int phase = 0;  // 0: the Parse's results, 1: the execution's, 2: waiting for the sync
+    std::optional<Result> rows;
+    std::exception_ptr error;
+    std::string sqlstate;
+  };
+
+  // One connection in pipeline mode and the statements queued on it, in order.
+  struct Link {
+    std::optional<Connection> conn;
+    std::unique_ptr<asio::posix::stream_descriptor> socket;
+    std::deque<std::unique_ptr<Entry>> queue;
+    struct Prepared {
+      std::string name;
+      size_t params = 0;
+    };
+    std::unordered_map<std::string, Prepared> statements;
+    unsigned long long counter = 0;
+    unsigned epoch = 0;  // bumped when the connection is dropped: older waits are void
+    bool reading = false, writing = false, flush_posted = false;
+  };
+
+  std::string conninfo;
+  asio::io_context ioc{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<std::unique_ptr<Link>> links;
+  std::thread thread;
+  std::atomic<unsigned long long> sent{0};
+  bool stopping = false;
+
+  void open(Link& link) {
+    link.conn.emplace(Connection::open(conninfo));
+    pg_conn* c = link.conn->native();
+    if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) {
+      link.conn.reset();
+      throw DbError("cannot use pipeline mode: " + std::string(PQerrorMessage(c)), "");
+    }
+    link.socket = std::make_unique<asio::posix::stream_descriptor>(ioc, PQsocket(c));
+    link.statements.clear();
+  }
+
+  // Answers everything queued on the link with `error` and closes its connection; the next
+  // statement opens a new one.
+  void drop(Link& link, const std::string& why) {
+    ++link.epoch;
+    link.reading = link.writing = link.flush_posted = false;
+    if (link.socket) {
+      boost::system::error_code ignored;
+      link.socket->cancel(ignored);
+      link.socket->release();  // PQfinish closes the descriptor
+      link.socket.reset();
+    }
+    std::string message = why;
+    if (link.conn && link.conn->native()) {
+      std::string detail = PQerrorMessage(link.conn->native());
+      while (!detail.empty() && detail.back() == '\n')
+        detail.pop_back();
+      if (!detail.empty()) message += ": " + detail;
+    }
+    link.conn.reset();
+    link.statements.clear();
+    auto queue = std::move(link.queue);
+    link.queue.clear();
+    auto error = std::make_exception_ptr(DbError(message, ""));
+    for (auto& e : queue)
+      finish(*e, error);
+  }
+
+  static void finish(Entry& e, std::exception_ptr error) {
+    if (!e.done) return;
+    try {
+      if (error)
+        e.done(Result(), error);
+      else
+        e.done(std::move(*e.rows), nullptr);
+    } catch (const std::exception& ex) {
+      spdlog::error("pipeline: a completion failed: {}", ex.what());
+    }
+  }
+
+  Link& least_busy() {
+    Link* best = links.front().get();
+    for (auto& l : links)
+      if (l->queue.size() < best->queue.size()) best = l.get();
+    return *best;
+  }
+
+  void submit(std::unique_ptr<Entry> e) {
+    if (stopping)
+      return finish(*e, std::make_exception_ptr(DbError("the server is shutting down", "")));
+    Link& link = least_busy();
+    if (!link.conn) {
+      try {
+        open(link);
+      } catch (const std::exception&) {
+        finish(*e, std::current_exception());
+        return;
+      }
+    }
+    pg_conn* c = link.conn->native();
+    if (link.statements.size() >= kMaxStatements) {
+      // Statements already queued were prepared before this, and run before it.
+      auto reset = std::make_unique<Entry>();
+      reset->sql = "DEALLOCATE ALL";
+      reset->phase = 1;
+      if (!PQsendQueryParams(c, reset->sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) ||
+          !PQpipelineSync(c))
+        return lost(link, *e);
+      link.queue.push_back(std::move(reset));
+      link.statements.clear();
+    }
+    const size_t n = e->params.size();
+    // A retried statement is always parsed again: the name it had may belong to a Parse that
+    // failed after it was sent (statements sent behind it then fail with 26000).
+    auto found = e->retried ? link.statements.end() : link.statements.find(e->sql);
+    if (found != link.statements.end() && found->second.params == n) {
+      e->name = found->second.name;
+      e->prepared_here = false;
+      e->phase = 1;
+    } else {
+      e->name = "p" + std::to_string(++link.counter);
+      e->prepared_here = true;
+      e->phase = 0;
+      if (!PQsendPrepare(c, e->name.c_str(), e->sql.c_str(), static_cast<int>(n), nullptr))
+        return lost(link, *e);
+      link.statements[e->sql] = {e->name, n};
+    }
+    std::vector<const char*> values;
+    values.reserve(n);
+    for (const auto& v : e->params.values())
+      values.push_back(v ? v->c_str() : nullptr);
+    if (!PQsendQueryPrepared(c, e->name.c_str(), static_cast<int>(n), values.data(), nullptr,
+                             nullptr, 0) ||
+        !PQpipelineSync(c))
+      return lost(link, *e);
+    ++sent;
+    link.queue.push_back(std::move(e));
+    if (!link.flush_posted) {
+      // Statements queued in the same turn of the loop go out in one write.
+      link.flush_posted = true;
+      asio::post(ioc, [this, l = &link, epoch = link.epoch] {
+        if (epoch != l->epoch) return;
+        l->flush_posted = false;
+        flush(*l);
+      });
+    }
+    wait_readable(link);
+  }
+
+  // Sending failed: the connection is gone, for `e` too.
+  void lost(Link& link, Entry& e) {
+    drop(link, kLost);
+    finish(e, std::make_exception_ptr(DbError(kLost, "")));
+  }
+
+  void flush(Link& link) {
+    if (!link.conn || link.writing) return;
+    int r = PQflush(link.conn->native());
+    if (r < 0) return drop(link, kLost);
+    if (r == 0) return;
+    link.writing = true;
+    link.socket->async_wait(asio::posix::stream_descriptor::wait_write,
+                            [this, l = &link, epoch = link.epoch](boost::system::error_code ec) {
+                              if (epoch != l->epoch) return;
+                              l->writing = false;
+                              if (!ec) flush(*l);
+                            });
+  }
+
+  void wait_readable(Link& link) {
+    if (link.reading || link.queue.empty() || !link.socket) return;
+    link.reading = true;
+    link.socket->async_wait(asio::posix::stream_descriptor::wait_read,
+                            [this, l = &link, epoch = link.epoch](boost::system::error_code ec) {
+                              if (epoch != l->epoch) return;
+                              l->reading = false;
+                              if (!ec) readable(*l);
+                            });
+  }
+
+  void readable(Link& link) {
+    while (true) {
+      pg_conn* c = link.conn->native();
+      if (!PQconsumeInput(c)) return drop(link, kLost);
+      if (!collect(link)) return;
+      if (link.queue.empty()) return;
+      // The reactor is edge-triggered and PQconsumeInput may leave data in the socket: read
+      // again now if there is more, wait only when there is none.
+      pollfd p{PQsocket(c), POLLIN, 0};
+      if (::poll(&p, 1, 0) <= 0) break;
+    }
+    if (link.writing == false && link.conn) flush(link);
+    wait_readable(link);
+  }
+
+  // Takes every complete result; false when the link was dropped.
+  bool collect(Link& link) {
+    pg_conn* c = link.conn->native();
+    while (!link.queue.empty() && !PQisBusy(c)) {
+      Entry& e = *link.queue.front();
+      pg_result* r = PQgetResult(c);
+      if (!r) {  // the end of one query's results
+        if (e.phase < 2) ++e.phase;
+        continue;
+      }
+      auto status = PQresultStatus(r);
+      if (status == PGRES_PIPELINE_SYNC) {
+        PQclear(r);
+        auto done = std::move(link.queue.front());
+        link.queue.pop_front();
+        complete(link, std::move(done));
+        if (!link.conn) return false;
+        continue;
+      }
+      if (status == PGRES_FATAL_ERROR) {
+        if (!e.error) {
+          e.error = std::make_exception_ptr(Connection::error_of(r, c, e.sql));
+          const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+          e.sqlstate = state ? state : "";
+        }
+        if (e.phase == 0) {
+          auto it = link.statements.find(e.sql);
+          if (it != link.statements.end() && it->second.name == e.name) link.statements.erase(it);
+        }
+        PQclear(r);
+      } else if (e.phase == 1 && (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)) {
+        e.rows.emplace(r);
+      } else {
+        PQclear(r);  // the Parse's answer, or PGRES_PIPELINE_ABORTED after a failed Parse
+      }
+      if (PQstatus(c) != CONNECTION_OK) {
+        drop(link, kLost);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void complete(Link& link, std::unique_ptr<Entry> e) {
+    if (e->error && stale(e->sqlstate) && !e->prepared_here && !e->retried) {
+      // A plan from before a schema change: prepare it again and run it once more.
+      auto it = link.statements.find(e->sql);
+      if (it != link.statements.end() && it->second.name == e->name) link.statements.erase(it);
+      e->retried = true;
+      e->error = nullptr;
+      e->rows.reset();
+      e->sqlstate.clear();
+      return submit(std::move(e));
+    }
+    if (!e->error && !e->rows) e->rows.emplace(nullptr);
+    finish(*e, e->error);
+  }
+};
+
+Pipeline::Pipeline(std::string conninfo, unsigned connections) : impl_(std::make_unique<Impl>()) {
+  auto& i = *impl_;
+  i.conninfo = std::move(conninfo);
+  for (unsigned k = 0; k < std::max(1u, connections); ++k) {
+    i.links.push_back(std::make_unique<Impl::Link>());
+    i.open(*i.links.back());
+  }
+  i.work.emplace(i.ioc.get_executor());
+  i.thread = std::thread([&i] { i.ioc.run(); });
+}
+
+Pipeline::~Pipeline() {
+  auto& i = *impl_;
+  asio::post(i.ioc, [&i] {
+    i.stopping = true;
+    for (auto& l : i.links)
+      i.drop(*l, "the server is shutting down");
+    i.work.reset();
+  });
+  i.thread.join();
+}
+
+void Pipeline::exec_cached(std::string sql, Params params, Done done) {
+  auto e = std::make_unique<Impl::Entry>();
+  e->sql = std::move(sql);
+  e->params = std::move(params);
+  e->done = std::move(done);
+  asio::post(impl_->ioc,
+             [i = impl_.get(), e = std::move(e)]() mutable { i->submit(std::move(e)); });
+}
+
+Pipeline::Stats Pipeline::stats() const {
+  return {static_cast<unsigned>(impl_->links.size()), impl_->sent.load()};
+}
+
+}  // namespace keel::db

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "db/connection.hpp"
+
+namespace keel::db {
+
+// Single statements without a thread waiting for each: a few libpq connections in pipeline
+// mode, driven by one thread of their own (an Asio io_context over the connections' sockets).
+// exec_cached() queues a statement on the least busy connection and returns at once; the
+// statements that arrive together go out in one write, PostgreSQL answers them in order, and
+// `done` runs on the pipeline's thread with the rows or the error (a DbError, as
+// Connection::exec_cached would throw it). Keep `done` short: hand the rows to another thread
+// for real work.
+//
+// Each statement is followed by its own sync, so a failing statement aborts nothing queued
+// behind it. Statements are prepared once per connection (named, like exec_cached); one whose
+// plan a schema change made stale is prepared again and retried once. A connection that fails
+// answers everything queued on it with the error and is opened again for the next statement.
+// Only for statements that need no transaction of their own (reads): writes keep the Pool.
+class Pipeline {
+ public:
+  using Done = std::function<void(Result rows, std::exception_ptr error)>;
+
+  // Opens `connections` connections (throws DbError when PostgreSQL cannot be reached) and
+  // starts the thread.
+  Pipeline(std::string conninfo, unsigned connections);
+  ~Pipeline();  // fails what is still queued, stops the thread
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Thread-safe.
+  void exec_cached(std::string sql, Params params, Done done);
+
+  struct Stats {
+    unsigned connections = 0;
+    unsigned long long statements = 0;  // sent since the start
+  };
+  Stats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace keel::db

@@ -1,0 +1,163 @@
+#include "db/pipeline.hpp"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <vector>
+
+#include "support/pg.hpp"
+
+namespace keel::db {
+namespace {
+
+// What came back for one statement sent to the pipeline.
+struct Outcome {
+  bool done = false;
+  std::vector<std::string> values;  // column 0 of every row
+  std::string sqlstate;             // of the error, "" when none
+  std::string message;
+};
+
+// Sends statements and waits for all of their answers.
+class Collector {
+ public:
+  explicit Collector(Pipeline& pipeline) : pipeline_(pipeline) {}
+
+  size_t send(std::string sql, Params params = {}) {
+    size_t index;
+    {
+      std::lock_guard lock(mutex_);
+      index = outcomes_.size();
+      outcomes_.emplace_back();
+    }
+    pipeline_.exec_cached(std::move(sql), std::move(params),
+                          [this, index](Result rows, std::exception_ptr error) {
+                            Outcome o;
+                            o.done = true;
+                            if (error) {
+                              try {
+                                std::rethrow_exception(error);
+                              } catch (const DbError& e) {
+                                o.sqlstate = e.sqlstate().empty() ? "connection" : e.sqlstate();
+                                o.message = e.what();
+                              }
+                            } else {
+                              for (int i = 0; i < rows.rows(); ++i)
+                                o.values.emplace_back(rows.get(i, 0));
+                            }
+                            std::lock_guard lock(mutex_);
+                            outcomes_[index] = std::move(o);
+                            ++finished_;
+                            changed_.notify_all();
+                          });
+    return index;
+  }
+
+  const std::vector<Outcome>& wait() {
+    std::unique_lock lock(mutex_);
+    EXPECT_TRUE(changed_.wait_for(lock, std::chrono::seconds(20),
+                                  [&] { return finished_ == outcomes_.size(); }));
+    return outcomes_;
+  }
+
+ private:
+  Pipeline& pipeline_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<Outcome> outcomes_;
+  size_t finished_ = 0;
+};
+
+TEST(Pipeline, AnswersEveryStatementInOrderWithItsOwnRows) {
+  testing::TestDatabase database;
+  Pipeline pipeline(database.conninfo(), 2);
+  Collector c(pipeline);
+  for (int i = 0; i < 500; ++i)
+    c.send("SELECT $1::int * 2", Params().add(i));
+  const auto& outcomes = c.wait();
+  ASSERT_EQ(outcomes.size(), 500u);
+  for (int i = 0; i < 500; ++i) {
+    ASSERT_TRUE(outcomes[i].done);
+    ASSERT_EQ(outcomes[i].values, std::vector<std::string>{std::to_string(i * 2)}) << i;
+  }
+  EXPECT_EQ(pipeline.stats().statements, 500u);
+}
+
+TEST(Pipeline, AFailingStatementAbortsNothingQueuedBehindIt) {
+  testing::TestDatabase database;
+  Pipeline pipeline(database.conninfo(), 1);
+  Collector c(pipeline);
+  for (int i = 0; i < 50; ++i) {
+    c.send("SELECT 10 / $1::int", Params().add(i % 5));  // every fifth divides by zero
+    c.send("SELECT no_such_column FROM pg_class");       // a Parse that fails
+  }
+  const auto& outcomes = c.wait();
+  for (int i = 0; i < 50; ++i) {
+    const auto& division = outcomes[2 * i];
+    if (i % 5 == 0) {
+      EXPECT_EQ(division.sqlstate, "22012") << i;
+    } else {
+      EXPECT_EQ(division.sqlstate, "") << division.message;
+      EXPECT_EQ(division.values, std::vector<std::string>{std::to_string(10 / (i % 5))});
+    }
+    EXPECT_EQ(outcomes[2 * i + 1].sqlstate, "42703");
+  }
+}
+
+TEST(Pipeline, ParametersAreNeverSplicedIntoSql) {
+  testing::TestDatabase database;
+  auto conn = database.connect();
+  conn.exec("CREATE TABLE t (name text)");
+  Pipeline pipeline(database.conninfo(), 1);
+  Collector c(pipeline);
+  std::string evil = "x'); DROP TABLE t; --";
+  c.send("INSERT INTO t (name) VALUES ($1) RETURNING name", Params().add(evil));
+  c.send("SELECT $1::text IS NULL", Params().add(std::nullopt));
+  const auto& outcomes = c.wait();
+  EXPECT_EQ(outcomes[0].values, std::vector<std::string>{evil});
+  EXPECT_EQ(outcomes[1].values, std::vector<std::string>{"t"});
+  EXPECT_EQ(conn.exec("SELECT count(*) FROM t").get_int(0, 0), 1);
+}
+
+TEST(Pipeline, AStatementMadeStaleByASchemaChangeIsPreparedAgain) {
+  testing::TestDatabase database;
+  auto conn = database.connect();
+  conn.exec("CREATE TABLE t (a int); INSERT INTO t VALUES (1)");
+  Pipeline pipeline(database.conninfo(), 1);
+  {
+    Collector c(pipeline);
+    c.send("SELECT * FROM t");
+    EXPECT_EQ(c.wait()[0].values, std::vector<std::string>{"1"});
+  }
+  // The result type changes: "cached plan must not change result type" on the old statement.
+  conn.exec("ALTER TABLE t ALTER COLUMN a TYPE text USING 'x' || a");
+  Collector c(pipeline);
+  c.send("SELECT * FROM t");
+  const auto& outcomes = c.wait();
+  EXPECT_EQ(outcomes[0].sqlstate, "") << outcomes[0].message;
+  EXPECT_EQ(outcomes[0].values, std::vector<std::string>{"x1"});
+}
+
+TEST(Pipeline, ALostConnectionFailsItsStatementsAndTheNextOneReconnects) {
+  testing::TestDatabase database;
+  auto admin = database.connect();
+  Pipeline pipeline(database.conninfo(), 1);
+  {
+    Collector c(pipeline);
+    c.send("SELECT pg_backend_pid()");
+    auto pid = c.wait()[0].values.at(0);
+    admin.exec("SELECT pg_terminate_backend($1::int)", Params().add(pid));
+  }
+  Collector failed(pipeline);
+  failed.send("SELECT 1");
+  EXPECT_FALSE(failed.wait()[0].sqlstate.empty());  // the backend is gone
+  Collector c(pipeline);
+  c.send("SELECT 2");
+  const auto& outcomes = c.wait();
+  EXPECT_EQ(outcomes[0].sqlstate, "") << outcomes[0].message;
+  EXPECT_EQ(outcomes[0].values, std::vector<std::string>{"2"});
+}
+
+}  // namespace
+}  // namespace keel::db
