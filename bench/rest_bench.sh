@@ -75,7 +75,7 @@ done
 cols="t.id, t.name, t.category, t.amount::text, t.quantity, t.active, t.created_at, t.updated_at, t.created_by, t.updated_by"
 printf '\\set id random(1, 100000)\nSELECT %s FROM bench_item t WHERE t.id = :id;\n' "$cols" >"$work/get.sql"
 printf '\\set c random(0, 19)\nSELECT %s, count(*) OVER () FROM bench_item t WHERE t.category = '"'"'c'"'"' || :c ORDER BY t.amount DESC, t.id LIMIT 50;\n' "$cols" >"$work/list.sql"
-printf "INSERT INTO bench_item (name, category, amount, quantity) VALUES ('new item', 'c1', 12.50, 3) RETURNING %s;\n" "$cols" >"$work/post.sql"
+printf "INSERT INTO bench_item AS t (name, category, amount, quantity) VALUES ('new item', 'c1', 12.50, 3) RETURNING %s;\n" "$cols" >"$work/post.sql"
 
 run_wrk() { wrk -t2 -c"$conns" -d"${seconds}s" -s "$work/$1.lua" "http://127.0.0.1:$port" | grep RESULT; }
 run_pgbench() {
