@@ -77,7 +77,7 @@ int serve(Context& context) {
   unsigned threads = std::max(2u, 2 * std::thread::hardware_concurrency());
   options.threads = threads;
   db::Pool::Options pool_options;
-  pool_options.max_size = threads + 2;
+  pool_options.max_size = threads + options.io_workers + 2;
   db::Pool pool(database->conninfo(), pool_options);
   http::Api api(context.config, pool);
   // Another `keel` (CLI or server) changed the modules: reload within a second.

@@ -198,24 +198,25 @@ struct Pipeline::Impl {
     int r = PQflush(link.conn->native());
     if (r < 0) return drop(link, kLost);
     if (r == 0) return;
-    link.writing = true;
-    link.socket->async_wait(asio::posix::stream_descriptor::wait_write,
-                            [this, l = &link, epoch = link.epoch](boost::system::error_code ec) {
-                              if (epoch != l->epoch) return;
-                              l->writing = false;
-                              if (!ec) flush(*l);
-                            });
+    when_ready(link, asio::posix::stream_descriptor::wait_write, &Link::writing, &Impl::flush);
   }
 
   void wait_readable(Link& link) {
     if (link.reading || link.queue.empty() || !link.socket) return;
-    link.reading = true;
-    link.socket->async_wait(asio::posix::stream_descriptor::wait_read,
-                            [this, l = &link, epoch = link.epoch](boost::system::error_code ec) {
-                              if (epoch != l->epoch) return;
-                              l->reading = false;
-                              if (!ec) readable(*l);
-                            });
+    when_ready(link, asio::posix::stream_descriptor::wait_read, &Link::reading, &Impl::readable);
+  }
+
+  // Waits until the socket is ready for `what` (`busy` set meanwhile), then calls `then`,
+  // unless the connection was dropped in between.
+  void when_ready(Link& link, asio::posix::stream_descriptor::wait_type what, bool Link::*busy,
+                  void (Impl::*then)(Link&)) {
+    link.*busy = true;
+    link.socket->async_wait(
+        what, [this, l = &link, epoch = link.epoch, busy, then](boost::system::error_code ec) {
+          if (epoch != l->epoch) return;
+          l->*busy = false;
+          if (!ec) (this->*then)(*l);
+        });
   }
 
   void readable(Link& link) {

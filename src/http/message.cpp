@@ -35,6 +35,12 @@ Response Response::defer(std::function<Response()> work) {
   return r;
 }
 
+Response Response::block(std::function<Response()> work) {
+  Response r;
+  r.blocking = std::move(work);
+  return r;
+}
+
 Response Response::await(std::function<void(Resume)> start) {
   Response r;
   r.pending = std::move(start);

@@ -44,6 +44,11 @@ struct Response {
   // worker pool, lets the I/O thread serve other requests meanwhile, and answers with what it
   // returns (exceptions become problem+json as for any handler).
   std::function<Response()> deferred;
+  // Work that holds a thread while it waits (a transaction on a pooled connection, whose commit
+  // waits for the disk): runs on the server's pool of io_workers threads, so that the I/O
+  // threads serve others meanwhile and many such waits overlap (PostgreSQL flushes the commits
+  // of concurrent transactions together).
+  std::function<Response()> blocking;
   // Work that waits (an asynchronous database query) without holding a thread: the server
   // calls `pending` with a Resume and serves other requests meanwhile; whoever finishes the
   // work calls the Resume once, from any thread, with the function that makes the answer,
@@ -54,6 +59,7 @@ struct Response {
 
   static Response json(int status, std::string body);
   static Response defer(std::function<Response()> work);
+  static Response block(std::function<Response()> work);
   static Response await(std::function<void(Resume)> start);
   // RFC 9457 problem+json. `type` is a stable code ("records.not_found").
   static Response problem(int status, std::string_view type, std::string_view title,

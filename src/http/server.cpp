@@ -52,6 +52,7 @@ struct Server::Impl {
   std::atomic<std::size_t> active{0};
   asio::thread_pool workers{std::max(1u, options.workers)};  // deferred work (Response::defer)
   std::atomic<std::size_t> deferred_count{0};
+  asio::thread_pool io_workers{std::max(1u, options.io_workers)};  // Response::block
   std::mutex mutex;
   std::list<std::shared_ptr<Session>> sessions;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
@@ -125,10 +126,10 @@ struct Server::Impl {
   // when it is done, and the I/O thread serves others meanwhile.
   // `work` is taken by reference and moved from: GCC 12 destroys temporaries of a co_await
   // expression twice.
-  asio::awaitable<Response> run_deferred(std::function<Response()>& work) {
+  asio::awaitable<Response> run_deferred(asio::thread_pool& pool, std::function<Response()>& work) {
     return asio::async_initiate<const asio::use_awaitable_t<>&, void(Response)>(
-        [this](auto handler, std::function<Response()> work) {
-          asio::post(workers, [handler = std::move(handler), work = std::move(work)]() mutable {
+        [&pool](auto handler, std::function<Response()> work) {
+          asio::post(pool, [handler = std::move(handler), work = std::move(work)]() mutable {
             Response r = work();
             auto ex = asio::get_associated_executor(handler);
             asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable {
@@ -176,6 +177,12 @@ struct Server::Impl {
       auto finish = co_await run_pending(start);
       res = guarded(req, finish);
     }
+    if (res.blocking) {
+      std::function<Response()> job = [&req, work = std::move(res.blocking)] {
+        return guarded(req, work);
+      };
+      res = co_await run_deferred(io_workers, job);
+    }
     if (res.deferred) {
       auto work = std::move(res.deferred);
       if (deferred_count.fetch_add(1) >= options.max_deferred) {
@@ -187,7 +194,7 @@ struct Server::Impl {
         std::function<Response()> job = [&req, work = std::move(work)] {
           return guarded(req, work);
         };
-        res = co_await run_deferred(job);
+        res = co_await run_deferred(workers, job);
         --deferred_count;
         res.deferred = nullptr;
       }

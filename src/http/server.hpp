@@ -24,6 +24,9 @@ struct ServerOptions {
   // on an I/O thread; beyond `max_deferred` waiting or running, requests get 503.
   unsigned workers = 2;
   std::size_t max_deferred = 64;
+  // Blocking work (Response::block: writes in a transaction) runs on this many threads; the
+  // database pool should hold as many connections.
+  unsigned io_workers = 32;
   // Origins allowed to call from a browser (CORS); empty: none (no CORS headers at all).
   // "*" allows every origin.
   std::vector<std::string> cors_origins;

@@ -822,6 +822,22 @@ JsonResult read_written(db::Connection& conn, const schema::Registry& registry,
   }
 }
 
+// "INSERT INTO <table> AS t (...) VALUES (...)" of a create's columns and its author; the
+// values are appended to `params`.
+std::string insert_sql(const Entity& e, const WritePlan& plan, std::optional<std::int64_t> user,
+                       db::Params& params) {
+  std::string columns, values;
+  for (const auto& a : plan.columns) {
+    params.add(a.text);
+    columns += quote_ident(a.field->name) + ", ";
+    values += param_expr(*a.field, params.size()) + ", ";
+  }
+  params.add(user);
+  std::string p = "$" + std::to_string(params.size()) + "::bigint";
+  return "INSERT INTO " + quote_ident(e.table) + " AS t (" + columns +
+         "created_by, updated_by) VALUES (" + values + p + ", " + p + ")";
+}
+
 // A create as ONE statement when nothing else is needed (no reference to check, no one2many
 // or many2many to write or read, rules and fields of the table alone): INSERT ... RETURNING
 // the record as read() writes it, with the caller's create and read rules evaluated on the new
@@ -841,18 +857,8 @@ std::optional<JsonResult> create_at_once(db::Connection& conn, const schema::Reg
   if (!selection.relations.empty() || scope.from() != quote_ident(e.table) + " t")
     return std::nullopt;
   db::Params params = scope.params();
-  std::string columns, values;
-  for (const auto& a : plan.columns) {
-    params.add(a.text);
-    columns += quote_ident(a.field->name) + ", ";
-    values += param_expr(*a.field, params.size()) + ", ";
-  }
-  params.add(user);
-  std::string p = "$" + std::to_string(params.size()) + "::bigint";
-  std::string sql = "INSERT INTO " + quote_ident(e.table) + " AS t (" + columns +
-                    "created_by, updated_by) VALUES (" + values + p + ", " + p + ") RETURNING " +
-                    selection.select_list({}) + ", " +
-                    (create_rule.empty() ? "TRUE" : create_rule) + ", " +
+  std::string sql = insert_sql(e, plan, user, params) + " RETURNING " + selection.select_list({}) +
+                    ", " + (create_rule.empty() ? "TRUE" : create_rule) + ", " +
                     (read_rule.empty() ? "TRUE" : read_rule);
   const int allowed = static_cast<int>(selection.columns.size()), visible = allowed + 1;
   auto answer = [&](const db::Result& rows) {
@@ -1057,19 +1063,8 @@ JsonResult RecordService::create_stored(db::Connection& conn, const SecurityCont
       check_references(conn, *registry_, plan);
       throw_if_invalid(e, plan);
       db::Params params;
-      std::string columns, values;
-      for (const auto& a : plan.columns) {
-        params.add(a.text);
-        columns += quote_ident(a.field->name) + ", ";
-        values += param_expr(*a.field, params.size()) + ", ";
-      }
-      params.add(user);
-      std::string p = "$" + std::to_string(params.size()) + "::bigint";
-      std::int64_t id = conn.exec_cached("INSERT INTO " + quote_ident(e.table) + " (" + columns +
-                                             "created_by, updated_by) VALUES (" + values + p +
-                                             ", " + p + ") RETURNING id",
-                                         params)
-                            .get_int(0, 0);
+      std::string insert = insert_sql(e, plan, user, params);
+      std::int64_t id = conn.exec_cached(insert + " RETURNING id", params).get_int(0, 0);
       for (const auto& rel : plan.relations)
         write_relation(conn, *registry_, link_tables_, e, id, rel, true, ctx);
       // The new record must be one the caller's create rules allow (else nothing is kept).
