@@ -285,6 +285,11 @@ Policy Policy::from_parts(std::vector<Role> roles, std::vector<Access> access,
   p.roles_ = std::move(roles);
   p.access_ = std::move(access);
   p.rules_ = std::move(rules);
+  // Every request asks by entity: index the rows once.
+  for (size_t k = 0; k < p.access_.size(); ++k)
+    p.access_by_entity_[p.access_[k].entity].push_back(k);
+  for (size_t k = 0; k < p.rules_.size(); ++k)
+    p.rules_by_entity_[p.rules_[k].entity].push_back(k);
   for (const auto& role : p.roles_) {
     std::set<std::string> seen;
     std::vector<std::string> stack{role.name};
@@ -328,26 +333,31 @@ Context Policy::context(std::int64_t user_id, std::string login,
 
 bool Policy::allowed(const Context& ctx, std::string_view entity, Operation op) const {
   if (ctx.admin) return true;
+  auto it = access_by_entity_.find(entity);
+  if (it == access_by_entity_.end()) return false;
   auto i = static_cast<size_t>(op);
-  return std::any_of(access_.begin(), access_.end(), [&](const Access& a) {
-    return a.allow[i] && a.entity == entity && ctx.has_role(a.role);
+  return std::any_of(it->second.begin(), it->second.end(), [&](size_t k) {
+    return access_[k].allow[i] && ctx.has_role(access_[k].role);
   });
 }
 
 std::vector<std::string> Policy::granting_roles(const Context& ctx, std::string_view entity,
                                                 Operation op) const {
+  auto it = access_by_entity_.find(entity);
+  if (ctx.admin || it == access_by_entity_.end()) return {};
   std::set<std::string> out;
-  if (ctx.admin) return {};
   auto i = static_cast<size_t>(op);
-  for (const auto& a : access_)
-    if (a.allow[i] && a.entity == entity && ctx.has_role(a.role)) out.insert(a.role);
+  for (size_t k : it->second)
+    if (access_[k].allow[i] && ctx.has_role(access_[k].role)) out.insert(access_[k].role);
   return {out.begin(), out.end()};
 }
 
 std::vector<const Rule*> Policy::rules_for(std::string_view entity, Operation op) const {
   std::vector<const Rule*> out;
-  for (const auto& r : rules_)
-    if (r.entity == entity && r.operations[static_cast<size_t>(op)]) out.push_back(&r);
+  auto it = rules_by_entity_.find(entity);
+  if (it == rules_by_entity_.end()) return out;
+  for (size_t k : it->second)
+    if (rules_[k].operations[static_cast<size_t>(op)]) out.push_back(&rules_[k]);
   return out;
 }
 

@@ -109,6 +109,8 @@ class Policy {
   std::vector<Access> access_;
   std::vector<Rule> rules_;
   std::map<std::string, std::vector<std::string>, std::less<>> closure_;  // role -> closure
+  // entity -> indexes into access_ / rules_, in declaration order
+  std::map<std::string, std::vector<size_t>, std::less<>> access_by_entity_, rules_by_entity_;
 };
 
 }  // namespace keel::security
