@@ -74,7 +74,8 @@ int serve(Context& context) {
   options.port = port;
   options.cors_origins = context.config.cors_origins;
   options.hsts_max_age = context.config.hsts_max_age;
-  unsigned threads = std::max(2u, 2 * std::thread::hardware_concurrency());
+  // One I/O thread per core: handlers that may block run on io_workers (Router::add).
+  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   options.threads = threads;
   db::Pool::Options pool_options;
   pool_options.max_size = threads + options.io_workers + 2;
@@ -88,6 +89,7 @@ int serve(Context& context) {
       spdlog::error("reloading the registry failed: {}", e.what());
     }
   });
+  options.on_thread = [&api](boost::asio::io_context& loop) { return api.thread_resources(loop); };
   http::Server server(
       options, [&api](http::Request& r) { return api.dispatch(r); },
       [&api](const http::Request& req, const http::Response& res, double s) {

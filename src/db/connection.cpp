@@ -74,7 +74,12 @@ Connection Connection::open(const std::string& conninfo) {
   // Notices (e.g. "relation already exists, skipping") are not errors; keep them quiet.
   PQsetNoticeProcessor(
       conn, [](void*, const char*) {}, nullptr);
-  return Connection(conn);
+  // Every session of Keel reads and writes time in UTC with ISO output, whatever the server's
+  // defaults: answers write datetimes as RFC 3339 in UTC from this text, and `$today` is the
+  // date in UTC.
+  Connection c(conn);
+  c.exec("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'");
+  return c;
 }
 
 // The statement cache moves with the connection: std::list nodes stay where they are, so the

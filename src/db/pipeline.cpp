@@ -61,7 +61,8 @@ struct Pipeline::Impl {
   };
 
   std::string conninfo;
-  asio::io_context ioc{1};
+  std::optional<asio::io_context> own;  // with a thread of its own
+  asio::io_context* ioc = nullptr;      // the loop the connections live on
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::unique_ptr<Link>> links;
   std::thread thread;
@@ -75,7 +76,7 @@ struct Pipeline::Impl {
       link.conn.reset();
       throw DbError("cannot use pipeline mode: " + std::string(PQerrorMessage(c)), "");
     }
-    link.socket = std::make_unique<asio::posix::stream_descriptor>(ioc, PQsocket(c));
+    link.socket = std::make_unique<asio::posix::stream_descriptor>(*ioc, PQsocket(c));
     link.statements.clear();
   }
 
@@ -178,7 +179,7 @@ struct Pipeline::Impl {
     if (!link.flush_posted) {
       // Statements queued in the same turn of the loop go out in one write.
       link.flush_posted = true;
-      asio::post(ioc, [this, l = &link, epoch = link.epoch] {
+      asio::post(*ioc, [this, l = &link, epoch = link.epoch] {
         if (epoch != l->epoch) return;
         l->flush_posted = false;
         flush(*l);
@@ -296,22 +297,37 @@ struct Pipeline::Impl {
 Pipeline::Pipeline(std::string conninfo, unsigned connections) : impl_(std::make_unique<Impl>()) {
   auto& i = *impl_;
   i.conninfo = std::move(conninfo);
+  i.ioc = &i.own.emplace(1);
   for (unsigned k = 0; k < std::max(1u, connections); ++k) {
     i.links.push_back(std::make_unique<Impl::Link>());
     i.open(*i.links.back());
   }
-  i.work.emplace(i.ioc.get_executor());
-  i.thread = std::thread([&i] { i.ioc.run(); });
+  i.work.emplace(i.ioc->get_executor());
+  i.thread = std::thread([&i] { i.ioc->run(); });
+}
+
+Pipeline::Pipeline(std::string conninfo, unsigned connections, asio::io_context& loop)
+    : impl_(std::make_unique<Impl>()) {
+  auto& i = *impl_;
+  i.conninfo = std::move(conninfo);
+  i.ioc = &loop;
+  for (unsigned k = 0; k < std::max(1u, connections); ++k)
+    i.links.push_back(std::make_unique<Impl::Link>());
 }
 
 Pipeline::~Pipeline() {
   auto& i = *impl_;
-  asio::post(i.ioc, [&i] {
+  auto stop = [&i] {
     i.stopping = true;
     for (auto& l : i.links)
       i.drop(*l, "the server is shutting down");
     i.work.reset();
-  });
+  };
+  if (!i.thread.joinable()) {
+    stop();
+    return;
+  }
+  asio::post(*i.ioc, stop);
   i.thread.join();
 }
 
@@ -320,7 +336,8 @@ void Pipeline::exec_cached(std::string sql, Params params, Done done) {
   e->sql = std::move(sql);
   e->params = std::move(params);
   e->done = std::move(done);
-  asio::post(impl_->ioc,
+  if (impl_->ioc->get_executor().running_in_this_thread()) return impl_->submit(std::move(e));
+  asio::post(*impl_->ioc,
              [i = impl_.get(), e = std::move(e)]() mutable { i->submit(std::move(e)); });
 }
 

@@ -7,6 +7,10 @@
 
 #include "db/connection.hpp"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace keel::db {
 
 // Single statements without a thread waiting for each: a few libpq connections in pipeline
@@ -21,7 +25,12 @@ namespace keel::db {
 // behind it. Statements are prepared once per connection (named, like exec_cached); one whose
 // plan a schema change made stale is prepared again and retried once. A connection that fails
 // answers everything queued on it with the error and is opened again for the next statement.
-// Only for statements that need no transaction of their own (reads): writes keep the Pool.
+// Only for statements that need no transaction but their own (reads, a one-statement create):
+// transactions keep the Pool.
+//
+// A pipeline can also live on an event loop it does not own (an I/O thread of the HTTP
+// server): then exec_cached() called on that loop's thread sends at once and `done` runs on
+// the same thread, so a request never changes threads for its query.
 class Pipeline {
  public:
   using Done = std::function<void(Result rows, std::exception_ptr error)>;
@@ -29,11 +38,14 @@ class Pipeline {
   // Opens `connections` connections (throws DbError when PostgreSQL cannot be reached) and
   // starts the thread.
   Pipeline(std::string conninfo, unsigned connections);
-  ~Pipeline();  // fails what is still queued, stops the thread
+  // On `loop`, run by a thread of the caller's; destroy it on that thread, or after the loop
+  // stopped. Connections open on first use.
+  Pipeline(std::string conninfo, unsigned connections, boost::asio::io_context& loop);
+  ~Pipeline();  // fails what is still queued, stops the thread (if it has one)
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  // Thread-safe.
+  // Thread-safe (cheapest on the thread of the pipeline's loop).
   void exec_cached(std::string sql, Params params, Done done);
 
   struct Stats {

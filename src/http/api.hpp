@@ -71,6 +71,9 @@ class Api {
   Response dispatch(Request& request);
   // Access log line and metrics for every answered request.
   void observe(const Request& request, const Response& response, double seconds);
+  // What one I/O thread of the server keeps for its requests (ServerOptions::on_thread): a
+  // pipeline on the thread's own loop, so that a read by id never changes threads.
+  std::shared_ptr<void> thread_resources(boost::asio::io_context& loop);
 
   // Signs access tokens (tests mint tokens with it) and resolves callers.
   const security::TokenSigner& signer() const { return *signer_; }
@@ -78,8 +81,14 @@ class Api {
 
  private:
   void add_routes();
-  // Runs a read of RecordService on the pipeline; the answer is made when its rows arrive.
-  Response run_statement(std::shared_ptr<const Snapshot> snap, records::Statement statement);
+  // Runs a statement of RecordService on a pipeline (reads, or writes that are one statement);
+  // the answer (`status`; with `location`, a Location header of it and the record's id) is
+  // made when its rows arrive.
+  enum class Use { kRead, kWrite };
+  Response run_statement(std::shared_ptr<const Snapshot> snap, records::Statement statement,
+                         Use use, int status = 200, std::string location = {});
+  // The pipelines of the calling I/O thread, or else ones shared by every thread.
+  db::Pipeline& pipeline(Use use);
 
   const Config& config_;
   db::Pool& pool_;
@@ -91,7 +100,8 @@ class Api {
   std::unique_ptr<security::AuthService> auth_;
   std::unique_ptr<security::Authenticator> authenticator_;
   std::unique_ptr<db::Listener> auth_listener_;  // drops the authenticator's cache
-  std::unique_ptr<db::Pipeline> pipeline_;       // single-statement reads, no thread waiting
+  std::once_flag shared_pipelines_once_;
+  std::unique_ptr<db::Pipeline> shared_reads_, shared_writes_;  // off the server's I/O threads
 };
 
 }  // namespace keel::http

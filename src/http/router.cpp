@@ -19,7 +19,15 @@ std::vector<std::string_view> split_path(std::string_view path) {
 }  // namespace
 
 void Router::add(std::string method, std::string pattern, Handler handler) {
-  Route r{std::move(method), pattern, {}, std::move(handler)};
+  add_route(std::move(method), std::move(pattern), std::move(handler), false);
+}
+
+void Router::add_inline(std::string method, std::string pattern, Handler handler) {
+  add_route(std::move(method), std::move(pattern), std::move(handler), true);
+}
+
+void Router::add_route(std::string method, std::string pattern, Handler handler, bool runs_inline) {
+  Route r{std::move(method), pattern, {}, std::move(handler), runs_inline};
   for (auto part : split_path(pattern))
     r.segments.emplace_back(part);
   routes_.push_back(std::move(r));
@@ -51,7 +59,10 @@ Response Router::dispatch(Request& request) const {
     if (!match(route, parts, nullptr)) continue;
     if (route.method == request.method || (request.method == "HEAD" && route.method == "GET")) {
       match(route, parts, &request);
-      return route.handler(request);
+      if (route.runs_inline) return route.handler(request);
+      // A copy of the handler: the router may be gone when the work runs (a native module's
+      // routes belong to a registry snapshot that a reload replaces).
+      return Response::block([handler = route.handler, &request] { return handler(request); });
     }
     if (allowed.find(route.method) == std::string::npos)
       allowed += (allowed.empty() ? "" : ", ") + route.method;

@@ -36,7 +36,7 @@ std::string new_request_id() {
 struct Server::Impl {
   // A connection, known to the server so that shutdown can close it when it is idle.
   struct Session {
-    asio::strand<asio::io_context::executor_type> strand;
+    asio::io_context* loop;  // the thread it lives on
     beast::tcp_stream* stream = nullptr;
     bool busy = false;  // a request is being handled or answered
   };
@@ -44,10 +44,11 @@ struct Server::Impl {
   ServerOptions options;
   Dispatch dispatch;
   Observer observer;
-  asio::io_context ioc;
-  asio::strand<asio::io_context::executor_type> accept_strand{asio::make_strand(ioc)};
-  tcp::acceptor acceptor{accept_strand};
-  asio::signal_set signals{ioc};
+  // One event loop per I/O thread; the first also accepts and watches for signals.
+  std::vector<std::unique_ptr<asio::io_context>> loops;
+  size_t next_loop = 0;  // round robin of accepted connections (the accept loop's alone)
+  tcp::acceptor acceptor;
+  asio::signal_set signals;
   std::atomic<bool> draining{false};
   std::atomic<std::size_t> active{0};
   asio::thread_pool workers{std::max(1u, options.workers)};  // deferred work (Response::defer)
@@ -55,11 +56,31 @@ struct Server::Impl {
   asio::thread_pool io_workers{std::max(1u, options.io_workers)};  // Response::block
   std::mutex mutex;
   std::list<std::shared_ptr<Session>> sessions;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::uint16_t bound_port = 0;
 
+  static std::vector<std::unique_ptr<asio::io_context>> make_loops(unsigned threads) {
+    unsigned n = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::unique_ptr<asio::io_context>> loops;
+    for (unsigned k = 0; k < n; ++k)
+      loops.push_back(std::make_unique<asio::io_context>(1));
+    return loops;
+  }
+
   Impl(ServerOptions o, Dispatch d, Observer obs)
-      : options(std::move(o)), dispatch(std::move(d)), observer(std::move(obs)) {}
+      : options(std::move(o)),
+        dispatch(std::move(d)),
+        observer(std::move(obs)),
+        loops(make_loops(options.threads)),
+        acceptor(*loops.front()),
+        signals(*loops.front()) {}
+
+  // Lets every loop return from run() (after the sessions ended, or at the drain timeout).
+  void stop_loops() {
+    work.clear();
+    for (auto& loop : loops)
+      loop->stop();
+  }
 
   // The request as handlers see it. `early` is set when it is answered without a handler: a
   // malformed target (400) or a CORS preflight.
@@ -122,7 +143,7 @@ struct Server::Impl {
     }
   }
 
-  // Runs deferred work on the worker pool; the calling coroutine resumes on its own strand
+  // Runs deferred work on the worker pool; the calling coroutine resumes on its own loop
   // when it is done, and the I/O thread serves others meanwhile.
   // `work` is taken by reference and moved from: GCC 12 destroys temporaries of a co_await
   // expression twice.
@@ -140,7 +161,7 @@ struct Server::Impl {
         asio::use_awaitable, std::move(work));
   }
 
-  // Starts pending work (Response::pending) and resumes, on the session's strand, with the
+  // Starts pending work (Response::pending) and resumes, on the session's loop, with the
   // function that makes the answer once the work calls back. `start` is taken by reference
   // and moved from (see run_deferred).
   asio::awaitable<std::function<Response()>> run_pending(
@@ -213,20 +234,9 @@ struct Server::Impl {
     return false;
   }
 
-  // Security headers on every answer, and CORS headers for an allowed origin.
+  // CORS headers for an allowed origin, and HSTS when configured (the security headers every
+  // answer carries are written by head_of).
   void add_common_headers(Response& res, std::string_view origin) const {
-    auto has = [&](std::string_view name) {
-      for (const auto& [n, v] : res.headers)
-        if (beast::iequals(n, name)) return true;
-      return false;
-    };
-    res.headers.emplace_back("X-Content-Type-Options", "nosniff");
-    res.headers.emplace_back("X-Frame-Options", "DENY");
-    res.headers.emplace_back("Referrer-Policy", "no-referrer");
-    if (!has("Content-Security-Policy") && res.content_type.find("html") == std::string::npos)
-      res.headers.emplace_back("Content-Security-Policy",
-                               "default-src 'none'; frame-ancestors 'none'");
-    if (!has("Cache-Control")) res.headers.emplace_back("Cache-Control", "no-store");
     if (options.hsts_max_age > 0)
       res.headers.emplace_back("Strict-Transport-Security",
                                "max-age=" + std::to_string(options.hsts_max_age));
@@ -238,18 +248,57 @@ struct Server::Impl {
     }
   }
 
-  static bhttp::response<bhttp::string_body> to_beast(Response&& r, unsigned version,
-                                                      bool keep_alive, bool head) {
-    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
-    res.set(bhttp::field::server, "keel");
-    if (r.status != 204) res.set(bhttp::field::content_type, r.content_type);
-    for (auto& [name, value] : r.headers)
-      res.set(name, value);
-    if (r.status != 204) res.body() = std::move(r.body);
-    res.keep_alive(keep_alive);
-    res.prepare_payload();
-    if (head) res.body().clear();
-    return res;
+  // The status line and headers of an answer, written by hand: one buffer, no field map.
+  // A header given twice keeps its last value; values with a line break are dropped (no
+  // response splitting whatever a handler returns).
+  static std::string head_of(const Response& r, unsigned version, bool keep_alive) {
+    std::string out;
+    out.reserve(256 + 48 * r.headers.size());
+    out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    out += std::to_string(r.status);
+    out += ' ';
+    out += status_title(r.status);
+    out +=
+        "\r\nServer: keel\r\nX-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n"
+        "Referrer-Policy: no-referrer\r\n";
+    auto header = [&out](std::string_view name, std::string_view value) {
+      if (value.find_first_of("\r\n") != std::string_view::npos ||
+          name.find_first_of("\r\n: ") != std::string_view::npos)
+        return;
+      out += name;
+      out += ": ";
+      out += value;
+      out += "\r\n";
+    };
+    if (r.status != 204) header("Content-Type", r.content_type);
+    bool csp = false, cache = false;
+    for (size_t i = 0; i < r.headers.size(); ++i) {
+      const auto& name = r.headers[i].first;
+      csp = csp || beast::iequals(name, "Content-Security-Policy");
+      cache = cache || beast::iequals(name, "Cache-Control");
+      bool replaced = false;
+      for (size_t j = i + 1; j < r.headers.size() && !replaced; ++j)
+        replaced = beast::iequals(name, r.headers[j].first);
+      if (!replaced) header(name, r.headers[i].second);
+    }
+    if (!csp && r.content_type.find("html") == std::string::npos)
+      out += "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n";
+    if (!cache) out += "Cache-Control: no-store\r\n";
+    if (r.status != 204) header("Content-Length", std::to_string(r.body.size()));
+    if (version == 10 && keep_alive) header("Connection", "keep-alive");
+    if (version != 10 && !keep_alive) header("Connection", "close");
+    out += "\r\n";
+    return out;
+  }
+
+  // Writes an answer (no body for HEAD and 204).
+  static asio::awaitable<beast::error_code> write(beast::tcp_stream& stream, const Response& r,
+                                                  unsigned version, bool keep_alive, bool head) {
+    std::string top = head_of(r, version, keep_alive);
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(top), asio::buffer(r.body)};
+    if (head || r.status == 204) buffers[1] = asio::const_buffer();
+    auto [ec, n] = co_await asio::async_write(stream, buffers, asio::as_tuple(asio::use_awaitable));
+    co_return ec;
   }
 
   asio::awaitable<void> session(tcp::socket socket, std::shared_ptr<Session> self) {
@@ -286,9 +335,8 @@ struct Server::Impl {
         if (status) {
           auto problem = Response::problem(status, type, status_title(status), detail);
           add_common_headers(problem, {});
-          auto res = to_beast(std::move(problem), 11, false, false);
           stream.expires_after(std::chrono::seconds(5));
-          co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+          co_await write(stream, problem, 11, false, false);
         }
         break;
       }
@@ -299,10 +347,8 @@ struct Server::Impl {
       bool head = raw.method() == bhttp::verb::head;
       Response response = co_await handle(raw, remote);
       keep_alive = keep_alive && !draining;
-      auto res = to_beast(std::move(response), version, keep_alive, head);
       stream.expires_after(options.read_timeout);
-      auto [wec, wn] =
-          co_await bhttp::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      auto wec = co_await write(stream, response, version, keep_alive, head);
       self->busy = false;
       if (wec || !keep_alive) break;
     }
@@ -316,23 +362,24 @@ struct Server::Impl {
       std::lock_guard lock(mutex);
       sessions.remove(self);
     }
-    if (--active == 0 && draining) work.reset(), ioc.stop();
+    if (--active == 0 && draining) asio::post(*loops.front(), [this] { stop_loops(); });
   }
 
   asio::awaitable<void> accept_loop() {
     while (!draining) {
-      auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+      asio::io_context& loop = *loops[next_loop++ % loops.size()];
+      auto [ec, socket] = co_await acceptor.async_accept(loop, asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (draining || ec == asio::error::operation_aborted) break;
         continue;  // e.g. too many open files: keep serving the others
       }
-      auto self = std::make_shared<Session>(Session{asio::make_strand(ioc)});
+      auto self = std::make_shared<Session>(Session{&loop});
       {
         std::lock_guard lock(mutex);
         sessions.push_back(self);
       }
       ++active;
-      asio::co_spawn(self->strand, session(std::move(socket), self),
+      asio::co_spawn(loop, session(std::move(socket), self),
                      [this, self](std::exception_ptr) { finished(self); });
     }
   }
@@ -340,27 +387,23 @@ struct Server::Impl {
   void begin_drain() {
     if (draining.exchange(true)) return;
     spdlog::info("shutting down: finishing in-flight requests");
-    asio::post(accept_strand, [this] {
+    asio::post(*loops.front(), [this] {
       beast::error_code ec;
       acceptor.close(ec);
       signals.cancel(ec);
       std::lock_guard lock(mutex);
       for (const auto& s : sessions)
-        asio::post(s->strand, [s] {
+        asio::post(*s->loop, [s] {
           if (!s->busy && s->stream) s->stream->socket().cancel();
         });
-      if (active == 0) {
-        work.reset();
-        ioc.stop();
-      }
+      if (active == 0) stop_loops();
     });
     // Requests that never finish do not keep the process alive forever.
-    auto timer = std::make_shared<asio::steady_timer>(ioc, options.drain_timeout);
+    auto timer = std::make_shared<asio::steady_timer>(*loops.front(), options.drain_timeout);
     timer->async_wait([this, timer](beast::error_code ec) {
       if (!ec) {
         spdlog::warn("shutdown: requests still running after the drain timeout");
-        work.reset();
-        ioc.stop();
+        stop_loops();
       }
     });
   }
@@ -399,7 +442,8 @@ std::uint16_t Server::port() const {
 void Server::run() {
   auto& i = *impl_;
   if (!i.acceptor.is_open()) listen();
-  i.work.emplace(i.ioc.get_executor());
+  for (auto& loop : i.loops)
+    i.work.push_back(asio::make_work_guard(*loop));
   if (i.options.handle_signals) {
     i.signals.add(SIGINT);
     i.signals.add(SIGTERM);
@@ -407,13 +451,21 @@ void Server::run() {
       if (!ec) impl_->begin_drain();
     });
   }
-  asio::co_spawn(i.accept_strand, i.accept_loop(), asio::detached);
-  unsigned n =
-      i.options.threads ? i.options.threads : std::max(2u, 2 * std::thread::hardware_concurrency());
+  asio::co_spawn(*i.loops.front(), i.accept_loop(), asio::detached);
+  auto serve = [&i](asio::io_context& loop) {
+    std::shared_ptr<void> resources;
+    try {
+      if (i.options.on_thread) resources = i.options.on_thread(loop);
+    } catch (const std::exception& e) {
+      spdlog::error("an I/O thread starts without its own resources: {}", e.what());
+    }
+    loop.run();
+    resources.reset();
+  };
   std::vector<std::thread> threads;
-  for (unsigned k = 1; k < n; ++k)
-    threads.emplace_back([&i] { i.ioc.run(); });
-  i.ioc.run();
+  for (size_t k = 1; k < i.loops.size(); ++k)
+    threads.emplace_back([&serve, &loop = *i.loops[k]] { serve(loop); });
+  serve(*i.loops.front());
   for (auto& t : threads)
     t.join();
 }

@@ -9,12 +9,16 @@
 
 #include "http/message.hpp"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace keel::http {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  // 0: any free port (see Server::port())
-  unsigned threads = 0;       // 0: twice the number of cores (handlers may block on I/O)
+  unsigned threads = 0;       // I/O threads; 0: one per core
   std::size_t body_limit = 1 << 20;
   std::size_t header_limit = 16 << 10;
   std::chrono::seconds read_timeout{30};   // to receive one request, idle wait included
@@ -32,6 +36,10 @@ struct ServerOptions {
   std::vector<std::string> cors_origins;
   // Strict-Transport-Security max-age in seconds; 0: not sent (only behind HTTPS).
   std::int64_t hsts_max_age = 0;
+  // Called on each I/O thread, with the thread's own event loop, before it serves; what it
+  // returns is released on that thread after the loop stopped (before the loop is destroyed).
+  // For resources a thread's requests share without locks (database pipelines).
+  std::function<std::shared_ptr<void>(boost::asio::io_context&)> on_thread;
 };
 
 // Called for every request (on an I/O thread) and for every answered request (access log,
@@ -43,6 +51,10 @@ using Observer = std::function<void(const Request&, const Response&, double)>;
 // size (413, 431), read timeouts, problem+json for malformed requests, graceful shutdown (stop
 // accepting, let in-flight requests finish, close idle connections). Beast stays inside
 // server.cpp; this header is cheap to include.
+//
+// Each I/O thread runs an event loop of its own, and a connection lives on one loop from its
+// accept to its close: a request is read, dispatched and answered on one thread, without locks
+// or wake-ups of other threads (unless its work runs elsewhere: Response::block, ::defer).
 class Server {
  public:
   Server(ServerOptions options, Dispatch dispatch, Observer observer = {});

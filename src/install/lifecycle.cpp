@@ -13,6 +13,7 @@
 #include "db/connection.hpp"
 #include "install/data.hpp"
 #include "native/host.hpp"
+#include "records/service.hpp"
 #include "schema/registry.hpp"
 #include "ui/catalog.hpp"
 #include "ui/store.hpp"
@@ -177,6 +178,7 @@ void sync_metadata(db::Connection& conn, const schema::Registry& registry) {
 // ids (users' role assignments refer to them); a role no installed module declares any more is
 // deleted, and with it its assignments, access rows and rules (cascade).
 void sync_security(db::Connection& conn, const schema::Registry& registry) {
+  records::install_sql_functions(conn);  // what enforcing the rules in SQL calls
   const auto& policy = registry.security();
   rapidjson::StringBuffer roles_buf, access_buf, rules_buf;
   {

@@ -79,6 +79,12 @@ class RecordService {
   std::optional<Statement> read_statement(const SecurityContext& ctx, std::string_view entity,
                                           std::int64_t id,
                                           const std::optional<std::string>& fields) const;
+  // create() as one statement (one INSERT ... RETURNING, its own transaction), when that is
+  // all it needs: no native hook or computed field, no reference to check, no one2many or
+  // many2many to write; nullopt otherwise (call create()). A body create() would refuse with
+  // 422 gives nullopt too; a malformed one, a missing right throw here as create() would.
+  std::optional<Statement> create_statement(const SecurityContext& ctx, std::string_view entity,
+                                            std::string_view body) const;
   // Updates the given fields; returns the record.
   JsonResult update(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
                     std::int64_t id, std::string_view body) const;
@@ -108,5 +114,12 @@ class RecordService {
   // The link table of every many2many ("entity.field" -> table), named once per registry.
   std::map<std::string, std::string, std::less<>> link_tables_;
 };
+
+// The SQL functions the statements of RecordService call: keel_refuse(allowed), which fails
+// (SQLSTATE KR403) when a new record breaks the caller's create rules, so that a create under
+// rules is one statement and nothing refused is kept. Every install, upgrade and uninstall
+// creates them (install/lifecycle.cpp), and so does a starting server (for databases made
+// before they existed). Idempotent.
+void install_sql_functions(db::Connection& conn);
 
 }  // namespace keel::records
