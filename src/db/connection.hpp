@@ -58,6 +58,8 @@ class Params {
   }
   size_t size() const { return values_.size(); }
   const std::vector<std::optional<std::string>>& values() const { return values_; }
+  // Replaces the value of $<index + 1>.
+  void set(size_t index, std::string v) { values_.at(index) = std::move(v); }
 
  private:
   std::vector<std::optional<std::string>> values_;

@@ -58,6 +58,7 @@ struct Pipeline::Impl {
     unsigned long long counter = 0;
     unsigned epoch = 0;  // bumped when the connection is dropped: older waits are void
     bool reading = false, writing = false, flush_posted = false;
+    size_t batch = 0;  // statements queued since the last flush
   };
 
   std::string conninfo;
@@ -85,6 +86,7 @@ struct Pipeline::Impl {
   void drop(Link& link, const std::string& why) {
     ++link.epoch;
     link.reading = link.writing = link.flush_posted = false;
+    link.batch = 0;
     if (link.socket) {
       boost::system::error_code ignored;
       link.socket->cancel(ignored);
@@ -119,7 +121,14 @@ struct Pipeline::Impl {
     }
   }
 
+  // Where a statement goes: with the statements of this turn of the loop that go out together
+  // on a connection with nothing else in flight (one write for all of them; PostgreSQL reads
+  // them at once), else on the least busy connection (a slow statement in flight does not
+  // hold back the ones queued after it elsewhere).
+  static constexpr size_t kBatch = 8;
   Link& least_busy() {
+    for (auto& l : links)
+      if (l->flush_posted && l->batch == l->queue.size() && l->batch < kBatch) return *l;
     Link* best = links.front().get();
     for (auto& l : links)
       if (l->queue.size() < best->queue.size()) best = l.get();
@@ -176,12 +185,14 @@ struct Pipeline::Impl {
       return lost(link, *e);
     ++sent;
     link.queue.push_back(std::move(e));
+    ++link.batch;
     if (!link.flush_posted) {
       // Statements queued in the same turn of the loop go out in one write.
       link.flush_posted = true;
       asio::post(*ioc, [this, l = &link, epoch = link.epoch] {
         if (epoch != l->epoch) return;
         l->flush_posted = false;
+        l->batch = 0;
         flush(*l);
       });
     }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <mutex>
 #include <unordered_map>
 
 #include "app/error.hpp"
@@ -797,6 +798,7 @@ struct RecordQuery {
   std::string sql;
   db::Params params;
   Selection selection;
+  size_t id_param = 0;  // the index of the id among params
 };
 
 RecordQuery record_query(const schema::Registry& registry, const SecurityContext& ctx,
@@ -806,10 +808,11 @@ RecordQuery record_query(const schema::Registry& registry, const SecurityContext
   Selection selection = SelectionBuilder(scope, ctx).build(fields);
   std::string sql = "SELECT " + selection.select_list({});
   std::string where = "t.id = " + scope.bind(std::to_string(id), "bigint");
+  size_t id_param = scope.params().size() - 1;
   if (std::string rules = rule_predicate(scope, ctx, Right::kRead); !rules.empty())
     where += " AND " + rules;
   sql += " FROM " + scope.from() + " WHERE " + where;
-  return {std::move(sql), scope.params(), std::move(selection)};
+  return {std::move(sql), scope.params(), std::move(selection), id_param};
 }
 
 // The answer of a read from its row (none: 404) and the id lists of its relations.
@@ -994,9 +997,23 @@ JsonResult page_json(const PageQuery& q, const db::Result& rows,
 
 }  // namespace
 
+// What a read by id needs but its id, built once per entity, fields and caller: the SQL text
+// and its selection cost more CPU than the rest of the read (a registry snapshot is immutable,
+// and so is what was built from it). Callers are keyed by what the statement depends on: the
+// roles (rights and rules) and the user (the values of $user.id in rules).
+struct RecordService::Built {
+  static constexpr size_t kMax = 4096;  // then start over
+  std::mutex mutex;
+  std::unordered_map<std::string, std::shared_ptr<const RecordQuery>> reads;
+};
+
+RecordService::~RecordService() = default;
+
 RecordService::RecordService(std::shared_ptr<const schema::Registry> registry,
                              std::shared_ptr<const Extensions> extensions)
-    : registry_(std::move(registry)), extensions_(std::move(extensions)) {
+    : registry_(std::move(registry)),
+      extensions_(std::move(extensions)),
+      built_(std::make_unique<Built>()) {
   for (const auto& e : registry_->entities())
     for (const auto& f : e.fields)
       if (f.type == FieldType::kMany2many)
@@ -1058,9 +1075,32 @@ std::optional<Statement> RecordService::read_statement(
   const Entity& e = entity(entity_name);
   if (computes_any(e)) return std::nullopt;
   require_right(*registry_, ctx, e, Right::kRead);
-  auto q = std::make_shared<RecordQuery>(record_query(*registry_, ctx, e, id, fields));
+  std::string key = e.name;
+  key += '\0';
+  if (fields) key += *fields;
+  key += '\0';
+  if (ctx.admin) {
+    key += '*';
+  } else {
+    key += std::to_string(ctx.user_id);
+    for (const auto& r : ctx.roles)
+      key += ',' + r;
+  }
+  std::shared_ptr<const RecordQuery> q;
+  {
+    std::lock_guard lock(built_->mutex);
+    if (auto it = built_->reads.find(key); it != built_->reads.end()) q = it->second;
+  }
+  if (!q) {
+    // Built outside the lock: a bad `fields` throws here as read() would.
+    q = std::make_shared<RecordQuery>(record_query(*registry_, ctx, e, 0, fields));
+    std::lock_guard lock(built_->mutex);
+    if (built_->reads.size() >= Built::kMax) built_->reads.clear();
+    built_->reads.emplace(std::move(key), q);
+  }
   if (!q->selection.relations.empty()) return std::nullopt;
   Statement s{q->sql, q->params, nullptr, nullptr};
+  s.params.set(q->id_param, std::to_string(id));
   s.answer = [q, &e, id](const db::Result& rows) {
     return record_json(e, id, q->selection, rows, {});
   };

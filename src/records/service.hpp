@@ -55,6 +55,7 @@ class RecordService {
   // `extensions`: what the native modules of the snapshot add (hooks, computed fields).
   explicit RecordService(std::shared_ptr<const schema::Registry> registry,
                          std::shared_ptr<const Extensions> extensions = nullptr);
+  ~RecordService();
 
   const schema::Registry& registry() const { return *registry_; }
 
@@ -111,6 +112,9 @@ class RecordService {
 
   std::shared_ptr<const schema::Registry> registry_;
   std::shared_ptr<const Extensions> extensions_;
+  // Statements of reads by id built before, per entity, fields and caller (service.cpp).
+  struct Built;
+  std::unique_ptr<Built> built_;
   // The link table of every many2many ("entity.field" -> table), named once per registry.
   std::map<std::string, std::string, std::less<>> link_tables_;
 };
