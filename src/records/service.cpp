@@ -892,26 +892,55 @@ struct CreateQuery {
   }
 };
 
-std::optional<CreateQuery> create_query(const schema::Registry& registry,
-                                        const SecurityContext& ctx, const Entity& e,
-                                        const WritePlan& plan, std::optional<std::int64_t> user) {
-  if (!plan.errors.empty() || !plan.relations.empty()) return std::nullopt;
+// Whether the values of `plan` allow a create as one statement (the rest depends on the
+// entity, the caller and the columns alone: create_query).
+bool one_statement(const WritePlan& plan) {
+  if (!plan.errors.empty() || !plan.relations.empty()) return false;
   for (const auto& a : plan.columns)
-    if (a.field->type == FieldType::kMany2one && a.text) return std::nullopt;
+    if (a.field->type == FieldType::kMany2one && a.text) return false;
+  return true;
+}
+
+// The statement for creates of these columns by this caller (null: it takes more than one);
+// its params are the rules' values, create_params adds the record's.
+std::shared_ptr<const CreateQuery> create_query(const schema::Registry& registry,
+                                                const SecurityContext& ctx, const Entity& e,
+                                                const WritePlan& plan) {
   QueryScope scope(registry, e, ctx);
   std::string create_rule = rule_predicate(scope, ctx, Right::kCreate);
-  CreateQuery q;
-  q.readable = registry.security().allowed(ctx, e.name, Right::kRead);
-  std::string read_rule = q.readable ? rule_predicate(scope, ctx, Right::kRead) : "";
-  q.selection = SelectionBuilder(scope, ctx).build(std::nullopt);
-  if (!q.selection.relations.empty() || scope.from() != quote_ident(e.table) + " t")
-    return std::nullopt;
-  q.params = scope.params();
-  q.sql = insert_sql(e, plan, user, q.params) + " RETURNING " + q.selection.select_list({}) + ", " +
-          (read_rule.empty() ? "TRUE" : read_rule);
-  if (!create_rule.empty()) q.sql += ", keel_refuse(" + create_rule + ")";
-  q.visible = static_cast<int>(q.selection.columns.size());
+  auto q = std::make_shared<CreateQuery>();
+  q->readable = registry.security().allowed(ctx, e.name, Right::kRead);
+  std::string read_rule = q->readable ? rule_predicate(scope, ctx, Right::kRead) : "";
+  q->selection = SelectionBuilder(scope, ctx).build(std::nullopt);
+  if (!q->selection.relations.empty() || scope.from() != quote_ident(e.table) + " t")
+    return nullptr;
+  q->params = scope.params();
+  db::Params numbering = q->params;
+  q->sql = insert_sql(e, plan, std::nullopt, numbering) + " RETURNING " +
+           q->selection.select_list({}) + ", " + (read_rule.empty() ? "TRUE" : read_rule);
+  if (!create_rule.empty()) q->sql += ", keel_refuse(" + create_rule + ")";
+  q->visible = static_cast<int>(q->selection.columns.size());
   return q;
+}
+
+// The values of a create_query statement: the rules', the record's, its author.
+db::Params create_params(const CreateQuery& q, const WritePlan& plan,
+                         std::optional<std::int64_t> user) {
+  db::Params params = q.params;
+  for (const auto& a : plan.columns)
+    params.add(a.text);
+  params.add(user);
+  return params;
+}
+
+// What the statements built for a caller depend on: its roles (rights, rules) and, unless it
+// is an administrator (no rules), its user (the values of $user.id).
+std::string caller_key(const SecurityContext& ctx) {
+  if (ctx.admin) return "*";
+  std::string key = std::to_string(ctx.user_id);
+  for (const auto& r : ctx.roles)
+    key += ',' + r;
+  return key;
 }
 
 // The statement of a list page and what making its answer needs.
@@ -1002,9 +1031,39 @@ JsonResult page_json(const PageQuery& q, const db::Result& rows,
 // and so is what was built from it). Callers are keyed by what the statement depends on: the
 // roles (rights and rules) and the user (the values of $user.id in rules).
 struct RecordService::Built {
-  static constexpr size_t kMax = 4096;  // then start over
+  static constexpr size_t kMax = 4096;  // per kind; then start over
   std::mutex mutex;
   std::unordered_map<std::string, std::shared_ptr<const RecordQuery>> reads;
+  std::unordered_map<std::string, std::shared_ptr<const CreateQuery>> creates;  // null: none
+
+  // The entry of `key`, made by `make` when there is none (outside the lock: what it throws,
+  // the caller gets).
+  template <typename T, typename Make>
+  std::shared_ptr<const T> get(std::unordered_map<std::string, std::shared_ptr<const T>>& map,
+                               std::string key, Make make) {
+    {
+      std::lock_guard lock(mutex);
+      if (auto it = map.find(key); it != map.end()) return it->second;
+    }
+    std::shared_ptr<const T> made = make();
+    std::lock_guard lock(mutex);
+    if (map.size() >= kMax) map.clear();
+    map.emplace(std::move(key), made);
+    return made;
+  }
+
+  // The one statement of a create of these columns by this caller (null: a create of these
+  // values needs more).
+  std::shared_ptr<const CreateQuery> create(const schema::Registry& registry,
+                                            const SecurityContext& ctx, const Entity& e,
+                                            const WritePlan& plan) {
+    if (!one_statement(plan)) return nullptr;
+    std::string key = e.name + '\0';
+    for (const auto& a : plan.columns)
+      key += a.field->name + ',';
+    key += '\0' + caller_key(ctx);
+    return get(creates, std::move(key), [&] { return create_query(registry, ctx, e, plan); });
+  }
 };
 
 RecordService::~RecordService() = default;
@@ -1075,29 +1134,10 @@ std::optional<Statement> RecordService::read_statement(
   const Entity& e = entity(entity_name);
   if (computes_any(e)) return std::nullopt;
   require_right(*registry_, ctx, e, Right::kRead);
-  std::string key = e.name;
-  key += '\0';
-  if (fields) key += *fields;
-  key += '\0';
-  if (ctx.admin) {
-    key += '*';
-  } else {
-    key += std::to_string(ctx.user_id);
-    for (const auto& r : ctx.roles)
-      key += ',' + r;
-  }
-  std::shared_ptr<const RecordQuery> q;
-  {
-    std::lock_guard lock(built_->mutex);
-    if (auto it = built_->reads.find(key); it != built_->reads.end()) q = it->second;
-  }
-  if (!q) {
-    // Built outside the lock: a bad `fields` throws here as read() would.
-    q = std::make_shared<RecordQuery>(record_query(*registry_, ctx, e, 0, fields));
-    std::lock_guard lock(built_->mutex);
-    if (built_->reads.size() >= Built::kMax) built_->reads.clear();
-    built_->reads.emplace(std::move(key), q);
-  }
+  std::string key = e.name + '\0' + (fields ? "=" + *fields : "") + '\0' + caller_key(ctx);
+  auto q = built_->get(built_->reads, std::move(key), [&] {
+    return std::make_shared<const RecordQuery>(record_query(*registry_, ctx, e, 0, fields));
+  });
   if (!q->selection.relations.empty()) return std::nullopt;
   Statement s{q->sql, q->params, nullptr, nullptr};
   s.params.set(q->id_param, std::to_string(id));
@@ -1117,10 +1157,9 @@ std::optional<Statement> RecordService::create_statement(const SecurityContext& 
   WritePlan plan = parse_body(e, body, true, ctx);
   std::optional<std::int64_t> user;
   if (ctx.user_id > 0) user = ctx.user_id;
-  auto found = create_query(*registry_, ctx, e, plan, user);
-  if (!found) return std::nullopt;
-  auto q = std::make_shared<CreateQuery>(std::move(*found));
-  Statement s{q->sql, q->params, nullptr, nullptr};
+  auto q = built_->create(*registry_, ctx, e, plan);
+  if (!q) return std::nullopt;
+  Statement s{q->sql, create_params(*q, plan, user), nullptr, nullptr};
   s.answer = [q, &e](const db::Result& rows) { return q->answer(e, rows); };
   s.fail = [this, &e](const db::DbError& err) { raise(err, *registry_, e, Operation::kWrite); };
   return s;
@@ -1147,8 +1186,10 @@ JsonResult RecordService::create_stored(db::Connection& conn, const SecurityCont
   std::optional<std::int64_t> user;
   if (ctx.user_id > 0) user = ctx.user_id;
   try {
-    if (auto q = create_query(*registry_, ctx, e, plan, user)) {
-      auto run = [&] { return q->answer(e, conn.exec_cached(q->sql, q->params)); };
+    if (auto q = built_->create(*registry_, ctx, e, plan)) {
+      auto run = [&] {
+        return q->answer(e, conn.exec_cached(q->sql, create_params(*q, plan, user)));
+      };
       // Inside the caller's transaction, a refused record rolls back to a savepoint only.
       return conn.idle_in_transaction() ? atomically(conn, run) : run();
     }

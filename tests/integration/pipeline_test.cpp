@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
 #include <mutex>
 #include <vector>
@@ -102,6 +105,50 @@ TEST(Pipeline, AFailingStatementAbortsNothingQueuedBehindIt) {
       EXPECT_EQ(division.values, std::vector<std::string>{std::to_string(10 / (i % 5))});
     }
     EXPECT_EQ(outcomes[2 * i + 1].sqlstate, "42703");
+  }
+}
+
+// On a loop of the caller's (an I/O thread of the server): statements sent in one turn of the
+// loop go out together on a connection, and each still gets its own answer or error.
+TEST(Pipeline, OnTheCallersLoopStatementsOfOneTurnEachGetTheirOwnAnswer) {
+  testing::TestDatabase database;
+  boost::asio::io_context loop(1);
+  constexpr int kCount = 60;
+  std::vector<Outcome> outcomes(kCount);
+  int finished = 0;
+  {
+    Pipeline pipeline(database.conninfo(), 3, loop);
+    boost::asio::post(loop, [&] {
+      for (int i = 0; i < kCount; ++i)
+        pipeline.exec_cached("SELECT 600 / $1::int", Params().add(i % 7),
+                             [&, i](Result rows, std::exception_ptr error) {
+                               // On the loop's own thread: no lock needed.
+                               Outcome& o = outcomes[i];
+                               o.done = true;
+                               if (error) {
+                                 try {
+                                   std::rethrow_exception(error);
+                                 } catch (const DbError& e) {
+                                   o.sqlstate = e.sqlstate();
+                                 }
+                               } else {
+                                 o.values.emplace_back(rows.get(0, 0));
+                               }
+                               if (++finished == kCount) loop.stop();
+                             });
+    });
+    boost::asio::steady_timer timeout(loop, std::chrono::seconds(20));
+    timeout.async_wait([&](boost::system::error_code ec) {
+      if (!ec) loop.stop();
+    });
+    loop.run();
+  }
+  ASSERT_EQ(finished, kCount);
+  for (int i = 0; i < kCount; ++i) {
+    if (i % 7 == 0)
+      EXPECT_EQ(outcomes[i].sqlstate, "22012") << i;
+    else
+      EXPECT_EQ(outcomes[i].values, std::vector<std::string>{std::to_string(600 / (i % 7))}) << i;
   }
 }
 
