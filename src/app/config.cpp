@@ -73,9 +73,9 @@ void apply_file(const fs::path& file, Config& config) {
     problems.error(location_of(file, where), std::move(message), std::move(hint));
   };
   const std::map<std::string, std::vector<std::string_view>> known = {
-      {"database", {"url", "embedded_user"}},
+      {"database", {"url", "embedded_user", "read_connections", "write_connections"}},
       {"addons", {"path"}},
-      {"server", {"listen", "cors_origins", "hsts_max_age"}},
+      {"server", {"listen", "cors_origins", "hsts_max_age", "io_workers"}},
       {"security",
        {"secret", "trusted_keys", "require_signed_modules", "access_token_lifetime",
         "refresh_token_lifetime"}},
@@ -137,6 +137,20 @@ void apply_file(const fs::path& file, Config& config) {
   seconds("security", "access_token_lifetime", config.access_token_lifetime);
   seconds("security", "refresh_token_lifetime", config.refresh_token_lifetime);
   seconds("server", "hsts_max_age", config.hsts_max_age);
+  // A count from 1 to 1024.
+  auto count = [&](const char* section, const char* key, unsigned& target) {
+    auto node = root[section][key];
+    if (!node) return;
+    auto v = node.value<std::int64_t>();
+    if (v && *v >= 1 && *v <= 1024)
+      target = static_cast<unsigned>(*v);
+    else
+      error(node.node()->source(),
+            std::string(section) + "." + key + " must be a whole number from 1 to 1024");
+  };
+  count("server", "io_workers", config.io_workers);
+  count("database", "read_connections", config.read_connections);
+  count("database", "write_connections", config.write_connections);
   if (auto node = root["server"]["cors_origins"]) {
     auto* arr = node.as_array();
     if (!arr) error(node.node()->source(), "server.cors_origins must be a list of origins");

@@ -41,6 +41,13 @@ struct Config {
   // Browser origins allowed to call the API (CORS; empty: none) and HSTS max-age (0: off).
   std::vector<std::string> cors_origins;
   std::int64_t hsts_max_age = 0;
+  // How much of the machine and of the database one server takes (docs/configuration.md):
+  // threads for work that blocks (transactions, module administration, native routes), and the
+  // pipeline connections of all I/O threads for one-statement reads and for creates; 0: the
+  // default (32; four per core; sixteen per core).
+  unsigned io_workers = 0;
+  unsigned read_connections = 0;
+  unsigned write_connections = 0;
 
   // The directories searched for modules: the core directory first, then addons_path.
   std::vector<std::filesystem::path> module_path() const;

@@ -77,6 +77,7 @@ int serve(Context& context) {
   // One I/O thread per core: handlers that may block run on io_workers (Router::add).
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   options.threads = threads;
+  if (context.config.io_workers) options.io_workers = context.config.io_workers;
   db::Pool::Options pool_options;
   pool_options.max_size = threads + options.io_workers + 2;
   db::Pool pool(database->conninfo(), pool_options);

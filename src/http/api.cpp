@@ -196,17 +196,19 @@ void Api::reload() {
 
 namespace {
 
-// Four pipeline connections per core for reads: a list page keeps its backend busy for
-// milliseconds, and with one per core the short reads queued behind it wait
+// By default, four pipeline connections per core for reads: a list page keeps its backend busy
+// for milliseconds, and with one per core the short reads queued behind it wait
 // (bench/rest_bench.sh: list 0.65 of pgbench with 2 connections, 0.85 with 4, 0.9-1.0 with 8
 // on 2 cores; reads by id unchanged).
-unsigned read_connections() {
+unsigned read_connections(const Config& config) {
+  if (config.read_connections) return config.read_connections;
   return std::max(4u, 4 * std::thread::hardware_concurrency());
 }
 // Sixteen per core for one-statement writes, opened as they are needed: a commit holds its
 // connection until the disk has it, and PostgreSQL flushes the commits of many connections
 // at once (pgbench's create: 565 tps with 4 clients, 5,100 with 32 on this machine).
-unsigned write_connections() {
+unsigned write_connections(const Config& config) {
+  if (config.write_connections) return config.write_connections;
   return std::max(16u, 16 * std::thread::hardware_concurrency());
 }
 
@@ -224,12 +226,13 @@ std::shared_ptr<void> Api::thread_resources(boost::asio::io_context& loop) {
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   struct Owned {
     db::Pipeline reads, writes;
-    Owned(const std::string& conninfo, unsigned threads, boost::asio::io_context& loop)
-        : reads(conninfo, std::max(2u, read_connections() / threads), loop),
-          writes(conninfo, std::max(2u, write_connections() / threads), loop) {}
+    Owned(const Config& config, const std::string& conninfo, unsigned threads,
+          boost::asio::io_context& loop)
+        : reads(conninfo, std::max(1u, read_connections(config) / threads), loop),
+          writes(conninfo, std::max(1u, write_connections(config) / threads), loop) {}
     ~Owned() { t_pipelines = {}; }
   };
-  auto owned = std::make_shared<Owned>(pool_.conninfo(), threads, loop);
+  auto owned = std::make_shared<Owned>(config_, pool_.conninfo(), threads, loop);
   t_pipelines = {this, &owned->reads, &owned->writes};
   return owned;  // released on the same thread after its loop stopped
 }
@@ -238,7 +241,7 @@ db::Pipeline& Api::pipeline(Use use) {
   if (t_pipelines.owner == this)
     return use == Use::kRead ? *t_pipelines.reads : *t_pipelines.writes;
   std::call_once(shared_pipelines_once_, [this] {
-    shared_reads_ = std::make_unique<db::Pipeline>(pool_.conninfo(), read_connections());
+    shared_reads_ = std::make_unique<db::Pipeline>(pool_.conninfo(), read_connections(config_));
     shared_writes_ = std::make_unique<db::Pipeline>(pool_.conninfo(), 4);
   });
   return use == Use::kRead ? *shared_reads_ : *shared_writes_;

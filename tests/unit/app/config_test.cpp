@@ -112,12 +112,15 @@ TEST_F(ConfigTest, ReadsEveryKeyOfTheFile) {
 [database]
 url = "postgresql://db/keel"
 embedded_user = "keel"
+read_connections = 6
+write_connections = 24
 
 [addons]
 path = ["/srv/addons", "more"]
 
 [server]
 listen = "0.0.0.0:9000"
+io_workers = 12
 
 [security]
 secret = "s3cret"
@@ -136,6 +139,9 @@ var = "state"
   EXPECT_EQ(c.embedded_user, "keel");
   EXPECT_EQ(c.addons_path, (Paths{"/srv/addons", dir_ / "etc" / "more"}));
   EXPECT_EQ(c.listen, "0.0.0.0:9000");
+  EXPECT_EQ(c.io_workers, 12u);
+  EXPECT_EQ(c.read_connections, 6u);
+  EXPECT_EQ(c.write_connections, 24u);
   EXPECT_EQ(c.secret, "s3cret");
   EXPECT_EQ(c.log_level, "debug");
   EXPECT_EQ(c.var_dir, dir_ / "etc" / "state");
@@ -308,6 +314,11 @@ TEST_F(ConfigTest, WrongTypesAreLocated) {
   EXPECT_EQ(d.message, "log.level must be a string");
   d = invalid("[database]\nurl = {host = \"x\"}\n");
   EXPECT_EQ(d.message, "database.url must be a string");
+  d = invalid("[server]\nio_workers = 0\n");
+  EXPECT_EQ(d.message, "server.io_workers must be a whole number from 1 to 1024");
+  EXPECT_EQ(d.location.line, 2);
+  d = invalid("[database]\nwrite_connections = \"many\"\n");
+  EXPECT_EQ(d.message, "database.write_connections must be a whole number from 1 to 1024");
 }
 
 TEST_F(ConfigTest, SyntaxErrorIsLocated) {
