@@ -90,7 +90,9 @@ int serve(Context& context) {
       spdlog::error("reloading the registry failed: {}", e.what());
     }
   });
-  options.on_thread = [&api](boost::asio::io_context& loop) { return api.thread_resources(loop); };
+  options.on_thread = [&api](boost::asio::io_context& loop, unsigned loops) {
+    return api.thread_resources(loop, loops);
+  };
   http::Server server(
       options, [&api](http::Request& r) { return api.dispatch(r); },
       [&api](const http::Request& req, const http::Response& res, double s) {

@@ -16,7 +16,7 @@ namespace keel::db {
 // Single statements without a thread waiting for each: a few libpq connections in pipeline
 // mode, driven by one thread of their own (an Asio io_context over the connections' sockets).
 // exec_cached() queues a statement on the least busy connection and returns at once; the
-// statements that arrive together go out in one write, PostgreSQL answers them in order, and
+// statements that arrive together go out back to back, PostgreSQL answers them in order, and
 // `done` runs on the pipeline's thread with the rows or the error (a DbError, as
 // Connection::exec_cached would throw it). Keep `done` short: hand the rows to another thread
 // for real work.
@@ -38,8 +38,8 @@ class Pipeline {
   // Opens `connections` connections (throws DbError when PostgreSQL cannot be reached) and
   // starts the thread.
   Pipeline(std::string conninfo, unsigned connections);
-  // On `loop`, run by a thread of the caller's; destroy it on that thread, or after the loop
-  // stopped. Connections open on first use.
+  // On `loop`, run by a thread of the caller's; destroy it only after the loop stopped (its
+  // handlers refer to it). Connections open here (throws DbError as above).
   Pipeline(std::string conninfo, unsigned connections, boost::asio::io_context& loop);
   ~Pipeline();  // fails what is still queued, stops the thread (if it has one)
   Pipeline(const Pipeline&) = delete;

@@ -111,9 +111,18 @@ Api::Api(const Config& config, db::Pool& pool) : config_(config), pool_(pool) {
   {
     auto conn = pool_.acquire();
     security::install_auth_triggers(*conn);
-    // A database made before keel_refuse() existed (installs create it).
-    if (!conn->exec("SELECT to_regprocedure('keel_refuse(boolean)') IS NOT NULL").get_bool(0, 0))
-      records::install_sql_functions(*conn);
+    // A database made before keel_refuse() existed (installs create it); servers starting
+    // together create it one at a time.
+    auto missing = [&] {
+      return !conn->exec("SELECT to_regprocedure('keel_refuse(boolean)') IS NOT NULL")
+                  .get_bool(0, 0);
+    };
+    if (missing()) {
+      db::Transaction tx(*conn);
+      conn->exec("SELECT pg_advisory_xact_lock(hashtext('keel_sql_functions'))");
+      if (missing()) records::install_sql_functions(*conn);
+      tx.commit();
+    }
   }
   signer_ = std::make_unique<security::TokenSigner>(
       security::load_secret(config_), std::chrono::seconds(config_.access_token_lifetime));
@@ -204,7 +213,7 @@ unsigned read_connections(const Config& config) {
   if (config.read_connections) return config.read_connections;
   return std::max(4u, 4 * std::thread::hardware_concurrency());
 }
-// Sixteen per core for one-statement writes, opened as they are needed: a commit holds its
+// Sixteen per core for one-statement writes: a commit holds its
 // connection until the disk has it, and PostgreSQL flushes the commits of many connections
 // at once (pgbench's create: 565 tps with 4 clients, 5,100 with 32 on this machine).
 unsigned write_connections(const Config& config) {
@@ -222,8 +231,8 @@ thread_local ThreadPipelines t_pipelines;
 
 }  // namespace
 
-std::shared_ptr<void> Api::thread_resources(boost::asio::io_context& loop) {
-  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+std::shared_ptr<void> Api::thread_resources(boost::asio::io_context& loop, unsigned loops) {
+  unsigned threads = std::max(1u, loops);
   struct Owned {
     db::Pipeline reads, writes;
     Owned(const Config& config, const std::string& conninfo, unsigned threads,

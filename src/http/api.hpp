@@ -71,9 +71,10 @@ class Api {
   Response dispatch(Request& request);
   // Access log line and metrics for every answered request.
   void observe(const Request& request, const Response& response, double seconds);
-  // What one I/O thread of the server keeps for its requests (ServerOptions::on_thread): a
-  // pipeline on the thread's own loop, so that a read by id never changes threads.
-  std::shared_ptr<void> thread_resources(boost::asio::io_context& loop);
+  // What one I/O thread of the server (of `loops`) keeps for its requests
+  // (ServerOptions::on_thread): pipelines on the thread's own loop, so that a read by id or a
+  // create never changes threads. Their connections open here, not while serving.
+  std::shared_ptr<void> thread_resources(boost::asio::io_context& loop, unsigned loops);
 
   // Signs access tokens (tests mint tokens with it) and resolves callers.
   const security::TokenSigner& signer() const { return *signer_; }

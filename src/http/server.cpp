@@ -193,16 +193,21 @@ struct Server::Impl {
     std::optional<Response> early;
     Request req = prepare(raw, remote, early);
     Response res = early ? std::move(*early) : guarded(req, [&] { return dispatch(req); });
-    if (res.pending) {
-      auto start = std::move(res.pending);
-      auto finish = co_await run_pending(start);
-      res = guarded(req, finish);
-    }
-    if (res.blocking) {
-      std::function<Response()> job = [&req, work = std::move(res.blocking)] {
-        return guarded(req, work);
-      };
-      res = co_await run_deferred(io_workers, job);
+    // Work that waits or blocks may answer with more such work (a handler of Router::add, run
+    // on an io_worker, that returns Response::await): run it until there is an answer.
+    while (res.pending || res.blocking) {
+      if (res.pending) {
+        auto start = std::move(res.pending);
+        res.pending = nullptr;
+        auto finish = co_await run_pending(start);
+        res = guarded(req, finish);
+      } else {
+        std::function<Response()> job = [&req, work = std::move(res.blocking)] {
+          return guarded(req, work);
+        };
+        res.blocking = nullptr;
+        res = co_await run_deferred(io_workers, job);
+      }
     }
     if (res.deferred) {
       auto work = std::move(res.deferred);
@@ -248,55 +253,73 @@ struct Server::Impl {
     }
   }
 
-  // The status line and headers of an answer, written by hand: one buffer, no field map.
-  // A header given twice keeps its last value; values with a line break are dropped (no
-  // response splitting whatever a handler returns).
+  // Whether an answer of this status has no body and no Content-Length (RFC 9110: 1xx, 204,
+  // 304).
+  static bool bodiless(int status) { return status < 200 || status == 204 || status == 304; }
+
+  // The status line and headers of an answer, written by hand: one buffer, no field map. The
+  // framing headers are the server's alone (a handler's Content-Length, Transfer-Encoding or
+  // Connection is dropped); a handler's Content-Type, security or caching header replaces the
+  // default; a header given twice keeps its last value; names and values with control
+  // characters are dropped (no response splitting whatever a handler returns).
   static std::string head_of(const Response& r, unsigned version, bool keep_alive) {
     std::string out;
-    out.reserve(256 + 48 * r.headers.size());
+    out.reserve(320 + 48 * r.headers.size());
     out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
     out += std::to_string(r.status);
     out += ' ';
     out += status_title(r.status);
-    out +=
-        "\r\nServer: keel\r\nX-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n"
-        "Referrer-Policy: no-referrer\r\n";
+    out += "\r\nServer: keel\r\n";
     auto header = [&out](std::string_view name, std::string_view value) {
-      if (value.find_first_of("\r\n") != std::string_view::npos ||
-          name.find_first_of("\r\n: ") != std::string_view::npos)
+      auto control = [](std::string_view text) {
+        for (unsigned char c : text)
+          if (c < 0x20 && c != '\t') return true;
+        return false;
+      };
+      if (name.empty() || control(name) || control(value) ||
+          name.find_first_of(": ") != std::string_view::npos)
         return;
       out += name;
       out += ": ";
       out += value;
       out += "\r\n";
     };
-    if (r.status != 204) header("Content-Type", r.content_type);
-    bool csp = false, cache = false;
+    auto given = [&r](std::string_view name) {
+      for (const auto& h : r.headers)
+        if (beast::iequals(h.first, name)) return true;
+      return false;
+    };
+    constexpr std::string_view kFraming[] = {"Content-Length", "Transfer-Encoding", "Connection",
+                                             "Server"};
     for (size_t i = 0; i < r.headers.size(); ++i) {
       const auto& name = r.headers[i].first;
-      csp = csp || beast::iequals(name, "Content-Security-Policy");
-      cache = cache || beast::iequals(name, "Cache-Control");
-      bool replaced = false;
-      for (size_t j = i + 1; j < r.headers.size() && !replaced; ++j)
-        replaced = beast::iequals(name, r.headers[j].first);
-      if (!replaced) header(name, r.headers[i].second);
+      bool skip = false;
+      for (auto framing : kFraming)
+        skip = skip || beast::iequals(name, framing);
+      for (size_t j = i + 1; j < r.headers.size() && !skip; ++j)
+        skip = beast::iequals(name, r.headers[j].first);
+      if (!skip) header(name, r.headers[i].second);
     }
-    if (!csp && r.content_type.find("html") == std::string::npos)
+    if (!bodiless(r.status) && !given("Content-Type")) header("Content-Type", r.content_type);
+    if (!given("X-Content-Type-Options")) out += "X-Content-Type-Options: nosniff\r\n";
+    if (!given("X-Frame-Options")) out += "X-Frame-Options: DENY\r\n";
+    if (!given("Referrer-Policy")) out += "Referrer-Policy: no-referrer\r\n";
+    if (!given("Content-Security-Policy") && r.content_type.find("html") == std::string::npos)
       out += "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n";
-    if (!cache) out += "Cache-Control: no-store\r\n";
-    if (r.status != 204) header("Content-Length", std::to_string(r.body.size()));
+    if (!given("Cache-Control")) out += "Cache-Control: no-store\r\n";
+    if (!bodiless(r.status)) header("Content-Length", std::to_string(r.body.size()));
     if (version == 10 && keep_alive) header("Connection", "keep-alive");
     if (version != 10 && !keep_alive) header("Connection", "close");
     out += "\r\n";
     return out;
   }
 
-  // Writes an answer (no body for HEAD and 204).
+  // Writes an answer (no body for HEAD, 1xx, 204 and 304).
   static asio::awaitable<beast::error_code> write(beast::tcp_stream& stream, const Response& r,
                                                   unsigned version, bool keep_alive, bool head) {
     std::string top = head_of(r, version, keep_alive);
     std::array<asio::const_buffer, 2> buffers{asio::buffer(top), asio::buffer(r.body)};
-    if (head || r.status == 204) buffers[1] = asio::const_buffer();
+    if (head || bodiless(r.status)) buffers[1] = asio::const_buffer();
     auto [ec, n] = co_await asio::async_write(stream, buffers, asio::as_tuple(asio::use_awaitable));
     co_return ec;
   }
@@ -455,7 +478,8 @@ void Server::run() {
   auto serve = [&i](asio::io_context& loop) {
     std::shared_ptr<void> resources;
     try {
-      if (i.options.on_thread) resources = i.options.on_thread(loop);
+      if (i.options.on_thread)
+        resources = i.options.on_thread(loop, static_cast<unsigned>(i.loops.size()));
     } catch (const std::exception& e) {
       spdlog::error("an I/O thread starts without its own resources: {}", e.what());
     }

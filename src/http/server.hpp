@@ -36,10 +36,10 @@ struct ServerOptions {
   std::vector<std::string> cors_origins;
   // Strict-Transport-Security max-age in seconds; 0: not sent (only behind HTTPS).
   std::int64_t hsts_max_age = 0;
-  // Called on each I/O thread, with the thread's own event loop, before it serves; what it
-  // returns is released on that thread after the loop stopped (before the loop is destroyed).
-  // For resources a thread's requests share without locks (database pipelines).
-  std::function<std::shared_ptr<void>(boost::asio::io_context&)> on_thread;
+  // Called on each I/O thread, with the thread's own event loop and the number of loops, before
+  // it serves; what it returns is released on that thread after the loop stopped (before the
+  // loop is destroyed). For resources a thread's requests share without locks (pipelines).
+  std::function<std::shared_ptr<void>(boost::asio::io_context&, unsigned loops)> on_thread;
 };
 
 // Called for every request (on an I/O thread) and for every answered request (access log,

@@ -408,20 +408,32 @@ class RecordWriter {
     }
   }
 
-  // "2026-11-26 15:48:30.134941+00" (PostgreSQL's ISO output in UTC) as RFC 3339:
-  // "2026-11-26T15:48:30.134941Z". Anything else (infinity, years beyond 9999) as it is.
+  // PostgreSQL's ISO output as RFC 3339: "2026-11-26 15:48:30.134941+00" (Keel's sessions run
+  // in UTC) as "2026-11-26T15:48:30.134941Z"; another offset ("+02", "+05:30", from a session
+  // whose time zone was changed behind Keel's back) is kept, written "+02:00". Anything else
+  // (infinity, years beyond 9999) as it is.
   void datetime(std::string_view text) {
-    char out[40];
-    if (text.size() >= 22 && text.size() < sizeof out && text[10] == ' ' &&
-        text.substr(text.size() - 3) == "+00") {
-      size_t n = text.size() - 3;
-      text.copy(out, n);
-      out[10] = 'T';
-      out[n] = 'Z';
-      w_.String(out, static_cast<rapidjson::SizeType>(n + 1));
-      return;
+    char out[48];
+    size_t n = text.size();
+    auto digit = [&](size_t i) { return i < n && text[i] >= '0' && text[i] <= '9'; };
+    if (n >= 22 && n < sizeof out - 3 && text[10] == ' ') {
+      size_t sign = text.find_last_of("+-");
+      if (sign > 18 && digit(sign + 1) && digit(sign + 2)) {
+        text.copy(out, n);
+        out[10] = 'T';
+        if (text.substr(sign) == "+00") {
+          out[sign] = 'Z';
+          n = sign + 1;
+        } else if (n == sign + 3) {
+          out[n++] = ':';
+          out[n++] = '0';
+          out[n++] = '0';
+        }
+        w_.String(out, static_cast<rapidjson::SizeType>(n));
+        return;
+      }
     }
-    w_.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+    w_.String(text.data(), static_cast<rapidjson::SizeType>(n));
   }
 
   Writer& w_;

@@ -325,6 +325,8 @@ TEST_F(Auth, LoginHashesOffTheIoThreads) {
   http::ServerOptions options;
   options.threads = 1;  // one I/O thread: a hash on it would hold every other request
   TestServer server(config, database.conninfo(), options);
+  // The loop serves once its thread has connected its pipelines.
+  EXPECT_EQ(http_request(server.port(), "GET", "/api/v1/healthz").status, 200);
   auto login = std::async(std::launch::async, [&] {
     auto start = std::chrono::steady_clock::now();
     auto status =

@@ -101,6 +101,35 @@ TEST_F(Http, StatusPathsAreProblemJson) {
   EXPECT_EQ(unknown_entity.status, 404);
 }
 
+// Answers are framed by the server alone: two requests on one connection (HTTP/1.1
+// keep-alive), the second a HEAD, give two answers, each with one Content-Length, the HEAD's
+// without a body.
+TEST_F(Http, AnswersAreFramedForKeepAlive) {
+  testing::TestServer server(config, database.conninfo());
+  std::string data = testing::http_exchange(
+      server.port(),
+      "GET /api/v1/healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+      "HEAD /api/v1/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  size_t first = data.find("\r\n\r\n");
+  ASSERT_NE(first, std::string::npos) << data;
+  std::string body = R"({"status":"ok","database":"ok"})";
+  EXPECT_EQ(data.substr(first + 4, body.size()), body);
+  std::string second = data.substr(first + 4 + body.size());
+  EXPECT_EQ(second.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << data;
+  EXPECT_NE(second.find("Content-Length: " + std::to_string(body.size()) + "\r\n"),
+            std::string::npos)
+      << second;
+  EXPECT_NE(second.find("Connection: close\r\n"), std::string::npos) << second;
+  EXPECT_EQ(second.substr(second.size() - 4), "\r\n\r\n") << "a HEAD answer has no body";
+  for (const std::string& answer : {data.substr(0, first), second}) {
+    size_t lengths = 0;
+    for (size_t at = answer.find("Content-Length:"); at != std::string::npos;
+         at = answer.find("Content-Length:", at + 1))
+      ++lengths;
+    EXPECT_EQ(lengths, 1u) << answer;
+  }
+}
+
 TEST_F(Http, BodyAndHeaderLimits) {
   ServerOptions options;
   options.body_limit = 1024;

@@ -230,6 +230,7 @@ TEST_F(Ui, ActionsAndComponentsWithTheirAssets) {
   auto again = http_request(server.port(), "GET", "/api/v1/ui/assets/shop/stamp.js", "", headers);
   EXPECT_EQ(again.status, 304);
   EXPECT_TRUE(again.body.empty());
+  EXPECT_EQ(again.header("content-length"), "") << "a 304 carries no Content-Length";
   // A <script src> sends no token: assets are served without one (they hold no data).
   auto anonymous = http_request(server.port(), "GET", "/api/v1/ui/assets/shop/stamp.js");
   EXPECT_EQ(anonymous.status, 200);

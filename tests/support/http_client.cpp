@@ -9,7 +9,7 @@
 
 namespace keel::testing {
 
-HttpReply http_raw(std::uint16_t port, const std::string& bytes) {
+std::string http_exchange(std::uint16_t port, const std::string& bytes) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -34,6 +34,11 @@ HttpReply http_raw(std::uint16_t port, const std::string& bytes) {
     data.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
+  return data;
+}
+
+HttpReply http_raw(std::uint16_t port, const std::string& bytes) {
+  std::string data = http_exchange(port, bytes);
   HttpReply reply;
   size_t end = data.find("\r\n\r\n");
   if (data.size() < 12 || end == std::string::npos) return reply;

@@ -22,6 +22,8 @@ HttpReply http_request(std::uint16_t port, const std::string& method, const std:
                        const std::string& body = {},
                        const std::map<std::string, std::string>& headers = {});
 HttpReply http_raw(std::uint16_t port, const std::string& bytes);
+// Sends bytes as they are and returns every byte the server sent until it closed.
+std::string http_exchange(std::uint16_t port, const std::string& bytes);
 
 // Percent-encodes a query-string value.
 std::string url_encode(const std::string& text);

@@ -10,7 +10,9 @@ TestServer::TestServer(const Config& config, const std::string& conninfo,
   options.port = 0;
   options.handle_signals = false;
   if (options.threads == 0) options.threads = 4;
-  options.on_thread = [this](boost::asio::io_context& loop) { return api_.thread_resources(loop); };
+  options.on_thread = [this](boost::asio::io_context& loop, unsigned loops) {
+    return api_.thread_resources(loop, loops);
+  };
   server_ = std::make_unique<http::Server>(
       options, [this](http::Request& r) { return api_.dispatch(r); },
       [this](const http::Request& q, const http::Response& r, double s) { api_.observe(q, r, s); });
