@@ -137,20 +137,33 @@ Api::Api(const Config& config, db::Pool& pool) : config_(config), pool_(pool) {
 }
 
 Response Api::dispatch(Request& request) {
-  if (needs_token(request.path)) {
+  if (!needs_token(request.path)) return route(request);
+  auto known = authenticator_->authenticate_cached(request.header("authorization"),
+                                                   snapshot()->registry->security());
+  if (known) return admit(request, std::move(*known));
+  // The caller's user or key must be read from the database: not on an I/O thread.
+  return Response::block([this, &request] {
+    return admit(request, authenticator_->authenticate(request.header("authorization"),
+                                                       snapshot()->registry->security()));
+  });
+}
+
+Response Api::admit(Request& request, std::optional<security::Context> context) {
+  if (!context) {
     auto authorization = request.header("authorization");
-    auto context = authenticator_->authenticate(authorization, snapshot()->registry->security());
-    if (!context) {
-      auto r = Response::problem(401, "auth.unauthorized", "Unauthorized",
-                                 authorization.empty()
-                                     ? "this route needs a token: Authorization: Bearer <token>"
-                                     : "the token is not valid (malformed, expired or revoked)");
-      r.headers.emplace_back("WWW-Authenticate",
-                             authorization.empty() ? "Bearer" : "Bearer error=\"invalid_token\"");
-      return r;
-    }
-    request.caller = std::make_shared<const security::Context>(std::move(*context));
+    auto r = Response::problem(401, "auth.unauthorized", "Unauthorized",
+                               authorization.empty()
+                                   ? "this route needs a token: Authorization: Bearer <token>"
+                                   : "the token is not valid (malformed, expired or revoked)");
+    r.headers.emplace_back("WWW-Authenticate",
+                           authorization.empty() ? "Bearer" : "Bearer error=\"invalid_token\"");
+    return r;
   }
+  request.caller = std::make_shared<const security::Context>(std::move(*context));
+  return route(request);
+}
+
+Response Api::route(Request& request) {
   if (request.path.rfind(kNativeRoutePrefix, 0) == 0) {
     auto snap = snapshot();  // its routes live as long as it does
     return snap->native_routes->dispatch(request);

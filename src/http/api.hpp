@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "app/config.hpp"
@@ -67,7 +68,8 @@ class Api {
   std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(); }
 
   // Authenticates the caller (every /api/ route but login, refresh, healthz and metrics needs
-  // a token: 401 otherwise), then routes.
+  // a token: 401 otherwise), then routes. A caller not in the authenticator's memory is read
+  // from the database on an io_worker (Response::block), never on the I/O thread.
   Response dispatch(Request& request);
   // Access log line and metrics for every answered request.
   void observe(const Request& request, const Response& response, double seconds);
@@ -82,6 +84,9 @@ class Api {
 
  private:
   void add_routes();
+  // 401 without a caller; else routes as it.
+  Response admit(Request& request, std::optional<security::Context> context);
+  Response route(Request& request);
   // Runs a statement of RecordService on a pipeline (reads, or writes that are one statement);
   // the answer (`status`; with `location`, a Location header of it and the record's id) is
   // made when its rows arrive.

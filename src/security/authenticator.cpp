@@ -46,6 +46,20 @@ void Authenticator::invalidate() {
 
 std::optional<Context> Authenticator::authenticate(std::string_view authorization,
                                                    const Policy& policy) {
+  bool needs_query = false;
+  return resolve(authorization, policy, true, needs_query);
+}
+
+std::optional<std::optional<Context>> Authenticator::authenticate_cached(
+    std::string_view authorization, const Policy& policy) {
+  bool needs_query = false;
+  auto context = resolve(authorization, policy, false, needs_query);
+  if (needs_query) return std::nullopt;
+  return context;
+}
+
+std::optional<Context> Authenticator::resolve(std::string_view authorization, const Policy& policy,
+                                              bool may_query, bool& needs_query) {
   constexpr std::string_view scheme = "bearer ";
   if (authorization.size() <= scheme.size()) return std::nullopt;
   for (size_t i = 0; i < scheme.size(); ++i)
@@ -59,15 +73,16 @@ std::optional<Context> Authenticator::authenticate(std::string_view authorizatio
 
   std::optional<std::int64_t> user;
   if (auto key = split_api_key(token)) {
-    user = api_key_user(key->first, key->second);
+    user = api_key_user(key->first, key->second, may_query, needs_query);
   } else {
     user = token_user(token);
   }
   if (!user) return std::nullopt;
-  return context_of(*user, policy);
+  return context_of(*user, policy, may_query, needs_query);
 }
 
-std::optional<Context> Authenticator::context_of(std::int64_t user_id, const Policy& policy) {
+std::optional<Context> Authenticator::context_of(std::int64_t user_id, const Policy& policy,
+                                                 bool may_query, bool& needs_query) {
   auto now = Clock::now();
   {
     std::shared_lock lock(mutex_);
@@ -77,6 +92,10 @@ std::optional<Context> Authenticator::context_of(std::int64_t user_id, const Pol
       if (!it->second.found || !it->second.active) return std::nullopt;
       return policy.context(user_id, it->second.login, it->second.roles);
     }
+  }
+  if (!may_query) {
+    needs_query = true;
+    return std::nullopt;
   }
   ++misses_;
   auto generation = generation_.load();
@@ -110,7 +129,8 @@ std::optional<std::int64_t> Authenticator::token_user(std::string_view token) {
 }
 
 std::optional<std::int64_t> Authenticator::api_key_user(std::string_view prefix,
-                                                        std::string_view secret) {
+                                                        std::string_view secret, bool may_query,
+                                                        bool& needs_query) {
   auto now = Clock::now();
   auto check = [&](const Key& key) -> std::optional<std::int64_t> {
     // Hash first, compare in constant time, and only then look at the rest.
@@ -130,6 +150,10 @@ std::optional<std::int64_t> Authenticator::api_key_user(std::string_view prefix,
       touch = user && now - it->second.touched > std::chrono::minutes(1);
       if (!touch) return user;
     }
+  }
+  if (!may_query) {
+    needs_query = true;
+    return std::nullopt;
   }
   if (!touch) {
     ++misses_;

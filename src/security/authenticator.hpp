@@ -39,6 +39,10 @@ class Authenticator {
 
   // The caller, or nullopt when the header is missing or holds no valid credential.
   std::optional<Context> authenticate(std::string_view authorization, const Policy& policy);
+  // authenticate() from memory alone, for a thread that must not wait: nullopt when the answer
+  // needs the database (a user or key not cached, or stale; a key's last use to record).
+  std::optional<std::optional<Context>> authenticate_cached(std::string_view authorization,
+                                                            const Policy& policy);
   // Forgets everything cached (thread-safe).
   void invalidate();
 
@@ -70,8 +74,14 @@ class Authenticator {
     Clock::time_point touched;  // last_used_at written
   };
 
-  std::optional<Context> context_of(std::int64_t user_id, const Policy& policy);
-  std::optional<std::int64_t> api_key_user(std::string_view prefix, std::string_view secret);
+  // `may_query` false: nothing is read or written; `needs_query` is set instead when the
+  // answer needs the database.
+  std::optional<Context> resolve(std::string_view authorization, const Policy& policy,
+                                 bool may_query, bool& needs_query);
+  std::optional<Context> context_of(std::int64_t user_id, const Policy& policy, bool may_query,
+                                    bool& needs_query);
+  std::optional<std::int64_t> api_key_user(std::string_view prefix, std::string_view secret,
+                                           bool may_query, bool& needs_query);
   std::optional<std::int64_t> token_user(std::string_view token);
   User load_user(std::int64_t user_id);
   Key load_key(std::string_view prefix);

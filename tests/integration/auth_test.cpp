@@ -283,8 +283,20 @@ TEST_F(Auth, CallersAreCachedUntilNotified) {
   auto& authenticator = server.api().authenticator();
   const auto& policy = server.api().snapshot()->registry->security();
   std::string header = "Bearer " + testing::token_for(alice);
+  // From memory alone (what an I/O thread asks), nothing is known yet: the database must be
+  // asked, elsewhere.
+  authenticator.invalidate();
+  EXPECT_FALSE(authenticator.authenticate_cached(header, policy).has_value());
   auto context = authenticator.authenticate(header, policy);
   ASSERT_TRUE(context);
+  auto cached = authenticator.authenticate_cached(header, policy);
+  ASSERT_TRUE(cached.has_value());
+  ASSERT_TRUE(cached->has_value());
+  EXPECT_EQ((*cached)->login, "alice");
+  // A token that fails verification needs no query to be refused.
+  auto refused = authenticator.authenticate_cached("Bearer not.a.token", policy);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_FALSE(refused->has_value());
   EXPECT_EQ(context->login, "alice");
   EXPECT_FALSE(context->admin);
   EXPECT_TRUE(context->has_role("base.user"));
