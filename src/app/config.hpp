@@ -44,7 +44,7 @@ struct Config {
   // How much of the machine and of the database one server takes (docs/configuration.md):
   // threads for work that blocks (transactions, module administration, native routes), and the
   // pipeline connections of all I/O threads for one-statement reads and for creates; 0: the
-  // default (32; four per core; sixteen per core).
+  // default (32; four per core; eight per core).
   unsigned io_workers = 0;
   unsigned read_connections = 0;
   unsigned write_connections = 0;

@@ -226,12 +226,13 @@ unsigned read_connections(const Config& config) {
   if (config.read_connections) return config.read_connections;
   return std::max(4u, 4 * std::thread::hardware_concurrency());
 }
-// Sixteen per core for one-statement writes: a commit holds its
-// connection until the disk has it, and PostgreSQL flushes the commits of many connections
-// at once (pgbench's create: 565 tps with 4 clients, 5,100 with 32 on this machine).
+// Eight per core for one-statement writes: a commit holds its connection until the disk has
+// it, and PostgreSQL flushes the commits of many connections at once. The bench's create
+// (32 clients, 2 cores) made 0.35-0.46 of pgbench with 2 write connections in all, 0.48-0.52
+// with 4, 0.62-0.66 with 8, and no more with 16, 32 or 64.
 unsigned write_connections(const Config& config) {
   if (config.write_connections) return config.write_connections;
-  return std::max(16u, 16 * std::thread::hardware_concurrency());
+  return std::max(8u, 8 * std::thread::hardware_concurrency());
 }
 
 // The pipelines of this I/O thread, and the Api they belong to (tests run several servers).
