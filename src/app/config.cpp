@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <map>
 
 #include "app/error.hpp"
@@ -123,34 +124,30 @@ void apply_file(const fs::path& file, Config& config) {
   if (auto v = str("server", "listen")) config.listen = *v;
   if (auto v = str("security", "secret")) config.secret = *v;
   if (auto v = str("log", "level")) config.log_level = *v;
-  // A positive number of seconds.
-  auto seconds = [&](const char* section, const char* key, std::int64_t& target) {
+  // A whole number from `min` to `max`; `what` names it in the error.
+  auto whole = [&](const char* section, const char* key, std::int64_t min, std::int64_t max,
+                   const std::string& what) -> std::optional<std::int64_t> {
     auto node = root[section][key];
-    if (!node) return;
+    if (!node) return std::nullopt;
     auto v = node.value<std::int64_t>();
-    if (v && *v >= 0 && (*v > 0 || std::string_view(key) == "hsts_max_age"))
-      target = *v;
-    else
-      error(node.node()->source(),
-            std::string(section) + "." + key + " must be a positive number of seconds");
+    if (v && *v >= min && *v <= max) return v;
+    error(node.node()->source(), std::string(section) + "." + key + " must be " + what);
+    return std::nullopt;
   };
-  seconds("security", "access_token_lifetime", config.access_token_lifetime);
-  seconds("security", "refresh_token_lifetime", config.refresh_token_lifetime);
-  seconds("server", "hsts_max_age", config.hsts_max_age);
-  // A count from 1 to 1024.
-  auto count = [&](const char* section, const char* key, unsigned& target) {
-    auto node = root[section][key];
-    if (!node) return;
-    auto v = node.value<std::int64_t>();
-    if (v && *v >= 1 && *v <= 1024)
-      target = static_cast<unsigned>(*v);
-    else
-      error(node.node()->source(),
-            std::string(section) + "." + key + " must be a whole number from 1 to 1024");
-  };
-  count("server", "io_workers", config.io_workers);
-  count("database", "read_connections", config.read_connections);
-  count("database", "write_connections", config.write_connections);
+  constexpr std::int64_t kForever = std::numeric_limits<std::int64_t>::max();
+  const std::string seconds = "a positive number of seconds";
+  if (auto v = whole("security", "access_token_lifetime", 1, kForever, seconds))
+    config.access_token_lifetime = *v;
+  if (auto v = whole("security", "refresh_token_lifetime", 1, kForever, seconds))
+    config.refresh_token_lifetime = *v;
+  if (auto v = whole("server", "hsts_max_age", 0, kForever, seconds)) config.hsts_max_age = *v;
+  const std::string count = "a whole number from 1 to 1024";
+  if (auto v = whole("server", "io_workers", 1, 1024, count))
+    config.io_workers = static_cast<unsigned>(*v);
+  if (auto v = whole("database", "read_connections", 1, 1024, count))
+    config.read_connections = static_cast<unsigned>(*v);
+  if (auto v = whole("database", "write_connections", 1, 1024, count))
+    config.write_connections = static_cast<unsigned>(*v);
   if (auto node = root["server"]["cors_origins"]) {
     auto* arr = node.as_array();
     if (!arr) error(node.node()->source(), "server.cors_origins must be a list of origins");

@@ -1038,10 +1038,10 @@ JsonResult page_json(const PageQuery& q, const db::Result& rows,
 
 }  // namespace
 
-// What a read by id needs but its id, built once per entity, fields and caller: the SQL text
-// and its selection cost more CPU than the rest of the read (a registry snapshot is immutable,
-// and so is what was built from it). Callers are keyed by what the statement depends on: the
-// roles (rights and rules) and the user (the values of $user.id in rules).
+// The statements of reads by id (all but the id) and of one-statement creates (all but the
+// record's values), built once per entity, fields or columns, and caller: building the SQL text
+// and its selection cost more CPU than the rest of a read (a registry snapshot is immutable,
+// and so is what was built from it). Callers are keyed by caller_key().
 struct RecordService::Built {
   static constexpr size_t kMax = 4096;  // per kind; then start over
   std::mutex mutex;

@@ -130,6 +130,45 @@ TEST_F(Http, AnswersAreFramedForKeepAlive) {
   }
 }
 
+// database.read_connections and database.write_connections set the pipelines' connections,
+// shared out over the I/O threads and opened when a thread starts.
+TEST_F(Http, PipelineConnectionsFollowTheConfiguration) {
+  auto conn = database.connect();
+  auto open = [&] {
+    return conn.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        .get_int(0, 0);
+  };
+  auto started = [&](unsigned reads, unsigned writes) {
+    config.read_connections = reads;
+    config.write_connections = writes;
+    http::ServerOptions options;
+    options.threads = 2;
+    auto server = std::make_unique<TestServer>(config, database.conninfo(), options);
+    // Both threads serve once their pipelines are connected.
+    for (int i = 0; i < 4; ++i)
+      EXPECT_EQ(http_request(server->port(), "GET", "/api/v1/healthz").status, 200);
+    return server;
+  };
+  const std::int64_t before = open();
+  // The backends of a stopped server take a moment to end.
+  auto settled = [&] {
+    for (int i = 0; i < 100 && open() != before; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return open() == before;
+  };
+  std::int64_t small = 0, large = 0;
+  {
+    auto server = started(2, 2);  // one read and one write connection per thread
+    small = open();
+  }
+  ASSERT_TRUE(settled());
+  {
+    auto server = started(4, 8);  // two and four per thread
+    large = open();
+  }
+  EXPECT_EQ(large - small, (4 + 8) - (2 + 2));
+}
+
 TEST_F(Http, BodyAndHeaderLimits) {
   ServerOptions options;
   options.body_limit = 1024;
