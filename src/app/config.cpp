@@ -82,6 +82,7 @@ void apply_file(const fs::path& file, Config& config) {
         "refresh_token_lifetime"}},
       {"log", {"level"}},
       {"paths", {"var"}},
+      {"limits", {"json_depth", "json_value_depth"}},
   };
   std::vector<std::string_view> sections;
   for (const auto& [name, keys] : known)
@@ -90,7 +91,7 @@ void apply_file(const fs::path& file, Config& config) {
     const std::string name(section.str());
     auto it = known.find(name);
     if (it == known.end()) {
-      std::string hint = "known sections: database, addons, server, security, log, paths";
+      std::string hint = "known sections: database, addons, server, security, log, paths, limits";
       if (auto near = closest_match(name, sections))
         hint = "did you mean [" + std::string(*near) + "]?";
       error(section.source(), "unknown section \"" + name + "\"", hint);
@@ -148,6 +149,11 @@ void apply_file(const fs::path& file, Config& config) {
     config.read_connections = static_cast<unsigned>(*v);
   if (auto v = whole("database", "write_connections", 1, 1024, count))
     config.write_connections = static_cast<unsigned>(*v);
+  const std::string levels = "a whole number of levels from 8 to 10000";
+  if (auto v = whole("limits", "json_depth", 8, 10000, levels))
+    config.json_depth = static_cast<int>(*v);
+  if (auto v = whole("limits", "json_value_depth", 8, 10000, levels))
+    config.json_value_depth = static_cast<int>(*v);
   if (auto node = root["server"]["cors_origins"]) {
     auto* arr = node.as_array();
     if (!arr) error(node.node()->source(), "server.cors_origins must be a list of origins");

@@ -48,6 +48,10 @@ struct Config {
   unsigned io_workers = 0;
   unsigned read_connections = 0;
   unsigned write_connections = 0;
+  // How deep client JSON may nest (docs/configuration.md "[limits]"): a request's structure,
+  // and the value of a json field.
+  int json_depth = 64;
+  int json_value_depth = 256;
 
   // The directories searched for modules: the core directory first, then addons_path.
   std::vector<std::filesystem::path> module_path() const;

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "app/error.hpp"
+#include "app/json.hpp"
 #include "app/logging.hpp"
 #include "cli/context.hpp"
 #include "cli/distribution_commands.hpp"
@@ -75,6 +76,7 @@ int run(int argc, char** argv) {
     Context context;
     context.config = load_config(flags);
     init_logging(context.config.log_level);
+    json::set_limits({context.config.json_depth, context.config.json_value_depth});
     if (!selected) throw UsageError("no command given", "run `keel --help`");
     return selected(context);
   } catch (const Error& e) {

@@ -4,6 +4,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "app/json.hpp"
 #include "db/pool.hpp"
 #include "http/router.hpp"
 #include "security/auth_service.hpp"
@@ -17,9 +18,8 @@ namespace {
 std::vector<std::string> string_members(const std::string& body,
                                         std::initializer_list<const char*> names) {
   rapidjson::Document d;
-  d.Parse(body.c_str(), body.size());
-  if (d.HasParseError() || !d.IsObject())
-    throw ApiError(400, "http.bad_request", "the body must be a JSON object");
+  json::parse(d, body, "the body", "http.bad_request");
+  if (!d.IsObject()) throw ApiError(400, "http.bad_request", "the body must be a JSON object");
   std::vector<std::string> out;
   std::vector<ApiError::FieldError> errors;
   for (const char* name : names) {

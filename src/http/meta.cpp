@@ -1,5 +1,6 @@
 #include "http/meta.hpp"
 
+#include "app/json.hpp"
 #include "records/filter.hpp"
 
 #include <rapidjson/document.h>
@@ -76,8 +77,7 @@ void write_default(Writer& w, const schema::Field& f) {
       break;
     case FieldType::kJson: {
       rapidjson::Document doc;
-      doc.Parse(v.c_str(), v.size());
-      if (!doc.HasParseError()) {
+      if (json::try_parse(doc, v, json::limits().value_depth).ok) {
         doc.Accept(w);
         return;
       }

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/error.hpp"
+#include "app/json.hpp"
 #include "native/extensions.hpp"
 #include "records/service.hpp"
 
@@ -48,8 +49,9 @@ sdk::Record to_record(const rapidjson::Value& object) {
 
 std::optional<sdk::Record> parse_record(std::string_view json) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+  if (!json::try_parse(doc, json, json::limits().value_depth + json::kEnvelopeDepth).ok ||
+      !doc.IsObject())
+    return std::nullopt;
   return to_record(doc);
 }
 
@@ -77,7 +79,8 @@ class ModuleEnv::Facade final : public sdk::Records {
                                  std::to_string(q.offset), opt(q.fields)};
     auto json = service_.list(conn_, ctx_, entity, request).json;
     rapidjson::Document doc;
-    doc.Parse(json.data(), json.size());
+    if (!json::try_parse(doc, json, json::limits().value_depth + json::kEnvelopeDepth).ok)
+      throw Error("native.bad_answer", "a page of " + std::string(entity) + " could not be read");
     sdk::Page page;
     for (const auto& r : doc["data"].GetArray())
       page.records.push_back(to_record(r));

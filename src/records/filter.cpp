@@ -1,10 +1,9 @@
 #include "records/filter.hpp"
 
-#include <rapidjson/error/en.h>
-
 #include <algorithm>
 
 #include "app/error.hpp"
+#include "app/json.hpp"
 #include "records/values.hpp"
 
 namespace keel::records {
@@ -17,6 +16,10 @@ namespace {
 
 // Nesting of and/or/not a filter may use.
 constexpr int kMaxDepth = 32;
+// many2one fields one path may follow ("a.b.c" follows two).
+constexpr int kMaxPathHops = 16;
+// Parameters one statement may bind (PostgreSQL's protocol allows 65535).
+constexpr std::size_t kMaxParameters = 65535;
 
 const std::vector<Field>& implicit_fields() {
   static const std::vector<Field> fields = [] {
@@ -85,6 +88,7 @@ class FilterCompiler {
       bad("filter", "filter nested deeper than " + std::to_string(kMaxDepth) + " levels");
     if (!v.IsObject())
       bad("filter", "a filter must be a JSON object such as {\"name\": {\"eq\": \"x\"}}");
+    unique_keys(v, "a filter");
     std::vector<std::string> parts;
     for (const auto& m : v.GetObject()) {
       std::string_view key(m.name.GetString(), m.name.GetStringLength());
@@ -106,6 +110,20 @@ class FilterCompiler {
   }
 
  private:
+  // A key given twice in one object would be ambiguous (JSON readers keep the first, the last or
+  // both): refused.
+  static void unique_keys(const rapidjson::Value& object, const std::string& where) {
+    std::vector<std::string_view> keys;
+    keys.reserve(object.MemberCount());
+    for (const auto& m : object.GetObject())
+      keys.emplace_back(m.name.GetString(), m.name.GetStringLength());
+    std::sort(keys.begin(), keys.end());
+    auto twice = std::adjacent_find(keys.begin(), keys.end());
+    if (twice != keys.end())
+      bad("filter", "key \"" + shown(*twice) + "\" is given twice in " + where,
+          "combine the conditions with {\"and\": [...]}");
+  }
+
   static std::string join(const std::vector<std::string>& parts, const char* op, bool all) {
     if (parts.empty()) return all ? "TRUE" : "FALSE";
     if (parts.size() == 1) return parts[0];
@@ -131,6 +149,7 @@ class FilterCompiler {
     if (v.MemberCount() == 0)
       bad("filter", "no operator for \"" + std::string(path) + "\"",
           "write {\"" + std::string(path) + "\": {\"eq\": value}}");
+    unique_keys(v, "the operators of \"" + shown(path) + "\"");
     std::vector<std::string> parts;
     for (const auto& m : v.GetObject())
       parts.push_back(
@@ -317,7 +336,12 @@ QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view w
   const Entity* entity = &root_;
   const Join* parent = nullptr;
   size_t start = 0;
-  while (true) {
+  for (int hops = 0;; ++hops) {
+    if (hops > kMaxPathHops)
+      throw ApiError(400, "limits.path_depth",
+                     "the path \"" + shown(path.substr(0, 200)) + "\" in " + std::string(what) +
+                         " follows more than " + std::to_string(kMaxPathHops) + " many2one fields",
+                     "use a shorter path");
     size_t dot = path.find('.', start);
     std::string_view name =
         path.substr(start, dot == std::string_view::npos ? path.npos : dot - start);
@@ -376,12 +400,22 @@ std::string QueryScope::alias_of(std::string_view path) const {
 }
 
 std::string QueryScope::bind(std::string value, std::string_view cast) {
+  if (params_.size() >= kMaxParameters)
+    throw ApiError(400, "limits.parameters",
+                   "the request needs more than " + std::to_string(kMaxParameters) +
+                       " values in one statement",
+                   "split it into smaller requests");
   params_.add(std::move(value));
   std::string p = "$" + std::to_string(params_.size());
   return cast.empty() ? p : p + "::" + std::string(cast);
 }
 
 std::string QueryScope::bind_null(std::string_view cast) {
+  if (params_.size() >= kMaxParameters)
+    throw ApiError(400, "limits.parameters",
+                   "the request needs more than " + std::to_string(kMaxParameters) +
+                       " values in one statement",
+                   "split it into smaller requests");
   params_.add(std::nullopt);
   std::string p = "$" + std::to_string(params_.size());
   return cast.empty() ? p : p + "::" + std::string(cast);
@@ -395,18 +429,6 @@ std::string QueryScope::from() const {
   return out;
 }
 
-void parse_json(rapidjson::Document& doc, std::string_view json, std::string_view what,
-                const std::string& code) {
-  constexpr unsigned kFlags =
-      rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
-  doc.Parse<kFlags>(json.data(), json.size());
-  if (doc.HasParseError())
-    throw ApiError(400, code,
-                   "malformed JSON in " + std::string(what) + " at offset " +
-                       std::to_string(doc.GetErrorOffset()) + ": " +
-                       rapidjson::GetParseError_En(doc.GetParseError()));
-}
-
 std::string compile_filter(const rapidjson::Value& filter, QueryScope& scope) {
   return FilterCompiler(scope).node(filter, 0);
 }
@@ -414,7 +436,7 @@ std::string compile_filter(const rapidjson::Value& filter, QueryScope& scope) {
 std::string compile_filter(std::string_view json, QueryScope& scope) {
   if (json.find_first_not_of(" \t\r\n") == std::string_view::npos) return "TRUE";
   rapidjson::Document doc;
-  parse_json(doc, json, "filter", "records.bad_filter");
+  json::parse(doc, json, "the filter", "records.bad_filter");
   return compile_filter(doc, scope);
 }
 

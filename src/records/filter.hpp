@@ -105,9 +105,4 @@ class QueryScope {
 std::string compile_filter(std::string_view json, QueryScope& scope);
 std::string compile_filter(const rapidjson::Value& filter, QueryScope& scope);
 
-// Parses request JSON (UTF-8 validated, iterative so deep nesting cannot overflow the stack).
-// On a syntax error throws ApiError 400 with `code`, naming `what` and the offset.
-void parse_json(rapidjson::Document& doc, std::string_view json, std::string_view what,
-                const std::string& code);
-
 }  // namespace keel::records

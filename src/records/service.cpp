@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "app/error.hpp"
+#include "app/json.hpp"
 #include "db/connection.hpp"
 #include "records/extensions.hpp"
 #include "records/filter.hpp"
@@ -525,7 +526,12 @@ std::string id_array(const std::vector<std::int64_t>& ids) {
 WritePlan parse_body(const Entity& entity, std::string_view body, bool create,
                      const SecurityContext& ctx) {
   rapidjson::Document doc;
-  parse_json(doc, body, "the request body", "records.bad_body");
+  // Deeper than a json field's value may be, so that a value over its limit is answered 422
+  // naming the field; every other field's value is checked by its type. `source` keeps each
+  // member's own text (exact numbers, json values).
+  std::vector<std::string_view> source;
+  json::parse(doc, body, "the request body", "records.bad_body",
+              json::limits().value_depth + json::limits().depth, &source);
   if (!doc.IsObject())
     throw ApiError(400, "records.bad_body", "the request body must be a JSON object");
   WritePlan plan;
@@ -533,7 +539,10 @@ WritePlan parse_body(const Entity& entity, std::string_view body, bool create,
     plan.errors.push_back({std::move(field), std::move(message)});
   };
   std::vector<std::string_view> seen;
+  std::size_t index = 0;
   for (const auto& m : doc.GetObject()) {
+    std::string_view member_source = index < source.size() ? source[index] : std::string_view();
+    ++index;
     std::string_view name(m.name.GetString(), m.name.GetStringLength());
     const Field* f = entity.field(name);
     if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
@@ -584,8 +593,16 @@ WritePlan parse_body(const Entity& entity, std::string_view body, bool create,
         plan.columns.push_back({f, std::nullopt});
       continue;
     }
+    if (f->type == FieldType::kJson && json::depth(v) > json::limits().value_depth)
+      throw ApiError(
+          422, "limits.json_value_depth",
+          "the value of \"" + f->name + "\" is nested deeper than " +
+              std::to_string(json::limits().value_depth) + " levels",
+          "store flatter JSON; the limit is limits.json_value_depth in the configuration",
+          {{f->name,
+            "is nested deeper than " + std::to_string(json::limits().value_depth) + " levels"}});
     std::string message;
-    auto text = to_sql_text(*f, v, ValueCheck::kFull, message);
+    auto text = to_sql_text(*f, v, ValueCheck::kFull, message, member_source);
     if (!text)
       error(f->name, message);
     else
@@ -783,6 +800,10 @@ constexpr std::string_view kRefused = "KR403";
       throw ApiError(400, "records.bad_filter", "invalid value in the query: " + message);
     throw ApiError(422, "records.invalid", "invalid " + entity.name + " record: " + message);
   }
+  if (state.rfind("54", 0) == 0)  // program limit exceeded: stack depth, too complex, too many
+    throw ApiError(op == Operation::kRead ? 400 : 422, "limits.database",
+                   "the request is too large or too deeply nested for the database: " + message,
+                   "send a smaller or flatter request");
   if (state == "40001" || state == "40P01")
     throw ApiError(409, "records.retry", "the record changed concurrently; try again");
   if (state.empty() || state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0 ||

@@ -7,6 +7,7 @@
 #include <rapidjson/writer.h>
 
 #include "app/error.hpp"
+#include "app/json.hpp"
 #include "db/connection.hpp"
 #include "records/extensions.hpp"
 #include "records/filter.hpp"
@@ -76,8 +77,9 @@ std::string add_computed(const CallSite& site, const Extensions& ext, const sche
                          const std::vector<std::string>& names, const std::string& json,
                          Shape shape) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError() || !doc.IsObject()) return json;
+  if (!json::try_parse(doc, json, json::limits().value_depth + json::kEnvelopeDepth).ok ||
+      !doc.IsObject())
+    return json;
   std::vector<rapidjson::Value*> records;
   if (shape == Shape::kPage) {
     for (auto& r : doc["data"].GetArray())
@@ -94,7 +96,11 @@ std::string add_computed(const CallSite& site, const Extensions& ext, const sche
     auto values = ext.compute(site, e.name, name, ids);
     for (size_t i = 0; i < records.size(); ++i) {
       rapidjson::Document value(&alloc);
-      value.Parse(values[i].data(), values[i].size());
+      if (!json::try_parse(value, values[i], json::limits().value_depth).ok)
+        throw Error("native.bad_value",
+                    "the computed field " + e.name + "." + name +
+                        " gave a value that is not JSON within the limits",
+                    "a computation must give JSON nested at most limits.json_value_depth deep");
       rapidjson::Value key(name.c_str(), static_cast<rapidjson::SizeType>(name.size()), alloc);
       records[i]->AddMember(key, rapidjson::Value(value, alloc), alloc);
     }

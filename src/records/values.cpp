@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <limits>
 #include <regex>
+#include <vector>
 
+#include "app/json.hpp"
 #include "schema/diff.hpp"
 
 namespace keel::records {
@@ -165,6 +167,27 @@ bool has_nul(std::string_view s) {
   return s.find('\0') != std::string_view::npos;
 }
 
+// Whether a string or a key anywhere in `v` holds NUL; walked without recursion.
+bool json_has_nul(const rapidjson::Value& v) {
+  std::vector<const rapidjson::Value*> stack{&v};
+  while (!stack.empty()) {
+    const rapidjson::Value* value = stack.back();
+    stack.pop_back();
+    if (value->IsString()) {
+      if (has_nul({value->GetString(), value->GetStringLength()})) return true;
+    } else if (value->IsArray()) {
+      for (const auto& item : value->GetArray())
+        stack.push_back(&item);
+    } else if (value->IsObject()) {
+      for (const auto& m : value->GetObject()) {
+        if (has_nul({m.name.GetString(), m.name.GetStringLength()})) return true;
+        stack.push_back(&m.value);
+      }
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string number_text(const rapidjson::Value& number) {
@@ -190,7 +213,8 @@ bool is_textual(const Field& field) {
 }
 
 std::optional<std::string> to_sql_text(const Field& field, const rapidjson::Value& v,
-                                       ValueCheck check, std::string& error) {
+                                       ValueCheck check, std::string& error,
+                                       std::string_view source) {
   const bool full = check == ValueCheck::kFull;
   if (is_textual(field)) {
     if (!v.IsString()) {
@@ -248,7 +272,7 @@ std::optional<std::string> to_sql_text(const Field& field, const rapidjson::Valu
       if (v.IsString())
         text.assign(v.GetString(), v.GetStringLength());
       else if (v.IsNumber())
-        text = number_text(v);
+        text = source.empty() ? number_text(v) : std::string(source);
       else {
         error = "must be a decimal number (a string such as \"12.50\", or a number)";
         return std::nullopt;
@@ -296,6 +320,16 @@ std::optional<std::string> to_sql_text(const Field& field, const rapidjson::Valu
       return text;
     }
     case FieldType::kJson: {
+      if (int depth = json::depth(v); depth > json::limits().value_depth) {
+        error = "is nested deeper than " + std::to_string(json::limits().value_depth) +
+                " levels (limits.json_value_depth)";
+        return std::nullopt;
+      }
+      if (json_has_nul(v)) {
+        error = "must not contain NUL characters (\\u0000)";
+        return std::nullopt;
+      }
+      if (!source.empty()) return std::string(source);
       rapidjson::StringBuffer buffer;
       rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
       v.Accept(writer);

@@ -22,8 +22,13 @@ enum class ValueCheck {
 // validity (a datetime without an offset is UTC, a date alone midnight UTC), decimals accepted as
 // strings or numbers, json as any JSON value, binary as base64. Strings holding NUL are refused
 // (PostgreSQL text cannot hold it). A many2one takes an id or an object {"id": N}.
+// `source`, when known, is the value's own JSON text (json::try_parse's members): a decimal given
+// as a number and a json value are then taken from it with every digit, never through a double.
+// A json value is refused when nested deeper than json::limits().value_depth or when a string in
+// it holds NUL (\u0000, which PostgreSQL's jsonb cannot hold).
 std::optional<std::string> to_sql_text(const schema::Field& field, const rapidjson::Value& value,
-                                       ValueCheck check, std::string& error);
+                                       ValueCheck check, std::string& error,
+                                       std::string_view source = {});
 
 // The type a parameter for `field` is cast to: sql_type() without length or precision
 // (character varying(n) -> text, numeric(p,s) -> numeric), because an explicit cast to them

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "app/json.hpp"
 #include "security/crypto.hpp"
 
 namespace keel::security {
@@ -22,8 +23,7 @@ std::int64_t seconds(TokenSigner::Clock::time_point t) {
 // A JSON object whose members are unique (a repeated "alg" could mean two things).
 std::optional<rapidjson::Document> parse_object(std::string_view json) {
   rapidjson::Document d;
-  d.Parse(json.data(), json.size());
-  if (d.HasParseError() || !d.IsObject()) return std::nullopt;
+  if (!json::try_parse(d, json, json::limits().depth).ok || !d.IsObject()) return std::nullopt;
   for (auto a = d.MemberBegin(); a != d.MemberEnd(); ++a)
     for (auto b = a + 1; b != d.MemberEnd(); ++b)
       if (a->name == b->name) return std::nullopt;

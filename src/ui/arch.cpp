@@ -1,7 +1,6 @@
 #include "ui/arch.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <yaml-cpp/yaml.h>
@@ -11,6 +10,7 @@
 
 #include <set>
 
+#include "app/json.hpp"
 #include "app/yaml_reader.hpp"
 #include "modules/manifest.hpp"
 #include "records/filter.hpp"
@@ -197,12 +197,8 @@ Arch arch_from_yaml(YamlReader& r, const YAML::Node& list, std::string_view what
 
 Arch arch_from_json(std::string_view json, Diagnostics& diagnostics) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(json.data(),
-                                                                                    json.size());
-  if (doc.HasParseError()) {
-    diagnostics.error(
-        SourceLocation{"arch", 0, 0},
-        std::string("invalid JSON: ") + rapidjson::GetParseError_En(doc.GetParseError()));
+  if (auto r = json::try_parse(doc, json, json::limits().depth); !r.ok) {
+    diagnostics.error(SourceLocation{"arch", 0, 0}, "invalid JSON: " + r.message);
     return {};
   }
   return nodes_from_json(doc, "arch", diagnostics);

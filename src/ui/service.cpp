@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include "app/json.hpp"
 #include "records/filter.hpp"
 #include "schema/registry.hpp"
 #include "security/policy.hpp"
@@ -106,7 +107,7 @@ std::string view_json(const Catalog& catalog, const View& view,
 
 Arch parse_customization(const Catalog& catalog, const View& view, std::string_view body) {
   rapidjson::Document doc;
-  records::parse_json(doc, body, "view", "ui.bad_request");
+  json::parse(doc, body, "the view", "ui.bad_request");
   std::vector<ApiError::FieldError> errors;
   if (!doc.IsObject())
     throw ApiError(422, "ui.invalid_view", "the body must be a view object as GET returns it");

@@ -390,5 +390,24 @@ TEST_F(FilterTest, InjectionInValuesIsBound) {
   EXPECT_EQ(c.params, (Params{R"({"'); DROP TABLE partner; --"})"}));
 }
 
+TEST_F(FilterTest, RefusesWhatItCannotAnswerSafely) {
+  // Deeper than a request's structure may be: refused while parsing.
+  std::string deep;
+  for (int i = 0; i < 100000; ++i)
+    deep += R"({"not": )";
+  deep += R"({"city": "x"})";
+  deep.append(100000, '}');
+  EXPECT_EQ(error("partner", deep).code(), "limits.json_depth");
+  // The same key twice in one object, as a field or as an operator.
+  EXPECT_EQ(error("partner", R"({"city": "a", "city": "b"})").status(), 400);
+  EXPECT_TRUE(contains(error("partner", R"({"score": {"gt": 1, "gt": 2}})").what(), "twice"));
+  // More values than one statement can bind.
+  std::string many = R"({"or": [)";
+  for (int i = 0; i < 70000; ++i)
+    many += std::string(i ? "," : "") + R"({"city": "x"})";
+  many += "]}";
+  EXPECT_EQ(error("partner", many).code(), "limits.parameters");
+}
+
 }  // namespace
 }  // namespace keel::records
