@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "db/connection.hpp"
 
 namespace keel::db {
@@ -12,7 +14,10 @@ Listener::Listener(std::string conninfo, std::string channel, std::function<void
     : conninfo_(std::move(conninfo)),
       channel_(std::move(channel)),
       on_notify_(std::move(on_notify)),
-      thread_([this] { loop(); }) {}
+      thread_([this] { loop(); }) {
+  std::unique_lock lock(mutex_);
+  ready_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return ready_; });
+}
 
 Listener::~Listener() {
   stop_ = true;
@@ -21,10 +26,18 @@ Listener::~Listener() {
 
 void Listener::loop() {
   bool first = true;
+  auto started = [this] {
+    std::lock_guard lock(mutex_);
+    if (!ready_) {
+      ready_ = true;
+      ready_cv_.notify_all();
+    }
+  };
   while (!stop_) {
     try {
       auto conn = Connection::open(conninfo_);
       conn.exec("LISTEN " + quote_ident(channel_));
+      started();
       if (!first) on_notify_();  // notifications may have been missed while disconnected
       first = false;
       while (!stop_) {
@@ -40,7 +53,9 @@ void Listener::loop() {
         if (notified) on_notify_();
       }
     } catch (const std::exception& e) {
-      spdlog::warn("listening for module changes: {}", e.what());
+      started();
+      first = false;  // what was cached meanwhile is dropped once listening works
+      spdlog::warn("listening on {}: {}", channel_, e.what());
     }
     for (int i = 0; i < 10 && !stop_; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

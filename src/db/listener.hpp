@@ -1,7 +1,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -9,7 +11,9 @@ namespace keel::db {
 
 // LISTENs on a channel from a background thread with its own connection and calls `on_notify`
 // (on that thread) for every notification. Reconnects after a lost connection; a reconnect
-// also counts as a notification, since some may have been missed.
+// also counts as a notification, since some may have been missed. The constructor returns once
+// the first LISTEN ran (or failed, or 5 s passed): what the caller caches afterwards is covered
+// by notifications (a change made while nobody listened would otherwise be missed for good).
 class Listener {
  public:
   Listener(std::string conninfo, std::string channel, std::function<void()> on_notify);
@@ -23,6 +27,9 @@ class Listener {
   std::string conninfo_, channel_;
   std::function<void()> on_notify_;
   std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::condition_variable ready_cv_;
+  bool ready_ = false;  // the first LISTEN ran or failed
   std::thread thread_;
 };
 
