@@ -2,12 +2,13 @@
 # REST benchmark (issue 4): on a 100,000-row table, GET one record by id, GET a list page of 50
 # (filter + sort) and POST create through `keel serve`, then the equivalent SQL through
 # pgbench -M prepared on the same database, in the same run. Prints req/s, p50/p99 and the
-# ratio to pgbench. Usage: bench/rest_bench.sh [SECONDS] (default 10 per load).
+# ratio to pgbench, at 8 and at 32 connections (CONNS="8 32"), with p50/p90/p99/max next to
+# pgbench's. Usage: bench/rest_bench.sh [SECONDS] (default 10 per load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 keel=${KEEL:-build/release/src/keel}
-conns=${CONNS:-32}
+conn_list=${CONNS:-8 32}
 work=$(mktemp -d /tmp/keel-rest-bench-XXXXXX)
 chmod 755 "$work"
 port=18181
@@ -57,8 +58,9 @@ LUA
 cat >"$work/latency.lua" <<'LUA'
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("RESULT %.1f %.3f %.3f %d\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+  io.write(string.format("RESULT %.1f %.3f %.3f %.3f %.3f %d\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
+    latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
     e.connect + e.read + e.write + e.status + e.timeout))
 end
 LUA
@@ -78,26 +80,34 @@ printf '\\set c random(0, 19)\nSELECT %s, count(*) OVER () FROM bench_item t WHE
 printf "INSERT INTO bench_item AS t (name, category, amount, quantity) VALUES ('new item', 'c1', 12.50, 3) RETURNING %s;\n" "$cols" >"$work/post.sql"
 
 run_wrk() { wrk -t2 -c"$conns" -d"${seconds}s" -s "$work/$1.lua" "http://127.0.0.1:$port" | grep RESULT; }
+# pgbench's tps and its latency percentiles (from the per-transaction log, in ms).
 run_pgbench() {
-  pgbench -n -M prepared -c "$conns" -j 2 -T "$seconds" -f "$work/$1.sql" "$db" 2>/dev/null |
-    awk '/^tps/ {print $3} /latency average/ {lat=$4} END {}' | head -1
+  rm -f "$work"/pgbench_log.*
+  (cd "$work" && pgbench -n -M prepared -c "$conns" -j 2 -T "$seconds" -l -f "$work/$1.sql" "$db" \
+    2>/dev/null) | awk '/^tps/ {print $3}' | head -1 | tr '\n' ' '
+  cat "$work"/pgbench_log.* | awk '{print $3 / 1000}' | sort -n |
+    awk '{v[NR] = $1} END {printf "%.3f %.3f %.3f %.3f\n", v[int(NR * 0.5)], v[int(NR * 0.9)],
+      v[int(NR * 0.99)], v[NR]}'
 }
 echo "machine: $(nproc) cores, $(uptime | sed 's/.*load/load/')"
-printf '%-6s %-6s %12s %9s %9s %7s %12s %7s %7s\n' load caller "keel req/s" "p50 ms" "p99 ms" \
-  errors "pgbench tps" ratio target
-for load in get list post; do
-  tps=$(run_pgbench $load)
-  case $load in get) target=0.5;; list) target=0.8;; post) target=0.6;; esac
-  # The admin bypasses rules; the user runs under one record rule (target: at most 10 % lower).
-  for caller in admin user; do
-    script=$load
-    [ $caller = user ] && script=user/$load
-    read -r _ rps p50 p99 errors < <(run_wrk $script)
-    ratio=$(awk -v a="$rps" -v b="$tps" 'BEGIN {printf "%.2f", a / b}')
-    printf '%-6s %-6s %12.0f %9.2f %9.2f %7s %12.0f %7s %7s\n' $load $caller "$rps" "$p50" "$p99" \
-      "$errors" "$tps" "$ratio" "$target"
-    [ $caller = admin ] && admin_rps=$rps
+printf '%-5s %-6s %-6s %10s %7s %7s %7s %8s %6s %10s %7s %7s %7s %8s %6s %6s\n' conns load \
+  caller "keel req/s" p50 p90 p99 max errors "pg tps" p50 p90 p99 max ratio target
+for conns in $conn_list; do
+  for load in get list post; do
+    read -r tps pp50 pp90 pp99 pmax < <(run_pgbench $load)
+    case $load in get) target=0.8;; list) target=0.9;; post) target=0.7;; esac
+    # The admin bypasses rules; the user runs under one record rule (target: at most 10 % lower).
+    for caller in admin user; do
+      script=$load
+      [ $caller = user ] && script=user/$load
+      read -r _ rps p50 p90 p99 max errors < <(run_wrk $script)
+      ratio=$(awk -v a="$rps" -v b="$tps" 'BEGIN {printf "%.2f", a / b}')
+      printf '%-5s %-6s %-6s %10.0f %7.2f %7.2f %7.2f %8.1f %6s %10.0f %7.2f %7.2f %7.2f %8.1f %6s %6s\n' \
+        "$conns" $load $caller "$rps" "$p50" "$p90" "$p99" "$max" "$errors" "$tps" "$pp50" "$pp90" \
+        "$pp99" "$pmax" "$ratio" "$target"
+      [ $caller = admin ] && admin_rps=$rps
+    done
+    awk -v a="$admin_rps" -v u="$rps" -v l=$load -v c="$conns" \
+      'BEGIN {printf "%-5s %-6s user/admin %.2f (target >= 0.90)\n", c, l, u / a}'
   done
-  awk -v a="$admin_rps" -v u="$rps" -v l=$load \
-    'BEGIN {printf "%-6s user/admin %.2f (target >= 0.90)\n", l, u / a}'
 done
