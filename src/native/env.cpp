@@ -38,10 +38,22 @@ sdk::Value to_value(const rapidjson::Value& v) {
   return sdk::RawJson{std::string(buffer.GetString(), buffer.GetSize())};
 }
 
-sdk::Record to_record(const rapidjson::Value& object) {
+// A member that is a number with a fraction or an exponent keeps its exact source text (a
+// decimal string, which Value::as_decimal() reads exactly; as_number() still reads a float from
+// it): a decimal sent as a JSON number never goes through a double. `source`: the members' source
+// text (json::try_parse); Keel's own answers write decimals as strings and need none.
+sdk::Record to_record(const rapidjson::Value& object,
+                      const std::vector<std::string_view>& source = {}) {
   sdk::Record out;
-  for (const auto& m : object.GetObject())
-    out.set(std::string(m.name.GetString(), m.name.GetStringLength()), to_value(m.value));
+  size_t i = 0;
+  for (const auto& m : object.GetObject()) {
+    std::string name(m.name.GetString(), m.name.GetStringLength());
+    if (m.value.IsNumber() && !m.value.IsInt64() && i < source.size())
+      out.set(std::move(name), std::string(source[i]));
+    else
+      out.set(std::move(name), to_value(m.value));
+    ++i;
+  }
   return out;
 }
 
@@ -49,10 +61,11 @@ sdk::Record to_record(const rapidjson::Value& object) {
 
 std::optional<sdk::Record> parse_record(std::string_view json) {
   rapidjson::Document doc;
-  if (!json::try_parse(doc, json, json::limits().value_depth + json::kEnvelopeDepth).ok ||
+  std::vector<std::string_view> source;
+  if (!json::try_parse(doc, json, json::limits().value_depth + json::kEnvelopeDepth, &source).ok ||
       !doc.IsObject())
     return std::nullopt;
-  return to_record(doc);
+  return to_record(doc, source);
 }
 
 sdk::Caller caller_of(const records::SecurityContext& ctx) {

@@ -5,8 +5,6 @@
 // - the state machine of an order (validate hook);
 // - GET /api/v1/x/sales/orders/{id}/summary.
 
-#include <cmath>
-#include <cstdio>
 #include <map>
 #include <string>
 #include <string_view>
@@ -23,14 +21,11 @@ using keel::sdk::Query;
 using keel::sdk::Record;
 using keel::sdk::Value;
 
-// An amount as a decimal string with two digits ("12.50"), rounded half away from zero.
-std::string money(double amount) {
-  long long cents = std::llround(amount * 100);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%s%lld.%02lld", cents < 0 ? "-" : "", std::llabs(cents) / 100,
-                std::llabs(cents) % 100);
-  return buf;
-}
+using keel::sdk::Decimal;
+
+// Amounts have two digits; a line's price is rounded half away from zero (as PostgreSQL's
+// round(numeric, 2)) before the lines are summed.
+constexpr int kCurrencyScale = 2;
 
 // Every record of `entity` whose many2one `field` is one of `ids`: one query per 1000 rows.
 template <typename F>
@@ -90,18 +85,20 @@ void check_state(Env&, Change& change) {
 
 KEEL_MODULE(sales) {
   loader.provide<sales::LinePrice>(sales::kLinePrice, [](Env&, const Record& line) {
-    return line.get("quantity").as_number() * line.get("unit_price").as_number();
+    return line.get("quantity").as_decimal() * line.get("unit_price").as_decimal();
   });
 
   loader.compute("sale_order", "amount", [](Env& env, std::span<const std::int64_t> ids) {
     const auto& price = env.service<sales::LinePrice>(sales::kLinePrice);
-    std::map<std::int64_t, double> totals;
-    for_each_referring(
-        env, "sale_order_line", "order", "order,product,quantity,unit_price", ids,
-        [&](const Record& line) { totals[line.get("order").as_int()] += price(env, line); });
+    std::map<std::int64_t, Decimal> totals;
+    for_each_referring(env, "sale_order_line", "order", "order,product,quantity,unit_price", ids,
+                       [&](const Record& line) {
+                         totals[line.get("order").as_int()] +=
+                             price(env, line).round(kCurrencyScale);
+                       });
     std::vector<Value> out;
     for (auto id : ids)
-      out.emplace_back(money(totals[id]));
+      out.emplace_back(totals[id].round(kCurrencyScale));
     return out;
   });
 

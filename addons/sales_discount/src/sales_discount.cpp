@@ -12,7 +12,9 @@ KEEL_MODULE(sales_discount) {
   loader.override_service<sales::LinePrice>(
       sales::kLinePrice, [](const std::function<sales::LinePrice>& original, keel::sdk::Env& env,
                             const keel::sdk::Record& line) {
-        double price = original(env, line);
-        return line.get("quantity").as_number() >= 10 ? price * 0.9 : price;
+        keel::sdk::Decimal price = original(env, line);
+        return line.get("quantity").as_decimal() >= 10
+                   ? price * keel::sdk::Decimal::from_mantissa(90, 2)  // exact: not rounded here
+                   : price;
       });
 }

@@ -9,7 +9,7 @@
 #include "keel/version.hpp"
 
 // Raised whenever a type or a virtual function of the SDK changes in an incompatible way.
-#define KEEL_SDK_ABI_VERSION 1
+#define KEEL_SDK_ABI_VERSION 2  // 2: Value carries a Decimal (keel/decimal.hpp)
 
 #define KEEL_SDK_STR_(x) #x
 #define KEEL_SDK_STR(x) KEEL_SDK_STR_(x)

@@ -3,6 +3,7 @@
 // Everything a native module needs. See docs/native.md.
 
 #include "keel/abi.hpp"
+#include "keel/decimal.hpp"
 #include "keel/env.hpp"
 #include "keel/errors.hpp"
 #include "keel/http.hpp"

@@ -13,6 +13,8 @@
 #include <variant>
 #include <vector>
 
+#include "keel/decimal.hpp"
+
 namespace keel::sdk {
 
 // JSON text kept as it is (a `json` field, an expanded many2one).
@@ -22,7 +24,9 @@ struct RawJson {
 };
 
 // A field value as module code sees it: the shapes of the REST API. Decimals are strings
-// ("12.50"), dates "2024-05-01", many2one an id, one2many/many2many a list of ids.
+// ("12.50") as read (as_decimal() reads them exactly) or a Decimal as module code sets them
+// (written as the same exact string), dates "2024-05-01", many2one an id, one2many/many2many a
+// list of ids.
 class Value {
  public:
   using Ids = std::vector<std::int64_t>;
@@ -39,6 +43,7 @@ class Value {
   Value(std::string_view s) : v_(std::string(s)) {}
   Value(Ids ids) : v_(std::move(ids)) {}
   Value(RawJson json) : v_(std::move(json)) {}
+  Value(Decimal d) : v_(d) {}
 
   bool is_null() const { return std::holds_alternative<std::monostate>(v_); }
   bool is_bool() const { return std::holds_alternative<bool>(v_); }
@@ -47,17 +52,30 @@ class Value {
   bool is_string() const { return std::holds_alternative<std::string>(v_); }
   bool is_ids() const { return std::holds_alternative<Ids>(v_); }
   bool is_json() const { return std::holds_alternative<RawJson>(v_); }
+  bool is_decimal() const { return std::holds_alternative<Decimal>(v_); }
 
   bool as_bool() const { return get<bool>("a boolean"); }
   std::int64_t as_int() const { return get<std::int64_t>("an integer"); }
   const std::string& as_string() const { return get<std::string>("a string"); }
   const Ids& as_ids() const { return get<Ids>("a list of ids"); }
   const RawJson& as_json() const { return get<RawJson>("JSON"); }
-  // A number from an integer, a float or a decimal string; `fallback` for null.
+  // The exact value of a decimal field (a decimal string as the API answers it, a Decimal, an
+  // integer); `fallback` for null. Throws DecimalError for anything else (a float included:
+  // money never goes through a double).
+  Decimal as_decimal(Decimal fallback = {}) const {
+    if (is_null()) return fallback;
+    if (const auto* d = std::get_if<Decimal>(&v_)) return *d;
+    if (is_int()) return Decimal(as_int());
+    if (is_string()) return Decimal::parse(as_string());
+    throw DecimalError("the value is not a decimal");
+  }
+  // A number from an integer, a float or a decimal string; `fallback` for null. Approximate:
+  // never for money or quantities (use as_decimal()).
   double as_number(double fallback = 0) const {
     if (is_null()) return fallback;
     if (is_int()) return static_cast<double>(as_int());
     if (is_float()) return std::get<double>(v_);
+    if (is_decimal()) throw std::invalid_argument("a Decimal is read with as_decimal()");
     const std::string& s = as_string();
     char* end = nullptr;
     double d = std::strtod(s.c_str(), &end);
@@ -75,7 +93,7 @@ class Value {
     throw std::invalid_argument(std::string("the value is not ") + what);
   }
 
-  std::variant<std::monostate, bool, std::int64_t, double, std::string, Ids, RawJson> v_;
+  std::variant<std::monostate, bool, std::int64_t, double, std::string, Ids, RawJson, Decimal> v_;
 };
 
 // A record, or the values of a write: field name -> value, in name order.
@@ -151,6 +169,8 @@ inline std::string to_json(const Value& value) {
           for (size_t i = 0; i < v.size(); ++i)
             out += (i ? "," : "") + std::to_string(v[i]);
           out += "]";
+        } else if constexpr (std::is_same_v<T, Decimal>) {
+          out = '"' + v.to_string() + '"';  // the API's form of a decimal: exact text
         } else {
           out = v.text;
         }

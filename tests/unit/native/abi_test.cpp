@@ -28,9 +28,15 @@ TEST(Abi, AMismatchNamesBothSides) {
   auto other = with([](sdk::AbiBlock& b) { b.abi_version = 7; });
   auto why = abi_mismatch(other, host_abi());
   ASSERT_TRUE(why);
-  EXPECT_NE(why->find("built for SDK ABI 7, this Keel has SDK ABI 1"), std::string::npos) << *why;
+  EXPECT_NE(
+      why->find("built for SDK ABI 7, this Keel has SDK ABI " KEEL_SDK_STR(KEEL_SDK_ABI_VERSION)),
+      std::string::npos)
+      << *why;
   EXPECT_NE(why->find("module: SDK ABI 7, Keel " KEEL_VERSION), std::string::npos) << *why;
-  EXPECT_NE(why->find("this Keel: SDK ABI 1, Keel " KEEL_VERSION), std::string::npos) << *why;
+  EXPECT_NE(
+      why->find("this Keel: SDK ABI " KEEL_SDK_STR(KEEL_SDK_ABI_VERSION) ", Keel " KEEL_VERSION),
+      std::string::npos)
+      << *why;
 }
 
 TEST(Abi, CompilerStandardLibraryAndVersionAreChecked) {

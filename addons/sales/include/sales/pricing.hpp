@@ -6,9 +6,11 @@
 
 namespace sales {
 
-// The price of one sale_order_line (fields product, quantity, unit_price) before tax.
-// Override it to change how every order total is computed (see the sales_discount module).
-using LinePrice = double(keel::sdk::Env& env, const keel::sdk::Record& line);
+// The price of one sale_order_line (fields product, quantity, unit_price) before tax, exact
+// (not rounded: quantity * unit_price has scale 5). The order rounds each line's price to the
+// cent (half up) and sums the rounded lines. Override it to change how every order total is
+// computed (see the sales_discount module).
+using LinePrice = keel::sdk::Decimal(keel::sdk::Env& env, const keel::sdk::Record& line);
 inline constexpr const char* kLinePrice = "sales.line_price";
 
 }  // namespace sales
