@@ -395,7 +395,7 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
   auto views = ui::build_catalog(all, registry);
   // Native code loads (and its registrations are checked) before the schema, data and
   // migrations: a library that fails fails the install, which then leaves nothing.
-  native::Host::instance().extensions(all, *registry);
+  auto extensions = native::Host::instance().extensions(all, *registry);
   auto statements = schema::plan_schema(*registry, db::introspect(conn_));
   step("schema", std::to_string(statements.size()) + " statements");
   apply_schema(conn_, statements);
@@ -412,6 +412,8 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
         Params().add(m->name).add(m->version.to_string()).add(m->core).add(m->summary));
     step(m->name, "installed " + m->version.to_string());
   }
+  // Stored computed fields of new columns and of records the data files wrote.
+  records::RecordService(registry, extensions).fill_stored_computed(conn_);
   sync_metadata(conn_, *registry);
   sync_security(conn_, *registry);
   notify_servers(conn_);
@@ -493,7 +495,7 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
   };
   auto registry = build_registry(all);  // files only: every problem before anything runs
   auto views = ui::build_catalog(all, registry);
-  native::Host::instance().extensions(all, *registry);  // before migrations, like install
+  auto extensions = native::Host::instance().extensions(all, *registry);  // before migrations
   run_scripts("pre.sql");
   auto statements = schema::plan_schema(*registry, db::introspect(conn_));
   step("schema", std::to_string(statements.size()) + " statements");
@@ -517,6 +519,7 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
         Params().add(m->name).add(m->version.to_string()).add(m->core).add(m->summary));
     changed.push_back(m->name);
   }
+  records::RecordService(registry, extensions).fill_stored_computed(conn_);
   sync_metadata(conn_, *registry);
   sync_security(conn_, *registry);
   notify_servers(conn_);

@@ -276,11 +276,11 @@ std::shared_ptr<const Extensions> Host::extensions(
       if (!f)
         conflict("module \"" + name + "\" computes \"" + key + "\", which is no field",
                  "declare it in an entity file with computed: true");
-      if (!f->computed || f->has_column())
+      if (!f->computed)
         conflict("module \"" + name + "\" computes \"" + key +
                      "\", which is not declared "
-                     "computed: true (without store)",
-                 "declare it with {computed: true}");
+                     "computed: true",
+                 "declare it with {computed: true} (and store: true to keep it in a column)");
       auto found = out->computes_.find(key);
       if (c.policy == sdk::Policy::kNew && found != out->computes_.end())
         conflict(

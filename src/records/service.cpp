@@ -15,6 +15,7 @@
 #include "db/connection.hpp"
 #include "records/extensions.hpp"
 #include "records/filter.hpp"
+#include "records/stored.hpp"
 #include "records/transaction.hpp"
 #include "records/values.hpp"
 #include "schema/diff.hpp"
@@ -1105,7 +1106,8 @@ RecordService::RecordService(std::shared_ptr<const schema::Registry> registry,
                              std::shared_ptr<const Extensions> extensions)
     : registry_(std::move(registry)),
       extensions_(std::move(extensions)),
-      built_(std::make_unique<Built>()) {
+      built_(std::make_unique<Built>()),
+      stored_(std::make_unique<StoredComputed>(*registry_, extensions_.get())) {
   for (const auto& e : registry_->entities())
     for (const auto& f : e.fields)
       if (f.type == FieldType::kMany2many)
@@ -1185,7 +1187,9 @@ std::optional<Statement> RecordService::create_statement(const SecurityContext& 
                                                          std::string_view entity_name,
                                                          std::string_view body) const {
   const Entity& e = entity(entity_name);
-  if (computes_any(e) || (extensions_ && extensions_->has_hooks(e.name))) return std::nullopt;
+  if (computes_any(e) || (extensions_ && extensions_->has_hooks(e.name)) ||
+      stored_->affected_by(e.name))
+    return std::nullopt;
   require_right(*registry_, ctx, e, Right::kCreate);
   WritePlan plan = parse_body(e, body, true, ctx);
   std::optional<std::int64_t> user;

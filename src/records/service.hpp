@@ -15,6 +15,7 @@
 namespace keel::records {
 
 class Extensions;
+class StoredComputed;
 
 // Who is asking (security/policy.hpp); RecordService alone decides what it may do.
 using SecurityContext = security::Context;
@@ -92,6 +93,10 @@ class RecordService {
   void remove(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
               std::int64_t id) const;
 
+  // Computes the stored computed fields whose value is NULL (records/stored.hpp): after an
+  // install or upgrade added their column or wrote records without RecordService.
+  void fill_stored_computed(db::Connection& conn) const;
+
  private:
   // The operations on the table alone (service.cpp).
   JsonResult list_stored(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
@@ -117,6 +122,8 @@ class RecordService {
   std::unique_ptr<Built> built_;
   // The link table of every many2many ("entity.field" -> table), named once per registry.
   std::map<std::string, std::string, std::less<>> link_tables_;
+  // What recomputes the stored computed fields (records/stored.cpp).
+  std::unique_ptr<StoredComputed> stored_;
 };
 
 // The SQL functions the statements of RecordService call: keel_refuse(allowed), which fails

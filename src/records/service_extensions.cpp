@@ -6,12 +6,16 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <set>
+#include <string>
+
 #include "app/error.hpp"
 #include "app/json.hpp"
 #include "db/connection.hpp"
 #include "records/extensions.hpp"
 #include "records/filter.hpp"
 #include "records/service.hpp"
+#include "records/stored.hpp"
 #include "records/transaction.hpp"
 #include "schema/registry.hpp"
 #include "security/policy.hpp"
@@ -111,7 +115,25 @@ std::string add_computed(const CallSite& site, const Extensions& ext, const sche
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+// The top-level member names of a JSON object body (the fields a write sets).
+std::set<std::string> members_of(std::string_view body) {
+  std::set<std::string> out;
+  rapidjson::Document doc;
+  if (json::try_parse(doc, body, json::limits().value_depth + json::kEnvelopeDepth).ok &&
+      doc.IsObject())
+    for (const auto& m : doc.GetObject())
+      out.emplace(m.name.GetString(), m.name.GetStringLength());
+  return out;
+}
+
 }  // namespace
+
+void RecordService::fill_stored_computed(db::Connection& conn) const {
+  atomically(conn, [&] {
+    stored_->fill_missing(conn, *this);
+    return 0;
+  });
+}
 
 JsonResult RecordService::list(db::Connection& conn, const SecurityContext& ctx,
                                std::string_view entity_name, const ListRequest& request) const {
@@ -147,13 +169,24 @@ JsonResult RecordService::create(db::Connection& conn, const SecurityContext& ct
   CallSite site{conn, ctx, *this};
   Split split = split_computed(*extensions_, *e, ctx, std::nullopt);
   // No module code runs for a caller who may not create at all: the stored operation says 403.
-  if ((!extensions_->has_hooks(e->name) && split.computed.empty()) ||
+  if ((!extensions_->has_hooks(e->name) && split.computed.empty() &&
+       !stored_->affected_by(e->name)) ||
       !may(*registry_, ctx, *e, Op::kCreate))
     return create_stored(conn, ctx, entity_name, body);
   return atomically(conn, [&] {
     std::string written = extensions_->before_write(site, e->name, 0, {}, body);
     JsonResult result = create_stored(conn, ctx, entity_name, written);
     extensions_->after_write(site, e->name, result.id, true, result.json);
+    if (stored_->affected_by(e->name)) {
+      stored_->after(conn, *this, *e, result.id, nullptr, false, {});
+      if (stored_->has_own(e->name)) {
+        // Again, with the values just computed (unless the caller may not read it).
+        try {
+          result.json = read_stored(conn, ctx, entity_name, result.id, std::nullopt).json;
+        } catch (const ApiError&) {
+        }
+      }
+    }
     if (!split.computed.empty())
       result.json =
           add_computed(site, *extensions_, *e, split.computed, result.json, Shape::kWritten);
@@ -168,7 +201,8 @@ JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ct
   if (!extensions_ || !e) return update_stored(conn, ctx, entity_name, id, body);
   CallSite site{conn, ctx, *this};
   Split split = split_computed(*extensions_, *e, ctx, std::nullopt);
-  if ((!extensions_->has_hooks(e->name) && split.computed.empty()) ||
+  if ((!extensions_->has_hooks(e->name) && split.computed.empty() &&
+       !stored_->affected_by(e->name)) ||
       !may(*registry_, ctx, *e, Op::kUpdate))
     return update_stored(conn, ctx, entity_name, id, body);
   return atomically(conn, [&] {
@@ -178,8 +212,24 @@ JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ct
       std::string old = read_stored(conn, ctx, entity_name, id, std::nullopt).json;
       written = extensions_->before_write(site, e->name, id, old, body);
     }
+    std::set<std::string> changed;
+    StoredComputed::Pending pending;
+    if (stored_->affected_by(e->name)) {
+      changed = members_of(written);
+      pending = stored_->before(conn, *e, id, &changed);
+    }
     JsonResult result = update_stored(conn, ctx, entity_name, id, written);
     extensions_->after_write(site, e->name, id, false, result.json);
+    if (stored_->affected_by(e->name)) {
+      stored_->after(conn, *this, *e, id, &changed, false, std::move(pending));
+      if (stored_->has_own(e->name)) {
+        // Again, with the values just computed (unless the caller may not read it).
+        try {
+          result.json = read_stored(conn, ctx, entity_name, id, std::nullopt).json;
+        } catch (const ApiError&) {
+        }
+      }
+    }
     if (!split.computed.empty())
       result.json =
           add_computed(site, *extensions_, *e, split.computed, result.json, Shape::kWritten);
@@ -190,15 +240,21 @@ JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ct
 void RecordService::remove(db::Connection& conn, const SecurityContext& ctx,
                            std::string_view entity_name, std::int64_t id) const {
   const schema::Entity* e = registry_->entity(entity_name);
-  if (!extensions_ || !e || !extensions_->has_hooks(e->name) ||
+  if (!extensions_ || !e || (!extensions_->has_hooks(e->name) && !stored_->affected_by(e->name)) ||
       !may(*registry_, ctx, *e, Op::kDelete))
     return remove_stored(conn, ctx, entity_name, id);
   CallSite site{conn, ctx, *this};
   atomically(conn, [&] {
-    std::string old = read_stored(conn, ctx, entity_name, id, std::nullopt).json;
-    extensions_->before_delete(site, e->name, id, old);
+    bool hooks = extensions_->has_hooks(e->name);
+    std::string old;
+    if (hooks) {
+      old = read_stored(conn, ctx, entity_name, id, std::nullopt).json;
+      extensions_->before_delete(site, e->name, id, old);
+    }
+    auto pending = stored_->before(conn, *e, id, nullptr);
     remove_stored(conn, ctx, entity_name, id);
-    extensions_->after_delete(site, e->name, id, old);
+    if (hooks) extensions_->after_delete(site, e->name, id, old);
+    stored_->after(conn, *this, *e, id, nullptr, true, std::move(pending));
     return 0;
   });
 }

@@ -47,11 +47,15 @@ struct Field {
   bool unique = false;
   bool index = false;
   bool readonly = false;
-  bool secret = false;            // never leaves the server (password and token hashes)
-  bool computed = false;          // computed by the module's native code; no column unless stored
-  bool store = false;             // a computed field kept in a column
-  std::optional<int> max_length;  // string
-  int precision = 0, scale = 0;   // decimal (0: numeric without limits)
+  bool secret = false;    // never leaves the server (password and token hashes)
+  bool computed = false;  // computed by the module's native code; no column unless stored
+  bool store = false;     // a computed field kept in a column
+  // A stored computed field: the paths whose changes recompute it ("quantity", "partner.name",
+  // "lines.unit_price"), and where each was written.
+  std::vector<std::string> depends;
+  std::vector<SourceLocation> depends_at;
+  std::optional<int> max_length;     // string
+  int precision = 0, scale = 0;      // decimal (0: numeric without limits)
   std::vector<std::string> options;  // selection
   std::string target;                // many2one, one2many, many2many
   std::string inverse;               // one2many: the many2one on the target

@@ -25,6 +25,7 @@ struct FieldSpec {
   std::optional<bool> required, unique, index, readonly, computed, store, secret;
   std::optional<int> max_length, precision, scale;
   std::optional<std::vector<std::string>> options, roles;
+  std::optional<std::vector<LocatedString>> depends;
   std::optional<OnDelete> on_delete;
   std::map<std::string, SourceLocation> where;  // attribute -> where its value was written
   bool valid = true;  // false when the field is not even a map (already reported)
@@ -41,7 +42,7 @@ struct EntitySpec {
 const std::vector<std::string_view> kFieldKeys = {
     "type",     "label",     "help",       "required",  "unique", "index",   "readonly",
     "computed", "store",     "max_length", "precision", "scale",  "options", "target",
-    "inverse",  "on_delete", "default",    "roles",     "secret"};
+    "inverse",  "on_delete", "default",    "roles",     "secret", "depends"};
 const std::vector<std::string_view> kEntityKeys = {"label", "title", "order", "table", "fields"};
 const std::vector<std::string_view> kFileKeys = {"entities", "extend"};
 const char* kNameHint = "names are lowercase letters, digits and _, starting with a letter";
@@ -153,6 +154,7 @@ FieldSpec parse_field(YamlReader& r, const YAML::Node& key, const YAML::Node& no
       *out = std::move(values);
     }
   }
+  f.depends = r.string_list(node, "depends");
   if (auto od = r.string(node, "on_delete")) {
     if (od->value == "restrict")
       f.on_delete = OnDelete::kRestrict;
@@ -220,6 +222,14 @@ void apply(const FieldSpec& spec, const std::string& module, Field& f) {
   if (spec.secret) f.secret = *spec.secret;
   if (spec.computed) f.computed = *spec.computed;
   if (spec.store) f.store = *spec.store;
+  if (spec.depends) {
+    f.depends.clear();
+    f.depends_at.clear();
+    for (const auto& d : *spec.depends) {
+      f.depends.push_back(d.value);
+      f.depends_at.push_back(d.location);
+    }
+  }
   if (spec.max_length) f.max_length = spec.max_length;
   if (spec.precision) f.precision = *spec.precision;
   if (spec.scale) f.scale = *spec.scale;
@@ -609,6 +619,14 @@ class Builder {
         diagnostics_.error(place(e, f, "store"),
                            "\"store\" applies only to computed fields (\"" + qualified + "\")",
                            "add `computed: true` or remove `store`");
+      if (!f.depends.empty() && !(f.computed && f.store))
+        diagnostics_.error(
+            place(e, f, "depends"),
+            "\"depends\" applies only to stored computed fields (\"" + qualified + "\")",
+            "add `computed: true, store: true` or remove `depends`");
+      else
+        for (size_t i = 0; i < f.depends.size(); ++i)
+          check_depends(e, f, f.depends[i], f.depends_at[i], find(head_target(e, f.depends[i])));
       if (f.default_value && attribute_allowed("default", f.type)) {
         std::string problem = check_default(f, *f.default_value);
         if (!problem.empty())
@@ -638,6 +656,47 @@ class Builder {
                            "write `field [asc|desc], ...` with stored fields of the entity");
         break;
       }
+    }
+  }
+
+  // A path of `depends`: a field of the entity, or a relational field of it and a field of its
+  // target ("lines.quantity", "partner.name"); the first hop may not be a many2many.
+  // The target of the first field of `path`, when it has one ("" otherwise).
+  static std::string head_target(const Entity& e, const std::string& path) {
+    const Field* head = e.field(path.substr(0, path.find('.')));
+    return head ? head->target : std::string();
+  }
+  void check_depends(const Entity& e, const Field& f, const std::string& path,
+                     const SourceLocation& at, const Entity* target) {
+    std::string qualified = e.name + "." + f.name;
+    auto dot = path.find('.');
+    std::string first = path.substr(0, dot);
+    const Field* head = e.field(first);
+    if (!head) {
+      diagnostics_.error(at,
+                         "\"" + qualified + "\" depends on \"" + path + "\": \"" + e.name +
+                             "\" has no field \"" + first + "\"",
+                         "write a path of fields: `quantity`, `lines.quantity`, `partner.name`");
+      return;
+    }
+    if (dot == std::string::npos) {
+      if (first == f.name) diagnostics_.error(at, "\"" + qualified + "\" depends on itself");
+      return;
+    }
+    if (head->type != FieldType::kMany2one && head->type != FieldType::kOne2many) {
+      diagnostics_.error(at,
+                         "\"" + qualified + "\" depends on \"" + path + "\", but \"" + first +
+                             "\" is a " + std::string(to_string(head->type)),
+                         "only a many2one or a one2many leads to the fields of another entity");
+      return;
+    }
+    std::string rest = path.substr(dot + 1);
+    if (rest.find('.') != std::string::npos || !target || !target->field(rest)) {
+      diagnostics_.error(
+          at,
+          "\"" + qualified + "\" depends on \"" + path + "\": \"" + head->target +
+              "\" has no field \"" + rest + "\"",
+          "a path has at most two fields, the second one of \"" + head->target + "\"");
     }
   }
 

@@ -316,10 +316,12 @@ TEST_F(Native, SalesTotalsComeFromNativeCodeAndTheDiscountOverridesThem) {
       call(port, "POST", "/api/v1/records/product", R"({"name": "Bolt", "uom": )" + uom + "}"));
   std::string order = id_of(call(port, "POST", "/api/v1/records/sale_order",
                                  R"({"name": "SO1", "partner": )" + partner + "}"));
+  std::vector<std::string> lines;
   for (const char* line :
        {R"("quantity": 2, "unit_price": "10.00")", R"("quantity": 10, "unit_price": "5.00")"})
-    id_of(call(port, "POST", "/api/v1/records/sale_order_line",
-               R"({"order": )" + order + R"(, "product": )" + product + ", " + line + "}"));
+    lines.push_back(
+        id_of(call(port, "POST", "/api/v1/records/sale_order_line",
+                   R"({"order": )" + order + R"(, "product": )" + product + ", " + line + "}")));
 
   auto amount = [&] {
     auto r = call(port, "GET", "/api/v1/records/sale_order/" + order + "?fields=amount");
@@ -342,8 +344,14 @@ TEST_F(Native, SalesTotalsComeFromNativeCodeAndTheDiscountOverridesThem) {
   EXPECT_EQ(fresh.status, 422) << fresh.body;
 
   // Hot install of the override: 10 % off the line of 10 units, on top of the original price.
+  // Amounts are stored: an order keeps its total until one of its lines changes.
   auto installed = call(port, "POST", "/api/v1/modules/sales_discount/install");
   ASSERT_EQ(installed.status, 200) << installed.body;
+  EXPECT_EQ(amount(), "70.00");
+  auto repriced =
+      call(port, "PATCH", "/api/v1/records/sale_order_line/" + lines[1], R"({"quantity": 10})");
+  ASSERT_EQ(repriced.status, 200) << repriced.body;
+  EXPECT_STREQ(parse(repriced.body)["subtotal"].GetString(), "45.00");
   EXPECT_EQ(amount(), "65.00");
   auto summary = call(port, "GET", "/api/v1/x/sales/orders/" + order + "/summary");
   ASSERT_EQ(summary.status, 200) << summary.body;

@@ -88,13 +88,25 @@ KEEL_MODULE(sales) {
     return line.get("quantity").as_decimal() * line.get("unit_price").as_decimal();
   });
 
-  loader.compute("sale_order", "amount", [](Env& env, std::span<const std::int64_t> ids) {
+  // Stored (entities/sales.yaml): recomputed when a line's quantity, price or product changes.
+  loader.compute("sale_order_line", "subtotal", [](Env& env, std::span<const std::int64_t> ids) {
     const auto& price = env.service<sales::LinePrice>(sales::kLinePrice);
+    std::map<std::int64_t, Decimal> subtotals;
+    for_each_referring(
+        env, "sale_order_line", "id", "id,order,product,quantity,unit_price", ids,
+        [&](const Record& line) { subtotals[line.id()] = price(env, line).round(kCurrencyScale); });
+    std::vector<Value> out;
+    for (auto id : ids)
+      out.emplace_back(subtotals[id]);
+    return out;
+  });
+
+  // Stored: the sum of the rounded subtotals, recomputed when one of them changes.
+  loader.compute("sale_order", "amount", [](Env& env, std::span<const std::int64_t> ids) {
     std::map<std::int64_t, Decimal> totals;
-    for_each_referring(env, "sale_order_line", "order", "order,product,quantity,unit_price", ids,
+    for_each_referring(env, "sale_order_line", "order", "order,subtotal", ids,
                        [&](const Record& line) {
-                         totals[line.get("order").as_int()] +=
-                             price(env, line).round(kCurrencyScale);
+                         totals[line.get("order").as_int()] += line.get("subtotal").as_decimal();
                        });
     std::vector<Value> out;
     for (auto id : ids)

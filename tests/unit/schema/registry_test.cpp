@@ -1181,3 +1181,39 @@ TEST_F(RegistryTest, TheDemoAddonsBuildWithoutDiagnostics) {
 
 }  // namespace
 }  // namespace keel::schema
+
+namespace keel::schema {
+namespace {
+
+TEST_F(RegistryTest, DependsPathsOfStoredComputedFieldsAreChecked) {
+  std::string text =
+      "entities:\n"
+      "  order:\n"
+      "    fields:\n"
+      "      partner: {type: many2one, target: line}\n"
+      "      lines: {type: one2many, target: line, inverse: order}\n"
+      "      total: {type: decimal, precision: 12, scale: 2, computed: true, store: true,"
+      " depends: [lines.price, partner.price, lines.nope, name.x, ghost, lines.order.x]}\n"
+      "      plain: {type: integer, computed: true, depends: [lines]}\n"
+      "      name: {type: string}\n"
+      "  line:\n"
+      "    fields:\n"
+      "      order: {type: many2one, target: order}\n"
+      "      price: {type: decimal, precision: 12, scale: 2}\n";
+  module("shop", {}, {{"shop.yaml", text}});
+  auto registry = build();
+  expect_error("depends on \"lines.nope\": \"line\" has no field \"nope\"",
+               file("shop", "shop.yaml"), place(text, 6, "lines.nope"));
+  expect_error("depends on \"name.x\", but \"name\" is a string", file("shop", "shop.yaml"),
+               place(text, 6, "name.x"));
+  expect_error("depends on \"ghost\": \"order\" has no field \"ghost\"", file("shop", "shop.yaml"),
+               place(text, 6, "ghost"));
+  expect_error("depends on \"lines.order.x\"", file("shop", "shop.yaml"),
+               place(text, 6, "lines.order.x"));
+  expect_error("\"depends\" applies only to stored computed fields", file("shop", "shop.yaml"),
+               place(text, 7, "[lines]"));
+  expect_errors(5);
+}
+
+}  // namespace
+}  // namespace keel::schema
