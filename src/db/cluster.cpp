@@ -298,14 +298,4 @@ void Cluster::stop() {
       options_.socket_dir / "pg_ctl.log", true);
 }
 
-void Cluster::halt(const std::string& mode) {
-  if (bindir_.empty()) bindir_ = find_pg_bindir();
-  int rc = run("pg_ctl", {"stop", "-w", "-t", "60", "-m", mode, "-D", options_.data_dir.string()},
-               options_.socket_dir / "pg_ctl.log", true);
-  if (rc != 0)
-    throw Error("db.embedded",
-                "pg_ctl stop -m " + mode + " failed (exit " + std::to_string(rc) + ")",
-                "see " + (options_.socket_dir / "pg_ctl.log").string());
-}
-
 }  // namespace keel::db

@@ -35,11 +35,6 @@ class Cluster {
   // Then a smart shutdown, which also waits for sessions from outside Keel.
   void stop();
 
-  // Stops the server now, with pg_ctl's shutdown `mode` ("fast": sessions are ended;
-  // "immediate": a crash, recovered at the next start), whoever started it: for fault tests
-  // of what a PostgreSQL restart does to its clients. start() starts it again.
-  void halt(const std::string& mode);
-
   bool started_here() const { return started_here_; }
   // libpq connection string for `dbname` over the Unix socket, as the cluster's superuser.
   std::string conninfo(const std::string& dbname = "keel") const;

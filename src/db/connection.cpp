@@ -2,8 +2,6 @@
 
 #include <libpq-fe.h>
 
-#include <poll.h>
-
 #include <charconv>
 #include <utility>
 
@@ -13,12 +11,6 @@ DbError::DbError(std::string message, std::string sqlstate, std::string detail, 
     : Error("db." + (sqlstate.empty() ? std::string("connection") : sqlstate), std::move(message),
             std::move(hint), std::move(detail)),
       sqlstate_(std::move(sqlstate)) {}
-
-bool DbError::unavailable() const {
-  auto cls = std::string_view(sqlstate_).substr(0, 2);
-  return sqlstate_.empty() || cls == "08" || cls == "53" || sqlstate_ == "57P01" ||
-         sqlstate_ == "57P02" || sqlstate_ == "57P03";
-}
 
 Result::Result(pg_result* result) : result_(result) {}
 Result::Result(Result&& o) noexcept : result_(std::exchange(o.result_, nullptr)) {}
@@ -115,15 +107,6 @@ Connection::~Connection() {
 
 bool Connection::ok() const {
   return conn_ && PQstatus(conn_) == CONNECTION_OK;
-}
-
-bool Connection::alive() {
-  if (!ok()) return false;
-  pollfd p{PQsocket(conn_), POLLIN | POLLRDHUP, 0};
-  if (::poll(&p, 1, 0) <= 0) return true;  // nothing to read: as it was left
-  if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return false;
-  // Something came while idle (a notice, or an error the close follows): read it.
-  return PQconsumeInput(conn_) && PQstatus(conn_) == CONNECTION_OK;
 }
 
 bool Connection::idle_in_transaction() const {

@@ -23,10 +23,6 @@ class DbError : public Error {
   DbError(std::string message, std::string sqlstate, std::string detail = {},
           std::string hint = {});
   const std::string& sqlstate() const { return sqlstate_; }
-  // Whether the database could not be reached or went away (no connection, a lost one, a
-  // server shutting down, starting up or out of connections): an outage, not a fault of the
-  // request; a retry later may succeed.
-  bool unavailable() const;
 
  private:
   std::string sqlstate_;
@@ -134,11 +130,6 @@ class Connection {
   static DbError error_of(const pg_result* result, pg_conn* conn, std::string_view sql);
 
   bool ok() const;
-  // Whether the idle connection still looks usable, without a round trip: the server sends
-  // nothing to an idle session but its last words (a shutdown, a terminated backend) and then
-  // closes the socket, which a poll without waiting sees. For a connection with no query in
-  // flight.
-  bool alive();
   // Whether a transaction was left open (or failed) on this connection.
   bool idle_in_transaction() const;
   pg_conn* native() { return conn_; }

@@ -1,7 +1,5 @@
 #include "db/pipeline.hpp"
 
-#include "db/reconnect.hpp"
-
 #include <libpq-fe.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
@@ -71,7 +69,6 @@ struct Pipeline::Impl {
   std::thread thread;
   std::atomic<unsigned long long> sent{0};
   bool stopping = false;
-  Reconnect reconnect;  // after a failed open, the next waits (on the loop's thread only)
 
   void open(Link& link) {
     link.conn.emplace(Connection::open(conninfo));
@@ -143,19 +140,10 @@ struct Pipeline::Impl {
     if (stopping)
       return finish(*e, std::make_exception_ptr(DbError("the server is shutting down", "")));
     Link& link = least_busy();
-    // A connection whose server went away while it was idle (a restart, a terminated backend)
-    // is replaced before anything is sent on it: the statement runs on a fresh one instead of
-    // failing. Nothing is queued on it, so nothing else fails.
-    if (link.conn && link.queue.empty() && !link.conn->alive()) drop(link, kLost);
     if (!link.conn) {
-      if (reconnect.too_early())
-        return finish(*e, std::make_exception_ptr(DbError(
-                              "the database is not available (connecting again shortly)", "")));
       try {
         open(link);
-        reconnect.succeeded();
       } catch (const std::exception&) {
-        reconnect.failed();
         finish(*e, std::current_exception());
         return;
       }

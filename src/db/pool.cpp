@@ -26,9 +26,6 @@ Pool::Lease Pool::acquire() {
         stale = std::chrono::steady_clock::now() - entry.since >= options_.ping_after_idle;
         conn = std::move(entry.conn);
       } else if (open_ < options_.max_size) {
-        if (reconnect_.too_early())
-          throw DbError("the database is not available (connecting again shortly)", "", "",
-                        "retry in a second");
         ++open_;  // reserve the slot; the connection is opened outside the lock
       } else {
         throw DbError("no database connection free within " +
@@ -37,12 +34,6 @@ Pool::Lease Pool::acquire() {
       }
     }
     if (conn) {
-      if (!conn->alive()) {
-        conn.reset();  // its server went away (a restart, a terminated backend): replace it
-        std::lock_guard lock(mutex_);
-        --open_;
-        continue;
-      }
       if (!stale) return Lease(*this, std::move(conn));
       try {
         conn->exec("SELECT 1");
@@ -55,14 +46,10 @@ Pool::Lease Pool::acquire() {
       }
     }
     try {
-      auto opened = std::make_unique<Connection>(Connection::open(conninfo_));
-      std::lock_guard lock(mutex_);
-      reconnect_.succeeded();
-      return Lease(*this, std::move(opened));
+      return Lease(*this, std::make_unique<Connection>(Connection::open(conninfo_)));
     } catch (...) {
       std::lock_guard lock(mutex_);
       --open_;
-      reconnect_.failed();
       available_.notify_one();
       throw;
     }

@@ -8,16 +8,14 @@
 #include <vector>
 
 #include "db/connection.hpp"
-#include "db/reconnect.hpp"
 
 namespace keel::db {
 
 // A bounded pool of connections for explicit transactions and administrative work. Leases
 // block while every connection is in use (up to a timeout). A connection that failed (after a
-// PostgreSQL restart, a killed backend) is dropped when its lease ends; an idle one is checked
-// before it is handed out (its socket without a round trip, and with a ping when it sat idle
-// for a while), and replaced when found dead. After a failed attempt to connect, the next
-// waits (db::Reconnect): meanwhile acquire() fails at once. The lock is never held during I/O.
+// PostgreSQL restart, a killed backend) is dropped when its lease ends; one that sat idle for a
+// while is checked with a ping before it is handed out, and replaced when the ping fails. The
+// lock is never held during I/O.
 class Pool {
  public:
   struct Options {
@@ -72,7 +70,6 @@ class Pool {
   std::condition_variable available_;
   std::vector<Idle> idle_;
   size_t open_ = 0;  // idle + leased + being opened
-  Reconnect reconnect_;
 };
 
 }  // namespace keel::db

