@@ -206,7 +206,8 @@ void Api::reload() {
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->registry = registry;
   // Native code of the installed modules: loaded once per process, checked against the registry.
-  snapshot->native = native::Host::instance().extensions(modules, *registry);
+  snapshot->native =
+      native::Host::instance().extensions(modules, *registry, native::isolation_of(config_));
   snapshot->records = std::make_shared<records::RecordService>(registry, snapshot->native);
   snapshot->native_routes = native_router(snapshot->native, snapshot->records, pool_,
                                           [](const Request& r) { return caller(r); });
@@ -461,6 +462,7 @@ void Api::add_routes() {
       auto graph = discover_graph(config_);
       auto conn = pool_.acquire();
       install::Lifecycle lifecycle(*conn, graph);
+      lifecycle.set_isolation(native::isolation_of(config_));
       lifecycle.set_module_check(modules::signature_check(config_));
       std::vector<std::string> names{req.param("name")};
       bool purge = req.query_value("purge").value_or("") == "true";

@@ -42,7 +42,9 @@ class Native : public ::testing::Test {
 
   void install(const std::vector<std::string>& names) {
     auto g = graph();
-    install::Lifecycle(conn, g).install(names);
+    install::Lifecycle lifecycle(conn, g);
+    lifecycle.set_isolation(isolation_of(config));
+    lifecycle.install(names);
   }
 
   // The error an install fails with.
@@ -78,6 +80,19 @@ class Native : public ::testing::Test {
   Config config;
   std::string token;
 };
+
+// The tests of what module code does run with the module in the server and in a module host
+// (security.module_isolation), with the same expectations.
+class NativeModes : public Native, public ::testing::WithParamInterface<const char*> {
+ protected:
+  void SetUp() override {
+    Native::SetUp();
+    config.module_isolation = GetParam();
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Isolation, NativeModes, ::testing::Values("none", "process"),
+                         [](const auto& info) { return std::string(info.param); });
 
 TEST_F(Native, GoodModuleLoadsAndEveryRegistrationIsStamped) {
   install({"native_override_b"});  // with native_override_a and native_good
@@ -166,7 +181,7 @@ TEST_F(Native, RegistrationsThatDoNotFitFailTheInstall) {
             0u);
 }
 
-TEST_F(Native, NoModuleCodeRunsForACallerWithoutTheRight) {
+TEST_P(NativeModes, NoModuleCodeRunsForACallerWithoutTheRight) {
   install({"native_good"});
   token = testing::token_for(testing::create_user(conn, "bob", {"base.user"}));
   testing::TestServer server(config, database.conninfo());
@@ -192,7 +207,7 @@ TEST_F(Native, TheCommandLineNamesTheModuleTheFileAndTheFix) {
       << good.out;
 }
 
-TEST_F(Native, HooksRunInTheWriteAndTheirFailuresRollItBack) {
+TEST_P(NativeModes, HooksRunInTheWriteAndTheirFailuresRollItBack) {
   install({"native_good"});
   login_admin();
   testing::TestServer server(config, database.conninfo());
@@ -238,7 +253,7 @@ TEST_F(Native, HooksRunInTheWriteAndTheirFailuresRollItBack) {
   EXPECT_EQ(one("SELECT quantity FROM ng_item WHERE name = 'frozen'"), "1");
 }
 
-TEST_F(Native, ComputedFieldsAreComputedOncePerPage) {
+TEST_P(NativeModes, ComputedFieldsAreComputedOncePerPage) {
   install({"native_good"});
   login_admin();
   conn.exec(
@@ -266,7 +281,7 @@ TEST_F(Native, ComputedFieldsAreComputedOncePerPage) {
   EXPECT_EQ(counter(port, "compute_calls"), calls + 2);
 }
 
-TEST_F(Native, RoutesRunInOneTransactionWithTheCallersContext) {
+TEST_P(NativeModes, RoutesRunInOneTransactionWithTheCallersContext) {
   install({"native_good"});
   login_admin();
   testing::TestServer server(config, database.conninfo());
@@ -285,7 +300,7 @@ TEST_F(Native, RoutesRunInOneTransactionWithTheCallersContext) {
   EXPECT_EQ(call(port, "GET", "/api/v1/x/native_good/greet?name=x").body, R"({"text":"hello x"})");
 }
 
-TEST_F(Native, OverridesChainInDependencyOrder) {
+TEST_P(NativeModes, OverridesChainInDependencyOrder) {
   install({"native_override_b"});
   login_admin();
   testing::TestServer server(config, database.conninfo());
@@ -300,7 +315,7 @@ TEST_F(Native, OverridesChainInDependencyOrder) {
       << listing.body;
 }
 
-TEST_F(Native, SalesTotalsComeFromNativeCodeAndTheDiscountOverridesThem) {
+TEST_P(NativeModes, SalesTotalsComeFromNativeCodeAndTheDiscountOverridesThem) {
   config.addons_path = {KEEL_SOURCE_DIR "/addons"};
   install({"sales"});
   login_admin();
