@@ -285,7 +285,7 @@ void ModuleProcess::died(size_t module, const std::string& why, bool timeout) {
         "the server restarts or they are upgraded",
         name, recent_failures_.size());
   }
-  spdlog::error("native: the module host of {} (pid {}) failed: {}", name, pid_, why);
+  spdlog::error("native: the module host of {} failed: {}", name, why);
   if (timeout)
     throw ApiError(504, "native.timeout",
                    "module \"" + name + "\" did not answer within " +

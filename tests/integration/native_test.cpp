@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 
 #include "install/lifecycle.hpp"
 #include "modules/discovery.hpp"
@@ -18,6 +22,8 @@
 
 namespace keel::native {
 namespace {
+
+namespace fs = std::filesystem;
 
 rapidjson::Document parse(const std::string& text) {
   rapidjson::Document d;
@@ -366,6 +372,109 @@ TEST_P(NativeModes, SalesTotalsComeFromNativeCodeAndTheDiscountOverridesThem) {
   EXPECT_STREQ(s["amount"].GetString(), "65.00");
   EXPECT_EQ(s["line_count"].GetInt(), 2);
   EXPECT_STREQ(s["state"].GetString(), "confirmed");
+}
+
+// security.module_isolation = "process": hostile modules are contained, each attack answered by
+// a clear error, and the server answers everything else throughout.
+class NativeIsolation : public Native {
+ protected:
+  void SetUp() override {
+    Native::SetUp();
+    config.module_isolation = "process";
+    config.module_call_timeout_ms = 1000;
+    config.module_memory_limit_mb = 256;
+  }
+  // The server still answers: its health, and the module's harmless route in a (new) host.
+  void still_serving(std::uint16_t port) {
+    EXPECT_EQ(testing::http_request(port, "GET", "/api/v1/healthz").status, 200);
+    auto ok = call(port, "GET", "/api/v1/x/native_hostile/ok");
+    EXPECT_EQ(ok.status, 200) << ok.body;
+  }
+  std::string problem_type(const testing::HttpReply& r) {
+    auto d = parse(r.body);
+    return d.IsObject() && d.HasMember("type") ? d["type"].GetString() : "";
+  }
+};
+
+TEST_F(NativeIsolation, HostileModulesAreContainedAndTheServerKeepsServing) {
+  install({"native_hostile"});
+  EXPECT_FALSE(Host::instance().loaded("native_hostile")) << "never loaded into this process";
+  login_admin();
+  testing::TestServer server(config, database.conninfo());
+  auto port = server.port();
+  still_serving(port);
+
+  // A null pointer in a hook: 500 native.crashed naming the signal; nothing written.
+  auto null = call(port, "POST", "/api/v1/records/nh_item", R"({"name": "null"})");
+  EXPECT_EQ(null.status, 500) << null.body;
+  EXPECT_EQ(problem_type(null), "urn:keel:problem:native.crashed");
+  EXPECT_NE(null.body.find("SIGSEGV"), std::string::npos) << null.body;
+  EXPECT_EQ(one("SELECT count(*) FROM nh_item"), "0");
+  still_serving(port);
+  auto fine = call(port, "POST", "/api/v1/records/nh_item", R"({"name": "fine"})");
+  EXPECT_EQ(fine.status, 201) << fine.body;
+
+  // An endless loop in a computed field: 504 native.timeout after the deadline.
+  conn.exec("INSERT INTO nh_item (name) VALUES ('spin')");
+  auto spin = call(port, "GET", "/api/v1/records/nh_item?fields=name,spin");
+  EXPECT_EQ(spin.status, 504) << spin.body;
+  EXPECT_EQ(problem_type(spin), "urn:keel:problem:native.timeout");
+  still_serving(port);
+  EXPECT_EQ(call(port, "GET", "/api/v1/records/nh_item?fields=name").status, 200);
+
+  // 10 GB at once: out of memory, contained. Blocks of 64 MB written until it dies: out of
+  // memory too, or past the deadline on a machine whose page faults are slow.
+  auto big = call(port, "GET", "/api/v1/x/native_hostile/alloc");
+  EXPECT_EQ(big.status, 500) << big.body;
+  EXPECT_EQ(problem_type(big), "urn:keel:problem:native.crashed");
+  EXPECT_NE(big.body.find("out of memory"), std::string::npos) << big.body;
+  still_serving(port);
+  auto steps = call(port, "GET", "/api/v1/x/native_hostile/alloc?step=1");
+  EXPECT_TRUE(problem_type(steps) == "urn:keel:problem:native.crashed" ||
+              problem_type(steps) == "urn:keel:problem:native.timeout")
+      << steps.body;
+  still_serving(port);
+
+  // The server's secret and the system's files are out of sight.
+  auto secret_dir = fs::temp_directory_path() / ("keel-secret-" + std::to_string(::getpid()));
+  fs::create_directories(secret_dir);
+  std::ofstream(secret_dir / "secret") << "TOP-SECRET-MARKER";
+  for (auto path : {(secret_dir / "secret").string(), std::string("/etc/passwd")}) {
+    auto read =
+        call(port, "GET", "/api/v1/x/native_hostile/read?path=" + testing::url_encode(path));
+    EXPECT_EQ(read.status, 200) << read.body;
+    EXPECT_NE(read.body.find("\"error\""), std::string::npos) << read.body;
+    EXPECT_EQ(read.body.find("TOP-SECRET-MARKER"), std::string::npos) << read.body;
+    EXPECT_EQ(read.body.find("root:"), std::string::npos) << read.body;
+  }
+  // No file written, no socket, no process.
+  auto written = secret_dir / "written";
+  auto write = call(port, "GET",
+                    "/api/v1/x/native_hostile/write?path=" + testing::url_encode(written.string()));
+  EXPECT_NE(write.body.find("\"error\""), std::string::npos) << write.body;
+  EXPECT_FALSE(fs::exists(written));
+  auto connect = call(port, "GET", "/api/v1/x/native_hostile/connect?port=" + std::to_string(port));
+  EXPECT_NE(connect.body.find("\"error\":\"socket: Operation not permitted\""), std::string::npos)
+      << connect.body;
+  auto spawned = secret_dir / "spawned";
+  auto spawn = call(port, "GET",
+                    "/api/v1/x/native_hostile/spawn?path=" + testing::url_encode(spawned.string()));
+  EXPECT_NE(spawn.body.find("\"error\":\"fork: Operation not permitted\""), std::string::npos)
+      << spawn.body;
+  EXPECT_FALSE(fs::exists(spawned));
+  still_serving(port);
+  fs::remove_all(secret_dir);
+}
+
+TEST_F(NativeIsolation, AStaticInitialiserThatMisbehavesFailsTheInstallOnly) {
+  fs::remove("/tmp/native_hostile_init_ran");
+  Error e = install_error({"native_hostile_init"});
+  EXPECT_EQ(e.code(), "native.crashed");
+  EXPECT_NE(std::string(e.what()).find("SIGSEGV"), std::string::npos) << e.what();
+  EXPECT_FALSE(fs::exists("/tmp/native_hostile_init_ran")) << "its shell never ran";
+  EXPECT_EQ(one("SELECT to_regclass('base_module') IS NULL"), "t");  // rolled back
+  // This process is alive and installs a good module.
+  install({"native_good"});
 }
 
 }  // namespace
