@@ -22,6 +22,7 @@
 #include "modules/signing.hpp"
 #include "native/extensions.hpp"
 #include "native/host.hpp"
+#include "native/isolation.hpp"
 #include "records/service.hpp"
 #include "schema/registry.hpp"
 #include "security/auth_service.hpp"
@@ -336,6 +337,16 @@ void Api::add_routes() {
         "\n"
         "keel_db_pool_connections{state=\"max\"} " +
         std::to_string(s.max) + "\n";
+    auto failed = native::host_failures();
+    extra +=
+        "# HELP keel_native_host_failures_total Calls into isolated native modules whose host "
+        "crashed or missed the deadline.\n"
+        "# TYPE keel_native_host_failures_total counter\n"
+        "keel_native_host_failures_total{kind=\"crashed\"} " +
+        std::to_string(failed.crashed) +
+        "\n"
+        "keel_native_host_failures_total{kind=\"timeout\"} " +
+        std::to_string(failed.timeout) + "\n";
     Response r;
     r.content_type = "text/plain; version=0.0.4";
     r.body = metrics_.render(extra);

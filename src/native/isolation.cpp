@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -78,6 +79,10 @@ int receive_frame(int fd, std::string& body, int deadline_ms) {
 
 }  // namespace wire
 
+namespace {
+std::atomic<std::int64_t> crashed_calls{0}, timed_out_calls{0};
+}  // namespace
+
 IsolationSettings isolation_of(const Config& config) {
   IsolationSettings s;
   if (config.module_isolation == "process" || !config.module_isolation_overrides.empty())
@@ -85,6 +90,10 @@ IsolationSettings isolation_of(const Config& config) {
   s.timeout_ms = config.module_call_timeout_ms;
   s.memory_mb = config.module_memory_limit_mb;
   return s;
+}
+
+HostFailures host_failures() {
+  return {crashed_calls.load(), timed_out_calls.load()};
 }
 
 fs::path module_host_path() {
@@ -273,6 +282,7 @@ void ModuleProcess::start() {
 
 void ModuleProcess::died(size_t module, const std::string& why, bool timeout) {
   ++failures_;
+  ++(timeout ? timed_out_calls : crashed_calls);
   auto now = Clock::now();
   recent_failures_.push_back(now);
   while (!recent_failures_.empty() && now - recent_failures_.front() > std::chrono::minutes(1))

@@ -45,6 +45,13 @@ IsolationSettings isolation_of(const Config& config);
 // this build.
 std::filesystem::path module_host_path();
 
+// Calls into module hosts that failed since the process started, for /metrics.
+struct HostFailures {
+  std::int64_t crashed = 0;
+  std::int64_t timeout = 0;
+};
+HostFailures host_failures();
+
 class ModuleProcess {
  public:
   struct Spec {

@@ -7,8 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "install/lifecycle.hpp"
 #include "modules/discovery.hpp"
@@ -374,6 +378,80 @@ TEST_P(NativeModes, SalesTotalsComeFromNativeCodeAndTheDiscountOverridesThem) {
   EXPECT_STREQ(s["state"].GetString(), "confirmed");
 }
 
+// The same pages in both modes, and what isolation costs (docs/native.md "Isolation"): prints
+// the mean time of a route call and of a list page of 50 with a computed field, sequentially
+// over HTTP. KEEL_BENCH_N sets the number of requests (default 200).
+TEST_F(Native, BothModesAnswerTheSamePagesAndIsolationCostsARoundTrip) {
+  install({"native_good"});
+  login_admin();
+  conn.exec(
+      "INSERT INTO ng_item (name, quantity, price) SELECT 'item ' || i, i, 0.25 FROM "
+      "generate_series(1, 50) i");
+  int n = std::getenv("KEEL_BENCH_N") ? std::atoi(std::getenv("KEEL_BENCH_N")) : 200;
+  const std::string page = "/api/v1/records/ng_item?limit=50&sort=id&fields=name,total";
+  const std::string route = "/api/v1/x/native_good/whoami";
+  std::map<std::string, std::string> bodies;
+  std::map<std::string, double> route_us, page_us;
+  for (const char* mode : {"none", "process", "none", "process"}) {
+    config.module_isolation = mode;
+    testing::TestServer server(config, database.conninfo());
+    auto port = server.port();
+    auto first = call(port, "GET", page);
+    ASSERT_EQ(first.status, 200) << first.body;
+    if (bodies.count(mode)) {
+      EXPECT_EQ(first.body, bodies[mode]);
+    }
+    bodies[mode] = first.body;
+    auto time = [&](const std::string& target) {
+      auto start = std::chrono::steady_clock::now();
+      for (int i = 0; i < n; ++i)
+        EXPECT_EQ(call(port, "GET", target).status, 200);
+      return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+                 .count() /
+             n;
+    };
+    route_us[mode] = time(route);  // the second run of a mode is the one kept (warm caches)
+    page_us[mode] = time(page);
+  }
+  EXPECT_EQ(bodies["none"], bodies["process"]);
+  std::printf(
+      "isolation cost over %d sequential requests: route %.0f us (none) vs %.0f us (process), "
+      "+%.0f us; page of 50 with a computed field %.0f us vs %.0f us, x%.2f\n",
+      n, route_us["none"], route_us["process"], route_us["process"] - route_us["none"],
+      page_us["none"], page_us["process"], page_us["process"] / page_us["none"]);
+}
+
+// The round trip of one call into a module host, without HTTP or a database: a route of
+// native_good that reads only the caller. Prints the mean over KEEL_BENCH_N calls (default 2000).
+TEST(NativeRoundTrip, OneCallIntoAModuleHost) {
+  struct StubEnv final : sdk::Env {
+    std::string name = "native_good";
+    sdk::Caller who{7, "x", true, {}};
+    const std::string& module() const override { return name; }
+    const sdk::Caller& caller() const override { return who; }
+    sdk::Records& records() override { throw std::logic_error("no records here"); }
+    sdk::Records& elevated(std::string_view) override { throw std::logic_error("no records"); }
+    void log(sdk::LogLevel, std::string_view) override {}
+    const void* find_service(std::string_view, std::string_view) override { return nullptr; }
+  } env;
+  ModuleProcess process({{"native_good", fs::path(KEEL_TEST_ADDON_DIR) / "libnative_good.so"}},
+                        IsolationSettings{});
+  const auto& routes = process.registered().at(0).routes;
+  size_t whoami = 0;
+  while (whoami < routes.size() && routes[whoami].second != "/whoami")
+    ++whoami;
+  ASSERT_LT(whoami, routes.size());
+  EXPECT_EQ(process.route(0, whoami, env, {}).body, R"({"admin":true,"user_id":7})");
+  int n = std::getenv("KEEL_BENCH_N") ? std::atoi(std::getenv("KEEL_BENCH_N")) : 2000;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; ++i)
+    process.route(0, whoami, env, {});
+  double us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count() /
+      n;
+  std::printf("one call into a module host: %.1f us (mean of %d)\n", us, n);
+}
+
 // security.module_isolation = "process": hostile modules are contained, each attack answered by
 // a clear error, and the server answers everything else throughout.
 class NativeIsolation : public Native {
@@ -464,6 +542,12 @@ TEST_F(NativeIsolation, HostileModulesAreContainedAndTheServerKeepsServing) {
   EXPECT_FALSE(fs::exists(spawned));
   still_serving(port);
   fs::remove_all(secret_dir);
+  // /metrics counts the failed calls.
+  auto metrics = call(port, "GET", "/api/v1/metrics").body;
+  EXPECT_NE(metrics.find("keel_native_host_failures_total{kind=\"timeout\"} "), std::string::npos)
+      << metrics;
+  EXPECT_EQ(metrics.find("keel_native_host_failures_total{kind=\"crashed\"} 0"), std::string::npos)
+      << metrics;
 }
 
 TEST_F(NativeIsolation, AStaticInitialiserThatMisbehavesFailsTheInstallOnly) {
