@@ -317,6 +317,13 @@ class ModuleProcess::Call {
                      "module \"" + p_.registered_.at(module_).module +
                          "\" is disabled after repeated failures",
                      "fix or upgrade the module, or restart the server");
+    // A host that ended between calls (its creating thread ended: PR_SET_PDEATHSIG; its CPU
+    // limit) failed no call: it is started again quietly.
+    if (p_.pid_ > 0 && ::waitpid(p_.pid_, nullptr, WNOHANG) == p_.pid_) {
+      ::close(p_.fd_);
+      p_.fd_ = -1;
+      p_.pid_ = -1;
+    }
     if (p_.pid_ < 0) {
       try {
         p_.start();

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -450,6 +451,13 @@ TEST(NativeRoundTrip, OneCallIntoAModuleHost) {
       std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count() /
       n;
   std::printf("one call into a module host: %.1f us (mean of %d)\n", us, n);
+  // A host that ended between calls (here: killed) is started again; no call fails.
+  pid_t first = process.pid();
+  ::kill(first, SIGKILL);
+  ::usleep(100 * 1000);
+  EXPECT_EQ(process.route(0, whoami, env, {}).body, R"({"admin":true,"user_id":7})");
+  EXPECT_NE(process.pid(), first);
+  EXPECT_EQ(process.failures(), 0);
 }
 
 // security.module_isolation = "process": hostile modules are contained, each attack answered by
