@@ -558,6 +558,25 @@ TEST_F(NativeIsolation, HostileModulesAreContainedAndTheServerKeepsServing) {
       << metrics;
 }
 
+TEST_F(NativeIsolation, TheCommandLineLoadsIsolatedModulesInTheModuleHostNextToKeel) {
+  auto dir = fs::temp_directory_path() / ("keel-isolation-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "keel.toml") << "[security]\nmodule_isolation = \"process\"\n";
+  auto keel = [&](const std::string& module) {
+    return testing::run_keel(
+        {"--config", (dir / "keel.toml").string(), "module", "install", module, "--db",
+         database.conninfo(), "--addons-path", KEEL_FIXTURES_DIR "/native"},
+        {{"KEEL_LIBRARY_PATH", KEEL_TEST_ADDON_DIR}});
+  };
+  auto bad = keel("native_hostile_init");
+  EXPECT_EQ(bad.status, 1) << bad.err;
+  EXPECT_NE(bad.err.find("SIGSEGV"), std::string::npos) << bad.err;
+  auto good = keel("native_good");
+  EXPECT_EQ(good.status, 0) << good.err;
+  EXPECT_NE(good.err.find("module host"), std::string::npos) << good.err;
+  fs::remove_all(dir);
+}
+
 TEST_F(NativeIsolation, AStaticInitialiserThatMisbehavesFailsTheInstallOnly) {
   fs::remove("/tmp/native_hostile_init_ran");
   Error e = install_error({"native_hostile_init"});
