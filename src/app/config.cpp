@@ -9,6 +9,7 @@
 #include <map>
 
 #include "app/error.hpp"
+#include "modules/manifest.hpp"
 
 namespace keel {
 namespace fs = std::filesystem;
@@ -17,6 +18,11 @@ std::optional<std::string> process_env(const char* name) {
   const char* v = std::getenv(name);
   if (!v || !*v) return std::nullopt;
   return std::string(v);
+}
+
+bool Config::isolated(const std::string& module) const {
+  auto it = module_isolation_overrides.find(module);
+  return (it == module_isolation_overrides.end() ? module_isolation : it->second) == "process";
 }
 
 std::vector<fs::path> Config::module_path() const {
@@ -79,7 +85,8 @@ void apply_file(const fs::path& file, Config& config) {
       {"server", {"listen", "cors_origins", "hsts_max_age", "io_workers"}},
       {"security",
        {"secret", "trusted_keys", "require_signed_modules", "access_token_lifetime",
-        "refresh_token_lifetime"}},
+        "refresh_token_lifetime", "module_isolation", "module_isolation_overrides",
+        "module_call_timeout_ms", "module_memory_limit_mb"}},
       {"log", {"level"}},
       {"paths", {"var"}},
       {"limits", {"json_depth", "json_value_depth"}},
@@ -177,6 +184,37 @@ void apply_file(const fs::path& file, Config& config) {
     else
       error(node.node()->source(), "security.require_signed_modules must be true or false");
   }
+  auto isolation_mode = [&](const toml::node& node, const std::string& what) {
+    auto v = node.value<std::string>();
+    if (v && (*v == "none" || *v == "process")) return v;
+    error(node.source(), what + " must be \"none\" or \"process\"",
+          "\"none\" runs module code in the server, \"process\" in a sandboxed module host");
+    return std::optional<std::string>();
+  };
+  if (auto node = root["security"]["module_isolation"])
+    if (auto v = isolation_mode(*node.node(), "security.module_isolation"))
+      config.module_isolation = *v;
+  if (auto node = root["security"]["module_isolation_overrides"]) {
+    if (auto* table = node.as_table()) {
+      for (auto&& [module, mode] : *table) {
+        std::string name(module.str());
+        if (!modules::is_valid_name(name))
+          error(module.source(), "\"" + name + "\" is no module name");
+        else if (auto v = isolation_mode(mode, "security.module_isolation_overrides." + name))
+          config.module_isolation_overrides[name] = *v;
+      }
+    } else {
+      error(node.node()->source(),
+            "security.module_isolation_overrides must be a table of modules and modes",
+            "module_isolation_overrides = { sales = \"none\", untrusted = \"process\" }");
+    }
+  }
+  if (auto v = whole("security", "module_call_timeout_ms", 1, 3600 * 1000,
+                     "a whole number of milliseconds from 1 to 3600000"))
+    config.module_call_timeout_ms = *v;
+  if (auto v = whole("security", "module_memory_limit_mb", 16, 1 << 20,
+                     "a whole number of megabytes from 16 to 1048576"))
+    config.module_memory_limit_mb = *v;
   if (auto node = root["security"]["trusted_keys"]) {
     // A key ("ed25519:...") as it is; anything else is the path of a .pub file.
     if (auto* arr = node.as_array()) {

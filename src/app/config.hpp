@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +35,16 @@ struct Config {
   // loading refuse custom modules that do not verify against them.
   std::vector<std::string> trusted_keys;
   bool require_signed_modules = false;
+  // Where native module code runs (docs/native.md "Isolation"): "none" in the server, "process"
+  // in a sandboxed module host; overrides name modules that run otherwise; a call into an
+  // isolated module that takes longer than module_call_timeout_ms fails, and its host may use at
+  // most module_memory_limit_mb of address space.
+  std::string module_isolation = "none";
+  std::map<std::string, std::string> module_isolation_overrides;
+  std::int64_t module_call_timeout_ms = 2000;
+  std::int64_t module_memory_limit_mb = 1024;
+  // Whether `module` runs in a module host.
+  bool isolated(const std::string& module) const;
   std::string log_level = "info";
   // Authentication (docs/configuration.md): token lifetimes in seconds.
   std::int64_t access_token_lifetime = 15 * 60;

@@ -92,6 +92,7 @@ void add_lifecycle_commands(CLI::App& module, Runner& selected) {
       auto graph = load_graph(c);
       auto database = Database::open(c.config);
       install::Lifecycle lifecycle(database->connection(), graph, terminal_progress());
+      lifecycle.set_isolation(native::isolation_of(c.config));
       lifecycle.set_module_check(modules::signature_check(c.config));
       print_list("install", "installed", lifecycle.install(args->names, args->demo));
       return 0;
@@ -111,6 +112,7 @@ void add_lifecycle_commands(CLI::App& module, Runner& selected) {
       auto graph = load_graph(c);
       auto database = Database::open(c.config);
       install::Lifecycle lifecycle(database->connection(), graph, terminal_progress());
+      lifecycle.set_isolation(native::isolation_of(c.config));
       lifecycle.set_module_check(modules::signature_check(c.config));
       print_list("upgrade", "upgraded", lifecycle.upgrade(args->names));
       return 0;
@@ -127,6 +129,7 @@ void add_lifecycle_commands(CLI::App& module, Runner& selected) {
       auto graph = load_graph(c);
       auto database = Database::open(c.config);
       install::Lifecycle lifecycle(database->connection(), graph, terminal_progress());
+      lifecycle.set_isolation(native::isolation_of(c.config));
       auto closure = lifecycle.uninstall_closure(args->names);
       if (!args->yes) {
         if (!::isatty(STDIN_FILENO))

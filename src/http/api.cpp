@@ -22,6 +22,7 @@
 #include "modules/signing.hpp"
 #include "native/extensions.hpp"
 #include "native/host.hpp"
+#include "native/isolation.hpp"
 #include "records/service.hpp"
 #include "schema/registry.hpp"
 #include "security/auth_service.hpp"
@@ -206,7 +207,8 @@ void Api::reload() {
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->registry = registry;
   // Native code of the installed modules: loaded once per process, checked against the registry.
-  snapshot->native = native::Host::instance().extensions(modules, *registry);
+  snapshot->native =
+      native::Host::instance().extensions(modules, *registry, native::isolation_of(config_));
   snapshot->records = std::make_shared<records::RecordService>(registry, snapshot->native);
   snapshot->native_routes = native_router(snapshot->native, snapshot->records, pool_,
                                           [](const Request& r) { return caller(r); });
@@ -335,6 +337,16 @@ void Api::add_routes() {
         "\n"
         "keel_db_pool_connections{state=\"max\"} " +
         std::to_string(s.max) + "\n";
+    auto failed = native::host_failures();
+    extra +=
+        "# HELP keel_native_host_failures_total Calls into isolated native modules whose host "
+        "crashed or missed the deadline.\n"
+        "# TYPE keel_native_host_failures_total counter\n"
+        "keel_native_host_failures_total{kind=\"crashed\"} " +
+        std::to_string(failed.crashed) +
+        "\n"
+        "keel_native_host_failures_total{kind=\"timeout\"} " +
+        std::to_string(failed.timeout) + "\n";
     Response r;
     r.content_type = "text/plain; version=0.0.4";
     r.body = metrics_.render(extra);
@@ -461,6 +473,7 @@ void Api::add_routes() {
       auto graph = discover_graph(config_);
       auto conn = pool_.acquire();
       install::Lifecycle lifecycle(*conn, graph);
+      lifecycle.set_isolation(native::isolation_of(config_));
       lifecycle.set_module_check(modules::signature_check(config_));
       std::vector<std::string> names{req.param("name")};
       bool purge = req.query_value("purge").value_or("") == "true";

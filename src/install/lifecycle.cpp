@@ -395,7 +395,7 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
   auto views = ui::build_catalog(all, registry);
   // Native code loads (and its registrations are checked) before the schema, data and
   // migrations: a library that fails fails the install, which then leaves nothing.
-  auto extensions = native::Host::instance().extensions(all, *registry);
+  auto extensions = native::Host::instance().extensions(all, *registry, isolation_);
   auto statements = schema::plan_schema(*registry, db::introspect(conn_));
   step("schema", std::to_string(statements.size()) + " statements");
   apply_schema(conn_, statements);
@@ -495,7 +495,8 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
   };
   auto registry = build_registry(all);  // files only: every problem before anything runs
   auto views = ui::build_catalog(all, registry);
-  auto extensions = native::Host::instance().extensions(all, *registry);  // before migrations
+  // Before migrations, like install.
+  auto extensions = native::Host::instance().extensions(all, *registry, isolation_);
   run_scripts("pre.sql");
   auto statements = schema::plan_schema(*registry, db::introspect(conn_));
   step("schema", std::to_string(statements.size()) + " statements");

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "modules/graph.hpp"
+#include "native/isolation.hpp"
 #include "schema/diff.hpp"
 
 namespace keel::db {
@@ -51,6 +52,9 @@ class Lifecycle {
   // security.require_signed_modules, see modules/signing.hpp).
   using ModuleCheck = std::function<void(const std::vector<const modules::Manifest*>&)>;
   void set_module_check(ModuleCheck check) { check_ = std::move(check); }
+  // Where the native code of the modules is loaded to be checked (security.module_isolation):
+  // isolated modules are loaded by a module host, never by this process.
+  void set_isolation(native::IsolationSettings isolation) { isolation_ = std::move(isolation); }
 
   // What `install(names)` would do; changes nothing (not even on an empty database).
   InstallPlan plan(const std::vector<std::string>& names);
@@ -77,6 +81,7 @@ class Lifecycle {
   db::Connection& conn_;
   const modules::ModuleGraph& graph_;
   Progress progress_;
+  native::IsolationSettings isolation_;
   ModuleCheck check_;
 };
 

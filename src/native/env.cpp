@@ -164,6 +164,12 @@ const void* ModuleEnv::find_service(std::string_view name, std::string_view sign
                      "module \"" + module_ + "\" calls service \"" + std::string(name) +
                          "\" with another signature than \"" + s->chain.front().module +
                          "\" provides");
+  if (!s->top)
+    throw sdk::Error(500, "native.no_service",
+                     "module \"" + module_ + "\" calls service \"" + std::string(name) +
+                         "\", which an isolated module provides",
+                     "services are called between modules of the same isolation mode "
+                     "(security.module_isolation_overrides)");
   return s->top.get();
 }
 

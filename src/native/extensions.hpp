@@ -82,6 +82,7 @@ class Extensions final : public records::Extensions {
   std::map<std::string, Compute, std::less<>> computes_;  // "entity.field"
   std::vector<Route> routes_;
   std::map<std::string, Service, std::less<>> services_;
+  std::shared_ptr<const void> process_;  // the module host of isolated modules, if any
 };
 
 }  // namespace keel::native

@@ -21,37 +21,7 @@ namespace keel::native {
 
 namespace fs = std::filesystem;
 
-using ServiceFactory = std::function<std::shared_ptr<const void>(std::shared_ptr<const void>)>;
-
-struct Host::Module {
-  struct HookReg {
-    std::string entity;
-    sdk::Event event;
-    sdk::Hook fn;
-  };
-  struct ComputeReg {
-    std::string entity, field;
-    sdk::Policy policy;
-    sdk::Compute fn;
-  };
-  struct RouteReg {
-    std::string method, path;
-    sdk::RouteHandler fn;
-  };
-  struct ServiceReg {
-    std::string name, signature;
-    sdk::Policy policy;
-    ServiceFactory make;
-  };
-
-  std::string name;
-  fs::path file;  // empty for a module linked into the binary
-  std::vector<HookReg> hooks;
-  std::vector<ComputeReg> computes;
-  std::vector<RouteReg> routes;
-  std::vector<ServiceReg> services;
-  std::vector<sdk::Callback> on_loaded, on_stopping;
-};
+using ServiceFactory = Host::Module::ServiceFactory;
 
 namespace {
 
@@ -159,38 +129,60 @@ bool Host::loaded(std::string_view module) const {
   return modules_.find(module) != modules_.end();
 }
 
+const Host::Module* Host::module(std::string_view name) const {
+  std::lock_guard lock(mutex_);
+  auto it = modules_.find(name);
+  return it == modules_.end() ? nullptr : it->second.get();
+}
+
+fs::path Host::locate(const modules::Manifest& manifest) const {
+  {
+    std::lock_guard lock(mutex_);
+    if (static_.count(manifest.library)) return {};
+  }
+  std::string file_name = "lib" + manifest.library + ".so";
+  std::string searched;
+  for (const auto& dir : library_dirs(manifest)) {
+    std::error_code ec;
+    if (fs::is_regular_file(dir / file_name, ec)) return dir / file_name;
+    searched += (searched.empty() ? "" : ", ") + dir.string();
+  }
+  throw Error("native.not_found", "module \"" + manifest.name + "\": " + file_name + " not found",
+              "build the module (keel_add_addon in its CMakeLists.txt) or add the folder "
+              "holding it to KEEL_LIBRARY_PATH",
+              "searched: " + searched);
+}
+
 void Host::load(const modules::Manifest& manifest) {
   if (manifest.library.empty()) return;
-  auto dirs = library_dirs(manifest);
+  if (loaded(manifest.name)) return;
+  auto module = std::make_unique<Module>();
+  module->name = manifest.name;
+  module->file = locate(manifest);
   std::lock_guard lock(mutex_);
   if (modules_.count(manifest.name)) return;
-  const std::string& name = manifest.name;
+  load_locked(std::move(module), manifest.library);
+}
+
+void Host::load_file(const std::string& name, const fs::path& file) {
   auto module = std::make_unique<Module>();
   module->name = name;
+  module->file = file;
+  std::lock_guard lock(mutex_);
+  if (modules_.count(name)) return;
+  load_locked(std::move(module), name);
+}
 
+void Host::load_locked(std::unique_ptr<Module> module, const std::string& library) {
+  const std::string name = module->name;
   const sdk::AbiBlock* abi = nullptr;
   InitFunction init = nullptr;
   std::string where;
-  if (auto it = static_.find(manifest.library); it != static_.end()) {
+  if (auto it = static_.find(library); module->file.empty() && it != static_.end()) {
     abi = it->second.abi;
     init = it->second.init;
-    where = "lib" + manifest.library + " (linked into keel)";
+    where = "lib" + library + " (linked into keel)";
   } else {
-    std::string file_name = "lib" + manifest.library + ".so";
-    std::string searched;
-    for (const auto& dir : dirs) {
-      std::error_code ec;
-      if (fs::is_regular_file(dir / file_name, ec)) {
-        module->file = dir / file_name;
-        break;
-      }
-      searched += (searched.empty() ? "" : ", ") + dir.string();
-    }
-    if (module->file.empty())
-      throw Error("native.not_found", "module \"" + name + "\": " + file_name + " not found",
-                  "build the module (keel_add_addon in its CMakeLists.txt) or add the folder "
-                  "holding it to KEEL_LIBRARY_PATH",
-                  "searched: " + searched);
     where = module->file.string();
     // Never closed: code of the module may run until the process ends.
     void* handle = dlopen(module->file.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -247,16 +239,88 @@ void Host::load(const modules::Manifest& manifest) {
   modules_.emplace(name, std::move(module));
 }
 
+namespace {
+
+// What an isolated module registered, as a Module whose functions call its module host.
+std::map<std::string, Host::Module, std::less<>> proxies_of(
+    const std::shared_ptr<ModuleProcess>& process) {
+  std::map<std::string, Host::Module, std::less<>> out;
+  ModuleProcess* p = process.get();  // Extensions keeps the process alive
+  const auto& all = process->registered();
+  for (size_t mi = 0; mi < all.size(); ++mi) {
+    Host::Module& m = out[all[mi].module];
+    m.name = all[mi].module;
+    for (size_t i = 0; i < all[mi].hooks.size(); ++i)
+      m.hooks.push_back({all[mi].hooks[i].first, all[mi].hooks[i].second,
+                         [p, mi, i](sdk::Env& env, sdk::Change& c) { p->hook(mi, i, env, c); }});
+    for (size_t i = 0; i < all[mi].computes.size(); ++i) {
+      const auto& [entity, field, policy] = all[mi].computes[i];
+      m.computes.push_back(
+          {entity, field, policy, [p, mi, i](sdk::Env& env, std::span<const std::int64_t> ids) {
+             return p->compute(mi, i, env, ids);
+           }});
+    }
+    for (size_t i = 0; i < all[mi].routes.size(); ++i)
+      m.routes.push_back({all[mi].routes[i].first, all[mi].routes[i].second,
+                          [p, mi, i](sdk::Env& env, const sdk::HttpRequest& req) {
+                            return p->route(mi, i, env, req);
+                          }});
+    // Services run between the modules of the host; the server knows them for the checks and
+    // listings only (ModuleEnv::find_service refuses them).
+    for (const auto& [name, signature, policy] : all[mi].services)
+      m.services.push_back(
+          {name, signature, policy, [](std::shared_ptr<const void>) { return nullptr; }});
+  }
+  return out;
+}
+
+}  // namespace
+
 std::shared_ptr<const Extensions> Host::extensions(
-    const std::vector<const modules::Manifest*>& modules, const schema::Registry& registry) {
-  for (const auto* m : modules)
-    load(*m);
+    const std::vector<const modules::Manifest*>& modules, const schema::Registry& registry,
+    const IsolationSettings& isolation) {
+  std::vector<ModuleProcess::Spec> isolated;
+  std::string key =
+      std::to_string(isolation.timeout_ms) + "/" + std::to_string(isolation.memory_mb);
+  for (const auto* m : modules) {
+    if (m->library.empty()) continue;
+    if (!isolation.isolates(m->name)) {
+      load(*m);
+      continue;
+    }
+    auto file = locate(*m);
+    if (file.empty())
+      throw Error("native.isolation",
+                  "module \"" + m->name + "\" is linked into keel and cannot run isolated",
+                  "build it as lib" + m->library + ".so, or set its isolation to \"none\"");
+    key += "|" + m->name + "=" + file.string();
+    isolated.push_back({m->name, file});
+  }
   auto out = std::make_shared<Extensions>();
+  std::map<std::string, Module, std::less<>> proxies;
+  if (!isolated.empty()) {
+    std::shared_ptr<ModuleProcess> process;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = processes_.find(key); it != processes_.end()) process = it->second;
+    }
+    if (!process) {
+      process = std::make_shared<ModuleProcess>(isolated, isolation);
+      std::lock_guard lock(mutex_);
+      processes_[key] = process;
+    }
+    proxies = proxies_of(process);
+    out->process_ = process;
+  }
   std::lock_guard lock(mutex_);
   for (const auto* m : modules) {
-    auto it = modules_.find(m->name);
-    if (m->library.empty() || it == modules_.end()) continue;
-    const Module& module = *it->second;
+    const Module* found = nullptr;
+    if (auto p = proxies.find(m->name); p != proxies.end())
+      found = &p->second;
+    else if (auto it = modules_.find(m->name); it != modules_.end() && !isolation.isolates(m->name))
+      found = it->second.get();
+    if (m->library.empty() || !found) continue;
+    const Module& module = *found;
     const std::string& name = module.name;
 
     for (const auto& h : module.hooks) {
@@ -327,6 +391,11 @@ std::shared_ptr<const Extensions> Host::extensions(
                      demangle(s.signature) + ", but \"" + found->second.chain.front().module +
                      "\" provides it as " + demangle(found->second.signature),
                  "use the provider's signature");
+      if (!found->second.top && !proxies.count(name))
+        conflict("module \"" + name + "\" overrides service \"" + s.name +
+                     "\", which an isolated module provides",
+                 "run both modules in the same isolation mode "
+                 "(security.module_isolation_overrides)");
       found->second.top = s.make(found->second.top);
       found->second.chain.push_back({name, s.policy});
     }

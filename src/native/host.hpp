@@ -10,6 +10,7 @@
 
 #include "keel/abi.hpp"
 #include "native/extensions.hpp"
+#include "native/isolation.hpp"
 
 namespace keel::modules {
 struct Manifest;
@@ -41,8 +42,16 @@ class Host {
   // yet, checked against `registry`: hooks and computed fields on entities and fields that
   // exist, no two providers of one service, overrides of services that exist with the same
   // signature, no route twice. Throws keel::Error (`native.conflict`) otherwise.
+  // Modules that `isolation` isolates are never loaded here: a module host process loads them
+  // (native/isolation.hpp) and what they registered is called through it.
   std::shared_ptr<const Extensions> extensions(const std::vector<const modules::Manifest*>& modules,
-                                               const schema::Registry& registry);
+                                               const schema::Registry& registry,
+                                               const IsolationSettings& isolation = {});
+
+  // lib<library>.so of `manifest` (a library linked into keel: empty); throws native.not_found.
+  std::filesystem::path locate(const modules::Manifest& manifest) const;
+  // Loads `file` as module `name` (the module host: the server found the file).
+  void load_file(const std::string& name, const std::filesystem::path& file);
 
   // Where lib<library>.so of `manifest` is looked for, in order: KEEL_LIBRARY_PATH (':'),
   // directories added here, the build's addon output directory, then the module folder's
@@ -58,12 +67,44 @@ class Host {
   // Calls the on_stopping callbacks, last loaded first; errors are logged.
   void stopping();
 
-  struct Module;  // one loaded module and what it registered
+  // One loaded module and what it registered.
+  struct Module {
+    struct HookReg {
+      std::string entity;
+      sdk::Event event;
+      sdk::Hook fn;
+    };
+    struct ComputeReg {
+      std::string entity, field;
+      sdk::Policy policy;
+      sdk::Compute fn;
+    };
+    struct RouteReg {
+      std::string method, path;
+      sdk::RouteHandler fn;
+    };
+    using ServiceFactory = std::function<std::shared_ptr<const void>(std::shared_ptr<const void>)>;
+    struct ServiceReg {
+      std::string name, signature;
+      sdk::Policy policy;
+      ServiceFactory make;
+    };
+
+    std::string name;
+    std::filesystem::path file;  // empty for a module linked into the binary
+    std::vector<HookReg> hooks;
+    std::vector<ComputeReg> computes;
+    std::vector<RouteReg> routes;
+    std::vector<ServiceReg> services;
+    std::vector<sdk::Callback> on_loaded, on_stopping;
+  };
+  // A loaded module (nullptr: none of that name).
+  const Module* module(std::string_view name) const;
 
  private:
   Host();
   ~Host();
-  void load_locked(const modules::Manifest& manifest);
+  void load_locked(std::unique_ptr<Module> module, const std::string& library);
 
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Module>, std::less<>> modules_;
@@ -74,6 +115,8 @@ class Host {
     InitFunction init;
   };
   std::map<std::string, Static, std::less<>> static_;
+  // Module hosts, one per set of isolated modules (and their files), kept while it is in use.
+  std::map<std::string, std::shared_ptr<ModuleProcess>, std::less<>> processes_;
 };
 
 // Registers the libraries linked into the keel binary with Host::add_static (none unless built

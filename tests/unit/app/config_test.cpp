@@ -259,6 +259,28 @@ TEST_F(ConfigTest, MissingConfigFileIsAnError) {
   EXPECT_THROW(load_config(flags, env()), Error);
 }
 
+TEST_F(ConfigTest, ModuleIsolationWithOverrides) {
+  Config defaults = load_config({}, env());
+  EXPECT_EQ(defaults.module_isolation, "none");
+  EXPECT_FALSE(defaults.isolated("sales"));
+  EXPECT_EQ(defaults.module_call_timeout_ms, 2000);
+  CommandLineSettings flags;
+  flags.config_file = write("keel.toml",
+                            "[security]\nmodule_isolation = \"process\"\n"
+                            "module_isolation_overrides = { sales = \"none\" }\n"
+                            "module_call_timeout_ms = 500\nmodule_memory_limit_mb = 256\n");
+  Config c = load_config(flags, env());
+  EXPECT_TRUE(c.isolated("vendor"));
+  EXPECT_FALSE(c.isolated("sales"));
+  EXPECT_EQ(c.module_call_timeout_ms, 500);
+  EXPECT_EQ(c.module_memory_limit_mb, 256);
+  Diagnostic d = invalid("[security]\nmodule_isolation = \"thread\"\n");
+  EXPECT_EQ(d.message, "security.module_isolation must be \"none\" or \"process\"");
+  EXPECT_EQ(d.location.line, 2);
+  Diagnostic o = invalid("[security]\nmodule_isolation_overrides = { sales = \"jail\" }\n");
+  EXPECT_EQ(o.message, "security.module_isolation_overrides.sales must be \"none\" or \"process\"");
+}
+
 TEST_F(ConfigTest, UnknownSectionIsLocated) {
   Diagnostic d = invalid("[server]\nlisten = \"x:1\"\n\n[sever]\nlisten = \"y:2\"\n");
   EXPECT_EQ(d.message, "unknown section \"sever\"");

@@ -1,0 +1,109 @@
+#pragma once
+
+// Native modules in a sandboxed module host process (docs/native.md "Isolation"): the server
+// side. A ModuleProcess starts `keel-module-host` with a fresh environment and one end of a
+// socket pair, has it load the isolated modules of a registry snapshot, and turns calls of their
+// hooks, computed fields and routes into messages (native/wire.hpp). Records calls the module
+// makes while it runs come back over the same channel and run here, in the caller's transaction
+// with the caller's rights. A host that crashes, runs out of memory or misses the call's deadline
+// fails the call (native.crashed / native.timeout) and is started again for the next one.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "keel/env.hpp"
+#include "keel/http.hpp"
+#include "keel/loader.hpp"
+
+namespace keel {
+struct Config;
+}
+
+namespace keel::native {
+
+struct IsolationSettings {
+  std::function<bool(const std::string& module)> isolated;  // empty: every module in-process
+  std::int64_t timeout_ms = 2000;                           // one call's time in the host
+  std::int64_t memory_mb = 1024;                            // the host's address space
+
+  bool isolates(const std::string& module) const { return isolated && isolated(module); }
+};
+IsolationSettings isolation_of(const Config& config);
+
+// Where keel-module-host is: KEEL_MODULE_HOST, next to the running executable, else the one of
+// this build.
+std::filesystem::path module_host_path();
+
+// Calls into module hosts that failed since the process started, for /metrics.
+struct HostFailures {
+  std::int64_t crashed = 0;
+  std::int64_t timeout = 0;
+};
+HostFailures host_failures();
+
+class ModuleProcess {
+ public:
+  struct Spec {
+    std::string name;
+    std::filesystem::path file;  // lib<library>.so
+  };
+  // What one module registered in the host, in registration order (calls name them by index).
+  struct Registered {
+    std::string module;
+    std::vector<std::pair<std::string, sdk::Event>> hooks;
+    std::vector<std::tuple<std::string, std::string, sdk::Policy>> computes;
+    std::vector<std::pair<std::string, std::string>> routes;
+    std::vector<std::tuple<std::string, std::string, sdk::Policy>> services;  // name, signature
+  };
+
+  // Starts the host and loads `modules` (dependency order) in it; throws keel::Error as an
+  // in-process load would (native.load, native.abi, native.init, ...).
+  ModuleProcess(std::vector<Spec> modules, IsolationSettings settings);
+  ~ModuleProcess();
+  ModuleProcess(const ModuleProcess&) = delete;
+  ModuleProcess& operator=(const ModuleProcess&) = delete;
+
+  const std::vector<Registered>& registered() const { return registered_; }
+
+  // The calls (proxies of the module's functions); module and index as in registered().
+  void hook(size_t module, size_t index, sdk::Env& env, sdk::Change& change);
+  std::vector<sdk::Value> compute(size_t module, size_t index, sdk::Env& env,
+                                  std::span<const std::int64_t> ids);
+  sdk::HttpResponse route(size_t module, size_t index, sdk::Env& env,
+                          const sdk::HttpRequest& request);
+
+  // How many times a host of this process died or was killed (crash, memory, deadline).
+  std::int64_t failures() const;
+  pid_t pid() const;
+
+ private:
+  class Call;
+  void start();                   // under mutex_
+  void stop();                    // kills and reaps the host, under mutex_
+  std::string reap(bool killed);  // why the host ended, for the error
+  [[noreturn]] void died(size_t module, const std::string& why, bool timeout);
+
+  std::vector<Spec> specs_;
+  IsolationSettings settings_;
+  std::vector<Registered> registered_;
+  mutable std::recursive_mutex mutex_;
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  std::uint64_t generation_ = 0;  // +1 per host started
+  std::int64_t failures_ = 0;
+  std::deque<std::chrono::steady_clock::time_point> recent_failures_;
+  bool disabled_ = false;
+};
+
+}  // namespace keel::native
