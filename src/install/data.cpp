@@ -238,7 +238,7 @@ void write_value(rapidjson::Writer<rapidjson::StringBuffer>& w, const Value& v,
       if (v.field->name == fe.field) at = v.location;
     out.push_back(
         Diagnostic{Severity::kError, at,
-                   "record \"" + rec.xml_id + "\": field \"" + fe.field + "\" " + fe.message, ""});
+                   "record \"" + rec.xml_id + "\", field \"" + fe.field + "\": " + fe.message, ""});
   }
   if (out.empty())
     out.push_back(Diagnostic{Severity::kError, rec.location,

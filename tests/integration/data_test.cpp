@@ -108,7 +108,8 @@ TEST_F(DataFiles, ValuesAreCheckedAsTheApiChecksThem) {
              "  - {id: a, entity: partner, values: {name: A, email: not-an-email}}\n");
   auto diagnostics = failing_install({"shop"});
   ASSERT_EQ(diagnostics.size(), 1u);
-  EXPECT_NE(diagnostics[0].message.find("\"email\" is not a valid email"), std::string::npos)
+  EXPECT_NE(diagnostics[0].message.find("record \"shop.a\", field \"email\": is not a valid email"),
+            std::string::npos)
       << diagnostics[0].message;
 
   tree.write("shop/data/partners.yaml",
@@ -116,7 +117,7 @@ TEST_F(DataFiles, ValuesAreCheckedAsTheApiChecksThem) {
              "  - {id: a, entity: partner, values: {name: A, score: many}}\n");
   diagnostics = failing_install({"shop"});
   ASSERT_EQ(diagnostics.size(), 1u);
-  EXPECT_NE(diagnostics[0].message.find("\"score\" must be an integer"), std::string::npos)
+  EXPECT_NE(diagnostics[0].message.find("field \"score\": must be an integer"), std::string::npos)
       << diagnostics[0].message;
 }
 
