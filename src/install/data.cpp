@@ -371,15 +371,16 @@ void load_data(db::Connection& conn, const records::RecordService& service,
       if (name.rfind(module.name + ".", 0) != 0 || declared.count(name)) continue;
       const schema::Entity* entity = registry.entity(ext.entity);
       if (!entity) continue;
+      // Through RecordService too (the modules' hooks run); gone already counts as deleted.
+      bool gone = true;
       try {
-        db::Savepoint sp(conn, "keel_data_delete");
-        conn.exec("DELETE FROM " + quote_ident(entity->table) + " WHERE id = $1",
-                  Params().add(ext.record_id));
-        conn.exec("DELETE FROM base_external_id WHERE name = $1", Params().add(name));
-        sp.release();
+        service.remove(conn, system, entity->name, ext.record_id);
+      } catch (const ApiError& e) {
+        gone = e.status() == 404;  // 409: referenced by other records, it stays
       } catch (const db::DbError&) {
-        // Referenced by other records: it stays, and so does its external id.
+        gone = false;
       }
+      if (gone) conn.exec("DELETE FROM base_external_id WHERE name = $1", Params().add(name));
     }
   }
 }

@@ -30,6 +30,9 @@ const char* kEntities = R"(entities:
       name:  {type: string, max_length: 32, required: true}
       email: {type: email}
       score: {type: integer}
+  deal:
+    fields:
+      partner: {type: many2one, target: partner, required: true, on_delete: restrict}
 )";
 
 // A module on top of the real sales addon (native hooks and stored computed fields).
@@ -52,6 +55,12 @@ class DataFiles : public ::testing::Test {
     tree.write("shop/manifest.yaml", kManifest);
     tree.write("shop/entities/shop.yaml", kEntities);
     conn = std::make_unique<db::Connection>(database.connect());
+  }
+  void upgrade(const std::vector<std::string>& names) {
+    auto found =
+        modules::discover({KEEL_SOURCE_DIR "/core", KEEL_SOURCE_DIR "/addons", tree.path()});
+    modules::ModuleGraph graph(std::move(found.modules));
+    install::Lifecycle(*conn, graph).upgrade(names);
   }
   void install(const std::vector<std::string>& names) {
     auto found =
@@ -186,6 +195,25 @@ TEST_F(DataFiles, UpdateOfAnUndeclaredRecordIsRefused) {
   EXPECT_EQ(diagnostics[0].location.line, 2);
   EXPECT_NE(diagnostics[0].message.find("shop.nobody"), std::string::npos)
       << diagnostics[0].message;
+}
+
+TEST_F(DataFiles, UpgradeDeletesUndeclaredRecordsThroughTheServiceUnlessReferenced) {
+  tree.write("shop/data/partners.yaml",
+             "records:\n"
+             "  - {id: kept, entity: partner, values: {name: Kept}}\n"
+             "  - {id: used, entity: partner, values: {name: Used}}\n"
+             "  - {id: unused, entity: partner, values: {name: Unused}}\n"
+             "  - {id: gone, entity: partner, values: {name: Gone}}\n");
+  install({"shop"});
+  conn->exec("INSERT INTO deal (partner) SELECT id FROM partner WHERE name = 'Used'");
+  conn->exec("DELETE FROM partner WHERE name = 'Gone'");  // deleted by a user meanwhile
+  tree.write("shop/data/partners.yaml",
+             "records:\n  - {id: kept, entity: partner, values: {name: Kept}}\n");
+  upgrade({"shop"});
+  EXPECT_EQ(one("SELECT string_agg(name, ',' ORDER BY name) FROM partner"), "Kept,Used");
+  EXPECT_EQ(one("SELECT string_agg(name, ',' ORDER BY name) FROM base_external_id WHERE module "
+                "= 'shop'"),
+            "shop.kept,shop.used");
 }
 
 }  // namespace
