@@ -6,9 +6,17 @@
 #include <set>
 #include <sstream>
 
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <regex>
+
+#include "app/json.hpp"
 #include "app/yaml_reader.hpp"
 #include "db/connection.hpp"
 #include "modules/manifest.hpp"
+#include "records/service.hpp"
 #include "schema/diff.hpp"
 
 namespace keel::install {
@@ -27,7 +35,8 @@ struct Value {
 };
 
 struct Record {
-  std::string xml_id;  // qualified: module.id
+  std::string xml_id;   // qualified: module.id
+  bool update = false;  // an `update:` entry: values for a record declared before
   const schema::Entity* entity;
   std::vector<Value> values;
   bool noupdate = false;
@@ -56,12 +65,20 @@ void parse_file(const fs::path& file, const schema::Registry& registry,
     return;
   }
   for (const auto& node : records) {
-    if (!r.check_map(node, {"id", "entity", "values"}, "record")) continue;
-    auto id = r.string(node, "id", true);
+    if (!r.check_map(node, {"id", "update", "entity", "values"}, "record")) continue;
+    bool update = node.IsMap() && node["update"].IsDefined();
+    if (update && node["id"].IsDefined()) {
+      r.error(node,
+              "a record has either \"id\" (a new record) or \"update\" (values for one "
+              "declared before), not both");
+      continue;
+    }
+    auto id = r.string(node, update ? "update" : "id", true);
     auto entity_name = r.string(node, "entity", true);
     if (!id || !entity_name) continue;
     Record rec;
     rec.xml_id = qualify(module.name, id->value);
+    rec.update = update;
     rec.noupdate = noupdate;
     rec.location = r.at(node);
     if (rec.xml_id.rfind(module.name + ".", 0) != 0) {
@@ -91,7 +108,7 @@ void parse_file(const fs::path& file, const schema::Registry& registry,
       }
       const YAML::Node val = it->second;  // a copy: `it->second` lives in a temporary proxy
       using schema::FieldType;
-      if (f->type == FieldType::kOne2many || (f->computed && !f->store)) {
+      if (f->type == FieldType::kOne2many || f->computed) {
         r.error(it->first, "\"" + name + "\" cannot be set by data files",
                 f->type == FieldType::kOne2many ? "set the many2one on the other side instead"
                                                 : "computed fields are computed");
@@ -148,10 +165,93 @@ struct ExternalId {
   bool noupdate;
 };
 
+const std::regex& json_number() {
+  static const std::regex re(R"(-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?)");
+  return re;
+}
+
+// One value of a data file as JSON, as a client would send it for its field.
+template <typename Resolve>
+void write_value(rapidjson::Writer<rapidjson::StringBuffer>& w, const Value& v,
+                 const Resolve& resolve) {
+  using schema::FieldType;
+  auto string = [&](const std::string& s) {
+    w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+  };
+  auto raw = [&](const std::string& s) { w.RawValue(s.c_str(), s.size(), rapidjson::kNumberType); };
+  if (v.field->type == FieldType::kMany2many) {
+    w.StartArray();
+    for (const auto& ref : v.refs)
+      w.Int64(resolve(v, ref));
+    w.EndArray();
+    return;
+  }
+  if (v.is_ref) {
+    w.Int64(resolve(v, v.refs.front()));
+    return;
+  }
+  if (!v.scalar) {
+    w.Null();
+    return;
+  }
+  const std::string& s = *v.scalar;
+  switch (v.field->type) {
+    case FieldType::kInteger:
+    case FieldType::kBigint:
+    case FieldType::kFloat:
+    case FieldType::kMany2one:
+      // A number as written; anything else goes as a string, which the service refuses.
+      if (std::regex_match(s, json_number()))
+        raw(s);
+      else
+        string(s);
+      return;
+    case FieldType::kBoolean: {
+      bool b = false;
+      if (YAML::convert<bool>::decode(YAML::Node(s), b))
+        w.Bool(b);
+      else
+        string(s);
+      return;
+    }
+    case FieldType::kJson: {
+      rapidjson::Document doc;
+      if (json::try_parse(doc, s, json::limits().value_depth).ok)
+        w.RawValue(s.c_str(), s.size(), doc.GetType());
+      else
+        string(s);
+      return;
+    }
+    default:
+      string(s);  // text, selection, decimal (exact, as a string), date, datetime, binary
+  }
+}
+
+// A refusal of RecordService for a record of a data file, as a diagnostic naming the file (at the
+// field's line when the service names a field), the record's external id and the field.
+[[noreturn]] void throw_record_error(const modules::Manifest& module, const Record& rec,
+                                     const ApiError& e) {
+  std::vector<Diagnostic> out;
+  for (const auto& fe : e.field_errors()) {
+    SourceLocation at = rec.location;
+    for (const auto& v : rec.values)
+      if (v.field->name == fe.field) at = v.location;
+    out.push_back(
+        Diagnostic{Severity::kError, at,
+                   "record \"" + rec.xml_id + "\", field \"" + fe.field + "\": " + fe.message, ""});
+  }
+  if (out.empty())
+    out.push_back(Diagnostic{Severity::kError, rec.location,
+                             "record \"" + rec.xml_id + "\": " + e.what(), e.hint()});
+  throw ValidationError("data.invalid", "data of module \"" + module.name + "\" failed",
+                        std::move(out));
+}
+
 }  // namespace
 
-void load_data(db::Connection& conn, const schema::Registry& registry,
+void load_data(db::Connection& conn, const records::RecordService& service,
                const modules::Manifest& module, bool demo, DataMode mode) {
+  const schema::Registry& registry = service.registry();
   // Existing external ids of this module and those referenced (one query).
   std::map<std::string, ExternalId> known;
   auto rows = conn.exec("SELECT name, record_id, entity, noupdate FROM base_external_id");
@@ -181,7 +281,7 @@ void load_data(db::Connection& conn, const schema::Registry& registry,
   }
   std::set<std::string> declared;
   for (const auto& rec : records)
-    if (!declared.insert(rec.xml_id).second)
+    if (!rec.update && !declared.insert(rec.xml_id).second)
       diagnostics.error(rec.location, "record id \"" + rec.xml_id + "\" is declared twice");
   throw_if_errors(diagnostics, "data.invalid",
                   "invalid data files in module \"" + module.name + "\"");
@@ -203,54 +303,47 @@ void load_data(db::Connection& conn, const schema::Registry& registry,
     return it->second.record_id;
   };
 
+  const auto system = records::SecurityContext::system();
+  std::set<std::string> written;  // records this load created or updated
   for (const auto& rec : records) {
     auto existing = known.find(rec.xml_id);
     bool exists = existing != known.end();
-    if (exists && (rec.noupdate || existing->second.noupdate)) continue;
-    const std::string table = quote_ident(rec.entity->table);
-    std::vector<std::string> columns, placeholders;
-    Params params;
-    std::vector<const Value*> links;
-    for (const auto& v : rec.values) {
-      if (v.field->type == schema::FieldType::kMany2many) {
-        links.push_back(&v);
-        continue;
+    if (rec.update) {
+      // Values for a record declared before: applied when this load wrote that record.
+      if (!written.count(rec.xml_id)) {
+        if (exists || declared.count(rec.xml_id)) continue;
+        throw ValidationError(
+            "data.invalid", "unknown record in module \"" + module.name + "\"",
+            {Diagnostic{Severity::kError, rec.location,
+                        "update of \"" + rec.xml_id + "\": no record with that external id",
+                        "declare it with `id:` before this entry"}});
       }
-      columns.push_back(quote_ident(v.field->name));
-      if (v.is_ref)
-        params.add(resolve(v, v.refs.front()));
-      else
-        params.add(v.scalar);
-      placeholders.push_back("$" + std::to_string(params.size()) +
-                             "::" + schema::sql_type(*v.field));
+      if (existing->second.entity != rec.entity->name)
+        throw ValidationError("data.invalid", "wrong entity in module \"" + module.name + "\"",
+                              {Diagnostic{Severity::kError, rec.location,
+                                          "\"" + rec.xml_id + "\" is a " + existing->second.entity +
+                                              ", not a " + rec.entity->name,
+                                          ""}});
+    } else if (exists && (rec.noupdate || existing->second.noupdate)) {
+      continue;
     }
-    std::int64_t id = 0;
+    // The values as the API's JSON body: RecordService checks and writes them, running the
+    // module hooks, as for any client.
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+    w.StartObject();
+    for (const auto& v : rec.values) {
+      w.Key(v.field->name.c_str(), static_cast<rapidjson::SizeType>(v.field->name.size()));
+      write_value(w, v, resolve);
+    }
+    w.EndObject();
+    std::string_view body(buffer.GetString(), buffer.GetSize());
     try {
       if (exists) {
-        id = existing->second.record_id;
-        if (!columns.empty()) {
-          std::string sql = "UPDATE " + table + " SET ";
-          for (size_t i = 0; i < columns.size(); ++i)
-            sql += (i ? ", " : "") + columns[i] + " = " + placeholders[i];
-          sql += ", updated_at = now() WHERE id = $" + std::to_string(params.size() + 1);
-          params.add(id);
-          conn.exec(sql, params);
-        }
+        if (!rec.values.empty())
+          service.update(conn, system, rec.entity->name, existing->second.record_id, body);
       } else {
-        std::string sql = "INSERT INTO " + table;
-        if (columns.empty()) {
-          sql += " DEFAULT VALUES";
-        } else {
-          sql += " (";
-          for (size_t i = 0; i < columns.size(); ++i)
-            sql += (i ? ", " : "") + columns[i];
-          sql += ") VALUES (";
-          for (size_t i = 0; i < placeholders.size(); ++i)
-            sql += (i ? ", " : "") + placeholders[i];
-          sql += ")";
-        }
-        sql += " RETURNING id";
-        id = conn.exec(sql, params).get_int(0, 0);
+        std::int64_t id = service.create(conn, system, rec.entity->name, body).id;
         conn.exec(
             "INSERT INTO base_external_id (name, module, entity, record_id, noupdate) "
             "VALUES ($1, $2, $3, $4, $5)",
@@ -262,13 +355,9 @@ void load_data(db::Connection& conn, const schema::Registry& registry,
                 .add(rec.noupdate));
         known[rec.xml_id] = {id, rec.entity->name, rec.noupdate};
       }
-      for (const Value* v : links) {
-        std::string link = schema::link_table(registry, *rec.entity, *v->field);
-        conn.exec("DELETE FROM " + quote_ident(link) + " WHERE source_id = $1", Params().add(id));
-        for (const auto& ref : v->refs)
-          conn.exec("INSERT INTO " + quote_ident(link) + " (source_id, target_id) VALUES ($1, $2)",
-                    Params().add(id).add(resolve(*v, ref)));
-      }
+      written.insert(rec.xml_id);
+    } catch (const ApiError& e) {
+      throw_record_error(module, rec, e);
     } catch (const db::DbError& e) {
       throw ValidationError("data.invalid", "data of module \"" + module.name + "\" failed",
                             {Diagnostic{Severity::kError, rec.location,
@@ -282,15 +371,16 @@ void load_data(db::Connection& conn, const schema::Registry& registry,
       if (name.rfind(module.name + ".", 0) != 0 || declared.count(name)) continue;
       const schema::Entity* entity = registry.entity(ext.entity);
       if (!entity) continue;
+      // Through RecordService too (the modules' hooks run); gone already counts as deleted.
+      bool gone = true;
       try {
-        db::Savepoint sp(conn, "keel_data_delete");
-        conn.exec("DELETE FROM " + quote_ident(entity->table) + " WHERE id = $1",
-                  Params().add(ext.record_id));
-        conn.exec("DELETE FROM base_external_id WHERE name = $1", Params().add(name));
-        sp.release();
+        service.remove(conn, system, entity->name, ext.record_id);
+      } catch (const ApiError& e) {
+        gone = e.status() == 404;  // 409: referenced by other records, it stays
       } catch (const db::DbError&) {
-        // Referenced by other records: it stays, and so does its external id.
+        gone = false;
       }
+      if (gone) conn.exec("DELETE FROM base_external_id WHERE name = $1", Params().add(name));
     }
   }
 }

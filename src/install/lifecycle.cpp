@@ -399,9 +399,10 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
   auto statements = schema::plan_schema(*registry, db::introspect(conn_));
   step("schema", std::to_string(statements.size()) + " statements");
   apply_schema(conn_, statements);
+  records::RecordService service(registry, extensions);
   for (const auto* m : adding) {
     step(m->name, "data");
-    load_data(conn_, *registry, *m, demo, DataMode::kInstall);
+    load_data(conn_, service, *m, demo, DataMode::kInstall);
     ui::store_module(conn_, *views, m->name);
     conn_.exec(
         "INSERT INTO base_module (name, version, state, core, summary, installed_at) "
@@ -412,8 +413,8 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
         Params().add(m->name).add(m->version.to_string()).add(m->core).add(m->summary));
     step(m->name, "installed " + m->version.to_string());
   }
-  // Stored computed fields of new columns and of records the data files wrote.
-  records::RecordService(registry, extensions).fill_stored_computed(conn_);
+  // Stored computed fields of new columns.
+  service.fill_stored_computed(conn_);
   sync_metadata(conn_, *registry);
   sync_security(conn_, *registry);
   notify_servers(conn_);
@@ -506,11 +507,12 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
   for (const auto* m : adding)
     adding_names.insert(m->name);
   std::vector<std::string> changed;
+  records::RecordService service(registry, extensions);
   for (const auto* m : all) {
     bool is_new = adding_names.count(m->name) > 0;
     if (!is_new && !target_set.count(m->name)) continue;
     step(m->name, "data");
-    load_data(conn_, *registry, *m, false, is_new ? DataMode::kInstall : DataMode::kUpgrade);
+    load_data(conn_, service, *m, false, is_new ? DataMode::kInstall : DataMode::kUpgrade);
     ui::store_module(conn_, *views, m->name);
     conn_.exec(
         "INSERT INTO base_module (name, version, state, core, summary, installed_at) "
@@ -520,7 +522,7 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
         Params().add(m->name).add(m->version.to_string()).add(m->core).add(m->summary));
     changed.push_back(m->name);
   }
-  records::RecordService(registry, extensions).fill_stored_computed(conn_);
+  service.fill_stored_computed(conn_);
   sync_metadata(conn_, *registry);
   sync_security(conn_, *registry);
   notify_servers(conn_);

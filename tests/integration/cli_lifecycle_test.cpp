@@ -187,12 +187,20 @@ TEST_F(CliLifecycle, InstallWithDemoCreatesTheSchemaAndRowsAndListShowsStates) {
                 "to_regclass('contact_tags_rel')"),
             "fc,fc,p ");
   // Data files and demo files, references resolved.
-  EXPECT_EQ(one("SELECT count(*) FROM country"), "3");
+  EXPECT_EQ(one("SELECT count(*) FROM country"), "10");
   EXPECT_EQ(one("SELECT count(*) FROM uom"), "3");
   EXPECT_EQ(one("SELECT string_agg(c.name || '/' || coalesce(p.name, '-') || '/' || k.code, ',' "
                 "ORDER BY c.name) FROM contact c LEFT JOIN contact p ON p.id = c.company "
-                "JOIN country k ON k.id = c.country"),
+                "JOIN country k ON k.id = c.country WHERE c.name IN ('ACME', 'Jane Doe')"),
             "ACME/-/FR,Jane Doe/ACME/FR");
+  EXPECT_EQ(one("SELECT count(*) FROM contact"), "42");
+  EXPECT_EQ(one("SELECT count(DISTINCT country) FROM contact"), "10");
+  EXPECT_EQ(one("SELECT count(*) FROM product"), "32");
+  // Orders in every state, through the state machine, their amounts stored.
+  EXPECT_EQ(one("SELECT string_agg(state || ':' || n, ',' ORDER BY state) FROM (SELECT state, "
+                "count(*) AS n FROM sale_order GROUP BY state) s"),
+            "cancelled:3,confirmed:3,done:3,draft:3");
+  EXPECT_EQ(one("SELECT count(*) FROM sale_order WHERE amount IS NULL"), "0");
   EXPECT_EQ(one("SELECT t.name FROM contact_tags_rel r JOIN contact c ON c.id = r.source_id "
                 "JOIN contact_tag t ON t.id = r.target_id WHERE c.name = 'ACME'"),
             "Customer");
@@ -212,7 +220,7 @@ TEST_F(CliLifecycle, InstallWithDemoCreatesTheSchemaAndRowsAndListShowsStates) {
   r = keel({"module", "install", "sales", "--demo"});
   EXPECT_EQ(r.status, 0) << last_;
   EXPECT_EQ(r.out, "nothing to install\n") << last_;
-  EXPECT_EQ(one("SELECT count(*) FROM contact"), "2");
+  EXPECT_EQ(one("SELECT count(*) FROM contact"), "42");
 }
 
 TEST_F(CliLifecycle, InstallingInventoryAlsoInstallsTheAutoInstallGlue) {
@@ -262,9 +270,10 @@ TEST_F(CliLifecycle, NewVersionIsListedToUpgradeAndUpgradeAllAppliesIt) {
   EXPECT_EQ(s["contacts"].state, "installed");
   EXPECT_EQ(s["contacts"].installed_version, "1.3.0");
   // Rows survive the upgrade, demo rows included (the module was installed with --demo).
-  EXPECT_EQ(one("SELECT string_agg(name, ',' ORDER BY name) FROM contact"), "ACME,Jane Doe");
-  EXPECT_EQ(one("SELECT count(*) FROM contact_tags_rel"), "1");
-  EXPECT_EQ(one("SELECT count(*) FROM country"), "3");
+  EXPECT_EQ(one("SELECT count(*) FROM contact"), "42");
+  EXPECT_EQ(one("SELECT count(*) FROM contact_tags_rel"), "23");
+  EXPECT_EQ(one("SELECT count(*) FROM country"), "10");
+  EXPECT_EQ(one("SELECT count(*) FROM sale_order"), "12");
 }
 
 TEST_F(CliLifecycle, UpgradeWithNothingInstalledDoesNothing) {
@@ -315,12 +324,12 @@ TEST_F(CliLifecycle, UninstallAsksKeepsDataOrPurgesAndNeverTakesBase) {
   for (const char* table : {"contact", "contact_tags_rel", "country", "sale_order",
                             "sale_order_line", "warehouse", "stock_move"})
     EXPECT_TRUE(live.count(table)) << table;
-  EXPECT_EQ(one("SELECT count(*) FROM contact"), "2");
+  EXPECT_EQ(one("SELECT count(*) FROM contact"), "42");
 
   // Installed again over the kept data, then purged: their tables go, the others stay.
   r = keel({"module", "install", "sale_stock"});
   ASSERT_EQ(r.status, 0) << last_;
-  EXPECT_EQ(one("SELECT count(*) FROM country"), "3");  // data records matched by external id
+  EXPECT_EQ(one("SELECT count(*) FROM country"), "10");  // data records matched by external id
   r = keel({"module", "uninstall", "contacts", "--purge", "--yes"});
   ASSERT_EQ(r.status, 0) << last_;
   live = tables();
