@@ -78,8 +78,9 @@ Response serve_static(const fs::path& root, const Request& request) {
     auto rel = real.lexically_relative(base);
     if (ec || rel.empty() || *rel.begin() == "..") return not_found();
   } else {
-    // A name with an extension that is not there is a missing file, not a route of the client.
-    if (relative.has_extension()) return not_found();
+    // A missing file of the build is not a route of the client (whose routes may hold dots:
+    // /a/sales.orders).
+    if (!relative.empty() && *relative.begin() == "assets") return not_found();
     file = base / "index.html";
   }
   Response r;

@@ -53,7 +53,7 @@ TEST_F(Web, ServesTheClientWithFallbackAndCaching) {
   EXPECT_NE(index.header("content-security-policy").find("default-src 'self'"), std::string::npos);
 
   // A route of the client (a deep link) loads index.html.
-  auto deep = http_request(server.port(), "GET", "/app/sale.order/list?page=2");
+  auto deep = http_request(server.port(), "GET", "/a/sales.orders/12?page=2");
   EXPECT_EQ(deep.status, 200);
   EXPECT_EQ(deep.body, index.body);
   EXPECT_EQ(deep.header("cache-control"), "no-cache");
@@ -73,7 +73,7 @@ TEST_F(Web, ServesTheClientWithFallbackAndCaching) {
   EXPECT_EQ(head.status, 200);
   EXPECT_TRUE(head.body.empty());
 
-  // A missing file (a name with an extension) is 404, not the application.
+  // A missing file of the build is 404, not the application.
   EXPECT_EQ(http_request(server.port(), "GET", "/assets/gone-123.js").status, 404);
   EXPECT_EQ(http_request(server.port(), "POST", "/").status, 405);
 }
