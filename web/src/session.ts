@@ -1,7 +1,7 @@
 // The session: tokens from /auth/login, refreshed before they expire, revoked on logout.
 import { defineStore } from 'pinia'
 import { api, useTokens } from './api'
-import type { ActionDef, EntityMeta, MenuItem } from './types'
+import type { ActionDef, EntityMeta, MenuItem, ViewDef } from './types'
 import { router } from './router'
 
 interface Tokens {
@@ -11,6 +11,16 @@ interface Tokens {
 }
 
 const KEY = 'keel.session'
+
+// A field without a label of its own is labelled by its name: show "Unit price", not "unit_price".
+export function humanise(meta: EntityMeta): EntityMeta {
+  for (const f of meta.fields)
+    if (!f.label || f.label === f.name) {
+      const words = f.name.replace(/_/g, ' ')
+      f.label = words.charAt(0).toUpperCase() + words.slice(1)
+    }
+  return meta
+}
 let timer: ReturnType<typeof setTimeout> | undefined
 
 export const useSession = defineStore('session', {
@@ -22,6 +32,7 @@ export const useSession = defineStore('session', {
     menus: [] as MenuItem[],
     entities: {} as Record<string, EntityMeta>,
     actions: {} as Record<string, ActionDef>,
+    views: {} as Record<string, ViewDef>,
   }),
   actions: {
     restore() {
@@ -88,6 +99,7 @@ export const useSession = defineStore('session', {
       this.menus = []
       this.entities = {}
       this.actions = {}
+      this.views = {}
       sessionStorage.removeItem(KEY)
     },
     async loadMenus() {
@@ -95,17 +107,23 @@ export const useSession = defineStore('session', {
       this.menus = r.data
     },
     async entity(name: string): Promise<EntityMeta> {
-      if (!this.entities[name]) this.entities[name] = await api<EntityMeta>('GET', `/meta/entities/${encodeURIComponent(name)}`)
+      if (!this.entities[name]) this.entities[name] = humanise(await api<EntityMeta>('GET', `/meta/entities/${encodeURIComponent(name)}`))
       return this.entities[name]
     },
     async action(id: string): Promise<ActionDef> {
       if (!this.actions[id]) this.actions[id] = await api<ActionDef>('GET', `/ui/actions/${encodeURIComponent(id)}`)
       return this.actions[id]
     },
+    async view(entity: string, type: string): Promise<ViewDef> {
+      const key = `${entity}/${type}`
+      if (!this.views[key]) this.views[key] = await api<ViewDef>('GET', `/ui/views/${encodeURIComponent(entity)}/${type}`)
+      return this.views[key]
+    },
     // After a module change: metadata may differ.
     async reloadMetadata() {
       this.entities = {}
       this.actions = {}
+      this.views = {}
       await this.loadMenus()
     },
   },

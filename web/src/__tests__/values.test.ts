@@ -39,6 +39,14 @@ describe('decimals stay exact strings', () => {
   })
 })
 
+describe('labels', () => {
+  it('a field labelled by its name reads as words', async () => {
+    const { humanise } = await import('../session')
+    const m = humanise({ ...order, fields: [{ name: 'unit_price', type: 'decimal', label: 'unit_price' }, { name: 'partner', type: 'many2one', label: 'Customer' }] })
+    expect(m.fields.map((f) => f.label)).toEqual(['Unit price', 'Customer'])
+  })
+})
+
 describe('datetimes', () => {
   it('round-trip between UTC and the local input', () => {
     const utc = '2026-03-04T10:15:00Z'
