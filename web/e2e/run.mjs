@@ -193,10 +193,21 @@ try {
   expect((await page.getByLabel('Quantity').first().inputValue()) === '1.2345', 'typed input kept')
   await shot('06-validation')
 
+  step('hot-install sale_stock from the modules screen; its component renders on the order form')
+  const orderUrl = page.url()
+  await page.getByRole('link', { name: 'Modules' }).click()
+  await page.getByRole('button', { name: 'Install sale_stock' }).click()
+  await page.getByRole('status').filter({ hasText: 'install:' }).waitFor({ timeout: 120000 })
+  await shot('07-modules-installed')
+  await page.goto(orderUrl)
+  await page.locator('[data-component=delivery_badge] .badge').waitFor()
+  measures.component_text = await page.locator('[data-component=delivery_badge]').innerText()
+  await shot('08-order-with-component')
+
   step('log out')
   await page.getByRole('button', { name: 'Log out' }).click()
   await page.getByLabel('Login').waitFor()
-  await shot('07-logged-out')
+  await shot('09-logged-out')
   measures.console_errors = consoleErrors
 } catch (e) {
   failed = true
