@@ -106,6 +106,8 @@ try {
       }
     }
   })
+  const failedRequests = []
+  page.on('response', (r) => r.status() >= 400 && failedRequests.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`))
   let requests = []
   page.on('request', (r) => {
     if (r.url().includes('/api/v1/')) requests.push(`${r.method()} ${new URL(r.url()).pathname}`)
@@ -204,11 +206,22 @@ try {
   measures.component_text = await page.locator('[data-component=delivery_badge]').innerText()
   await shot('08-order-with-component')
 
+  step('a phone-sized screen')
+  await page.setViewportSize({ width: 390, height: 800 })
+  await page.getByRole('link', { name: 'Orders' }).click()
+  await page.locator('table.list tbody tr').first().waitFor()
+  await shot('09-phone-orders')
+  await page.setViewportSize({ width: 1280, height: 800 })
+
   step('log out')
   await page.getByRole('button', { name: 'Log out' }).click()
   await page.getByLabel('Login').waitFor()
-  await shot('09-logged-out')
+  await shot('10-logged-out')
   measures.console_errors = consoleErrors
+  measures.failed_requests = failedRequests
+  // The only error the browser may report is the 422 the scenario provoked.
+  expect(consoleErrors.every((e) => e.includes('422')), `no console errors (${consoleErrors.join('; ')})`)
+  expect(failedRequests.length === 1 && failedRequests[0].startsWith('422 '), `no failed request but the 422 (${failedRequests.join('; ')})`)
 } catch (e) {
   failed = true
   console.error(e)

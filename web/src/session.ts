@@ -89,8 +89,9 @@ export const useSession = defineStore('session', {
       } catch {
         /* the session ends here either way */
       }
-      this.clear()
+      // Leave the screen first: a screen shown without a token would ask the API and get a 401.
       await router.push({ name: 'login' })
+      this.clear()
     },
     clear() {
       if (timer) clearTimeout(timer)
