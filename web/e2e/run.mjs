@@ -206,17 +206,22 @@ try {
   measures.component_text = await page.locator('[data-component=delivery_badge]').innerText()
   await shot('08-order-with-component')
 
+  step('users: the generated list of base_user')
+  await page.getByRole('link', { name: 'Users' }).click()
+  await page.locator('table.list tbody tr', { hasText: 'admin' }).first().waitFor()
+  await shot('09-users')
+
   step('a phone-sized screen')
   await page.setViewportSize({ width: 390, height: 800 })
   await page.getByRole('link', { name: 'Orders' }).click()
   await page.locator('table.list tbody tr').first().waitFor()
-  await shot('09-phone-orders')
+  await shot('10-phone-orders')
   await page.setViewportSize({ width: 1280, height: 800 })
 
   step('log out')
   await page.getByRole('button', { name: 'Log out' }).click()
   await page.getByLabel('Login').waitFor()
-  await shot('10-logged-out')
+  await shot('11-logged-out')
   measures.console_errors = consoleErrors
   measures.failed_requests = failedRequests
   // The only error the browser may report is the 422 the scenario provoked.

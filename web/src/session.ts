@@ -112,6 +112,12 @@ export const useSession = defineStore('session', {
       return this.entities[name]
     },
     async action(id: string): Promise<ActionDef> {
+      // "@entity": the entity's own views (list and form, generated when no module declares
+      // them), for screens no module has an action for (users, API keys).
+      if (!this.actions[id] && id.startsWith('@')) {
+        const meta = await this.entity(id.slice(1))
+        this.actions[id] = { id, label: meta.label, entity: meta.name, views: [{ type: 'list', id: '' }, { type: 'form', id: '' }], filter: null, sort: null, limit: null }
+      }
       if (!this.actions[id]) this.actions[id] = await api<ActionDef>('GET', `/ui/actions/${encodeURIComponent(id)}`)
       return this.actions[id]
     },
