@@ -56,6 +56,14 @@ fs::path default_core_dir(const EnvLookup& env) {
   return KEEL_SOURCE_CORE_DIR;
 }
 
+fs::path default_web_root() {
+  std::error_code ec;
+  if (fs::is_regular_file("web/dist/index.html", ec)) return fs::absolute("web/dist", ec);
+  fs::path source = fs::path(KEEL_SOURCE_CORE_DIR).parent_path() / "web" / "dist";
+  if (fs::is_regular_file(source / "index.html", ec)) return source;
+  return {};
+}
+
 namespace {
 
 SourceLocation location_of(const fs::path& file, const toml::source_region& where) {
@@ -82,7 +90,7 @@ void apply_file(const fs::path& file, Config& config) {
   const std::map<std::string, std::vector<std::string_view>> known = {
       {"database", {"url", "embedded_user", "read_connections", "write_connections"}},
       {"addons", {"path"}},
-      {"server", {"listen", "cors_origins", "hsts_max_age", "io_workers"}},
+      {"server", {"listen", "cors_origins", "hsts_max_age", "io_workers", "web_root"}},
       {"security",
        {"secret", "trusted_keys", "require_signed_modules", "access_token_lifetime",
         "refresh_token_lifetime", "module_isolation", "module_isolation_overrides",
@@ -178,6 +186,7 @@ void apply_file(const fs::path& file, Config& config) {
     return p.is_absolute() ? p : (base / p).lexically_normal();
   };
   if (auto v = str("paths", "var")) config.var_dir = resolve(*v);
+  if (auto v = str("server", "web_root")) config.web_root = resolve(*v);
   if (auto node = root["security"]["require_signed_modules"]) {
     if (auto v = node.value<bool>())
       config.require_signed_modules = *v;
@@ -265,6 +274,7 @@ Config load_config(const CommandLineSettings& flags, const EnvLookup& env) {
   Config config;
   config.addons_path = {"addons"};
   config.core_dir = default_core_dir(env);
+  config.web_root = default_web_root();
 
   fs::path file;
   if (flags.config_file) {
@@ -286,6 +296,7 @@ Config load_config(const CommandLineSettings& flags, const EnvLookup& env) {
   if (auto v = env("KEEL_LISTEN")) config.listen = *v;
   if (auto v = env("KEEL_SECRET")) config.secret = *v;
   if (auto v = env("KEEL_LOG_LEVEL")) config.log_level = *v;
+  if (auto v = env("KEEL_WEB_ROOT")) config.web_root = *v;
 
   if (flags.db_url) config.db_url = *flags.db_url;
   if (flags.addons_path) config.addons_path = split_path_list(*flags.addons_path);

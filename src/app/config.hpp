@@ -52,6 +52,8 @@ struct Config {
   // Browser origins allowed to call the API (CORS; empty: none) and HSTS max-age (0: off).
   std::vector<std::string> cors_origins;
   std::int64_t hsts_max_age = 0;
+  // The web client's files (docs/web.md), served at `/`; empty: none (only /api/v1 answers).
+  std::filesystem::path web_root;
   // How much of the machine and of the database one server takes (docs/configuration.md):
   // threads for work that blocks (transactions, module administration, native routes), and the
   // pipeline connections of all I/O threads for one-statement reads and for creates; 0: the
@@ -77,6 +79,10 @@ std::optional<std::string> process_env(const char* name);
 // KEEL_LISTEN, KEEL_SECRET) > config file (`--config`, else ./keel.toml when present) > default.
 // Throws keel::Error for an unreadable or invalid config file (with file:line:col).
 Config load_config(const CommandLineSettings& flags, const EnvLookup& env = process_env);
+
+// The web client's build when none is configured: ./web/dist when present, else web/dist of the
+// source tree this binary was built from when present, else empty.
+std::filesystem::path default_web_root();
 
 // Splits "a:b:c" into paths, dropping empty parts.
 std::vector<std::filesystem::path> split_path_list(const std::string& text);

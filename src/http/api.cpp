@@ -15,6 +15,7 @@
 #include "http/meta.hpp"
 #include "http/native_routes.hpp"
 #include "http/openapi.hpp"
+#include "http/static_files.hpp"
 #include "http/ui_routes.hpp"
 #include "install/lifecycle.hpp"
 #include "install/module_state_json.hpp"
@@ -138,6 +139,11 @@ Api::Api(const Config& config, db::Pool& pool) : config_(config), pool_(pool) {
 }
 
 Response Api::dispatch(Request& request) {
+  // The web client's files: everything outside /api/ when a web root is configured.
+  if (!config_.web_root.empty() && request.path.rfind("/api/", 0) != 0) {
+    request.route = "(web)";
+    return Response::block([this, &request] { return serve_static(config_.web_root, request); });
+  }
   if (!needs_token(request.path)) return route(request);
   auto known = authenticator_->authenticate_cached(request.header("authorization"),
                                                    snapshot()->registry->security());

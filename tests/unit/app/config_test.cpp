@@ -92,6 +92,18 @@ TEST_F(ConfigTest, CoreDirectoryComesFromKeelCorePath) {
   EXPECT_EQ(default_core_dir(env()), fs::path(KEEL_SOURCE_DIR "/core"));
 }
 
+// The web client's build: ./web/dist when it holds an index.html, a path of the file relative to
+// the file, KEEL_WEB_ROOT over both.
+TEST_F(ConfigTest, WebRootFromWorkingDirectoryFileAndEnvironment) {
+  write("web/dist/index.html", "<!doctype html>");
+  EXPECT_EQ(load_config({}, env()).web_root, fs::absolute(dir_ / "web/dist"));
+  CommandLineSettings flags;
+  flags.config_file = write("etc/keel.toml", "[server]\nweb_root = \"../client\"\n");
+  EXPECT_EQ(load_config(flags, env()).web_root, (dir_ / "client").lexically_normal());
+  EXPECT_EQ(load_config(flags, env({{"KEEL_WEB_ROOT", "/srv/web"}})).web_root, "/srv/web");
+  EXPECT_EQ(invalid("[server]\nweb_root = 1\n").message, "server.web_root must be a string");
+}
+
 TEST_F(ConfigTest, ModulePathPutsCoreFirstAndOnlyOnce) {
   Config c;
   c.core_dir = "/core";
