@@ -317,8 +317,12 @@ void Api::add_routes() {
       conn->exec("SELECT 1");
       return Response::json(200, R"({"status":"ok","database":"ok"})");
     } catch (const std::exception& e) {
-      return Response::problem(503, "http.unavailable", "Service Unavailable",
-                               std::string("database: ") + e.what());
+      // The status alone: libpq's text names hosts and addresses, and anyone may ask. It goes
+      // to the log.
+      spdlog::warn("healthz: the database is not available: {}", e.what());
+      auto r = Response::json(503, R"({"status":"unavailable","database":"down"})");
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
     }
   });
 

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "app/error.hpp"
+#include "db/connection.hpp"
 
 namespace keel::http {
 
@@ -135,7 +136,24 @@ struct Server::Impl {
       std::vector<std::pair<std::string, std::string>> errors;
       for (const auto& fe : e.field_errors())
         errors.emplace_back(fe.field, fe.message);
-      return Response::problem(e.status(), e.code(), status_title(e.status()), e.what(), errors);
+      auto r = Response::problem(e.status(), e.code(), status_title(e.status()), e.what(), errors);
+      if (e.status() == 503) r.headers.emplace_back("Retry-After", "1");
+      return r;
+    } catch (const db::DbError& e) {
+      // PostgreSQL cannot be reached, is starting up or shutting down, or has no connection to
+      // spare (a restart, a failover): the client may retry shortly. Never 500, and nothing of
+      // libpq's text (addresses) in the answer.
+      if (db::unavailable(e)) {
+        spdlog::warn("{} {} {}: the database is not available: {}", req.request_id, req.method,
+                     req.target, e.what());
+        auto r = Response::problem(503, "db.unavailable", "Service Unavailable",
+                                   "the database is not available; retry shortly");
+        r.headers.emplace_back("Retry-After", "1");
+        return r;
+      }
+      spdlog::error("{} {} {}: {}", req.request_id, req.method, req.target, e.what());
+      return Response::problem(500, "http.internal", "Internal Server Error",
+                               "the server failed; see its log for request " + req.request_id);
     } catch (const std::exception& e) {
       spdlog::error("{} {} {}: {}", req.request_id, req.method, req.target, e.what());
       return Response::problem(500, "http.internal", "Internal Server Error",
