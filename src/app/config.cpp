@@ -80,7 +80,7 @@ void apply_file(const fs::path& file, Config& config) {
       {"security",
        {"secret", "trusted_keys", "require_signed_modules", "access_token_lifetime",
         "refresh_token_lifetime"}},
-      {"log", {"level"}},
+      {"log", {"level", "format"}},
       {"paths", {"var"}},
       {"limits", {"json_depth", "json_value_depth"}},
   };
@@ -125,6 +125,7 @@ void apply_file(const fs::path& file, Config& config) {
   if (auto v = str("server", "listen")) config.listen = *v;
   if (auto v = str("security", "secret")) config.secret = *v;
   if (auto v = str("log", "level")) config.log_level = *v;
+  if (auto v = str("log", "format")) config.log_format = *v;
   // A whole number from `min` to `max`; `what` names it in the error.
   auto whole = [&](const char* section, const char* key, std::int64_t min, std::int64_t max,
                    const std::string& what) -> std::optional<std::int64_t> {
@@ -248,6 +249,7 @@ Config load_config(const CommandLineSettings& flags, const EnvLookup& env) {
   if (auto v = env("KEEL_LISTEN")) config.listen = *v;
   if (auto v = env("KEEL_SECRET")) config.secret = *v;
   if (auto v = env("KEEL_LOG_LEVEL")) config.log_level = *v;
+  if (auto v = env("KEEL_LOG_FORMAT")) config.log_format = *v;
 
   if (flags.db_url) config.db_url = *flags.db_url;
   if (flags.addons_path) config.addons_path = split_path_list(*flags.addons_path);

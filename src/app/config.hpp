@@ -35,6 +35,7 @@ struct Config {
   std::vector<std::string> trusted_keys;
   bool require_signed_modules = false;
   std::string log_level = "info";
+  std::string log_format = "text";  // or "json"
   // Authentication (docs/configuration.md): token lifetimes in seconds.
   std::int64_t access_token_lifetime = 15 * 60;
   std::int64_t refresh_token_lifetime = 30 * 24 * 3600;

@@ -582,5 +582,38 @@ TEST_F(Auth, AccessTokensEndOnLogoutNewPasswordAndDeactivationOnEveryServer) {
   EXPECT_EQ(row.body.find("token_generation"), std::string::npos) << row.body;
 }
 
+// Issue 16: every log line carries its time (UTC) and level; log.format = "json" (here
+// KEEL_LOG_FORMAT) writes one JSON object per line.
+TEST(Logging, LinesCarryTimeAndLevelAsTextOrJson) {
+  testing::TestDatabase text_db, json_db;
+  // `keel user add` on an empty database installs base first, and says so.
+  auto text = testing::run_keel({"user", "add", "carol", "--db", text_db.conninfo()}, {}, {},
+                                "first password\n");
+  ASSERT_EQ(text.status, 0) << text.err;
+  std::string line = text.err.substr(0, text.err.find('\n'));
+  // 2026-12-05T17:51:51.123Z info installed base on the empty database
+  ASSERT_GE(line.size(), 30u) << text.err;
+  EXPECT_EQ(line[4], '-');
+  EXPECT_EQ(line[10], 'T');
+  EXPECT_EQ(line.substr(23, 7), "Z info ") << line;
+  EXPECT_NE(line.find("installed base on the empty database"), std::string::npos) << line;
+
+  auto json = testing::run_keel({"user", "add", "carol", "--db", json_db.conninfo()},
+                                {{"KEEL_LOG_FORMAT", "json"}}, {}, "first password\n");
+  ASSERT_EQ(json.status, 0) << json.err;
+  auto doc = parse(json.err.substr(0, json.err.find('\n')));
+  ASSERT_TRUE(doc.IsObject()) << json.err;
+  EXPECT_EQ(std::string(doc["level"].GetString()), "info");
+  EXPECT_EQ(std::string(doc["message"].GetString()), "installed base on the empty database");
+  std::string time = doc["time"].GetString();
+  EXPECT_EQ(time.size(), 24u) << time;
+  EXPECT_EQ(time.back(), 'Z') << time;
+
+  auto bad = testing::run_keel({"module", "list", "--db", json_db.conninfo()},
+                               {{"KEEL_LOG_FORMAT", "xml"}});
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("unknown log format"), std::string::npos) << bad.err;
+}
+
 }  // namespace
 }  // namespace keel::security
