@@ -76,7 +76,7 @@ void apply_file(const fs::path& file, Config& config) {
   const std::map<std::string, std::vector<std::string_view>> known = {
       {"database", {"url", "embedded_user", "read_connections", "write_connections"}},
       {"addons", {"path"}},
-      {"server", {"listen", "cors_origins", "hsts_max_age", "io_workers"}},
+      {"server", {"listen", "cors_origins", "hsts_max_age", "io_workers", "trusted_proxies"}},
       {"security",
        {"secret", "trusted_keys", "require_signed_modules", "access_token_lifetime",
         "refresh_token_lifetime"}},
@@ -164,6 +164,17 @@ void apply_file(const fs::path& file, Config& config) {
       else
         error((*arr)[i].source(),
               "server.cors_origins entries must be strings such as \"https://app.example.com\"");
+    }
+  }
+  if (auto node = root["server"]["trusted_proxies"]) {
+    auto* arr = node.as_array();
+    if (!arr) error(node.node()->source(), "server.trusted_proxies must be a list of addresses");
+    for (size_t i = 0; arr && i < arr->size(); ++i) {
+      if (auto v = (*arr)[i].value<std::string>())
+        config.trusted_proxies.push_back(*v);
+      else
+        error((*arr)[i].source(),
+              "server.trusted_proxies entries must be strings such as \"127.0.0.1\"");
     }
   }
   // Relative directories in the file are relative to the file itself.

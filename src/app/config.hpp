@@ -41,6 +41,8 @@ struct Config {
   std::int64_t refresh_token_lifetime = 30 * 24 * 3600;
   // Browser origins allowed to call the API (CORS; empty: none) and HSTS max-age (0: off).
   std::vector<std::string> cors_origins;
+  // Addresses of reverse proxies whose X-Forwarded-For is believed (exact IP addresses).
+  std::vector<std::string> trusted_proxies;
   std::int64_t hsts_max_age = 0;
   // How much of the machine and of the database one server takes (docs/configuration.md):
   // threads for work that blocks (transactions, module administration, native routes), and the

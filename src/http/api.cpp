@@ -302,7 +302,11 @@ Response Api::run_statement(std::shared_ptr<const Snapshot> snap, records::State
 
 void Api::observe(const Request& request, const Response& response, double seconds) {
   metrics_.record(request.route, request.method, response.status, seconds);
-  spdlog::info("{} {} {} {} {:.3f}ms", request.request_id, request.method, request.target,
+  // The access log: request id, client address, user ("-" when none), method, route, target,
+  // status, latency.
+  spdlog::info("{} {} {} {} {} {} {} {:.3f}ms", request.request_id,
+               request.header("x-remote-address"), request.caller ? request.caller->login : "-",
+               request.method, request.route.empty() ? "-" : request.route, request.target,
                response.status, seconds * 1000);
 }
 

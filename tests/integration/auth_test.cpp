@@ -615,5 +615,40 @@ TEST(Logging, LinesCarryTimeAndLevelAsTextOrJson) {
   EXPECT_NE(bad.err.find("unknown log format"), std::string::npos) << bad.err;
 }
 
+// Issue 16: the access log names the request id, the client (X-Forwarded-For believed from
+// configured proxies only), the user, the route, the status and the latency.
+TEST_F(Auth, AccessLogNamesClientUserRouteStatusAndLatency) {
+  std::ostringstream log;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  spdlog::set_level(spdlog::level::info);
+  std::string token = testing::token_for(admin);
+  std::map<std::string, std::string> forwarded = {{"Authorization", "Bearer " + token},
+                                                  {"X-Forwarded-For", "203.0.113.7, 127.0.0.1"}};
+  {
+    http::ServerOptions behind_proxy;
+    behind_proxy.trusted_proxies = {"127.0.0.1"};
+    TestServer proxied(config, database.conninfo(), behind_proxy);
+    EXPECT_EQ(
+        http_request(proxied.port(), "GET", "/api/v1/records/partner/42", "", forwarded).status,
+        404);
+    TestServer direct(config, database.conninfo());
+    EXPECT_EQ(http_request(direct.port(), "GET", "/api/v1/records/partner", "",
+                           {{"X-Forwarded-For", "198.51.100.9"}})
+                  .status,
+              401);
+  }
+  spdlog::set_default_logger(previous);
+  std::string text = log.str();
+  EXPECT_NE(text.find(" 203.0.113.7 admin GET /api/v1/records/{entity}/{id} "
+                      "/api/v1/records/partner/42 404 "),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(" 127.0.0.1 - GET - /api/v1/records/partner 401 "), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("198.51.100.9"), std::string::npos) << "a header anyone can send";
+}
+
 }  // namespace
 }  // namespace keel::security
