@@ -90,12 +90,13 @@ void apply_file(const fs::path& file, Config& config) {
   const std::map<std::string, std::vector<std::string_view>> known = {
       {"database", {"url", "embedded_user", "read_connections", "write_connections"}},
       {"addons", {"path"}},
-      {"server", {"listen", "cors_origins", "hsts_max_age", "io_workers", "web_root"}},
+      {"server",
+       {"listen", "cors_origins", "hsts_max_age", "io_workers", "web_root", "trusted_proxies"}},
       {"security",
        {"secret", "trusted_keys", "require_signed_modules", "access_token_lifetime",
         "refresh_token_lifetime", "module_isolation", "module_isolation_overrides",
         "module_call_timeout_ms", "module_memory_limit_mb"}},
-      {"log", {"level"}},
+      {"log", {"level", "format"}},
       {"paths", {"var"}},
       {"limits", {"json_depth", "json_value_depth"}},
   };
@@ -140,6 +141,7 @@ void apply_file(const fs::path& file, Config& config) {
   if (auto v = str("server", "listen")) config.listen = *v;
   if (auto v = str("security", "secret")) config.secret = *v;
   if (auto v = str("log", "level")) config.log_level = *v;
+  if (auto v = str("log", "format")) config.log_format = *v;
   // A whole number from `min` to `max`; `what` names it in the error.
   auto whole = [&](const char* section, const char* key, std::int64_t min, std::int64_t max,
                    const std::string& what) -> std::optional<std::int64_t> {
@@ -178,6 +180,17 @@ void apply_file(const fs::path& file, Config& config) {
       else
         error((*arr)[i].source(),
               "server.cors_origins entries must be strings such as \"https://app.example.com\"");
+    }
+  }
+  if (auto node = root["server"]["trusted_proxies"]) {
+    auto* arr = node.as_array();
+    if (!arr) error(node.node()->source(), "server.trusted_proxies must be a list of addresses");
+    for (size_t i = 0; arr && i < arr->size(); ++i) {
+      if (auto v = (*arr)[i].value<std::string>())
+        config.trusted_proxies.push_back(*v);
+      else
+        error((*arr)[i].source(),
+              "server.trusted_proxies entries must be strings such as \"127.0.0.1\"");
     }
   }
   // Relative directories in the file are relative to the file itself.
@@ -297,6 +310,7 @@ Config load_config(const CommandLineSettings& flags, const EnvLookup& env) {
   if (auto v = env("KEEL_SECRET")) config.secret = *v;
   if (auto v = env("KEEL_LOG_LEVEL")) config.log_level = *v;
   if (auto v = env("KEEL_WEB_ROOT")) config.web_root = *v;
+  if (auto v = env("KEEL_LOG_FORMAT")) config.log_format = *v;
 
   if (flags.db_url) config.db_url = *flags.db_url;
   if (flags.addons_path) config.addons_path = split_path_list(*flags.addons_path);

@@ -46,11 +46,14 @@ struct Config {
   // Whether `module` runs in a module host.
   bool isolated(const std::string& module) const;
   std::string log_level = "info";
+  std::string log_format = "text";  // or "json"
   // Authentication (docs/configuration.md): token lifetimes in seconds.
   std::int64_t access_token_lifetime = 15 * 60;
   std::int64_t refresh_token_lifetime = 30 * 24 * 3600;
   // Browser origins allowed to call the API (CORS; empty: none) and HSTS max-age (0: off).
   std::vector<std::string> cors_origins;
+  // Addresses of reverse proxies whose X-Forwarded-For is believed (exact IP addresses).
+  std::vector<std::string> trusted_proxies;
   std::int64_t hsts_max_age = 0;
   // The web client's files (docs/web.md), served at `/`; empty: none (only /api/v1 answers).
   std::filesystem::path web_root;

@@ -75,7 +75,7 @@ int run(int argc, char** argv) {
   try {
     Context context;
     context.config = load_config(flags);
-    init_logging(context.config.log_level);
+    init_logging(context.config.log_level, context.config.log_format);
     json::set_limits({context.config.json_depth, context.config.json_value_depth});
     if (!selected) throw UsageError("no command given", "run `keel --help`");
     return selected(context);

@@ -73,6 +73,7 @@ int serve(Context& context) {
   options.host = host;
   options.port = port;
   options.cors_origins = context.config.cors_origins;
+  options.trusted_proxies = context.config.trusted_proxies;
   options.hsts_max_age = context.config.hsts_max_age;
   // One I/O thread per core: handlers that may block run on io_workers (Router::add).
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());

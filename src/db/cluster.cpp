@@ -281,6 +281,16 @@ void Cluster::launch() {
   started_here_ = true;
 }
 
+void Cluster::halt(const std::string& mode) {
+  if (!started_here_)
+    throw Error("db.embedded", "only the command that started it halts a cluster");
+  int rc = run("pg_ctl", {"stop", "-w", "-t", "60", "-m", mode, "-D", options_.data_dir.string()},
+               options_.socket_dir / "pg_ctl.log", true);
+  if (rc != 0)
+    throw Error("db.embedded",
+                "pg_ctl stop -m " + mode + " failed (exit " + std::to_string(rc) + ")");
+}
+
 void Cluster::stop() {
   if (users_fd_ >= 0) {
     ::close(users_fd_);  // releases the shared lock

@@ -35,6 +35,12 @@ class Cluster {
   // Then a smart shutdown, which also waits for sessions from outside Keel.
   void stop();
 
+  // For fault tests: pg_ctl stop with `mode` ("fast" or "immediate", a crash and recovery at
+  // the next start), whoever uses the cluster, and pg_ctl start again. Only for a cluster this
+  // object started.
+  void halt(const std::string& mode);
+  void resume() { launch(); }
+
   bool started_here() const { return started_here_; }
   // libpq connection string for `dbname` over the Unix socket, as the cluster's superuser.
   std::string conninfo(const std::string& dbname = "keel") const;

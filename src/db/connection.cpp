@@ -1,11 +1,18 @@
 #include "db/connection.hpp"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <charconv>
 #include <utility>
 
 namespace keel::db {
+
+bool unavailable(const DbError& e) {
+  const std::string& state = e.sqlstate();
+  return state.empty() || state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0 ||
+         state.rfind("53", 0) == 0;
+}
 
 DbError::DbError(std::string message, std::string sqlstate, std::string detail, std::string hint)
     : Error("db." + (sqlstate.empty() ? std::string("connection") : sqlstate), std::move(message),
@@ -107,6 +114,14 @@ Connection::~Connection() {
 
 bool Connection::ok() const {
   return conn_ && PQstatus(conn_) == CONNECTION_OK;
+}
+
+bool Connection::heard_from_server() const {
+  if (!ok()) return true;
+  int fd = PQsocket(conn_);
+  if (fd < 0) return true;
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 0) != 0;  // readable, closed, or an error
 }
 
 bool Connection::idle_in_transaction() const {

@@ -28,6 +28,11 @@ class DbError : public Error {
   std::string sqlstate_;
 };
 
+// Whether `e` says the database cannot be used right now (no connection, PostgreSQL starting
+// up, shutting down or out of connections: SQLSTATE classes 08, 57 and 53, or no SQLSTATE at
+// all) rather than that a statement was wrong: worth a retry later.
+bool unavailable(const DbError& e);
+
 // Query parameters, always sent separately from the SQL text (never spliced into it).
 // A parameter is text in PostgreSQL's input format, or NULL.
 class Params {
@@ -130,6 +135,10 @@ class Connection {
   static DbError error_of(const pg_result* result, pg_conn* conn, std::string_view sql);
 
   bool ok() const;
+  // Whether an idle connection has something to read or was closed: PostgreSQL only speaks
+  // unasked when it ends the session (a shutdown, a restart, pg_terminate_backend), so the
+  // connection must be checked before use. Costs one poll(), no round trip.
+  bool heard_from_server() const;
   // Whether a transaction was left open (or failed) on this connection.
   bool idle_in_transaction() const;
   pg_conn* native() { return conn_; }

@@ -1,5 +1,7 @@
 #include "db/pool.hpp"
 
+#include <algorithm>
+
 namespace keel::db {
 
 Pool::Lease::Lease(Lease&& other) noexcept : pool_(other.pool_), conn_(std::move(other.conn_)) {}
@@ -23,9 +25,14 @@ Pool::Lease Pool::acquire() {
       if (!idle_.empty()) {
         Idle entry = std::move(idle_.back());
         idle_.pop_back();
-        stale = std::chrono::steady_clock::now() - entry.since >= options_.ping_after_idle;
+        stale = std::chrono::steady_clock::now() - entry.since >= options_.ping_after_idle ||
+                entry.conn->heard_from_server();
         conn = std::move(entry.conn);
       } else if (open_ < options_.max_size) {
+        // After a failed connection attempt, others wait for the backoff to pass instead of
+        // knocking on PostgreSQL while it restarts or recovers.
+        if (std::chrono::steady_clock::now() < retry_at_)
+          throw DbError("the database is not reachable; reconnecting", "08001");
         ++open_;  // reserve the slot; the connection is opened outside the lock
       } else {
         throw DbError("no database connection free within " +
@@ -46,10 +53,20 @@ Pool::Lease Pool::acquire() {
       }
     }
     try {
-      return Lease(*this, std::make_unique<Connection>(Connection::open(conninfo_)));
+      auto opened = std::make_unique<Connection>(Connection::open(conninfo_));
+      {
+        std::lock_guard lock(mutex_);
+        backoff_ = {};
+        retry_at_ = {};
+      }
+      return Lease(*this, std::move(opened));
     } catch (...) {
       std::lock_guard lock(mutex_);
       --open_;
+      // 50 ms, doubling up to 1 s: back within a second of PostgreSQL accepting connections.
+      backoff_ = std::min(backoff_.count() ? backoff_ * 2 : std::chrono::milliseconds(50),
+                          std::chrono::milliseconds(1000));
+      retry_at_ = std::chrono::steady_clock::now() + backoff_;
       available_.notify_one();
       throw;
     }

@@ -14,8 +14,9 @@ namespace keel::db {
 // A bounded pool of connections for explicit transactions and administrative work. Leases
 // block while every connection is in use (up to a timeout). A connection that failed (after a
 // PostgreSQL restart, a killed backend) is dropped when its lease ends; one that sat idle for a
-// while is checked with a ping before it is handed out, and replaced when the ping fails. The
-// lock is never held during I/O.
+// while, or that PostgreSQL wrote to or closed while idle (a restart), is checked with a ping
+// before it is handed out, and replaced when the ping fails. Failed attempts to connect back
+// off (50 ms doubling to 1 s). The lock is never held during I/O.
 class Pool {
  public:
   struct Options {
@@ -70,6 +71,10 @@ class Pool {
   std::condition_variable available_;
   std::vector<Idle> idle_;
   size_t open_ = 0;  // idle + leased + being opened
+  // After a failed attempt to connect, no new connection is tried before retry_at_ (the wait
+  // doubles with every failure, up to a second); acquire() fails at once meanwhile.
+  std::chrono::milliseconds backoff_{0};
+  std::chrono::steady_clock::time_point retry_at_{};
 };
 
 }  // namespace keel::db

@@ -310,7 +310,11 @@ Response Api::run_statement(std::shared_ptr<const Snapshot> snap, records::State
 
 void Api::observe(const Request& request, const Response& response, double seconds) {
   metrics_.record(request.route, request.method, response.status, seconds);
-  spdlog::info("{} {} {} {} {:.3f}ms", request.request_id, request.method, request.target,
+  // The access log: request id, client address, user ("-" when none), method, route, target,
+  // status, latency.
+  spdlog::info("{} {} {} {} {} {} {} {:.3f}ms", request.request_id,
+               request.header("x-remote-address"), request.caller ? request.caller->login : "-",
+               request.method, request.route.empty() ? "-" : request.route, request.target,
                response.status, seconds * 1000);
 }
 
@@ -325,8 +329,12 @@ void Api::add_routes() {
       conn->exec("SELECT 1");
       return Response::json(200, R"({"status":"ok","database":"ok"})");
     } catch (const std::exception& e) {
-      return Response::problem(503, "http.unavailable", "Service Unavailable",
-                               std::string("database: ") + e.what());
+      // The status alone: libpq's text names hosts and addresses, and anyone may ask. It goes
+      // to the log.
+      spdlog::warn("healthz: the database is not available: {}", e.what());
+      auto r = Response::json(503, R"({"status":"unavailable","database":"down"})");
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
     }
   });
 

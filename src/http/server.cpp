@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "app/error.hpp"
+#include "db/connection.hpp"
 
 namespace keel::http {
 
@@ -82,6 +83,33 @@ struct Server::Impl {
       loop->stop();
   }
 
+  bool trusted_proxy(std::string_view address) const {
+    for (const auto& p : options.trusted_proxies)
+      if (p == address) return true;
+    return false;
+  }
+
+  // The client: `remote`, or when it is a trusted proxy, the rightmost address of
+  // X-Forwarded-For that is not a trusted proxy.
+  std::string client_address(const std::string& remote, std::string_view forwarded) const {
+    if (forwarded.empty() || !trusted_proxy(remote)) return remote;
+    std::string client = remote;
+    while (!forwarded.empty()) {
+      size_t comma = forwarded.rfind(',');
+      std::string_view hop =
+          comma == std::string_view::npos ? forwarded : forwarded.substr(comma + 1);
+      forwarded = comma == std::string_view::npos ? std::string_view() : forwarded.substr(0, comma);
+      while (!hop.empty() && hop.front() == ' ')
+        hop.remove_prefix(1);
+      while (!hop.empty() && hop.back() == ' ')
+        hop.remove_suffix(1);
+      if (hop.empty() || hop.size() > 64) break;
+      client = std::string(hop);
+      if (!trusted_proxy(hop)) break;
+    }
+    return client;
+  }
+
   // The request as handlers see it. `early` is set when it is answered without a handler: a
   // malformed target (400) or a CORS preflight.
   Request prepare(bhttp::request<bhttp::string_body>& raw, const std::string& remote,
@@ -96,7 +124,7 @@ struct Server::Impl {
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       req.headers[name] = std::string(field.value());
     }
-    req.headers["x-remote-address"] = remote;
+    req.headers["x-remote-address"] = client_address(remote, req.header("x-forwarded-for"));
     req.body = std::move(raw.body());
     std::string_view target = req.target;
     size_t q = target.find('?');
@@ -135,7 +163,24 @@ struct Server::Impl {
       std::vector<std::pair<std::string, std::string>> errors;
       for (const auto& fe : e.field_errors())
         errors.emplace_back(fe.field, fe.message);
-      return Response::problem(e.status(), e.code(), status_title(e.status()), e.what(), errors);
+      auto r = Response::problem(e.status(), e.code(), status_title(e.status()), e.what(), errors);
+      if (e.status() == 503) r.headers.emplace_back("Retry-After", "1");
+      return r;
+    } catch (const db::DbError& e) {
+      // PostgreSQL cannot be reached, is starting up or shutting down, or has no connection to
+      // spare (a restart, a failover): the client may retry shortly. Never 500, and nothing of
+      // libpq's text (addresses) in the answer.
+      if (db::unavailable(e)) {
+        spdlog::warn("{} {} {}: the database is not available: {}", req.request_id, req.method,
+                     req.target, e.what());
+        auto r = Response::problem(503, "db.unavailable", "Service Unavailable",
+                                   "the database is not available; retry shortly");
+        r.headers.emplace_back("Retry-After", "1");
+        return r;
+      }
+      spdlog::error("{} {} {}: {}", req.request_id, req.method, req.target, e.what());
+      return Response::problem(500, "http.internal", "Internal Server Error",
+                               "the server failed; see its log for request " + req.request_id);
     } catch (const std::exception& e) {
       spdlog::error("{} {} {}: {}", req.request_id, req.method, req.target, e.what());
       return Response::problem(500, "http.internal", "Internal Server Error",

@@ -34,6 +34,11 @@ struct ServerOptions {
   // Origins allowed to call from a browser (CORS); empty: none (no CORS headers at all).
   // "*" allows every origin.
   std::vector<std::string> cors_origins;
+  // Reverse proxies (exact IP addresses) whose X-Forwarded-For names the client: the client is
+  // the rightmost address of that header that is not one of them. From anyone else the header
+  // is ignored. The client's address is the request's x-remote-address (access log, login
+  // throttling).
+  std::vector<std::string> trusted_proxies;
   // Strict-Transport-Security max-age in seconds; 0: not sent (only behind HTTPS).
   std::int64_t hsts_max_age = 0;
   // Called on each I/O thread, with the thread's own event loop and the number of loops, before

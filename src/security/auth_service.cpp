@@ -21,6 +21,14 @@ constexpr std::size_t kRefreshBytes = 32;
                  "log in again with POST /api/v1/auth/login");
 }
 
+// The user's token generation, which an access token carries: logout, a new password or a
+// change of the active flag raise it, and tokens of an older one stop working.
+std::int64_t token_generation(db::Connection& conn, std::int64_t user_id) {
+  auto r = conn.exec_cached("SELECT token_generation FROM base_user WHERE id = $1",
+                            db::Params().add(user_id));
+  return r.rows() ? r.get_int(0, 0) : 0;
+}
+
 }  // namespace
 
 ThrottledError::ThrottledError(std::int64_t retry_after)
@@ -75,7 +83,7 @@ TokenPair AuthService::login(db::Connection& conn, std::string_view login,
   conn.exec_cached("DELETE FROM base_refresh_token WHERE expires_at < now()", db::Params());
   TokenPair pair;
   pair.refresh_token = open_refresh_token(conn, id, to_hex(random_bytes(16)));
-  pair.access_token = signer_.issue(id);
+  pair.access_token = signer_.issue(id, token_generation(conn, id));
   pair.expires_in = signer_.lifetime().count();
   return pair;
 }
@@ -121,13 +129,18 @@ TokenPair AuthService::refresh(db::Connection& conn, std::string_view refresh_to
   TokenPair pair;
   pair.refresh_token = open_refresh_token(conn, user, chain);
   tx.commit();
-  pair.access_token = signer_.issue(user);
+  pair.access_token = signer_.issue(user, token_generation(conn, user));
   pair.expires_in = signer_.lifetime().count();
   return pair;
 }
 
 void AuthService::logout(db::Connection& conn, std::int64_t user_id,
                          std::string_view refresh_token) const {
+  // Every access token of the user stops working, on every server (base_user's trigger
+  // notifies the authenticators); other sessions get new ones with their refresh tokens.
+  if (user_id > 0)
+    conn.exec_cached("UPDATE base_user SET token_generation = token_generation + 1 WHERE id = $1",
+                     db::Params().add(user_id));
   if (refresh_token.empty() || refresh_token.size() > 256) return;
   conn.exec_cached(
       "UPDATE base_refresh_token SET revoked_at = now() WHERE revoked_at IS NULL AND chain = "

@@ -58,11 +58,13 @@ class Authenticator {
     std::string login;
     bool active = false;
     std::vector<std::string> roles;  // granted directly
+    std::int64_t generation = 0;     // base_user.token_generation
     Clock::time_point loaded;
   };
   struct Verified {
     std::int64_t user_id = 0;
     std::int64_t expires_at = 0;  // seconds since the epoch
+    std::int64_t generation = 0;
   };
   struct Key {
     bool found = false;
@@ -78,11 +80,13 @@ class Authenticator {
   // answer needs the database.
   std::optional<Context> resolve(std::string_view authorization, const Policy& policy,
                                  bool may_query, bool& needs_query);
-  std::optional<Context> context_of(std::int64_t user_id, const Policy& policy, bool may_query,
-                                    bool& needs_query);
+  // `token_generation`: a JWT's, which must be the user's current one; nullopt for an API key.
+  std::optional<Context> context_of(std::int64_t user_id,
+                                    std::optional<std::int64_t> token_generation,
+                                    const Policy& policy, bool may_query, bool& needs_query);
   std::optional<std::int64_t> api_key_user(std::string_view prefix, std::string_view secret,
                                            bool may_query, bool& needs_query);
-  std::optional<std::int64_t> token_user(std::string_view token);
+  std::optional<Verified> token_user(std::string_view token);
   User load_user(std::int64_t user_id);
   Key load_key(std::string_view prefix);
   bool fresh(Clock::time_point loaded, Clock::time_point now) const { return now - loaded < ttl_; }

@@ -49,7 +49,8 @@ std::string TokenSigner::sign(std::string_view header_json, std::string_view pay
   return input + "." + base64url_encode(mac);
 }
 
-std::string TokenSigner::issue(std::int64_t user_id, Clock::time_point now) const {
+std::string TokenSigner::issue(std::int64_t user_id, std::int64_t generation,
+                               Clock::time_point now) const {
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   std::int64_t iat = seconds(now);
@@ -64,6 +65,10 @@ std::string TokenSigner::issue(std::int64_t user_id, Clock::time_point now) cons
   w.Int64(iat + lifetime_.count());
   w.Key("jti");
   w.String(jti.c_str(), static_cast<rapidjson::SizeType>(jti.size()));
+  if (generation != 0) {
+    w.Key("gen");
+    w.Int64(generation);
+  }
   w.EndObject();
   return sign(kHeader, std::string_view(buffer.GetString(), buffer.GetSize()));
 }
@@ -110,6 +115,11 @@ std::optional<Claims> TokenSigner::verify(std::string_view token, Clock::time_po
   claims.issued_at = *iat;
   claims.expires_at = *exp;
   claims.token_id = jti->value.GetString();
+  if (payload->HasMember("gen")) {
+    auto gen = int_claim(*payload, "gen");
+    if (!gen) return std::nullopt;
+    claims.generation = *gen;
+  }
   if (seconds(now) >= claims.expires_at) return std::nullopt;
   return claims;
 }

@@ -14,6 +14,9 @@ struct Claims {
   std::int64_t issued_at = 0;   // iat, seconds since the epoch
   std::int64_t expires_at = 0;  // exp
   std::string token_id;         // jti
+  // gen: the user's token generation when the token was issued (base_user.token_generation,
+  // raised by logout, a new password or a change of the active flag); 0 when absent.
+  std::int64_t generation = 0;
 };
 
 // JSON Web Tokens signed with HMAC-SHA-256 (RFC 7519, `alg: HS256`). verify() accepts a token
@@ -28,7 +31,12 @@ class TokenSigner {
 
   std::chrono::seconds lifetime() const { return lifetime_; }
   // A new access token for `user_id`, valid for lifetime() from `now`.
-  std::string issue(std::int64_t user_id, Clock::time_point now = Clock::now()) const;
+  std::string issue(std::int64_t user_id, Clock::time_point now = Clock::now()) const {
+    return issue(user_id, 0, now);
+  }
+  // The same, for the user's token `generation` (Claims::generation).
+  std::string issue(std::int64_t user_id, std::int64_t generation,
+                    Clock::time_point now = Clock::now()) const;
   // The claims of a valid token; nullopt for anything else (malformed, tampered, expired,
   // another algorithm).
   std::optional<Claims> verify(std::string_view token, Clock::time_point now = Clock::now()) const;

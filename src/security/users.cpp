@@ -34,10 +34,12 @@ std::int64_t user_id(db::Connection& conn, std::string_view login) {
 
 void install_auth_triggers(db::Connection& conn) {
   auto present = [&] {
-    return conn.exec(
-                   "SELECT count(*) FROM pg_trigger WHERE tgname = 'keel_auth_notify' AND "
-                   "NOT tgisinternal")
-               .get_int(0, 0) == static_cast<std::int64_t>(std::size(kWatched));
+    auto r = conn.exec(
+        "SELECT count(*) FILTER (WHERE tgname = 'keel_auth_notify'), "
+        "count(*) FILTER (WHERE tgname = 'keel_user_tokens') FROM pg_trigger "
+        "WHERE NOT tgisinternal");
+    return r.get_int(0, 0) == static_cast<std::int64_t>(std::size(kWatched)) &&
+           r.get_int(0, 1) == 1;
   };
   if (present()) return;
   db::Transaction tx(conn);
@@ -53,6 +55,16 @@ void install_auth_triggers(db::Connection& conn) {
     conn.exec("CREATE OR REPLACE TRIGGER keel_auth_notify AFTER " + events + " ON " +
               db::quote_ident(table) + " FOR EACH STATEMENT EXECUTE FUNCTION keel_auth_notify()");
   }
+  // A new password or a change of the active flag ends every access token of the user, however
+  // the row is changed (the API, `keel user passwd`, SQL).
+  conn.exec(
+      "CREATE OR REPLACE FUNCTION keel_user_tokens() RETURNS trigger LANGUAGE plpgsql AS $$ "
+      "BEGIN IF NEW.password IS DISTINCT FROM OLD.password OR NEW.active IS DISTINCT FROM "
+      "OLD.active THEN NEW.token_generation = OLD.token_generation + 1; END IF; RETURN NEW; "
+      "END $$");
+  conn.exec(
+      "CREATE OR REPLACE TRIGGER keel_user_tokens BEFORE UPDATE ON base_user FOR EACH ROW "
+      "EXECUTE FUNCTION keel_user_tokens()");
   tx.commit();
 }
 

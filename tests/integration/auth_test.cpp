@@ -16,6 +16,7 @@
 #include "modules/discovery.hpp"
 #include "schema/registry.hpp"
 #include "security/authenticator.hpp"
+#include "security/crypto.hpp"
 #include "security/jwt.hpp"
 #include "security/users.hpp"
 #include "support/addon_tree.hpp"
@@ -510,6 +511,143 @@ TEST_F(Auth, CommandLineUsers) {
   std::string key = apikey.out.substr(0, apikey.out.find('\n'));
   EXPECT_TRUE(split_api_key(key)) << key;
   EXPECT_EQ(get(server.port(), "/api/v1/modules", key).status, 200);
+}
+
+// Issue 16: an access token stops working within seconds, on every server of the database, when
+// its user logs out, gets a new password or is deactivated (not when it expires, 15 minutes
+// later); a user reactivated does not get the old tokens back.
+TEST_F(Auth, AccessTokensEndOnLogoutNewPasswordAndDeactivationOnEveryServer) {
+  TestServer a(config, database.conninfo());
+  TestServer b(config, database.conninfo());
+  auto works = [&](const std::string& token) {
+    return get(a.port(), "/api/v1/meta/entities", token).status == 200 &&
+           get(b.port(), "/api/v1/meta/entities", token).status == 200;
+  };
+  auto refused = [&](const std::string& token) {
+    return eventually([&] {
+      return get(a.port(), "/api/v1/meta/entities", token).status == 401 &&
+             get(b.port(), "/api/v1/meta/entities", token).status == 401;
+    });
+  };
+  auto login = [&](const std::string& password) {
+    auto r = post(a.port(), "/api/v1/auth/login", credentials("alice", password));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return parse(r.body);
+  };
+
+  // Logout on one server ends the access token on both, and the tokens of other sessions (they
+  // refresh); the logged-out session cannot refresh.
+  auto first = login(testing::kTestPassword);
+  auto other = login(testing::kTestPassword);
+  std::string access = first["access_token"].GetString();
+  std::string other_access = other["access_token"].GetString();
+  ASSERT_TRUE(works(access));
+  ASSERT_TRUE(works(other_access));
+  std::string body =
+      R"({"refresh_token": ")" + std::string(first["refresh_token"].GetString()) + "\"}";
+  EXPECT_EQ(post(a.port(), "/api/v1/auth/logout", body, bearer(access)).status, 204);
+  EXPECT_TRUE(refused(access)) << "the logged-out token still works";
+  EXPECT_TRUE(refused(other_access));
+  EXPECT_EQ(post(b.port(), "/api/v1/auth/refresh", body).status, 401);
+  auto refreshed =
+      post(b.port(), "/api/v1/auth/refresh",
+           R"({"refresh_token": ")" + std::string(other["refresh_token"].GetString()) + "\"}");
+  ASSERT_EQ(refreshed.status, 200) << refreshed.body;
+  std::string renewed = parse(refreshed.body)["access_token"].GetString();
+  EXPECT_TRUE(works(renewed));
+
+  // A new password, however it is set (here as `keel user passwd` does).
+  set_password(*conn, "alice", hash_password("a new password 1"));
+  EXPECT_TRUE(refused(renewed)) << "a token from before the new password still works";
+  std::string after_password = login("a new password 1")["access_token"].GetString();
+  EXPECT_TRUE(works(after_password));
+
+  // Deactivated, then reactivated: the old token stays refused, a new login works.
+  conn->exec("UPDATE base_user SET active = false WHERE id = $1", db::Params().add(alice));
+  EXPECT_TRUE(refused(after_password));
+  conn->exec("UPDATE base_user SET active = true WHERE id = $1", db::Params().add(alice));
+  std::string after_reactivation = login("a new password 1")["access_token"].GetString();
+  EXPECT_TRUE(eventually([&] { return works(after_reactivation); }));
+  EXPECT_EQ(get(a.port(), "/api/v1/meta/entities", after_password).status, 401);
+  EXPECT_EQ(get(b.port(), "/api/v1/meta/entities", after_password).status, 401);
+
+  // Nothing else of the user's row ends its tokens (a new name, say).
+  conn->exec("UPDATE base_user SET name = 'Alice' WHERE id = $1", db::Params().add(alice));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(works(after_reactivation));
+  // The generation is never shown, even to an administrator.
+  auto row = get(a.port(), "/api/v1/records/base_user/" + std::to_string(alice),
+                 testing::token_for(admin));
+  ASSERT_EQ(row.status, 200) << row.body;
+  EXPECT_EQ(row.body.find("token_generation"), std::string::npos) << row.body;
+}
+
+// Issue 16: every log line carries its time (UTC) and level; log.format = "json" (here
+// KEEL_LOG_FORMAT) writes one JSON object per line.
+TEST(Logging, LinesCarryTimeAndLevelAsTextOrJson) {
+  testing::TestDatabase text_db, json_db;
+  // `keel user add` on an empty database installs base first, and says so.
+  auto text = testing::run_keel({"user", "add", "carol", "--db", text_db.conninfo()}, {}, {},
+                                "first password\n");
+  ASSERT_EQ(text.status, 0) << text.err;
+  std::string line = text.err.substr(0, text.err.find('\n'));
+  // 2026-12-05T17:51:51.123Z info installed base on the empty database
+  ASSERT_GE(line.size(), 30u) << text.err;
+  EXPECT_EQ(line[4], '-');
+  EXPECT_EQ(line[10], 'T');
+  EXPECT_EQ(line.substr(23, 7), "Z info ") << line;
+  EXPECT_NE(line.find("installed base on the empty database"), std::string::npos) << line;
+
+  auto json = testing::run_keel({"user", "add", "carol", "--db", json_db.conninfo()},
+                                {{"KEEL_LOG_FORMAT", "json"}}, {}, "first password\n");
+  ASSERT_EQ(json.status, 0) << json.err;
+  auto doc = parse(json.err.substr(0, json.err.find('\n')));
+  ASSERT_TRUE(doc.IsObject()) << json.err;
+  EXPECT_EQ(std::string(doc["level"].GetString()), "info");
+  EXPECT_EQ(std::string(doc["message"].GetString()), "installed base on the empty database");
+  std::string time = doc["time"].GetString();
+  EXPECT_EQ(time.size(), 24u) << time;
+  EXPECT_EQ(time.back(), 'Z') << time;
+
+  auto bad = testing::run_keel({"module", "list", "--db", json_db.conninfo()},
+                               {{"KEEL_LOG_FORMAT", "xml"}});
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("unknown log format"), std::string::npos) << bad.err;
+}
+
+// Issue 16: the access log names the request id, the client (X-Forwarded-For believed from
+// configured proxies only), the user, the route, the status and the latency.
+TEST_F(Auth, AccessLogNamesClientUserRouteStatusAndLatency) {
+  std::ostringstream log;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  spdlog::set_level(spdlog::level::info);
+  std::string token = testing::token_for(admin);
+  std::map<std::string, std::string> forwarded = {{"Authorization", "Bearer " + token},
+                                                  {"X-Forwarded-For", "203.0.113.7, 127.0.0.1"}};
+  {
+    http::ServerOptions behind_proxy;
+    behind_proxy.trusted_proxies = {"127.0.0.1"};
+    TestServer proxied(config, database.conninfo(), behind_proxy);
+    EXPECT_EQ(
+        http_request(proxied.port(), "GET", "/api/v1/records/partner/42", "", forwarded).status,
+        404);
+    TestServer direct(config, database.conninfo());
+    EXPECT_EQ(http_request(direct.port(), "GET", "/api/v1/records/partner", "",
+                           {{"X-Forwarded-For", "198.51.100.9"}})
+                  .status,
+              401);
+  }
+  spdlog::set_default_logger(previous);
+  std::string text = log.str();
+  EXPECT_NE(text.find(" 203.0.113.7 admin GET /api/v1/records/{entity}/{id} "
+                      "/api/v1/records/partner/42 404 "),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(" 127.0.0.1 - GET - /api/v1/records/partner 401 "), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("198.51.100.9"), std::string::npos) << "a header anyone can send";
 }
 
 }  // namespace

@@ -50,6 +50,14 @@ std::string cluster_conninfo(const std::string& dbname) {
   return run_cluster().cluster->conninfo(dbname);
 }
 
+void stop_cluster(const std::string& mode) {
+  run_cluster().cluster->halt(mode);
+}
+
+void start_cluster() {
+  run_cluster().cluster->resume();
+}
+
 TestDatabase::TestDatabase() {
   static std::atomic<int> counter{0};
   name_ = "t" + std::to_string(::getpid()) + "_" + std::to_string(counter++);

@@ -10,6 +10,10 @@ namespace keel::testing {
 // started on first use and stopped at exit.
 std::string cluster_conninfo(const std::string& dbname);
 
+// Stops the run's cluster (`mode`: "fast" or "immediate") and starts it again: fault tests.
+void stop_cluster(const std::string& mode);
+void start_cluster();
+
 // A fresh database for one test, dropped when the object goes away.
 class TestDatabase {
  public:

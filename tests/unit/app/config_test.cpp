@@ -312,7 +312,7 @@ TEST_F(ConfigTest, UnknownKeyIsLocated) {
   EXPECT_EQ(d.location.column, 3);
   Diagnostic far = invalid("[log]\nvolume = 11\n");
   EXPECT_EQ(far.message, "unknown key \"volume\" in [log]");
-  EXPECT_EQ(far.hint, "known keys of [log]: level");
+  EXPECT_EQ(far.hint, "known keys of [log]: level format");
 }
 
 TEST_F(ConfigTest, AKnownSectionThatIsNotATableIsLocated) {
