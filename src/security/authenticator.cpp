@@ -72,24 +72,32 @@ std::optional<Context> Authenticator::resolve(std::string_view authorization, co
     token.remove_suffix(1);
 
   std::optional<std::int64_t> user;
+  std::int64_t issued_at = 0;
   if (auto key = split_api_key(token)) {
     user = api_key_user(key->first, key->second, may_query, needs_query);
-  } else {
-    user = token_user(token);
+  } else if (auto verified = token_user(token)) {
+    user = verified->user_id;
+    issued_at = verified->issued_at;
   }
   if (!user) return std::nullopt;
-  return context_of(*user, policy, may_query, needs_query);
+  return context_of(*user, policy, may_query, needs_query, issued_at);
 }
 
 std::optional<Context> Authenticator::context_of(std::int64_t user_id, const Policy& policy,
-                                                 bool may_query, bool& needs_query) {
+                                                 bool may_query, bool& needs_query,
+                                                 std::int64_t issued_at) {
+  // A token issued before the user's sessions were last revoked is refused; one issued in the
+  // same second passes (iat has seconds only, and a login right after a logout must work).
+  auto valid = [issued_at](const User& u) {
+    return u.found && u.active && (issued_at == 0 || issued_at >= u.tokens_valid_after);
+  };
   auto now = Clock::now();
   {
     std::shared_lock lock(mutex_);
     auto it = users_.find(user_id);
     if (it != users_.end() && fresh(it->second.loaded, now)) {
       ++hits_;
-      if (!it->second.found || !it->second.active) return std::nullopt;
+      if (!valid(it->second)) return std::nullopt;
       return policy.context(user_id, it->second.login, it->second.roles);
     }
   }
@@ -101,7 +109,7 @@ std::optional<Context> Authenticator::context_of(std::int64_t user_id, const Pol
   auto generation = generation_.load();
   User user = load_user(user_id);
   std::optional<Context> context;
-  if (user.found && user.active) context = policy.context(user_id, user.login, user.roles);
+  if (valid(user)) context = policy.context(user_id, user.login, user.roles);
   std::unique_lock lock(mutex_);
   if (generation == generation_.load()) {  // not invalidated while we were reading
     if (users_.size() >= kMaxEntries) users_.clear();
@@ -110,22 +118,23 @@ std::optional<Context> Authenticator::context_of(std::int64_t user_id, const Pol
   return context;
 }
 
-std::optional<std::int64_t> Authenticator::token_user(std::string_view token) {
+std::optional<Authenticator::Verified> Authenticator::token_user(std::string_view token) {
   std::int64_t now = epoch_seconds();
   {
     std::shared_lock lock(mutex_);
     auto it = tokens_.find(token);
     if (it != tokens_.end()) {
       if (it->second.expires_at <= now) return std::nullopt;
-      return it->second.user_id;
+      return it->second;
     }
   }
   auto claims = signer_.verify(token);
   if (!claims) return std::nullopt;
   std::unique_lock lock(mutex_);
   if (tokens_.size() >= kMaxEntries) tokens_.clear();
-  tokens_.emplace(std::string(token), Verified{claims->user_id, claims->expires_at});
-  return claims->user_id;
+  Verified verified{claims->user_id, claims->issued_at, claims->expires_at};
+  tokens_.emplace(std::string(token), verified);
+  return verified;
 }
 
 std::optional<std::int64_t> Authenticator::api_key_user(std::string_view prefix,
@@ -184,7 +193,9 @@ std::optional<std::int64_t> Authenticator::api_key_user(std::string_view prefix,
 Authenticator::User Authenticator::load_user(std::int64_t user_id) {
   auto conn = pool_.acquire();
   auto r = conn->exec_cached(
-      "SELECT u.login, u.active, coalesce(string_agg(r.name, ',' ORDER BY r.name), '') "
+      "SELECT u.login, u.active, coalesce(string_agg(r.name, ',' ORDER BY r.name), ''), "
+      "coalesce(floor(extract(epoch FROM (SELECT max(x.revoked_at) FROM base_refresh_token x "
+      "WHERE x.\"user\" = u.id)))::bigint, 0) "
       "FROM base_user u LEFT JOIN base_user_roles_rel l ON l.source_id = u.id "
       "LEFT JOIN base_role r ON r.id = l.target_id WHERE u.id = $1 GROUP BY u.id",
       db::Params().add(user_id));
@@ -195,6 +206,7 @@ Authenticator::User Authenticator::load_user(std::int64_t user_id) {
   user.login = std::string(r.get(0, 0));
   user.active = r.get_bool(0, 1);
   user.roles = split_roles(r.get(0, 2));
+  user.tokens_valid_after = r.get_int(0, 3);
   return user;
 }
 

@@ -58,10 +58,14 @@ class Authenticator {
     std::string login;
     bool active = false;
     std::vector<std::string> roles;  // granted directly
+    // Access tokens issued before this second are refused: the last revocation of one of the
+    // user's sessions (a logout, a new password, a refresh token reused), 0 when none.
+    std::int64_t tokens_valid_after = 0;
     Clock::time_point loaded;
   };
   struct Verified {
     std::int64_t user_id = 0;
+    std::int64_t issued_at = 0;   // seconds since the epoch
     std::int64_t expires_at = 0;  // seconds since the epoch
   };
   struct Key {
@@ -78,11 +82,12 @@ class Authenticator {
   // answer needs the database.
   std::optional<Context> resolve(std::string_view authorization, const Policy& policy,
                                  bool may_query, bool& needs_query);
+  // `issued_at`: of an access token (0 for an API key).
   std::optional<Context> context_of(std::int64_t user_id, const Policy& policy, bool may_query,
-                                    bool& needs_query);
+                                    bool& needs_query, std::int64_t issued_at);
   std::optional<std::int64_t> api_key_user(std::string_view prefix, std::string_view secret,
                                            bool may_query, bool& needs_query);
-  std::optional<std::int64_t> token_user(std::string_view token);
+  std::optional<Verified> token_user(std::string_view token);
   User load_user(std::int64_t user_id);
   Key load_key(std::string_view prefix);
   bool fresh(Clock::time_point loaded, Clock::time_point now) const { return now - loaded < ttl_; }

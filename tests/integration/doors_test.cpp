@@ -5,12 +5,16 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <chrono>
 #include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "install/lifecycle.hpp"
 #include "modules/discovery.hpp"
+#include "security/crypto.hpp"
+#include "security/users.hpp"
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
 #include "support/http_client.hpp"
@@ -227,6 +231,55 @@ TEST_F(Doors, PathsThroughMany2oneApplyTheTargetsReadRules) {
       admin);
   ASSERT_EQ(all["data"].Size(), 1u);
   EXPECT_STREQ(all["data"][0]["category"]["name"].GetString(), "closed");
+}
+
+TEST_F(Doors, ANewPasswordALogoutOrADeactivationEndsEarlierAccessTokens) {
+  TestServer server(config, database.conninfo());
+  auto port = server.port();
+  auto status = [&](const std::string& token) {
+    return http_request(port, "GET", "/api/v1/records/item", "", bearer(token)).status;
+  };
+  // Up to 10 s for the NOTIFY to reach the server (CI is loaded); heard at once otherwise.
+  auto refused = [&](const std::string& token) {
+    for (int i = 0; i < 200; ++i) {
+      if (status(token) == 401) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  // Tokens carry their second of issue: a revocation counts from the next second.
+  auto next_second = [] { std::this_thread::sleep_for(std::chrono::milliseconds(1100)); };
+
+  // A new password: the tokens issued before stop working; a login with it works.
+  std::string before = testing::login(port, "clerk");
+  ASSERT_EQ(status(before), 200);
+  next_second();
+  set_password(*conn, "clerk", hash_password("a new password"));
+  EXPECT_TRUE(refused(before));
+  std::string after = testing::login(port, "clerk", "a new password");
+  EXPECT_EQ(status(after), 200);
+
+  // A logout: the session's access token ends with its refresh token.
+  auto session = parse(http_request(port, "POST", "/api/v1/auth/login",
+                                    R"({"login": "clerk", "password": "a new password"})")
+                           .body);
+  std::string access = session["access_token"].GetString();
+  ASSERT_EQ(status(access), 200);
+  next_second();
+  EXPECT_EQ(http_request(port, "POST", "/api/v1/auth/logout",
+                         R"({"refresh_token": ")" +
+                             std::string(session["refresh_token"].GetString()) + "\"}",
+                         bearer(access))
+                .status,
+            204);
+  EXPECT_TRUE(refused(access));
+  // A login right after is not caught by it.
+  std::string again = testing::login(port, "clerk", "a new password");
+  EXPECT_EQ(status(again), 200);
+
+  // Deactivated: out at once.
+  conn->exec("UPDATE base_user SET active = false WHERE login = 'clerk'");
+  EXPECT_TRUE(refused(again));
 }
 
 }  // namespace
