@@ -333,8 +333,8 @@ QueryScope::QueryScope(const schema::Registry& registry, const Entity& root,
     : registry_(registry), root_(root), ctx_(ctx) {}
 
 QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view what) {
-  const Entity* entity = &root_;
-  const Join* parent = nullptr;
+  const Entity* entity = base_ >= 0 ? joins_[base_].entity : &root_;
+  int parent = base_;
   size_t start = 0;
   for (int hops = 0;; ++hops) {
     if (hops > kMaxPathHops)
@@ -365,7 +365,7 @@ QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view w
     if (!trusted_ && !field_visible(*f, ctx_))
       throw ApiError(403, "records.forbidden_field",
                      "field \"" + entity->name + "." + f->name + "\" is not visible to you");
-    std::string alias = parent ? parent->alias : "t";
+    std::string alias = parent >= 0 ? joins_[parent].alias : "t";
     if (dot == std::string_view::npos)
       return Column{alias + "." + db::quote_ident(f->name), f, entity, alias};
     if (f->type != FieldType::kMany2one || !f->has_column())
@@ -377,20 +377,69 @@ QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view w
       throw ApiError(403, "security.forbidden",
                      "you may not read " + target->name + " records (path \"" + shown(path) + "\")",
                      "ask an administrator for a role that grants it");
-    parent = &join(std::string(path.substr(0, dot)), parent, *f, *target);
+    // The caller's joins are keyed by their path; a rule's apart (a rule sees every row).
+    std::string key = parent == base_ ? (base_ >= 0 ? joins_[base_].key + "!"
+                                         : trusted_ ? "!"
+                                                    : "") +
+                                            std::string(name)
+                                      : joins_[parent].key + "." + std::string(name);
+    parent = static_cast<int>(join(key, parent, *f, *target));
     entity = target;
     start = dot + 1;
   }
 }
 
-const QueryScope::Join& QueryScope::join(const std::string& path, const Join* parent,
-                                         const Field& field, const Entity& target) {
-  if (auto it = join_index_.find(path); it != join_index_.end()) return joins_[it->second];
-  Join j{path, "j" + std::to_string(joins_.size() + 1), &target, parent ? parent->alias : "t",
-         field.name};
-  join_index_.emplace(path, joins_.size());
-  joins_.push_back(std::move(j));
-  return joins_.back();
+size_t QueryScope::join(const std::string& key, int parent, const Field& field,
+                        const Entity& target) {
+  if (auto it = join_index_.find(key); it != join_index_.end()) return it->second;
+  size_t index = joins_.size();
+  joins_.push_back(Join{key, "j" + std::to_string(index + 1), &target, parent, field.name, {}});
+  join_index_.emplace(key, index);
+  if (!trusted_ && base_ < 0) {
+    // A path the caller named: what the target's read rules hide from the caller joins as null
+    // (its fields cannot be read, filtered or sorted on).
+    base_ = static_cast<int>(index);
+    struct Restore {
+      QueryScope& scope;
+      ~Restore() { scope.base_ = -1; }
+    } restore{*this};
+    std::string rule = rules(security::Operation::kRead);
+    joins_[index].rule = std::move(rule);
+  }
+  return index;
+}
+
+std::string QueryScope::rules(security::Operation op) {
+  if (ctx_.admin) return {};
+  const auto& policy = registry_.security();
+  const std::string& entity = base_ >= 0 ? joins_[base_].entity->name : root_.name;
+  auto rules = policy.rules_for(entity, op);
+  if (rules.empty()) return {};
+  struct Trusted {
+    QueryScope& scope;
+    bool was;
+    explicit Trusted(QueryScope& s) : scope(s), was(s.trusted_) { scope.trusted_ = true; }
+    ~Trusted() { scope.trusted_ = was; }
+  } trusted(*this);
+  auto conjunction = [&](std::string_view role) {
+    std::string out;
+    for (const auto* r : rules)
+      if (r->role == role)
+        out += (out.empty() ? "(" : " AND (") + compile_filter(r->filter, *this) + ")";
+    return out;
+  };
+  std::string out = conjunction("");
+  auto granting = policy.granting_roles(ctx_, entity, op);
+  bool unrestricted = std::any_of(granting.begin(), granting.end(), [&](const std::string& role) {
+    return std::none_of(rules.begin(), rules.end(), [&](const auto* r) { return r->role == role; });
+  });
+  if (unrestricted) return out;
+  // Only now compile the roles' rules: every value bound must appear in the SQL.
+  std::string any;
+  for (const auto& role : granting)
+    any += (any.empty() ? "(" : " OR (") + conjunction(role) + ")";
+  if (any.empty()) any = "FALSE";
+  return out + (out.empty() ? "(" : " AND (") + any + ")";
 }
 
 std::string QueryScope::alias_of(std::string_view path) const {
@@ -421,11 +470,25 @@ std::string QueryScope::bind_null(std::string_view cast) {
   return cast.empty() ? p : p + "::" + std::string(cast);
 }
 
+std::string QueryScope::joined(size_t index) const {
+  const Join& j = joins_[index];
+  std::string out = db::quote_ident(j.entity->table) + " " + j.alias;
+  std::string below;
+  for (size_t i = index + 1; i < joins_.size(); ++i)
+    if (joins_[i].parent == static_cast<int>(index)) below += " LEFT JOIN " + joined(i);
+  std::string on = j.alias + ".id = " + (j.parent >= 0 ? joins_[j.parent].alias : "t") + "." +
+                   db::quote_ident(j.column);
+  if (j.rule.empty()) return out + " ON " + on + below;
+  // The rule may name the joins below: they are joined inside, and a hidden row is null with
+  // all of them.
+  if (!below.empty()) out = "(" + out + below + ")";
+  return out + " ON " + on + " AND " + j.rule;
+}
+
 std::string QueryScope::from() const {
   std::string out = db::quote_ident(root_.table) + " t";
-  for (const auto& j : joins_)
-    out += " LEFT JOIN " + db::quote_ident(j.entity->table) + " " + j.alias + " ON " + j.alias +
-           ".id = " + j.parent_alias + "." + db::quote_ident(j.column);
+  for (size_t i = 0; i < joins_.size(); ++i)
+    if (joins_[i].parent < 0) out += " LEFT JOIN " + joined(i);
   return out;
 }
 

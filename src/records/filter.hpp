@@ -64,22 +64,34 @@ class QueryScope {
   // written by module authors and apply whatever the caller may see.
   void set_trusted(bool trusted) { trusted_ = trusted; }
 
+  // The record rules of `op` on the root entity for the caller, as one SQL predicate over the
+  // scope (their joins shared, their values bound); empty when none restricts the caller.
+  // Global rules are AND-ed; then, for at least one of the caller's roles that grants `op`, all
+  // of that role's rules hold (a granting role without rules grants every row).
+  std::string rules(security::Operation op);
+
  private:
   struct Join {
-    std::string path;  // "partner", "partner.country"
+    std::string key;  // "partner", "partner.country"; "!partner" in rules, "partner!company" in
+                      // the rules of the target of "partner"
     std::string alias;
     const schema::Entity* entity = nullptr;
-    std::string parent_alias;
+    int parent = -1;     // index of the parent join; -1: the root
     std::string column;  // the many2one column in the parent
+    std::string rule;    // the target's read rules for the caller: a row they hide joins as null
   };
-  // The join for `path` below `parent`, created when new.
-  const Join& join(const std::string& path, const Join* parent, const schema::Field& field,
-                   const schema::Entity& target);
+  // The index of the join `key` below `parent`, created when new. A join named by the caller
+  // (not by a rule) gets the read rules of its target.
+  size_t join(const std::string& key, int parent, const schema::Field& field,
+              const schema::Entity& target);
+  // The joins below `parent` and their ON conditions, as FROM writes them after LEFT JOIN.
+  std::string joined(size_t index) const;
 
   const schema::Registry& registry_;
   const schema::Entity& root_;
   const SecurityContext& ctx_;
   bool trusted_ = false;
+  int base_ = -1;  // while compiling the rules of a join's target: that join
   std::vector<Join> joins_;
   std::map<std::string, size_t, std::less<>> join_index_;
   db::Params params_;

@@ -82,9 +82,31 @@ db::Result run(db::Connection& conn, bool cached, std::string_view sql, const db
 
 using Right = security::Operation;
 
-// 403 unless one of the caller's roles grants `op` on `e`.
+// The tables that mirror the files of the installed modules (written by install/ at install,
+// upgrade and uninstall, from manifests, entities, security and views files). Keel acts on the
+// files, so a row changed through the API would only make these tables lie (a base_module row
+// set to uninstalled, an access row no policy enforces): they are read-only through the API, for
+// administrators too. Users and their roles (base_user, its roles many2many), API keys and view
+// customisations are data, and stay writable.
+bool mirrors_module_files(const Entity& e) {
+  static const std::vector<std::string_view> kMirrors = {
+      "base_module",     "base_entity", "base_field",  "base_external_id", "base_ownership",
+      "base_migration",  "base_role",   "base_access", "base_rule",        "base_view",
+      "base_view_patch", "base_menu",   "base_action", "base_ui_component"};
+  return e.module == "base" &&
+         std::find(kMirrors.begin(), kMirrors.end(), e.name) != kMirrors.end();
+}
+
+// 403 unless one of the caller's roles grants `op` on `e`; a write to a table that mirrors
+// module files is refused to everyone.
 void require_right(const schema::Registry& registry, const SecurityContext& ctx, const Entity& e,
                    Right op) {
+  if (op != Right::kRead && mirrors_module_files(e))
+    throw ApiError(403, "records.read_only",
+                   e.name +
+                       " records mirror the files of the installed modules: they are read-only "
+                       "through the API; change the module's files and upgrade it",
+                   "keel module upgrade <module>");
   if (registry.security().allowed(ctx, e.name, op)) return;
   throw ApiError(403, "security.forbidden",
                  "you may not " + std::string(security::to_string(op)) + " " + e.name + " records",
@@ -94,38 +116,11 @@ void require_right(const schema::Registry& registry, const SecurityContext& ctx,
 // The record rules of `op` on the scope's entity as one SQL predicate; empty when none
 // restricts the caller. Global rules are AND-ed; then, for at least one of the caller's roles
 // that grants `op`, all of that role's rules hold (a granting role without rules grants every
-// row). Rules compile into the same scope as the request's filter (their joins are shared,
-// their values bound), so a rule is a predicate, never a list of ids.
+// row). Rules compile into the same scope as the request's filter (their values bound, their
+// joins apart from the caller's), so a rule is a predicate, never a list of ids.
 std::string rule_predicate(QueryScope& scope, const SecurityContext& ctx, Right op) {
-  if (ctx.admin) return {};
-  const auto& policy = scope.registry().security();
-  const std::string& entity = scope.root().name;
-  auto rules = policy.rules_for(entity, op);
-  if (rules.empty()) return {};
-  struct Trusted {
-    QueryScope& scope;
-    explicit Trusted(QueryScope& s) : scope(s) { scope.set_trusted(true); }
-    ~Trusted() { scope.set_trusted(false); }
-  } trusted(scope);
-  auto conjunction = [&](std::string_view role) {
-    std::string out;
-    for (const auto* r : rules)
-      if (r->role == role)
-        out += (out.empty() ? "(" : " AND (") + compile_filter(r->filter, scope) + ")";
-    return out;
-  };
-  std::string out = conjunction("");
-  auto granting = policy.granting_roles(ctx, entity, op);
-  bool unrestricted = std::any_of(granting.begin(), granting.end(), [&](const std::string& role) {
-    return std::none_of(rules.begin(), rules.end(), [&](const auto* r) { return r->role == role; });
-  });
-  if (unrestricted) return out;
-  // Only now compile the roles' rules: every value bound must appear in the SQL.
-  std::string any;
-  for (const auto& role : granting)
-    any += (any.empty() ? "(" : " OR (") + conjunction(role) + ")";
-  if (any.empty()) any = "FALSE";
-  return out + (out.empty() ? "(" : " AND (") + any + ")";
+  (void)ctx;  // the scope's
+  return scope.rules(op);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -38,12 +38,21 @@ ThrottledError::ThrottledError(std::int64_t retry_after)
 AuthService::AuthService(const TokenSigner& signer, Options options)
     : signer_(signer), options_(options) {}
 
-void AuthService::check_throttle(db::Connection& conn, std::string_view login,
-                                 std::string_view address) const {
+void AuthService::count_attempt(db::Connection& conn, std::string_view login,
+                                std::string_view address) const {
   const auto window = std::to_string(options_.failure_window.count());
   // Failures older than the window never count again.
   conn.exec_cached("DELETE FROM base_login_failure WHERE at < now() - make_interval(secs => $1)",
                    db::Params().add(window));
+  db::Transaction tx(conn);
+  // Attempts of one login (and from one address) take their turn, on every server of the
+  // database: each sees the failures counted before it (a new snapshot per statement). Always
+  // the login first, then the address: no two attempts wait for each other in a cycle.
+  conn.exec_cached("SELECT pg_advisory_xact_lock(1263691116, hashtext(left($1, 128)))",
+                   db::Params().add(login));
+  if (!address.empty())
+    conn.exec_cached("SELECT pg_advisory_xact_lock(1263691105, hashtext(left($1, 64)))",
+                     db::Params().add(address));
   // The seconds until the oldest of the last N failures leaves the window, when there are N.
   auto wait = [&](const char* column, std::string_view value, int limit) -> std::int64_t {
     auto r = conn.exec_cached(
@@ -59,24 +68,28 @@ void AuthService::check_throttle(db::Connection& conn, std::string_view login,
       std::max(wait("login", login, options_.max_failures_per_login),
                address.empty() ? std::int64_t{0}
                                : wait("address", address, options_.max_failures_per_address));
-  if (retry > 0) throw ThrottledError(retry);
+  if (retry > 0) {
+    tx.commit();
+    throw ThrottledError(retry);
+  }
+  conn.exec_cached(
+      "INSERT INTO base_login_failure (login, address, at) VALUES (left($1, 128), "
+      "left($2, 64), now())",
+      db::Params().add(login).add(address));
+  tx.commit();
 }
 
 TokenPair AuthService::login(db::Connection& conn, std::string_view login,
                              std::string_view password, std::string_view address) const {
-  check_throttle(conn, login, address);
+  // Counted as a failure first, then hashed: concurrent wrong passwords cannot all pass the
+  // check during the ~0.3 s of hashing.
+  count_attempt(conn, login, address);
   auto user = conn.exec_cached("SELECT id, password, active FROM base_user WHERE login = $1",
                                db::Params().add(login));
   // Always one full verification, even for a user that does not exist.
   std::string_view hash = user.rows() ? user.get(0, 1) : std::string_view{};
   bool ok = verify_password(hash, password);
-  if (!ok || user.rows() == 0 || !user.get_bool(0, 2)) {
-    conn.exec_cached(
-        "INSERT INTO base_login_failure (login, address, at) VALUES (left($1, 128), "
-        "left($2, 64), now())",
-        db::Params().add(login).add(address));
-    invalid_credentials();
-  }
+  if (!ok || user.rows() == 0 || !user.get_bool(0, 2)) invalid_credentials();
   std::int64_t id = user.get_int(0, 0);
   conn.exec_cached("DELETE FROM base_login_failure WHERE login = left($1, 128)",
                    db::Params().add(login));

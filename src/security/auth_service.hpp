@@ -60,7 +60,11 @@ class AuthService {
  private:
   std::string open_refresh_token(db::Connection& conn, std::int64_t user_id,
                                  const std::string& chain) const;
-  void check_throttle(db::Connection& conn, std::string_view login, std::string_view address) const;
+  // Counts an attempt of `login` from `address` as a failure before its password is checked
+  // (login() clears the failures of a login that succeeds), or throws ThrottledError when too
+  // many failures are already counted. Check and count are one step under an advisory lock per
+  // login and per address, so concurrent attempts, on any server, cannot all pass the check.
+  void count_attempt(db::Connection& conn, std::string_view login, std::string_view address) const;
 
   const TokenSigner& signer_;
   Options options_;

@@ -20,6 +20,9 @@ constexpr std::pair<std::string_view, std::string_view> kWatched[] = {
     {"base_user_roles_rel", ""},
     {"base_role", ""},
     {"base_api_key", " OF \"user\", prefix, secret_hash, active, expires_at"},
+    // A revoked session (logout, new password, reuse) ends the access tokens issued before it;
+    // logins (INSERT) and the purge of expired tokens (DELETE) must not flush every cache.
+    {"base_refresh_token", "UPDATE OF revoked_at"},
 };
 
 std::int64_t user_id(db::Connection& conn, std::string_view login) {
@@ -52,6 +55,7 @@ void install_auth_triggers(db::Connection& conn) {
   for (auto [table, columns] : kWatched) {
     std::string events = "INSERT OR UPDATE" + std::string(columns) + " OR DELETE";
     if (columns.empty()) events += " OR TRUNCATE";
+    if (columns.rfind("UPDATE", 0) == 0) events = columns;
     conn.exec("CREATE OR REPLACE TRIGGER keel_auth_notify AFTER " + events + " ON " +
               db::quote_ident(table) + " FOR EACH STATEMENT EXECUTE FUNCTION keel_auth_notify()");
   }
