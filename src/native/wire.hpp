@@ -46,6 +46,7 @@ enum class Tag : std::uint8_t {
   kString = 4,
   kIds = 5,
   kJson = 6,
+  kDecimal = 7,  // exact text ("12.50"): never a double
 };
 
 struct ProtocolError : std::runtime_error {
@@ -93,6 +94,8 @@ class Writer {
               i64(id);
           } else if constexpr (std::is_same_v<T, sdk::RawJson>) {
             tag(Tag::kJson).str(v.text);
+          } else if constexpr (std::is_same_v<T, sdk::Decimal>) {
+            tag(Tag::kDecimal).str(v.to_string());
           } else {
             static_assert(sizeof(T) == 0, "a Value alternative without a wire tag: add one");
           }
@@ -187,6 +190,8 @@ class Reader {
       }
       case Tag::kJson:
         return sdk::RawJson{str()};
+      case Tag::kDecimal:
+        return sdk::Decimal::parse(str());
     }
     throw ProtocolError("unknown value tag " + std::to_string(static_cast<int>(t)) +
                         " (a module host of another Keel version?)");
