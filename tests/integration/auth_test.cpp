@@ -586,9 +586,14 @@ TEST_F(Auth, AccessTokensEndOnLogoutNewPasswordAndDeactivationOnEveryServer) {
 // KEEL_LOG_FORMAT) writes one JSON object per line.
 TEST(Logging, LinesCarryTimeAndLevelAsTextOrJson) {
   testing::TestDatabase text_db, json_db;
+  // An addons directory that exists: otherwise the first line is the CLI's diagnostic about
+  // the missing one (depending on the working directory), not a log line.
+  testing::AddonTree addons;
+  const std::string path = addons.path().string();
   // `keel user add` on an empty database installs base first, and says so.
-  auto text = testing::run_keel({"user", "add", "carol", "--db", text_db.conninfo()}, {}, {},
-                                "first password\n");
+  auto text =
+      testing::run_keel({"user", "add", "carol", "--db", text_db.conninfo(), "--addons-path", path},
+                        {}, {}, "first password\n");
   ASSERT_EQ(text.status, 0) << text.err;
   std::string line = text.err.substr(0, text.err.find('\n'));
   // 2026-12-05T17:51:51.123Z info installed base on the empty database
@@ -598,8 +603,9 @@ TEST(Logging, LinesCarryTimeAndLevelAsTextOrJson) {
   EXPECT_EQ(line.substr(23, 7), "Z info ") << line;
   EXPECT_NE(line.find("installed base on the empty database"), std::string::npos) << line;
 
-  auto json = testing::run_keel({"user", "add", "carol", "--db", json_db.conninfo()},
-                                {{"KEEL_LOG_FORMAT", "json"}}, {}, "first password\n");
+  auto json =
+      testing::run_keel({"user", "add", "carol", "--db", json_db.conninfo(), "--addons-path", path},
+                        {{"KEEL_LOG_FORMAT", "json"}}, {}, "first password\n");
   ASSERT_EQ(json.status, 0) << json.err;
   auto doc = parse(json.err.substr(0, json.err.find('\n')));
   ASSERT_TRUE(doc.IsObject()) << json.err;
