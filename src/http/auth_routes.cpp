@@ -55,7 +55,11 @@ std::string tokens_json(const security::TokenPair& pair) {
 
 // A failure of login or refresh as problem+json, with the headers RFC 6750 and 9110 ask for.
 Response auth_problem(const ApiError& e) {
-  auto r = Response::problem(e.status(), e.code(), status_title(e.status()), e.what());
+  std::vector<std::pair<std::string, std::string>> errors;
+  for (const auto& fe : e.field_errors())
+    errors.emplace_back(fe.field, fe.message);
+  auto r =
+      Response::problem(e.status(), e.code(), status_title(e.status()), e.what(), errors, e.hint());
   if (auto* t = dynamic_cast<const security::ThrottledError*>(&e))
     r.headers.emplace_back("Retry-After", std::to_string(t->retry_after()));
   if (e.status() == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");

@@ -49,7 +49,8 @@ Response Response::await(std::function<void(Resume)> start) {
 
 Response Response::problem(int status, std::string_view type, std::string_view title,
                            std::string_view detail,
-                           const std::vector<std::pair<std::string, std::string>>& errors) {
+                           const std::vector<std::pair<std::string, std::string>>& errors,
+                           std::string_view hint) {
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   auto str = [&](std::string_view s) {
@@ -64,6 +65,10 @@ Response Response::problem(int status, std::string_view type, std::string_view t
   w.Int(status);
   w.Key("detail");
   str(detail);
+  if (!hint.empty()) {  // what to do about it (contract §5)
+    w.Key("hint");
+    str(hint);
+  }
   if (!errors.empty()) {
     w.Key("errors");
     w.StartArray();

@@ -64,7 +64,8 @@ struct Response {
   // RFC 9457 problem+json. `type` is a stable code ("records.not_found").
   static Response problem(int status, std::string_view type, std::string_view title,
                           std::string_view detail,
-                          const std::vector<std::pair<std::string, std::string>>& errors = {});
+                          const std::vector<std::pair<std::string, std::string>>& errors = {},
+                          std::string_view hint = {});
 };
 
 // Decodes %XX and '+' (in query strings). Returns nullopt for a malformed escape.

@@ -163,7 +163,8 @@ struct Server::Impl {
       std::vector<std::pair<std::string, std::string>> errors;
       for (const auto& fe : e.field_errors())
         errors.emplace_back(fe.field, fe.message);
-      auto r = Response::problem(e.status(), e.code(), status_title(e.status()), e.what(), errors);
+      auto r = Response::problem(e.status(), e.code(), status_title(e.status()), e.what(), errors,
+                                 e.hint());
       if (e.status() == 503) r.headers.emplace_back("Retry-After", "1");
       return r;
     } catch (const db::DbError& e) {

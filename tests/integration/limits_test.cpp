@@ -91,6 +91,8 @@ TEST_F(Limits, DeepLoginAndRefreshBodiesAnswer400WithoutAToken) {
   EXPECT_EQ(login.status, 400) << login.body.substr(0, 300);
   EXPECT_EQ(login.header("content-type"), "application/problem+json");
   EXPECT_NE(type_of(login).find("limits.json_depth"), std::string::npos) << login.body;
+  // The problem says what to do about it (contract §5: problem+json carries `hint`).
+  EXPECT_TRUE(testing::parse_json(login.body).HasMember("hint")) << login.body;
   auto refresh = testing::http_request(server.port(), "POST", "/api/v1/auth/refresh",
                                        R"({"refresh_token": )" + deep + "}");
   EXPECT_EQ(refresh.status, 400) << refresh.body.substr(0, 300);
