@@ -2,37 +2,15 @@
 
 #include <fstream>
 #include <iterator>
-#include <map>
 #include <string_view>
+
+#include "ui/service.hpp"
 
 namespace keel::http {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string content_type_of(const fs::path& file) {
-  static const std::map<std::string, std::string, std::less<>> kTypes = {
-      {".html", "text/html; charset=utf-8"},
-      {".js", "text/javascript; charset=utf-8"},
-      {".mjs", "text/javascript; charset=utf-8"},
-      {".css", "text/css; charset=utf-8"},
-      {".json", "application/json"},
-      {".map", "application/json"},
-      {".svg", "image/svg+xml"},
-      {".png", "image/png"},
-      {".jpg", "image/jpeg"},
-      {".jpeg", "image/jpeg"},
-      {".gif", "image/gif"},
-      {".webp", "image/webp"},
-      {".ico", "image/x-icon"},
-      {".woff", "font/woff"},
-      {".woff2", "font/woff2"},
-      {".txt", "text/plain; charset=utf-8"},
-      {".webmanifest", "application/manifest+json"}};
-  auto type = kTypes.find(file.extension().string());
-  return type == kTypes.end() ? "application/octet-stream" : type->second;
-}
 
 bool read_file(const fs::path& file, std::string* body) {
   std::ifstream in(file, std::ios::binary);
@@ -85,7 +63,7 @@ Response serve_static(const fs::path& root, const Request& request) {
   }
   Response r;
   if (!read_file(file, &r.body)) return not_found();
-  r.content_type = content_type_of(file);
+  r.content_type = ui::content_type_of(file);
   bool hashed = is_file && !relative.empty() && *relative.begin() == "assets";
   r.headers.emplace_back("Cache-Control",
                          hashed ? "public, max-age=31536000, immutable" : "no-cache");

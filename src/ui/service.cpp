@@ -263,6 +263,29 @@ std::string components_json(const Catalog& catalog, std::string_view assets_url)
   return buffer.GetString();
 }
 
+std::string content_type_of(const std::filesystem::path& file) {
+  static const std::map<std::string, std::string, std::less<>> kTypes = {
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".json", "application/json"},
+      {".map", "application/json"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".jpg", "image/jpeg"},
+      {".jpeg", "image/jpeg"},
+      {".gif", "image/gif"},
+      {".webp", "image/webp"},
+      {".ico", "image/x-icon"},
+      {".woff", "font/woff"},
+      {".woff2", "font/woff2"},
+      {".txt", "text/plain; charset=utf-8"},
+      {".webmanifest", "application/manifest+json"}};
+  auto type = kTypes.find(file.extension().string());
+  return type == kTypes.end() ? "application/octet-stream" : type->second;
+}
+
 Asset read_asset(const Catalog& catalog, std::string_view module, std::string_view path) {
   auto not_found = [&] {
     return ApiError(
@@ -294,25 +317,7 @@ Asset read_asset(const Catalog& catalog, std::string_view module, std::string_vi
   text << in.rdbuf();
   Asset asset;
   asset.body = text.str();
-  static const std::map<std::string, std::string> kTypes = {
-      {".js", "text/javascript; charset=utf-8"},
-      {".mjs", "text/javascript; charset=utf-8"},
-      {".css", "text/css; charset=utf-8"},
-      {".json", "application/json"},
-      {".map", "application/json"},
-      {".html", "text/html; charset=utf-8"},
-      {".svg", "image/svg+xml"},
-      {".png", "image/png"},
-      {".jpg", "image/jpeg"},
-      {".jpeg", "image/jpeg"},
-      {".gif", "image/gif"},
-      {".webp", "image/webp"},
-      {".ico", "image/x-icon"},
-      {".woff", "font/woff"},
-      {".woff2", "font/woff2"},
-      {".txt", "text/plain; charset=utf-8"}};
-  auto type = kTypes.find(file.extension().string());
-  asset.content_type = type == kTypes.end() ? "application/octet-stream" : type->second;
+  asset.content_type = content_type_of(file);
   asset.etag = "\"" + fingerprint(asset.body) + "\"";
   return asset;
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,5 +48,9 @@ struct Asset {
 // `path` is relative to static/ (already URL-decoded); no `..`, no hidden files, no link out of
 // the folder. ApiError 404 otherwise.
 Asset read_asset(const Catalog& catalog, std::string_view module, std::string_view path);
+
+// The Content-Type of a file served to browsers (module assets, the web client), by extension;
+// application/octet-stream when unknown.
+std::string content_type_of(const std::filesystem::path& file);
 
 }  // namespace keel::ui
