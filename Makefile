@@ -31,7 +31,7 @@ fuzz: bootstrap
 # Benchmarks, in a release build; each prints its measurements and whether its target is met.
 bench: bootstrap
 	@cmake --preset release >/dev/null
-	@cmake --build build/release -j $(JOBS) --target install_bench keel
+	@cmake --build build/release -j $(JOBS) --target install_bench http_load keel
 	build/release/bench/install_bench
 	bench/rest_bench.sh
 

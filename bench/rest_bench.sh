@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 keel=${KEEL:-build/release/src/keel}
+load_generator=${LOAD:-build/release/bench/http_load}
 conn_list=${CONNS:-8 32}
 work=$(mktemp -d /tmp/keel-rest-bench-XXXXXX)
 chmod 755 "$work"
@@ -36,40 +37,10 @@ psql -q "$db" -c "INSERT INTO bench_item (name, category, amount, quantity)
   SELECT 'item ' || i, 'c' || (i % 20), (i % 1000) / 10.0, i % 7 FROM generate_series(1, 100000) i;
   ANALYZE bench_item;"
 
-cat >"$work/auth.lua" <<'LUA'
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("KEEL_TOKEN")
-LUA
-mkdir -p "$work/user"
-cat >"$work/get.lua" <<'LUA'
-request = function() return wrk.format("GET", "/api/v1/records/bench_item/" .. math.random(1, 100000)) end
-LUA
-cat >"$work/list.lua" <<'LUA'
-request = function()
-  return wrk.format("GET", "/api/v1/records/bench_item?filter=%7B%22category%22%3A%7B%22eq%22%3A%22c" ..
-    math.random(0, 19) .. "%22%7D%7D&sort=-amount&limit=50")
-end
-LUA
-cat >"$work/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.path = "/api/v1/records/bench_item"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"name": "new item", "category": "c1", "amount": "12.50", "quantity": 3}'
-LUA
-cat >"$work/latency.lua" <<'LUA'
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %.1f %.3f %.3f %.3f %.3f %d\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
-    latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
-    e.connect + e.read + e.write + e.status + e.timeout))
-end
-LUA
-for load in get list post; do
-  cp "$work/$load.lua" "$work/user/$load.lua"
-  cat "$work/auth.lua" "$work/latency.lua" >>"$work/$load.lua"
-  cat "$work/latency.lua" >>"$work/user/$load.lua"
-  echo "wrk.headers[\"Authorization\"] = \"Bearer $USER_TOKEN\"" >>"$work/user/$load.lua"
-done
+# The loads, as http_load arguments (bench/http_load.cpp: closed loop, like pgbench's clients).
+get_path='/api/v1/records/bench_item/{rand:1:100000}'
+list_path='/api/v1/records/bench_item?filter=%7B%22category%22%3A%7B%22eq%22%3A%22c{rand:0:19}%22%7D%7D&sort=-amount&limit=50'
+post_body='{"name": "new item", "category": "c1", "amount": "12.50", "quantity": 3}'
 
 # The SQL a hand-written client would send for the same answers (every column, the total of a
 # page with count(*) OVER ()), without the JSON work. Keel's own SQL differs (it formats dates
@@ -79,7 +50,17 @@ printf '\\set id random(1, 100000)\nSELECT %s FROM bench_item t WHERE t.id = :id
 printf '\\set c random(0, 19)\nSELECT %s, count(*) OVER () FROM bench_item t WHERE t.category = '"'"'c'"'"' || :c ORDER BY t.amount DESC, t.id LIMIT 50;\n' "$cols" >"$work/list.sql"
 printf "INSERT INTO bench_item AS t (name, category, amount, quantity) VALUES ('new item', 'c1', 12.50, 3) RETURNING %s;\n" "$cols" >"$work/post.sql"
 
-run_wrk() { wrk -t2 -c"$conns" -d"${seconds}s" -s "$work/$1.lua" "http://127.0.0.1:$port" | grep RESULT; }
+# run_load LOAD TOKEN: RESULT req/s p50 p90 p99 max errors p99-corrected (ms).
+run_load() {
+  local args=(-c "$conns" -t 2 -d "$seconds" -H "Authorization: Bearer $2")
+  case $1 in
+    get) args+=(127.0.0.1:$port "$get_path") ;;
+    list) args+=(127.0.0.1:$port "$list_path") ;;
+    post) args+=(-m POST -H 'Content-Type: application/json' -b "$post_body" 127.0.0.1:$port
+      /api/v1/records/bench_item) ;;
+  esac
+  "$load_generator" "${args[@]}" | grep RESULT
+}
 # pgbench's tps and its latency percentiles (from the per-transaction log, in ms).
 run_pgbench() {
   rm -f "$work"/pgbench_log.*
@@ -90,20 +71,21 @@ run_pgbench() {
       v[int(NR * 0.99)], v[NR]}'
 }
 echo "machine: $(nproc) cores, $(uptime | sed 's/.*load/load/')"
-printf '%-5s %-6s %-6s %10s %7s %7s %7s %8s %6s %10s %7s %7s %7s %8s %6s %6s\n' conns load \
-  caller "keel req/s" p50 p90 p99 max errors "pg tps" p50 p90 p99 max ratio target
+echo "keel p99c: the p99 with wrk's coordinated-omission correction (see bench/http_load.cpp)"
+printf '%-5s %-6s %-6s %10s %7s %7s %7s %8s %6s %7s %10s %7s %7s %7s %8s %6s %6s\n' conns load \
+  caller "keel req/s" p50 p90 p99 max errors p99c "pg tps" p50 p90 p99 max ratio target
 for conns in $conn_list; do
   for load in get list post; do
     read -r tps pp50 pp90 pp99 pmax < <(run_pgbench $load)
     case $load in get) target=0.8;; list) target=0.9;; post) target=0.7;; esac
     # The admin bypasses rules; the user runs under one record rule (target: at most 10 % lower).
     for caller in admin user; do
-      script=$load
-      [ $caller = user ] && script=user/$load
-      read -r _ rps p50 p90 p99 max errors < <(run_wrk $script)
+      token=$KEEL_TOKEN
+      [ $caller = user ] && token=$USER_TOKEN
+      read -r _ rps p50 p90 p99 max errors p99c < <(run_load $load "$token")
       ratio=$(awk -v a="$rps" -v b="$tps" 'BEGIN {printf "%.2f", a / b}')
-      printf '%-5s %-6s %-6s %10.0f %7.2f %7.2f %7.2f %8.1f %6s %10.0f %7.2f %7.2f %7.2f %8.1f %6s %6s\n' \
-        "$conns" $load $caller "$rps" "$p50" "$p90" "$p99" "$max" "$errors" "$tps" "$pp50" "$pp90" \
+      printf '%-5s %-6s %-6s %10.0f %7.2f %7.2f %7.2f %8.1f %6s %7.2f %10.0f %7.2f %7.2f %7.2f %8.1f %6s %6s\n' \
+        "$conns" $load $caller "$rps" "$p50" "$p90" "$p99" "$max" "$errors" "$p99c" "$tps" "$pp50" "$pp90" \
         "$pp99" "$pmax" "$ratio" "$target"
       [ $caller = admin ] && admin_rps=$rps
     done
