@@ -8,6 +8,11 @@
 #include <iostream>
 #include <string>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "db/catalog.hpp"
@@ -61,6 +66,69 @@ void generate(const fs::path& root) {
   }
 }
 
+// GET /api/v1/healthz on 127.0.0.1:port; true on a 200.
+bool healthy(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+    const std::string request =
+        "GET /api/v1/healthz HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
+    char answer[16] = {};
+    ok = ::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()) &&
+         ::read(fd, answer, 12) == 12 && std::string(answer, 12) == "HTTP/1.1 200";
+  }
+  ::close(fd);
+  return ok;
+}
+
+long rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+// Starts `keel serve` over the installed database (the binary of this build, or $KEEL) and
+// prints the time to its first answered request and its resident memory when idle.
+void measure_start(const fs::path& root, const std::string& conninfo) {
+  fs::path keel = getenv("KEEL") ? fs::path(getenv("KEEL"))
+                                 : fs::read_symlink("/proc/self/exe").parent_path().parent_path() /
+                                       "src" / "keel";
+  const int port = 18000 + ::getpid() % 1000;
+  std::string listen = "127.0.0.1:" + std::to_string(port);
+  std::string addons = (root / "addons").string();
+  auto start = std::chrono::steady_clock::now();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::chdir(root.c_str()) != 0) _exit(127);
+    ::setenv("KEEL_CORE_PATH", KEEL_SOURCE_DIR "/core", 1);
+    ::setenv("KEEL_ADMIN_PASSWORD", "bench-admin-password", 1);
+    ::execl(keel.c_str(), "keel", "--db", conninfo.c_str(), "--addons-path", addons.c_str(),
+            "--log-level", "warn", "serve", "--listen", listen.c_str(), nullptr);
+    _exit(127);
+  }
+  bool up = false;
+  while (!up && std::chrono::steady_clock::now() - start < std::chrono::seconds(30)) {
+    up = healthy(port);
+    if (!up) ::usleep(1000);
+  }
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  ::sleep(2);
+  long rss = rss_kib(pid);
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, nullptr, 0);
+  if (!up) {
+    std::printf("start: keel serve did not answer within 30 s (%s)\n", keel.c_str());
+    return;
+  }
+  std::printf("start_ms=%.0f (target < 200) idle_rss_mib=%.1f (target < 50)\n", ms, rss / 1024.0);
+}
+
 }  // namespace
 
 int main() {
@@ -109,6 +177,7 @@ int main() {
                 static_cast<double>(statements) / entities);
     std::printf("target=5s %s\n", seconds < 5.0 ? "MET" : "MISSED");
     status = seconds < 5.0 ? 0 : 1;
+    measure_start(root, cluster.conninfo());
   }
   std::error_code ec;
   fs::remove_all(root, ec);
