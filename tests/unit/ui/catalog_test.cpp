@@ -202,6 +202,31 @@ TEST_F(CatalogTest, ConflictingPatchesNameThePatchThatRemovedTheTarget) {
             std::string::npos);
 }
 
+TEST_F(CatalogTest, ButtonsNameFieldsOfTheEntityAndARoute) {
+  module("shop", "", kShop, R"(views:
+  - id: form
+    entity: order
+    type: form
+    arch:
+      - {component: button, id: ok, label: Done, set: {name: x}, when: {name: [a, b]}}
+      - {component: button, id: go, route: "POST /x/shop/orders/{id}/go"}
+      - {component: button, id: a, set: {colour: red}}
+      - {component: button, id: b, when: [name]}
+      - {component: button, id: c, route: "FETCH /x"}
+      - {component: button, id: d, route: "x/y"}
+      - {component: button, id: e, set: {name: x}, route: /x}
+)");
+  auto b = build();
+  auto e = b.errors();
+  EXPECT_TRUE(b.has("v.yaml:8:9: button set names unknown field \"colour\" of entity \"order\""))
+      << ::testing::PrintToString(e);
+  EXPECT_TRUE(b.has("v.yaml:9:9: button when must be a map of fields"));
+  EXPECT_TRUE(b.has("v.yaml:10:9: button route must be \"METHOD /path\""));
+  EXPECT_TRUE(b.has("v.yaml:11:9: button route must be \"METHOD /path\""));
+  EXPECT_TRUE(b.has("v.yaml:12:9: a button either sets values or calls a route, not both"));
+  EXPECT_EQ(e.size(), 5u);
+}
+
 TEST_F(CatalogTest, EveryErrorOfEveryModuleInOnePass) {
   module("shop", "", kShop, R"(views:
   - id: bad
