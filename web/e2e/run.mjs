@@ -5,7 +5,7 @@
 import { spawn, execFileSync } from 'node:child_process'
 import { chmodSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
@@ -154,15 +154,21 @@ try {
   measures.first_screen_css_gzip_bytes = sum((s) => s.type === 'stylesheet')
   await shot('02-orders')
 
-  step('Sales → Orders: a list of 50 orders, one API request for the page')
-  await page.goto(`${base}/`)
-  await page.getByRole('link', { name: 'Orders' }).waitFor()
-  await page.waitForLoadState('networkidle')
-  requests = []
-  const t0 = Date.now()
-  await page.getByRole('link', { name: 'Orders' }).click()
-  await page.waitForFunction(() => document.querySelectorAll('table.list tbody tr').length === 50)
-  measures.navigation_to_list_of_50_ms = Date.now() - t0
+  step('Sales → Orders: a list of 50 orders, one API request for the page (three times, after a page load each)')
+  const samples = []
+  for (let i = 0; i < 3; i++) {
+    await page.goto(`${base}/`)
+    await page.getByRole('link', { name: 'Orders' }).waitFor()
+    await page.waitForLoadState('networkidle')
+    requests = []
+    const t0 = Date.now()
+    await page.getByRole('link', { name: 'Orders' }).click()
+    await page.waitForFunction(() => document.querySelectorAll('table.list tbody tr').length === 50)
+    samples.push(Date.now() - t0)
+  }
+  measures.navigation_to_list_of_50_ms_samples = samples
+  measures.navigation_to_list_of_50_ms = [...samples].sort((a, b) => a - b)[1] // the median
+  measures.load_average_1min = loadavg()[0]
   measures.api_requests_for_list = requests.filter((r) => r.includes('/records/')).length
   measures.api_requests_all = requests.slice()
   expect(measures.api_requests_for_list === 1, `one records request per list page (${requests.join(', ')})`)
