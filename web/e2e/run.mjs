@@ -324,6 +324,7 @@ try {
   measures.seller_rows = sellerRows.length
   expect(sellerRows.length === 2 && sellerRows.every((r) => r.includes(`SELLER-${stamp}-`)), `only the seller's two orders (${sellerRows.join(' | ')})`)
   expect((await page.locator('.pager').innerText()).includes('of 2'), 'the total counts only their orders')
+  expect((await page.getByRole('link', { name: 'Modules' }).count()) === 0, 'no module administration for a salesperson')
   await shot('20-seller-orders')
   await page.getByRole('button', { name: 'Log out' }).click()
   await page.getByLabel('Login').waitFor()

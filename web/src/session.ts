@@ -114,18 +114,22 @@ export const useSession = defineStore('session', {
     // An entity's metadata, from GET /meta/entities read once: an entity that is not there is
     // one the caller may not read (404 here, without asking the server again).
     async entity(name: string): Promise<EntityMeta> {
-      if (!entitiesLoading)
-        entitiesLoading = api<{ data: EntityMeta[] }>('GET', '/meta/entities').then(
+      if (!entitiesLoading) {
+        const mine: Promise<void> = api<{ data: EntityMeta[] }>('GET', '/meta/entities').then(
           (r) => {
+            // Unless the session ended or the modules changed meanwhile.
+            if (entitiesLoading !== mine) return
             const all: Record<string, EntityMeta> = {}
             for (const m of r.data) all[m.name] = humanise(m)
             this.entities = all
           },
           (e) => {
-            entitiesLoading = null
+            if (entitiesLoading === mine) entitiesLoading = null
             throw e
           },
         )
+        entitiesLoading = mine
+      }
       await entitiesLoading
       const meta = this.entities[name]
       if (!meta) throw new ApiError({ title: 'Not Found', status: 404, detail: `no entity "${name}" you may read` })
