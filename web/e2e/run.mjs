@@ -326,6 +326,10 @@ try {
   expect((await page.locator('.pager').innerText()).includes('of 2'), 'the total counts only their orders')
   expect((await page.getByRole('link', { name: 'Modules' }).count()) === 0, 'no module administration for a salesperson')
   await shot('20-seller-orders')
+  // Their order opens, though they may not read warehouses (sale_stock's field on the form).
+  await page.locator('table.list tbody tr').first().click()
+  await expectValue(page.getByLabel('Name', { exact: true }), sellerRows[0].split('\t')[0].trim())
+  await shot('21-seller-order')
   await page.getByRole('button', { name: 'Log out' }).click()
   await page.getByLabel('Login').waitFor()
   measures.console_errors = consoleErrors
