@@ -278,7 +278,6 @@ try {
   await page.locator('.tag', { hasText: 'sales.user' }).waitFor()
   await page.getByRole('button', { name: 'Save' }).click()
   await page.waitForURL(/\/a\/base\.users\/\d+$/)
-  const clerkUrl = page.url()
   await page.getByRole('button', { name: 'Reset password' }).click() // confirmed by the dialog handler
   const clerkPassword = (await page.locator('[data-secret]').innerText()).trim()
   expect(clerkPassword.length >= 8, 'a generated password is shown')
@@ -299,7 +298,6 @@ try {
   await page.getByRole('link', { name: 'API keys' }).click()
   await page.locator('table.list tbody tr', { hasText: 'clerk' }).first().waitFor()
   await shot('17-api-keys')
-  void clerkUrl
 
   step('a phone-sized screen')
   await page.setViewportSize({ width: 390, height: 800 })
