@@ -117,6 +117,7 @@ TEST(Catalog, DemoAddonsAreValidAndTheFormIsPatchedBySaleStock) {
   EXPECT_EQ(form->id, "sales.sale_order_form");
   EXPECT_EQ(form->patches, std::vector<std::string>{"sale_stock.sale_order_form_stock"});
   EXPECT_EQ(shape(form->arch),
+            "button#confirm,button#done,button#cancel,button#to_draft,"
             "group#header(name,partner,warehouse,date,state,delivery_badge#delivery),"
             "notebook(page(lines(product,quantity,unit_price)),page(notes)),group#totals(amount)");
   // inventory declares no view: its entities get generated ones.
