@@ -18,8 +18,6 @@ namespace keel::cli {
 
 namespace {
 
-constexpr std::size_t kMinPasswordLength = 8;
-
 // Turns off the terminal's echo while a password is typed; restores it on scope exit.
 class NoEcho {
  public:
@@ -63,9 +61,10 @@ std::string read_new_password() {
     if (terminal && read_line("Repeat password: ", terminal) != password)
       throw UsageError("the passwords differ", "type the same password twice");
   }
-  if (password.size() < kMinPasswordLength)
-    throw UsageError("the password is too short",
-                     "use at least " + std::to_string(kMinPasswordLength) + " characters");
+  if (password.size() < security::kMinPasswordLength)
+    throw UsageError(
+        "the password is too short",
+        "use at least " + std::to_string(security::kMinPasswordLength) + " characters");
   return password;
 }
 

@@ -11,6 +11,7 @@
 #include "db/listener.hpp"
 #include "db/pipeline.hpp"
 #include "db/pool.hpp"
+#include "http/admin_routes.hpp"
 #include "http/auth_routes.hpp"
 #include "http/meta.hpp"
 #include "http/native_routes.hpp"
@@ -382,6 +383,8 @@ void Api::add_routes() {
   });
 
   add_ui_routes(
+      router_, v1, [this] { return snapshot(); }, pool_, caller);
+  add_admin_routes(
       router_, v1, [this] { return snapshot(); }, pool_, caller);
 
   // Records: the handler parses and shapes; RecordService decides.

@@ -34,6 +34,7 @@ constexpr std::string_view kTagModules = "Modules";
 constexpr std::string_view kTagSystem = "System";
 constexpr std::string_view kTagAuth = "Auth";
 constexpr std::string_view kTagUi = "UI";
+constexpr std::string_view kTagUsers = "Users";
 
 // Writes the document; one instance per call.
 class OpenApiWriter {
@@ -233,6 +234,7 @@ void OpenApiWriter::tags() {
                             {kTagModules, "Module administration (admin)"},
                             {kTagUi, "Views, menus, actions and components (docs/views.md)"},
                             {kTagAuth, "Login, token refresh and logout"},
+                            {kTagUsers, "Passwords and API keys of users (admin)"},
                             {kTagSystem, "Health, metrics and this document"}}) {
     w_.StartObject();
     member("name", name);
@@ -509,6 +511,7 @@ void OpenApiWriter::module_paths() {
 }
 
 void OpenApiWriter::ui_paths() {
+  std::string_view tag = kTagUi;  // then kTagUsers, for the routes of http/admin_routes.cpp
   // One operation: its id, summary, path parameters (name, description), whether it takes a
   // JSON body, and its answers (status, description, whether the body is a JSON object).
   struct Answer {
@@ -521,7 +524,7 @@ void OpenApiWriter::ui_paths() {
     key(method);
     w_.StartObject();
     member("operationId", id);
-    strings("tags", {kTagUi});
+    strings("tags", {tag});
     member("summary", summary);
     if (id == "readAsset") {  // module assets are public code: a <script src> sends no token
       key("security");
@@ -634,6 +637,41 @@ void OpenApiWriter::ui_paths() {
             {{"200", "The file, with its content type", false},
              {"304", "Not modified (If-None-Match)", false},
              missing});
+  w_.EndObject();
+
+  tag = kTagUsers;
+  const std::pair<std::string_view, std::string_view> user_id{"id", "The user's id"};
+  const Answer admin_only{"403", "The caller is not an administrator", false};
+  const Answer invalid{"422", "Invalid body: `errors` names each problem", false};
+  key("/api/v1/users");
+  w_.StartObject();
+  operation("post", "createUser",
+            "A user from {login, password, name, email, active, roles}; the password hashed", {},
+            true,
+            {{"201", "The user's record (never the password)", true},
+             admin_only,
+             {"409", "The login is taken", false},
+             invalid});
+  w_.EndObject();
+  key("/api/v1/users/{id}/password");
+  w_.StartObject();
+  operation("post", "setUserPassword",
+            "{password} sets it; no body resets it to a generated one; the sessions end", {user_id},
+            false,
+            {{"200", "{password}: the generated one, shown once", true},
+             {"204", "Set", false},
+             admin_only,
+             {"404", "No such user", false},
+             invalid});
+  w_.EndObject();
+  key("/api/v1/users/{id}/api-keys");
+  w_.StartObject();
+  operation("post", "createApiKey", "An API key of the user, from {name, expires_at} (optional)",
+            {user_id}, false,
+            {{"201", "The base_api_key record with `key`, shown once", true},
+             admin_only,
+             {"404", "No such user", false},
+             invalid});
   w_.EndObject();
 }
 

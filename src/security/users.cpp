@@ -115,14 +115,19 @@ std::int64_t create_user(db::Connection& conn, std::string_view login,
 void set_password(db::Connection& conn, std::string_view login, std::string_view password_hash) {
   auto id = user_id(conn, login);
   db::Transaction tx(conn);
-  conn.exec("UPDATE base_user SET password = $2, updated_at = now() WHERE id = $1",
-            db::Params().add(id).add(password_hash));
+  replace_password(conn, id, password_hash);
+  tx.commit();
+}
+
+void replace_password(db::Connection& conn, std::int64_t user_id, std::string_view password_hash) {
+  auto r = conn.exec("UPDATE base_user SET password = $2, updated_at = now() WHERE id = $1",
+                     db::Params().add(user_id).add(password_hash));
+  if (r.affected() == 0) throw Error("user.unknown", "no user with id " + std::to_string(user_id));
   // A new password ends every session opened with the old one.
   conn.exec(
       "UPDATE base_refresh_token SET revoked_at = now() WHERE \"user\" = $1 AND "
       "revoked_at IS NULL",
-      db::Params().add(id));
-  tx.commit();
+      db::Params().add(user_id));
 }
 
 NewApiKey create_api_key(db::Connection& conn, std::string_view login, std::string_view name) {

@@ -34,6 +34,12 @@ std::int64_t create_user(db::Connection& conn, std::string_view login,
 // Replaces the password hash of `login` and revokes its refresh tokens; throws keel::Error
 // when there is no such user.
 void set_password(db::Connection& conn, std::string_view login, std::string_view password_hash);
+// The same for the user `user_id`, in the caller's transaction (none is opened here): the REST
+// routes write the user's record through RecordService and its password in one transaction.
+void replace_password(db::Connection& conn, std::int64_t user_id, std::string_view password_hash);
+
+// The shortest password `keel user add`/`passwd` and the REST routes accept.
+inline constexpr std::size_t kMinPasswordLength = 8;
 
 // An API key: `<prefix>.<secret>`. Only the prefix and the SHA-256 of the secret are stored.
 struct NewApiKey {

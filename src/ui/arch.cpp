@@ -228,6 +228,54 @@ std::string fingerprint(std::string_view text) {
   return buf;
 }
 
+namespace {
+
+// A form button (docs/views.md, "Buttons"): `set` and `when` name fields of the entity, `route`
+// is "METHOD /path", and a button does one thing.
+void validate_button(const Node& n, const schema::Entity& entity, Diagnostics& diagnostics) {
+  auto attr = [&](std::string_view name) -> const std::string* {
+    auto it = n.attrs.find(name);
+    return it == n.attrs.end() ? nullptr : &it->second;
+  };
+  auto field_keys = [&](std::string_view name) {
+    const std::string* text = attr(name);
+    if (!text) return;
+    rapidjson::Document d;
+    if (!json::try_parse(d, *text, json::limits().depth).ok || !d.IsObject() || d.ObjectEmpty()) {
+      diagnostics.error(n.location, "button " + std::string(name) + " must be a map of fields",
+                        "write `" + std::string(name) + ": {state: confirmed}`");
+      return;
+    }
+    for (auto m = d.MemberBegin(); m != d.MemberEnd(); ++m) {
+      std::string field(m->name.GetString(), m->name.GetStringLength());
+      if (field != "id" && !records::find_field(entity, field))
+        diagnostics.error(n.location, "button " + std::string(name) + " names unknown field \"" +
+                                          field + "\" of entity \"" + entity.name + "\"");
+    }
+  };
+  field_keys("set");
+  field_keys("when");
+  if (const std::string* route = attr("route")) {
+    rapidjson::Document d;
+    bool ok = json::try_parse(d, *route, 2).ok && d.IsString();
+    std::string_view text = ok ? std::string_view(d.GetString(), d.GetStringLength()) : "";
+    auto space = text.find(' ');
+    std::string_view method = space == std::string_view::npos ? "" : text.substr(0, space);
+    std::string_view path = space == std::string_view::npos ? text : text.substr(space + 1);
+    static constexpr std::string_view kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+    if (!ok || path.empty() || path.front() != '/' ||
+        path.find_first_of(" \t") != std::string_view::npos ||
+        (!method.empty() &&
+         std::find(std::begin(kMethods), std::end(kMethods), method) == std::end(kMethods)))
+      diagnostics.error(n.location, "button route must be \"METHOD /path\"",
+                        "a route under /api/v1, e.g. \"POST /x/sales/orders/{id}/confirm\"");
+  }
+  if (attr("set") && attr("route"))
+    diagnostics.error(n.location, "a button either sets values or calls a route, not both");
+}
+
+}  // namespace
+
 void validate_arch(const Arch& arch, const schema::Entity& entity, const schema::Registry& registry,
                    const std::function<bool(const std::string&)>& component_known,
                    Diagnostics& diagnostics) {
@@ -272,6 +320,7 @@ void validate_arch(const Arch& arch, const schema::Entity& entity, const schema:
           hint = "did you mean \"" + std::string(*near) + "\"?";
         diagnostics.error(n.location, "unknown component \"" + n.component + "\"", hint);
       }
+      if (n.component == "button") validate_button(n, entity, diagnostics);
       if (n.component == "notebook")
         for (const auto& child : n.children)
           if (child.component != "page")

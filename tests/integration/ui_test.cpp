@@ -194,10 +194,15 @@ TEST_F(Ui, MenusFollowTheCallersRights) {
     walk(d["data"]);
     return out;
   };
-  EXPECT_EQ(menus(admin), "shop.root(shop.orders,shop.partners)");
-  EXPECT_EQ(menus(boss), "shop.root(shop.orders,shop.partners)");
-  EXPECT_EQ(menus(seller), "shop.root(shop.orders)");
-  EXPECT_EQ(menus(nobody), "");
+  // base's Settings: users and roles for everyone (a user reads their own record), API keys
+  // for administrators.
+  EXPECT_EQ(
+      menus(admin),
+      "shop.root(shop.orders,shop.partners),base.settings(base.users,base.roles,base.api_keys)");
+  EXPECT_EQ(menus(boss),
+            "shop.root(shop.orders,shop.partners),base.settings(base.users,base.roles)");
+  EXPECT_EQ(menus(seller), "shop.root(shop.orders),base.settings(base.users,base.roles)");
+  EXPECT_EQ(menus(nobody), "base.settings(base.users,base.roles)");
 }
 
 TEST_F(Ui, ActionsAndComponentsWithTheirAssets) {
@@ -322,9 +327,11 @@ TEST_F(Ui, StoredOnInstallAndRemovedOnUninstall) {
   EXPECT_EQ(count("SELECT count(*) FROM base_view_patch"), 0);
   EXPECT_EQ(count("SELECT count(*) FROM base_view WHERE module = 'shop'"), 1);
   lifecycle().uninstall({"shop"}, false);
+  // What is left is base's own (its administration screens).
   for (const char* table :
        {"base_view", "base_view_patch", "base_menu", "base_action", "base_ui_component"})
-    EXPECT_EQ(count(std::string("SELECT count(*) FROM ") + table), 0) << table;
+    EXPECT_EQ(count(std::string("SELECT count(*) FROM ") + table + " WHERE module <> 'base'"), 0)
+        << table;
   // Customisations are user data: they stay unless the uninstall purges.
   EXPECT_EQ(count("SELECT count(*) FROM base_view_customization"), 1);
   lifecycle().install({"shop"});

@@ -5,7 +5,7 @@
 import { spawn, execFileSync } from 'node:child_process'
 import { chmodSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
@@ -20,6 +20,7 @@ mkdirSync(out, { recursive: true })
 const work = mkdtempSync(join(tmpdir(), 'keel-e2e-'))
 chmodSync(work, 0o755) // the embedded cluster runs as postgres
 const password = 'e2e-Admin-pass-1'
+const sellerPassword = 'e2e-Seller-pass-1'
 const port = await new Promise((ok) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
     const p = s.address().port
@@ -39,6 +40,7 @@ const measures = {}
 let server
 let context
 let failed = false
+const consoleErrorsSoFar = []
 
 function step(name) {
   console.log(`e2e: ${name}`)
@@ -55,6 +57,17 @@ async function api(method, path, token, body) {
 }
 function expect(cond, what) {
   if (!cond) throw new Error(`expected: ${what}`)
+}
+// Waits until an input (or an element's text) shows `want`.
+async function expectValue(locator, want, timeout = 15000) {
+  const end = Date.now() + timeout
+  let got
+  for (;;) {
+    got = await locator.evaluate((el) => ('value' in el ? el.value : el.textContent)).catch(() => undefined)
+    if (got === want) return
+    if (Date.now() > end) throw new Error(`expected ${want}, got ${got}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
 }
 
 try {
@@ -81,6 +94,12 @@ try {
   const p1 = await api('POST', '/records/product', token, { name: `E2E Widget ${stamp}`, uom: uom.id, list_price: '10.00' })
   const p2 = await api('POST', '/records/product', token, { name: `E2E Gadget ${stamp}`, uom: uom.id, list_price: '2.50' })
   for (let i = 0; i < 55; i++) await api('POST', '/records/sale_order', token, { name: `E2E-${stamp}-${String(i).padStart(2, '0')}`, partner: customer.id })
+  // A salesperson (sales.user: a record rule limits them to the orders they created), created
+  // through the API (POST /users hashes the password), with two orders of their own.
+  const roles = await api('GET', `/records/base_role?filter=${encodeURIComponent(JSON.stringify({ name: { eq: 'sales.user' } }))}`, token)
+  await api('POST', '/users', token, { login: 'seller', name: 'Sam Seller', password: sellerPassword, roles: [roles.data[0].id] })
+  const { access_token: sellerToken } = await api('POST', '/auth/login', null, { login: 'seller', password: sellerPassword })
+  for (const n of ['A', 'B']) await api('POST', '/records/sale_order', sellerToken, { name: `SELLER-${stamp}-${n}`, partner: customer.id })
   void p1
   void p2
 
@@ -92,9 +111,10 @@ try {
     viewport: { width: 1280, height: 800 },
   })
   const page = context.pages()[0] ?? (await context.newPage())
-  const consoleErrors = []
+  const consoleErrors = consoleErrorsSoFar
   page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()))
   page.on('pageerror', (e) => consoleErrors.push(String(e)))
+  page.on('dialog', (d) => void d.accept()) // "Give this user a new password?", ...
   const scripts = new Map()
   page.on('response', async (r) => {
     const type = r.request().resourceType()
@@ -134,15 +154,21 @@ try {
   measures.first_screen_css_gzip_bytes = sum((s) => s.type === 'stylesheet')
   await shot('02-orders')
 
-  step('Sales → Orders: a list of 50 orders, one API request for the page')
-  await page.goto(`${base}/`)
-  await page.getByRole('link', { name: 'Orders' }).waitFor()
-  await page.waitForLoadState('networkidle')
-  requests = []
-  const t0 = Date.now()
-  await page.getByRole('link', { name: 'Orders' }).click()
-  await page.waitForFunction(() => document.querySelectorAll('table.list tbody tr').length === 50)
-  measures.navigation_to_list_of_50_ms = Date.now() - t0
+  step('Sales → Orders: a list of 50 orders, one API request for the page (three times, after a page load each)')
+  const samples = []
+  for (let i = 0; i < 3; i++) {
+    await page.goto(`${base}/`)
+    await page.getByRole('link', { name: 'Orders' }).waitFor()
+    await page.waitForLoadState('networkidle')
+    requests = []
+    const t0 = Date.now()
+    await page.getByRole('link', { name: 'Orders' }).click()
+    await page.waitForFunction(() => document.querySelectorAll('table.list tbody tr').length === 50)
+    samples.push(Date.now() - t0)
+  }
+  measures.navigation_to_list_of_50_ms_samples = samples
+  measures.navigation_to_list_of_50_ms = [...samples].sort((a, b) => a - b)[1] // the median
+  measures.load_average_1min = loadavg()[0]
   measures.api_requests_for_list = requests.filter((r) => r.includes('/records/')).length
   measures.api_requests_all = requests.slice()
   expect(measures.api_requests_for_list === 1, `one records request per list page (${requests.join(', ')})`)
@@ -181,7 +207,8 @@ try {
   await shot('04-order-new')
   await page.getByRole('button', { name: 'Save' }).click()
   await page.waitForURL(/\/a\/sales\.orders\/\d+$/)
-  await page.getByText('27.50').waitFor()
+  const amount = page.getByLabel('Amount', { exact: true })
+  await expectValue(amount, '27.50')
   await shot('05-order-saved-total')
 
   step('a validation message next to its field; what was typed stays')
@@ -194,6 +221,8 @@ try {
   expect(messages.length > 0, 'a validation message is shown')
   expect((await page.getByLabel('Quantity').first().inputValue()) === '1.2345', 'typed input kept')
   await shot('06-validation')
+  await page.getByRole('button', { name: 'Discard' }).click()
+  await expectValue(page.getByLabel('Name', { exact: true }), orderName)
 
   step('hot-install sale_stock from the modules screen; its component renders on the order form')
   const orderUrl = page.url()
@@ -206,30 +235,110 @@ try {
   measures.component_text = await page.locator('[data-component=delivery_badge]').innerText()
   await shot('08-order-with-component')
 
-  step('users: the generated list of base_user')
+  step('hot-install sales_discount; 10 units of a line get 10 % off: the total follows')
+  await page.getByRole('link', { name: 'Modules' }).click()
+  await page.getByRole('button', { name: 'Install sales_discount' }).click()
+  await page.getByRole('status').filter({ hasText: 'install:' }).waitFor({ timeout: 120000 })
+  await page.getByRole('button', { name: 'Uninstall sales_discount' }).waitFor()
+  await shot('09-modules-discount-installed')
+  await page.goto(orderUrl)
+  await page.getByLabel('Quantity').first().fill('10')
+  await page.getByRole('button', { name: 'Save' }).click()
+  // 10 × 10.00 − 10 % = 90.00, plus 3 × 2.50 = 7.50
+  await expectValue(page.getByLabel('Amount', { exact: true }), '97.50', 30000)
+  measures.discounted_total = '97.50'
+  await shot('10-order-discounted-total')
+
+  step('form buttons: Confirm, then Done; a refused step shows the problem')
+  await page.getByRole('button', { name: 'Confirm' }).click()
+  await page.getByRole('status').filter({ hasText: 'Confirm: done' }).waitFor()
+  await page.getByRole('button', { name: 'Done' }).waitFor()
+  expect(!(await page.getByRole('button', { name: 'Confirm' }).isVisible()), 'Confirm is gone once confirmed')
+  await shot('11-order-confirmed')
+  await page.getByRole('button', { name: 'Done' }).click()
+  await page.getByRole('status').filter({ hasText: 'Done: done' }).waitFor()
+  await expectValue(page.getByLabel('State', { exact: true }), 'done')
+  await shot('12-order-done')
+  // An order without lines cannot be confirmed: the hook's message is shown.
+  const bare = await api('GET', `/records/sale_order?filter=${encodeURIComponent(JSON.stringify({ name: { eq: `E2E-${stamp}-00` } }))}`, token)
+  await page.goto(`${base}/a/sales.orders/${bare.data[0].id}`)
+  await page.getByRole('button', { name: 'Confirm' }).click()
+  await page.locator('.problem').filter({ hasText: 'at least one line' }).waitFor()
+  await shot('13-order-confirm-refused')
+
+  step('administration: create a user with a role, reset their password, an API key, deactivate')
   await page.getByRole('link', { name: 'Users' }).click()
   await page.locator('table.list tbody tr', { hasText: 'admin' }).first().waitFor()
-  await shot('09-users')
+  await shot('14-users')
+  await page.getByRole('link', { name: 'New' }).click()
+  await page.getByLabel('Login', { exact: true }).fill('clerk')
+  await page.getByLabel('Name', { exact: true }).fill('Casey Clerk')
+  await page.getByRole('combobox', { name: 'Roles' }).fill('sales.us')
+  await page.getByRole('option', { name: 'sales.user' }).click()
+  await page.locator('.tag', { hasText: 'sales.user' }).waitFor()
+  await page.getByRole('button', { name: 'Save' }).click()
+  await page.waitForURL(/\/a\/base\.users\/\d+$/)
+  await page.getByRole('button', { name: 'Reset password' }).click() // confirmed by the dialog handler
+  const clerkPassword = (await page.locator('[data-secret]').innerText()).trim()
+  expect(clerkPassword.length >= 8, 'a generated password is shown')
+  await shot('15-user-password-reset')
+  const clerkLogin = await api('POST', '/auth/login', null, { login: 'clerk', password: clerkPassword })
+  const clerkMenus = await api('GET', '/ui/menus', clerkLogin.access_token)
+  expect(JSON.stringify(clerkMenus).includes('sales.orders'), 'the role given in the form applies')
+  await page.getByRole('button', { name: 'New API key' }).click()
+  await page.getByRole('status').filter({ hasText: 'New API key: done' }).waitFor()
+  const apiKey = (await page.locator('[data-secret]').innerText()).trim()
+  expect((await fetch(`${base}/api/v1/records/sale_order?limit=1`, { headers: { Authorization: `Bearer ${apiKey}` } })).status === 200, 'the API key works')
+  await shot('16-user-api-key')
+  await page.getByLabel('Active', { exact: true }).uncheck()
+  await page.getByRole('button', { name: 'Save' }).click()
+  await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor()
+  const refused = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ login: 'clerk', password: clerkPassword }) })
+  expect(refused.status === 401, `a deactivated user cannot log in (${refused.status})`)
+  await page.getByRole('link', { name: 'API keys' }).click()
+  await page.locator('table.list tbody tr', { hasText: 'clerk' }).first().waitFor()
+  await shot('17-api-keys')
 
   step('a phone-sized screen')
   await page.setViewportSize({ width: 390, height: 800 })
   await page.getByRole('link', { name: 'Orders' }).click()
   await page.locator('table.list tbody tr').first().waitFor()
-  await shot('10-phone-orders')
+  await shot('18-phone-orders')
   await page.setViewportSize({ width: 1280, height: 800 })
 
   step('log out')
   await page.getByRole('button', { name: 'Log out' }).click()
   await page.getByLabel('Login').waitFor()
-  await shot('11-logged-out')
+  await shot('19-logged-out')
+
+  step('a sales user sees only their own orders')
+  await page.getByLabel('Login').fill('seller')
+  await page.getByLabel('Password').fill(sellerPassword)
+  await page.getByRole('button', { name: 'Log in' }).click()
+  await page.getByRole('link', { name: 'Orders' }).click()
+  await page.locator('table.list tbody tr').first().waitFor()
+  await page.waitForLoadState('networkidle')
+  const sellerRows = await page.locator('table.list tbody tr').allInnerTexts()
+  measures.seller_rows = sellerRows.length
+  expect(sellerRows.length === 2 && sellerRows.every((r) => r.includes(`SELLER-${stamp}-`)), `only the seller's two orders (${sellerRows.join(' | ')})`)
+  expect((await page.locator('.pager').innerText()).includes('of 2'), 'the total counts only their orders')
+  expect((await page.getByRole('link', { name: 'Modules' }).count()) === 0, 'no module administration for a salesperson')
+  await shot('20-seller-orders')
+  // Their order opens, though they may not read warehouses (sale_stock's field on the form).
+  await page.locator('table.list tbody tr').first().click()
+  await expectValue(page.getByLabel('Name', { exact: true }), sellerRows[0].split('\t')[0].trim())
+  await shot('21-seller-order')
+  await page.getByRole('button', { name: 'Log out' }).click()
+  await page.getByLabel('Login').waitFor()
   measures.console_errors = consoleErrors
   measures.failed_requests = failedRequests
-  // The only error the browser may report is the 422 the scenario provoked.
+  // The only errors the browser may report are the two 422s the scenario provoked.
   expect(consoleErrors.every((e) => e.includes('422')), `no console errors (${consoleErrors.join('; ')})`)
-  expect(failedRequests.length === 1 && failedRequests[0].startsWith('422 '), `no failed request but the 422 (${failedRequests.join('; ')})`)
+  expect(failedRequests.length === 2 && failedRequests.every((r) => r.startsWith('422 ')), `no failed request but the two 422s (${failedRequests.join('; ')})`)
 } catch (e) {
   failed = true
   console.error(e)
+  console.error(`console errors so far:\n${consoleErrorsSoFar.join('\n')}`)
   try {
     const page = context?.pages()[0]
     if (page) await page.screenshot({ path: join(out, 'failure.png'), fullPage: true })

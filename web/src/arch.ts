@@ -18,6 +18,7 @@ export function archFields(arch: ArchNode[]): ArchNode[] {
 
 // The `fields=` parameter for reading what a view shows in ONE request: many2one fields are
 // expanded to their target's title (`partner.name`), so no request per row is needed.
+// `titleOf` answers '' for a target the caller may not read.
 export function fieldsParam(nodes: ArchNode[], meta: EntityMeta, titleOf: (entity: string) => string): string {
   const byName = new Map(meta.fields.map((f) => [f.name, f]))
   const out = new Set<string>(['id'])
@@ -27,7 +28,10 @@ export function fieldsParam(nodes: ArchNode[], meta: EntityMeta, titleOf: (entit
       if (['id', 'created_at', 'updated_at', 'created_by', 'updated_by'].includes(n.field!)) out.add(n.field!)
       continue
     }
-    if (f.type === 'many2one' && f.target) out.add(`${f.name}.${titleOf(f.target)}`)
+    // A target the caller may not read (its title is '') is left as an id: expanding it would
+    // make the whole read fail.
+    const title = f.type === 'many2one' && f.target ? titleOf(f.target) : ''
+    if (title) out.add(`${f.name}.${title}`)
     else out.add(f.name)
   }
   return [...out].join(',')

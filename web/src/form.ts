@@ -18,6 +18,9 @@ export interface FormContext {
   lines: Record<string, LineState>
   titleOf: (entity: string) => string
   editable: boolean
+  busy: boolean
+  // Runs a form button (buttons.ts): saves pending edits, acts, reads the record again.
+  press: (node: ArchNode) => Promise<void>
 }
 export const FORM: InjectionKey<FormContext> = Symbol('form')
 

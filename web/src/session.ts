@@ -1,6 +1,6 @@
 // The session: tokens from /auth/login, refreshed before they expire, revoked on logout.
 import { defineStore } from 'pinia'
-import { api, useTokens } from './api'
+import { api, ApiError, useTokens } from './api'
 import type { ActionDef, EntityMeta, MenuItem, ViewDef } from './types'
 import { router } from './router'
 
@@ -22,6 +22,9 @@ export function humanise(meta: EntityMeta): EntityMeta {
   return meta
 }
 let timer: ReturnType<typeof setTimeout> | undefined
+// The metadata of every entity the caller may read: one request per session (and per module
+// change), shared by concurrent callers.
+let entitiesLoading: Promise<void> | null = null
 
 export const useSession = defineStore('session', {
   state: () => ({
@@ -99,6 +102,7 @@ export const useSession = defineStore('session', {
       this.refreshToken = null
       this.menus = []
       this.entities = {}
+      entitiesLoading = null
       this.actions = {}
       this.views = {}
       sessionStorage.removeItem(KEY)
@@ -107,9 +111,29 @@ export const useSession = defineStore('session', {
       const r = await api<{ data: MenuItem[] }>('GET', '/ui/menus')
       this.menus = r.data
     },
+    // An entity's metadata, from GET /meta/entities read once: an entity that is not there is
+    // one the caller may not read (404 here, without asking the server again).
     async entity(name: string): Promise<EntityMeta> {
-      if (!this.entities[name]) this.entities[name] = humanise(await api<EntityMeta>('GET', `/meta/entities/${encodeURIComponent(name)}`))
-      return this.entities[name]
+      if (!entitiesLoading) {
+        const mine: Promise<void> = api<{ data: EntityMeta[] }>('GET', '/meta/entities').then(
+          (r) => {
+            // Unless the session ended or the modules changed meanwhile.
+            if (entitiesLoading !== mine) return
+            const all: Record<string, EntityMeta> = {}
+            for (const m of r.data) all[m.name] = humanise(m)
+            this.entities = all
+          },
+          (e) => {
+            if (entitiesLoading === mine) entitiesLoading = null
+            throw e
+          },
+        )
+        entitiesLoading = mine
+      }
+      await entitiesLoading
+      const meta = this.entities[name]
+      if (!meta) throw new ApiError({ title: 'Not Found', status: 404, detail: `no entity "${name}" you may read` })
+      return meta
     },
     async action(id: string): Promise<ActionDef> {
       // "@entity": the entity's own views (list and form, generated when no module declares
@@ -129,6 +153,7 @@ export const useSession = defineStore('session', {
     // After a module change: metadata may differ.
     async reloadMetadata() {
       this.entities = {}
+      entitiesLoading = null
       this.actions = {}
       this.views = {}
       await this.loadMenus()

@@ -112,7 +112,7 @@ TEST_F(OpenApiTest, EveryEntityHasItsSchemasTagAndPaths) {
   for (const auto& t : at(doc_, "tags").GetArray())
     tags.push_back(string_of(at(t, "name")));
   EXPECT_EQ(tags, (Strings{"partner", "sale_line", "sale_order", "tag", "Meta", "Modules", "UI",
-                           "Auth", "System"}));
+                           "Auth", "Users", "System"}));
 
   for (const auto& name : entities) {
     for (const std::string& s : {name, name + "_input", name + "_patch", name + "_list"})
@@ -145,6 +145,9 @@ TEST_F(OpenApiTest, EveryEntityHasItsSchemasTagAndPaths) {
                                                  "/api/v1/ui/actions/{id}",
                                                  "/api/v1/ui/components",
                                                  "/api/v1/ui/assets/{module}/{path}",
+                                                 "/api/v1/users",
+                                                 "/api/v1/users/{id}/password",
+                                                 "/api/v1/users/{id}/api-keys",
                                                  "/api/v1/auth/login",
                                                  "/api/v1/auth/refresh",
                                                  "/api/v1/auth/logout",
@@ -197,7 +200,8 @@ TEST_F(OpenApiTest, OperationIdsAreUniqueAndTheDocumentDeterministic) {
       if (string_of(op.name) != "parameters") ids.push_back(string_of(at(op.value, "operationId")));
   std::set<std::string> unique(ids.begin(), ids.end());
   EXPECT_EQ(unique.size(), ids.size());
-  EXPECT_EQ(ids.size(), 4u * 5u + 7u + 8u + 3u);  // records, fixed routes, /ui, /auth routes
+  // records, fixed routes, /ui, /auth and /users routes
+  EXPECT_EQ(ids.size(), 4u * 5u + 7u + 8u + 3u + 3u);
   for (const char* id : {"list_sale_order", "create_sale_order", "read_sale_order",
                          "update_sale_order", "delete_sale_order", "listEntities", "readEntity",
                          "listModules", "runModuleAction", "getHealth", "getMetrics", "getOpenApi"})
@@ -533,7 +537,7 @@ TEST(OpenApiEmpty, NoEntitiesStillGivesTheFixedRoutes) {
   ASSERT_NE(registry, nullptr);
   rapidjson::Document doc;
   parse(doc, openapi_document(*registry, security::Context::system(), kServer));
-  EXPECT_EQ(keys_of(at(doc, "paths")).size(), 7u + 7u + 3u);  // fixed, /ui and /auth paths
+  EXPECT_EQ(keys_of(at(doc, "paths")).size(), 7u + 7u + 3u + 3u);  // fixed, /ui, /auth, /users
   const auto& entity = at(at(at(doc, "components"), "parameters"), "entity");
   EXPECT_FALSE(at(entity, "schema").HasMember("enum"));
   EXPECT_TRUE(at(at(entity, "schema"), "pattern").IsString());

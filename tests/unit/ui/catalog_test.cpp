@@ -117,6 +117,7 @@ TEST(Catalog, DemoAddonsAreValidAndTheFormIsPatchedBySaleStock) {
   EXPECT_EQ(form->id, "sales.sale_order_form");
   EXPECT_EQ(form->patches, std::vector<std::string>{"sale_stock.sale_order_form_stock"});
   EXPECT_EQ(shape(form->arch),
+            "button#confirm,button#done,button#cancel,button#to_draft,"
             "group#header(name,partner,warehouse,date,state,delivery_badge#delivery),"
             "notebook(page(lines(product,quantity,unit_price)),page(notes)),group#totals(amount)");
   // inventory declares no view: its entities get generated ones.
@@ -200,6 +201,31 @@ TEST_F(CatalogTest, ConflictingPatchesNameThePatchThatRemovedTheTarget) {
             "is not in view \"shop.order_form\" of module \"shop\"");
   EXPECT_NE(b.diagnostics.errors()[0].hint.find("patch \"one.drop_date\" of module \"one\""),
             std::string::npos);
+}
+
+TEST_F(CatalogTest, ButtonsNameFieldsOfTheEntityAndARoute) {
+  module("shop", "", kShop, R"(views:
+  - id: form
+    entity: order
+    type: form
+    arch:
+      - {component: button, id: ok, label: Done, set: {name: x}, when: {name: [a, b]}}
+      - {component: button, id: go, route: "POST /x/shop/orders/{id}/go"}
+      - {component: button, id: a, set: {colour: red}}
+      - {component: button, id: b, when: [name]}
+      - {component: button, id: c, route: "FETCH /x"}
+      - {component: button, id: d, route: "x/y"}
+      - {component: button, id: e, set: {name: x}, route: /x}
+)");
+  auto b = build();
+  auto e = b.errors();
+  EXPECT_TRUE(b.has("v.yaml:8:9: button set names unknown field \"colour\" of entity \"order\""))
+      << ::testing::PrintToString(e);
+  EXPECT_TRUE(b.has("v.yaml:9:9: button when must be a map of fields"));
+  EXPECT_TRUE(b.has("v.yaml:10:9: button route must be \"METHOD /path\""));
+  EXPECT_TRUE(b.has("v.yaml:11:9: button route must be \"METHOD /path\""));
+  EXPECT_TRUE(b.has("v.yaml:12:9: a button either sets values or calls a route, not both"));
+  EXPECT_EQ(e.size(), 5u);
 }
 
 TEST_F(CatalogTest, EveryErrorOfEveryModuleInOnePass) {

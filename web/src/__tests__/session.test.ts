@@ -21,6 +21,8 @@ describe('session', () => {
         refreshes++
         return json(200, { access_token: `access-${refreshes + 1}`, refresh_token: `refresh-${refreshes + 1}`, expires_in: 900 })
       }
+      if (url.endsWith('/meta/entities'))
+        return json(200, { data: [{ name: 'contact', label: 'Contact', title: 'name', order: null, module: 'contacts', fields: [{ name: 'zip_code', type: 'string', label: 'zip_code' }], rights: { read: true } }] })
       if (url.endsWith('/records/x')) return auth === 'Bearer access-2' ? json(200, { data: [], total: 0 }) : json(401, { title: 'Unauthorized', status: 401 })
       return json(404, { title: 'Not Found', status: 404 })
     })
@@ -53,5 +55,17 @@ describe('session', () => {
       'POST /api/v1/auth/refresh ',
       'GET /api/v1/records/x Bearer access-2',
     ])
+  })
+  it('reads the metadata of every entity once; an entity not there is one the caller may not read', async () => {
+    const s = useSession()
+    s.store({ access_token: 'access-1', refresh_token: 'refresh-1', expires_in: 900 })
+    const [a, b] = await Promise.all([s.entity('contact'), s.entity('contact')])
+    expect(a).toBe(b)
+    expect(a.fields[0].label).toBe('Zip code')
+    await expect(s.entity('warehouse')).rejects.toMatchObject({ status: 404 })
+    expect(calls.filter((c) => c.includes('/meta/entities')).length).toBe(1)
+    await s.reloadMetadata().catch(() => {})
+    await s.entity('contact')
+    expect(calls.filter((c) => c.includes('/meta/entities')).length).toBe(2)
   })
 })

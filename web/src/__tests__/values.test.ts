@@ -63,6 +63,8 @@ describe('arch', () => {
   it('reads a view in one request, many2one titles expanded', () => {
     expect(archFields(arch).map((n) => n.field)).toEqual(['name', 'partner', 'lines', 'amount'])
     expect(fieldsParam(archFields(arch), order, () => 'name')).toBe('id,name,partner.name,lines,amount')
+    // A target the caller may not read is not expanded (its title is '').
+    expect(fieldsParam(archFields(arch), order, () => '')).toBe('id,name,partner,lines,amount')
   })
   it('readonly and required from metadata, the arch overriding', () => {
     expect(isReadonly({ field: 'amount' }, order.fields[3])).toBe(true)
