@@ -6,8 +6,11 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <chrono>
+#include <future>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "install/lifecycle.hpp"
@@ -243,6 +246,50 @@ TEST_F(SaleStock, AnOrderIsPricedConfirmedDeliveredAndTheStockDrops) {
   // Another salesperson sees neither the order nor its deliveries.
   std::string other = testing::token_for(testing::create_user(conn, "other", {"sales.user"}));
   EXPECT_EQ(list(other, "stock_move", "{}", "id"), "");
+}
+
+// Two deliveries of the same product never both take the last units: the move's hook locks the
+// quant before it reads it. The test holds that lock itself, lets a delivery wait on it, commits
+// a smaller quantity meanwhile (as a concurrent delivery would), and the waiting delivery sees it.
+TEST_F(SaleStock, ADeliveryWaitingOnTheQuantReadsWhatTheOtherCommitted) {
+  install({"sales", "inventory"});
+  start();
+  std::string uom = one("SELECT min(id) FROM uom");
+  std::string drill = create(admin, "product", R"({"name": "Drill", "uom": )" + uom + "}");
+  std::string stock_loc = location("Stock"), adjust = location("Inventory adjustment");
+  create(stocker, "stock_move",
+         R"({"product": )" + drill + R"(, "quantity": "5", "state": "done", "from_location": )" +
+             adjust + R"(, "to_location": )" + stock_loc + "}");
+  ASSERT_EQ(stock(drill, stock_loc), "5.000");
+  std::string partner = create(seller, "contact", R"({"name": "ACME"})");
+  std::string order =
+      create(seller, "sale_order", R"({"name": "SO1", "partner": )" + partner + "}");
+  create(seller, "sale_order_line",
+         R"({"order": )" + order + R"(, "product": )" + drill + R"(, "quantity": "3"})");
+  ASSERT_EQ(patch(seller, "sale_order", order, R"({"state": "confirmed"})"), 200);
+
+  db::Connection other = database.connect();
+  other.exec("BEGIN");
+  other.exec("UPDATE stock_quant SET revision = revision + 1 WHERE product = " + drill +
+             " AND location = " + stock_loc);
+  auto delivery = std::async(std::launch::async, [&] {
+    return call(stocker, "POST", "/api/v1/x/sale_stock/orders/" + order + "/deliver");
+  });
+  // Wait until the delivery waits for the lock.
+  bool waiting = false;
+  for (int i = 0; i < 200 && !waiting; ++i) {
+    waiting = one("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+                  "datname = current_database()") != "0";
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_TRUE(waiting);
+  other.exec("UPDATE stock_quant SET quantity = 2 WHERE product = " + drill +
+             " AND location = " + stock_loc);
+  other.exec("COMMIT");
+  auto reply = delivery.get();
+  EXPECT_EQ(reply.status, 422) << reply.body;
+  EXPECT_NE(reply.body.find("2.000 on hand, 3.000 needed"), std::string::npos) << reply.body;
+  EXPECT_EQ(stock(drill, stock_loc), "2.000");
 }
 
 // Many generated orders with taxes (and sales_discount's 10 % over the service chain): every
