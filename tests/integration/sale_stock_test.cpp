@@ -243,6 +243,17 @@ TEST_F(SaleStock, AnOrderIsPricedConfirmedDeliveredAndTheStockDrops) {
             "cancelled,draft");
   EXPECT_EQ(field(seller, "sale_order", big, "delivery_state"), "waiting");
 
+  // Each role stays on its side: a salesperson moves no stock, a stock user sells nothing but
+  // reads the orders it delivers.
+  auto no_move = call(seller, "POST", "/api/v1/records/stock_move",
+                      R"({"product": )" + drill + R"(, "quantity": "1", "from_location": )" +
+                          stock_loc + R"(, "to_location": )" + customers + "}");
+  EXPECT_EQ(no_move.status, 403) << no_move.body;
+  auto no_order = call(stocker, "POST", "/api/v1/records/sale_order",
+                       R"({"name": "SO3", "partner": )" + partner + "}");
+  EXPECT_EQ(no_order.status, 403) << no_order.body;
+  EXPECT_EQ(field(stocker, "sale_order", big, "delivery_state"), "waiting");
+
   // Another salesperson sees neither the order nor its deliveries.
   std::string other = testing::token_for(testing::create_user(conn, "other", {"sales.user"}));
   EXPECT_EQ(list(other, "stock_move", "{}", "id"), "");
