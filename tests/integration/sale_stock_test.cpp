@@ -46,6 +46,10 @@ class SaleStock : public ::testing::Test {
     modules::ModuleGraph g(modules::discover(config.module_path()).modules);
     install::Lifecycle(conn, g).install(names, demo);
   }
+  void upgrade(const std::vector<std::string>& names) {
+    modules::ModuleGraph g(modules::discover(config.module_path()).modules);
+    install::Lifecycle(conn, g).upgrade(names);
+  }
   std::string one(const std::string& sql) {
     auto r = conn.exec(sql);
     return r.is_null(0, 0) ? "null" : std::string(r.get(0, 0));
@@ -384,6 +388,36 @@ TEST_F(SaleStock, TheDemoIsConsistentBetweenOrdersAndStock) {
             one("SELECT (250 - sum(l.quantity))::numeric(14,3)::text FROM sale_order_line l JOIN "
                 "sale_order o ON o.id = l.\"order\" JOIN product p ON p.id = l.product WHERE "
                 "p.sku = 'DEMO-013' AND o.state = 'done'"));
+}
+
+}  // namespace
+}  // namespace keel
+
+namespace keel {
+namespace {
+
+// Upgrading from inventory 1.0.0 and sale_stock 1.0.0 (done moves, no stock on hand, moves that
+// know only their line): the 1.1.0 migrations rebuild the quants from the done moves and link
+// the moves to their orders, then the delivery states are computed.
+TEST_F(SaleStock, UpgradeFromOneZeroRebuildsStockOnHandAndDeliveries) {
+  install({"sales", "inventory"}, true);
+  const std::string quants =
+      "SELECT string_agg(key || '=' || quantity, ',' ORDER BY key) FROM stock_quant";
+  const std::string orders =
+      "SELECT string_agg(name || '=' || delivery_state, ',' ORDER BY name) FROM sale_order";
+  std::string before = one(quants), states = one(orders);
+  ASSERT_NE(before, "null");
+  // The database as 1.0.0 left it.
+  conn.exec("DELETE FROM stock_quant");
+  conn.exec("UPDATE stock_move SET sale_order = NULL");
+  conn.exec("UPDATE sale_order SET delivery_state = NULL");
+  conn.exec("UPDATE base_module SET version = '1.0.0' WHERE name IN ('inventory', 'sale_stock')");
+  upgrade({"inventory", "sale_stock"});
+  EXPECT_EQ(one(quants), before);
+  EXPECT_EQ(one(orders), states);
+  EXPECT_EQ(
+      one("SELECT count(*) FROM stock_move WHERE sale_line IS NOT NULL AND sale_order IS NULL"),
+      "0");
 }
 
 }  // namespace
