@@ -152,12 +152,17 @@ KEEL_MODULE(sales) {
   });
 
   // Stored: the line's tax, its rounded subtotal times its rate, rounded half up to the cent.
+  // Computed from the price (not from the stored subtotal) so that both are filled in the same
+  // round of recomputation.
   loader.compute("sale_order_line", "tax", [](Env& env, std::span<const std::int64_t> ids) {
+    const auto& price = env.service<sales::LinePrice>(sales::kLinePrice);
     std::map<std::int64_t, Decimal> taxes;
     for_each_referring(
-        env, "sale_order_line", "id", "id,subtotal,tax_rate", ids, [&](const Record& line) {
-          taxes[line.id()] = (line.get("subtotal").as_decimal() * line.get("tax_rate").as_decimal())
-                                 .divide(Decimal(100), kCurrencyScale);
+        env, "sale_order_line", "id", "id,order,product,quantity,unit_price,tax_rate", ids,
+        [&](const Record& line) {
+          Decimal subtotal = price(env, line).round(kCurrencyScale);
+          taxes[line.id()] =
+              (subtotal * line.get("tax_rate").as_decimal()).divide(Decimal(100), kCurrencyScale);
         });
     std::vector<Value> out;
     for (auto id : ids)
@@ -178,11 +183,11 @@ KEEL_MODULE(sales) {
   });
   loader.compute("sale_order", "amount_total", [](Env& env, std::span<const std::int64_t> ids) {
     std::map<std::int64_t, Decimal> totals;
-    for_each_referring(
-        env, "sale_order", "id", "id,amount,amount_tax", ids, [&](const Record& order) {
-          totals[order.id()] =
-              order.get("amount").as_decimal() + order.get("amount_tax").as_decimal();
-        });
+    for_each_referring(env, "sale_order_line", "order", "order,subtotal,tax", ids,
+                       [&](const Record& line) {
+                         totals[line.get("order").as_int()] +=
+                             line.get("subtotal").as_decimal() + line.get("tax").as_decimal();
+                       });
     std::vector<Value> out;
     for (auto id : ids)
       out.emplace_back(totals[id].round(kCurrencyScale));
