@@ -109,8 +109,10 @@ std::string order_state(Env& env, const Value& order) {
 
 // The lines of a done or cancelled order are what was sold: they do not change.
 void check_line_order(Env& env, Change& change) {
-  for (const Value* order : {change.old ? &change.old->get("order") : nullptr,
-                             change.values.has("order") ? &change.values.get("order") : nullptr}) {
+  const Value* before = change.old ? &change.old->get("order") : nullptr;
+  const Value* after = change.values.has("order") ? &change.values.get("order") : nullptr;
+  if (before && after && *before == *after) after = nullptr;  // the same order: read it once
+  for (const Value* order : {before, after}) {
     if (!order) continue;
     std::string state = order_state(env, *order);
     if (state == "done" || state == "cancelled")
