@@ -54,7 +54,7 @@ std::vector<Record> all_of(Records& records, const char* entity, const std::stri
     for (auto& r : page.records)
       out.push_back(std::move(r));
     q.offset += static_cast<std::int64_t>(page.records.size());
-    if (out.empty() || q.offset >= page.total) break;
+    if (page.records.empty() || q.offset >= page.total) break;
   }
   return out;
 }
