@@ -163,7 +163,7 @@ TEST(CliDemoTree, DotDrawsEdgesFromDependentToDependency) {
   EXPECT_EQ(r.out.rfind("digraph modules {", 0), 0u) << r.out;
   for (const char* edge :
        {"\"sale_stock\" -> \"sales\"", "\"sale_stock\" -> \"inventory\"",
-        "\"inventory\" -> \"products\" [label=\"~1.0\"]",
+        "\"inventory\" -> \"products\" [label=\"^1.0\"]",
         "\"sales\" -> \"contacts\" [label=\">=1.0 <2\"]", "\"contacts\" -> \"base\""})
     EXPECT_NE(r.out.find(edge), std::string::npos) << edge;
   EXPECT_EQ(r.out.find("\"base\" -> "), std::string::npos);

@@ -158,6 +158,26 @@ TEST_F(DataFiles, FailingNativeHookRollsTheWholeInstallBack) {
       << diagnostics[0].message;
 }
 
+TEST_F(DataFiles, StockMoveOutOfAnEmptyLocationRollsTheWholeInstallBack) {
+  // inventory's hook: a done move may not take the warehouse below zero, from a data file too.
+  tree.write("shop_stock/manifest.yaml",
+             "name: shop_stock\nversion: 1.0.0\ndepends: [inventory]\ndata: [data/*.yaml]\n");
+  tree.write(
+      "shop_stock/data/moves.yaml",
+      "records:\n"
+      "  - {id: p1, entity: product, values: {name: Widget, uom: {ref: products.uom_unit}}}\n"
+      "  - {id: m1, entity: stock_move, values: {product: {ref: p1}, quantity: \"5\", "
+      "from_location: {ref: inventory.loc_stock}, to_location: {ref: "
+      "inventory.loc_customers}, state: done}}\n");
+  auto diagnostics = failing_install({"shop_stock"});
+  ASSERT_EQ(diagnostics.size(), 1u);
+  EXPECT_NE(diagnostics[0].message.find("shop_stock.m1"), std::string::npos)
+      << diagnostics[0].message;
+  EXPECT_NE(diagnostics[0].message.find("not enough Widget in Stock: 0.000 on hand"),
+            std::string::npos)
+      << diagnostics[0].message;
+}
+
 TEST_F(DataFiles, UpdateEntriesStepThroughHooksAndStoredTotalsAreFilled) {
   tree.write("shop_sales/manifest.yaml", kSalesDemoManifest);
   tree.write(

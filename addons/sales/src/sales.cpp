@@ -1,6 +1,9 @@
 // Native code of the `sales` module:
-// - sale_order.amount, computed from the lines of a whole page of orders at once, through the
-//   `sales.line_price` service (which other modules may override);
+// - a new line's unit price and tax rate default from its product;
+// - the stored line subtotal and tax, and the order's untaxed amount, tax and total, computed
+//   for a whole batch of records at once, through the `sales.line_price` service (which other
+//   modules may override);
+// - the lines of a done or cancelled order do not change;
 // - contact.sale_count, the number of orders of each contact of a page;
 // - the state machine of an order (validate hook);
 // - GET /api/v1/x/sales/orders/{id}/summary.
@@ -81,6 +84,42 @@ void check_state(Env&, Change& change) {
   }
 }
 
+// A new line without a unit price (or tax rate) takes its product's list price (and tax rate).
+void default_from_product(Env& env, Change& change) {
+  const Value& product = change.values.get("product");
+  if (!product.is_int()) return;  // Keel reports the missing or malformed product
+  bool price = change.values.get("unit_price").is_null();
+  bool tax = change.values.get("tax_rate").is_null();
+  if (!price && !tax) return;
+  Record p = env.records().read("product", product.as_int(), "list_price,tax_rate");
+  if (price) change.values.set("unit_price", p.get("list_price").as_decimal().round(2));
+  if (tax) change.values.set("tax_rate", p.get("tax_rate").as_decimal().round(2));
+}
+
+// The state of the order a line belongs to (empty when there is none: Keel reports a missing
+// order after the hooks).
+std::string order_state(Env& env, const Value& order) {
+  if (!order.is_int()) return {};
+  Query q;
+  q.filter = "{\"id\": " + std::to_string(order.as_int()) + "}";
+  q.fields = "state";
+  auto page = env.records().list("sale_order", q);
+  return page.records.empty() ? std::string() : page.records.front().get("state").as_string();
+}
+
+// The lines of a done or cancelled order are what was sold: they do not change.
+void check_line_order(Env& env, Change& change) {
+  const Value* before = change.old ? &change.old->get("order") : nullptr;
+  const Value* after = change.values.has("order") ? &change.values.get("order") : nullptr;
+  if (before && after && *before == *after) after = nullptr;  // the same order: read it once
+  for (const Value* order : {before, after}) {
+    if (!order) continue;
+    std::string state = order_state(env, *order);
+    if (state == "done" || state == "cancelled")
+      change.errors.push_back({"order", "the order is " + state + ": its lines cannot change"});
+  }
+}
+
 }  // namespace
 
 KEEL_MODULE(sales) {
@@ -114,6 +153,49 @@ KEEL_MODULE(sales) {
     return out;
   });
 
+  // Stored: the line's tax, its rounded subtotal times its rate, rounded half up to the cent.
+  // Computed from the price (not from the stored subtotal) so that both are filled in the same
+  // round of recomputation.
+  loader.compute("sale_order_line", "tax", [](Env& env, std::span<const std::int64_t> ids) {
+    const auto& price = env.service<sales::LinePrice>(sales::kLinePrice);
+    std::map<std::int64_t, Decimal> taxes;
+    for_each_referring(
+        env, "sale_order_line", "id", "id,order,product,quantity,unit_price,tax_rate", ids,
+        [&](const Record& line) {
+          Decimal subtotal = price(env, line).round(kCurrencyScale);
+          taxes[line.id()] =
+              (subtotal * line.get("tax_rate").as_decimal()).divide(Decimal(100), kCurrencyScale);
+        });
+    std::vector<Value> out;
+    for (auto id : ids)
+      out.emplace_back(taxes[id]);
+    return out;
+  });
+
+  // Stored: the sum of the lines' taxes (each already rounded), and the order's total.
+  loader.compute("sale_order", "amount_tax", [](Env& env, std::span<const std::int64_t> ids) {
+    std::map<std::int64_t, Decimal> totals;
+    for_each_referring(env, "sale_order_line", "order", "order,tax", ids, [&](const Record& line) {
+      totals[line.get("order").as_int()] += line.get("tax").as_decimal();
+    });
+    std::vector<Value> out;
+    for (auto id : ids)
+      out.emplace_back(totals[id].round(kCurrencyScale));
+    return out;
+  });
+  loader.compute("sale_order", "amount_total", [](Env& env, std::span<const std::int64_t> ids) {
+    std::map<std::int64_t, Decimal> totals;
+    for_each_referring(env, "sale_order_line", "order", "order,subtotal,tax", ids,
+                       [&](const Record& line) {
+                         totals[line.get("order").as_int()] +=
+                             line.get("subtotal").as_decimal() + line.get("tax").as_decimal();
+                       });
+    std::vector<Value> out;
+    for (auto id : ids)
+      out.emplace_back(totals[id].round(kCurrencyScale));
+    return out;
+  });
+
   loader.compute("contact", "sale_count", [](Env& env, std::span<const std::int64_t> ids) {
     std::map<std::int64_t, std::int64_t> counts;
     for_each_referring(env, "sale_order", "partner", "partner", ids,
@@ -125,6 +207,11 @@ KEEL_MODULE(sales) {
   });
 
   loader.validate("sale_order", check_state);
+  loader.before_create("sale_order_line", default_from_product);
+  loader.validate("sale_order_line", check_line_order);
+  loader.before_delete("sale_order_line", [](Env& env, Change& change) {
+    if (change.old) check_line_order(env, change);
+  });
 
   loader.route("GET", "/orders/{id}/summary", [](Env& env, const keel::sdk::HttpRequest& req) {
     std::int64_t id = 0;
@@ -133,11 +220,14 @@ KEEL_MODULE(sales) {
     } catch (const std::exception&) {
       throw keel::sdk::Error(404, "records.not_found", "no sale_order " + req.param("id"));
     }
-    Record order = env.records().read("sale_order", id, "name,state,amount,lines");
+    Record order =
+        env.records().read("sale_order", id, "name,state,amount,amount_tax,amount_total,lines");
     Record summary{{"id", id},
                    {"name", order.get("name")},
                    {"state", order.get("state")},
                    {"amount", order.get("amount")},
+                   {"amount_tax", order.get("amount_tax")},
+                   {"amount_total", order.get("amount_total")},
                    {"line_count", static_cast<std::int64_t>(order.get("lines").as_ids().size())}};
     return keel::sdk::HttpResponse::json(200, keel::sdk::to_json(summary));
   });

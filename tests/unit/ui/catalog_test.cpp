@@ -117,14 +117,19 @@ TEST(Catalog, DemoAddonsAreValidAndTheFormIsPatchedBySaleStock) {
   EXPECT_EQ(form->id, "sales.sale_order_form");
   EXPECT_EQ(form->patches, std::vector<std::string>{"sale_stock.sale_order_form_stock"});
   EXPECT_EQ(shape(form->arch),
-            "button#confirm,button#done,button#cancel,button#to_draft,"
-            "group#header(name,partner,warehouse,date,state,delivery_badge#delivery),"
-            "notebook(page(lines(product,quantity,unit_price)),page(notes)),group#totals(amount)");
-  // inventory declares no view: its entities get generated ones.
+            "button#confirm,button#done,button#deliver,button#cancel,button#to_draft,"
+            "group#header(name,partner,warehouse,date,state,delivery_state,delivery_badge#delivery),"
+            "notebook#tabs(page(lines(product,quantity,unit_price,tax_rate,subtotal,tax)),page(notes),"
+            "page(moves(product,quantity,from_location,to_location,state))),"
+            "group#totals(amount,amount_tax,amount_total)");
+  // inventory declares the views of its moves; warehouses get generated ones.
   auto moves = b.catalog->view_for("stock_move", "list");
   ASSERT_TRUE(moves);
-  EXPECT_TRUE(moves->generated);
-  EXPECT_EQ(moves->id, "inventory.stock_move.list");
+  EXPECT_FALSE(moves->generated);
+  EXPECT_EQ(moves->id, "inventory.stock_move_list");
+  auto warehouses = b.catalog->view_for("warehouse", "list");
+  ASSERT_TRUE(warehouses);
+  EXPECT_TRUE(warehouses->generated);
   ASSERT_NE(b.catalog->component("delivery_badge"), nullptr);
   EXPECT_EQ(b.catalog->component("delivery_badge")->asset, "static/delivery_badge.js");
 }
