@@ -24,6 +24,7 @@
 #include "native/extensions.hpp"
 #include "native/host.hpp"
 #include "native/isolation.hpp"
+#include "query/filter.hpp"
 #include "records/service.hpp"
 #include "schema/registry.hpp"
 #include "security/auth_service.hpp"
@@ -145,13 +146,13 @@ Response Api::dispatch(Request& request) {
     return Response::block([this, &request] { return serve_static(config_.web_root, request); });
   }
   if (!needs_token(request.path)) return route(request);
-  auto known = authenticator_->authenticate_cached(request.header("authorization"),
-                                                   snapshot()->registry->security());
+  auto known =
+      authenticator_->authenticate_cached(request.header("authorization"), *snapshot()->policy);
   if (known) return admit(request, std::move(*known));
   // The caller's user or key must be read from the database: not on an I/O thread.
   return Response::block([this, &request] {
     return admit(request, authenticator_->authenticate(request.header("authorization"),
-                                                       snapshot()->registry->security()));
+                                                       *snapshot()->policy));
   });
 }
 
@@ -188,7 +189,8 @@ std::string Snapshot::openapi(const security::Context& ctx) const {
       key += r + ",";
   std::lock_guard lock(openapi_mutex_);
   auto it = openapi_.find(key);
-  if (it == openapi_.end()) it = openapi_.emplace(key, openapi_document(*registry, ctx, "/")).first;
+  if (it == openapi_.end())
+    it = openapi_.emplace(key, openapi_document(*registry, *policy, ctx, "/")).first;
   return it->second;
 }
 
@@ -209,16 +211,18 @@ void Api::reload() {
     modules::enforce_signatures(modules::trust_policy(config_), modules);
   Diagnostics diagnostics;
   auto registry = schema::Registry::build(modules, diagnostics);
+  auto policy = query::load_policy(modules, *registry, diagnostics);
   throw_if_errors(diagnostics, "entity.invalid", "invalid entity definitions");
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->registry = registry;
+  snapshot->policy = policy;
   // Native code of the installed modules: loaded once per process, checked against the registry.
   snapshot->native =
       native::Host::instance().extensions(modules, *registry, native::isolation_of(config_));
-  snapshot->records = std::make_shared<records::RecordService>(registry, snapshot->native);
+  snapshot->records = std::make_shared<records::RecordService>(registry, policy, snapshot->native);
   snapshot->native_routes = native_router(snapshot->native, snapshot->records, pool_,
                                           [](const Request& r) { return caller(r); });
-  snapshot->ui = ui::build_catalog(modules, registry);
+  snapshot->ui = ui::build_catalog(modules, registry, policy);
   snapshot_.store(std::move(snapshot));
   spdlog::info("registry loaded: {} modules, {} entities", modules.size(),
                registry->entities().size());
@@ -372,10 +376,12 @@ void Api::add_routes() {
   });
 
   router_.add_inline("GET", v1 + "/meta/entities", [this](Request& req) {
-    return Response::json(200, meta_entities(*snapshot()->registry, caller(req)));
+    return Response::json(200,
+                          meta_entities(*snapshot()->registry, *snapshot()->policy, caller(req)));
   });
   router_.add_inline("GET", v1 + "/meta/entities/{entity}", [this](Request& req) {
-    auto one = meta_entity(*snapshot()->registry, caller(req), req.param("entity"));
+    auto one =
+        meta_entity(*snapshot()->registry, *snapshot()->policy, caller(req), req.param("entity"));
     if (!one)
       throw ApiError(404, "records.unknown_entity", "no entity \"" + req.param("entity") + "\"");
     return Response::json(200, std::move(*one));

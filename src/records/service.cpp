@@ -13,16 +13,17 @@
 #include "app/error.hpp"
 #include "app/json.hpp"
 #include "db/connection.hpp"
+#include "query/filter.hpp"
+#include "query/values.hpp"
 #include "records/extensions.hpp"
-#include "records/filter.hpp"
 #include "records/stored.hpp"
 #include "records/transaction.hpp"
-#include "records/values.hpp"
 #include "schema/diff.hpp"
 
 namespace keel::records {
 
 using db::quote_ident;
+using namespace query;  // QueryScope, compile_filter, field_visible, to_sql_text, ...
 using schema::Entity;
 using schema::Field;
 using schema::FieldType;
@@ -99,7 +100,7 @@ bool mirrors_module_files(const Entity& e) {
 
 // 403 unless one of the caller's roles grants `op` on `e`; a write to a table that mirrors
 // module files is refused to everyone.
-void require_right(const schema::Registry& registry, const SecurityContext& ctx, const Entity& e,
+void require_right(const security::Policy& policy, const SecurityContext& ctx, const Entity& e,
                    Right op) {
   if (op != Right::kRead && mirrors_module_files(e))
     throw ApiError(403, "records.read_only",
@@ -107,7 +108,7 @@ void require_right(const schema::Registry& registry, const SecurityContext& ctx,
                        " records mirror the files of the installed modules: they are read-only "
                        "through the API; change the module's files and upgrade it",
                    "keel module upgrade <module>");
-  if (registry.security().allowed(ctx, e.name, op)) return;
+  if (policy.allowed(ctx, e.name, op)) return;
   throw ApiError(403, "security.forbidden",
                  "you may not " + std::string(security::to_string(op)) + " " + e.name + " records",
                  "ask an administrator for a role that grants it");
@@ -812,9 +813,10 @@ constexpr std::string_view kRefused = "KR403";
 
 // Whether record `id` exists and the caller's rules for `op` let it touch it; the row is
 // locked until the transaction ends (an invisible row is then a 404, contract §4 rule 10).
-bool find_locked(db::Connection& conn, const schema::Registry& registry, const SecurityContext& ctx,
-                 const Entity& e, std::int64_t id, Right op) {
-  QueryScope scope(registry, e, ctx);
+bool find_locked(db::Connection& conn, const schema::Registry& registry,
+                 const security::Policy& policy, const SecurityContext& ctx, const Entity& e,
+                 std::int64_t id, Right op) {
+  QueryScope scope(registry, policy, e, ctx);
   std::string where = "t.id = " + scope.bind(std::to_string(id), "bigint");
   if (std::string rules = rule_predicate(scope, ctx, op); !rules.empty()) where += " AND " + rules;
   return conn.exec_cached("SELECT 1 FROM " + scope.from() + " WHERE " + where + " FOR UPDATE OF t",
@@ -830,10 +832,10 @@ struct RecordQuery {
   size_t id_param = 0;  // the index of the id among params
 };
 
-RecordQuery record_query(const schema::Registry& registry, const SecurityContext& ctx,
-                         const Entity& e, std::int64_t id,
+RecordQuery record_query(const schema::Registry& registry, const security::Policy& policy,
+                         const SecurityContext& ctx, const Entity& e, std::int64_t id,
                          const std::optional<std::string>& fields) {
-  QueryScope scope(registry, e, ctx);
+  QueryScope scope(registry, policy, e, ctx);
   Selection selection = SelectionBuilder(scope, ctx).build(fields);
   std::string sql = "SELECT " + selection.select_list({});
   std::string where = "t.id = " + scope.bind(std::to_string(id), "bigint");
@@ -858,9 +860,10 @@ JsonResult record_json(const Entity& e, std::int64_t id, const Selection& select
 
 // One record (RecordService::read); a database error is thrown as it is.
 JsonResult read_record(db::Connection& conn, bool cached, const schema::Registry& registry,
-                       const LinkTables& links, const SecurityContext& ctx, const Entity& e,
-                       std::int64_t id, const std::optional<std::string>& fields) {
-  RecordQuery q = record_query(registry, ctx, e, id, fields);
+                       const security::Policy& policy, const LinkTables& links,
+                       const SecurityContext& ctx, const Entity& e, std::int64_t id,
+                       const std::optional<std::string>& fields) {
+  RecordQuery q = record_query(registry, policy, ctx, e, id, fields);
   db::Result rows = run(conn, cached, q.sql, q.params);
   auto relations = load_relations(conn, cached, registry, links, e, q.selection, rows);
   return record_json(e, id, q.selection, rows, relations);
@@ -869,13 +872,13 @@ JsonResult read_record(db::Connection& conn, bool cached, const schema::Registry
 // The record a write just made, read as RecordService::read reads it (its errors mapped as a
 // read's), except a stale cached statement, which atomically() runs the write again for.
 JsonResult read_written(db::Connection& conn, const schema::Registry& registry,
-                        const LinkTables& links, const SecurityContext& ctx, const Entity& e,
-                        std::int64_t id) {
+                        const security::Policy& policy, const LinkTables& links,
+                        const SecurityContext& ctx, const Entity& e, std::int64_t id) {
   // A caller may be allowed to write what it may not read back: it gets the id only.
   auto id_only = [&] { return JsonResult{"{\"id\":" + std::to_string(id) + "}", id}; };
-  if (!registry.security().allowed(ctx, e.name, Right::kRead)) return id_only();
+  if (!policy.allowed(ctx, e.name, Right::kRead)) return id_only();
   try {
-    return read_record(conn, true, registry, links, ctx, e, id, std::nullopt);
+    return read_record(conn, true, registry, policy, links, ctx, e, id, std::nullopt);
   } catch (const ApiError& err) {
     if (err.status() == 404) return id_only();
     throw;
@@ -933,12 +936,13 @@ bool one_statement(const WritePlan& plan) {
 // The statement for creates of these columns by this caller (null: it takes more than one);
 // its params are the rules' values, create_params adds the record's.
 std::shared_ptr<const CreateQuery> create_query(const schema::Registry& registry,
+                                                const security::Policy& policy,
                                                 const SecurityContext& ctx, const Entity& e,
                                                 const WritePlan& plan) {
-  QueryScope scope(registry, e, ctx);
+  QueryScope scope(registry, policy, e, ctx);
   std::string create_rule = rule_predicate(scope, ctx, Right::kCreate);
   auto q = std::make_shared<CreateQuery>();
-  q->readable = registry.security().allowed(ctx, e.name, Right::kRead);
+  q->readable = policy.allowed(ctx, e.name, Right::kRead);
   std::string read_rule = q->readable ? rule_predicate(scope, ctx, Right::kRead) : "";
   q->selection = SelectionBuilder(scope, ctx).build(std::nullopt);
   if (!q->selection.relations.empty() || scope.from() != quote_ident(e.table) + " t")
@@ -983,8 +987,8 @@ struct PageQuery {
   db::Params count_params;
 };
 
-PageQuery page_query(const schema::Registry& registry, const SecurityContext& ctx, const Entity& e,
-                     const ListRequest& request) {
+PageQuery page_query(const schema::Registry& registry, const security::Policy& policy,
+                     const SecurityContext& ctx, const Entity& e, const ListRequest& request) {
   PageQuery q;
   q.limit = count_param(request.limit, "limit", kDefaultLimit);
   if (q.limit > kMaxLimit)
@@ -992,9 +996,9 @@ PageQuery page_query(const schema::Registry& registry, const SecurityContext& ct
                    "page with limit and offset");
   q.offset = count_param(request.offset, "offset", 0);
 
-  require_right(registry, ctx, e, Right::kRead);
+  require_right(policy, ctx, e, Right::kRead);
 
-  QueryScope scope(registry, e, ctx);
+  QueryScope scope(registry, policy, e, ctx);
   std::string where = request.filter ? compile_filter(*request.filter, scope) : "TRUE";
   if (std::string rules = rule_predicate(scope, ctx, Right::kRead); !rules.empty())
     where = "(" + where + ") AND " + rules;
@@ -1084,6 +1088,7 @@ struct RecordService::Built {
   // The one statement of a create of these columns by this caller (null: a create of these
   // values needs more).
   std::shared_ptr<const CreateQuery> create(const schema::Registry& registry,
+                                            const security::Policy& policy,
                                             const SecurityContext& ctx, const Entity& e,
                                             const WritePlan& plan) {
     if (!one_statement(plan)) return nullptr;
@@ -1091,15 +1096,18 @@ struct RecordService::Built {
     for (const auto& a : plan.columns)
       key += a.field->name + ',';
     key += '\0' + caller_key(ctx);
-    return get(creates, std::move(key), [&] { return create_query(registry, ctx, e, plan); });
+    return get(creates, std::move(key),
+               [&] { return create_query(registry, policy, ctx, e, plan); });
   }
 };
 
 RecordService::~RecordService() = default;
 
 RecordService::RecordService(std::shared_ptr<const schema::Registry> registry,
+                             std::shared_ptr<const security::Policy> policy,
                              std::shared_ptr<const Extensions> extensions)
     : registry_(std::move(registry)),
+      policy_(std::move(policy)),
       extensions_(std::move(extensions)),
       built_(std::make_unique<Built>()),
       stored_(std::make_unique<StoredComputed>(*registry_, extensions_.get())) {
@@ -1119,7 +1127,7 @@ JsonResult RecordService::list_stored(db::Connection& conn, const SecurityContex
                                       std::string_view entity_name,
                                       const ListRequest& request) const {
   const Entity& e = entity(entity_name);
-  PageQuery q = page_query(*registry_, ctx, e, request);
+  PageQuery q = page_query(*registry_, *policy_, ctx, e, request);
   const bool cached = !conn.idle_in_transaction();
   try {
     db::Result rows = run(conn, cached, q.sql, q.params);
@@ -1147,7 +1155,7 @@ std::optional<Statement> RecordService::list_statement(const SecurityContext& ct
                                                        const ListRequest& request) const {
   const Entity& e = entity(entity_name);
   if (computes_any(e)) return std::nullopt;
-  auto q = std::make_shared<PageQuery>(page_query(*registry_, ctx, e, request));
+  auto q = std::make_shared<PageQuery>(page_query(*registry_, *policy_, ctx, e, request));
   if (!q->selection.relations.empty() || q->offset > 0 || q->limit == 0) return std::nullopt;
   Statement s{q->sql, q->params, nullptr, nullptr};
   s.answer = [q](const db::Result& rows) {
@@ -1163,10 +1171,11 @@ std::optional<Statement> RecordService::read_statement(
     const std::optional<std::string>& fields) const {
   const Entity& e = entity(entity_name);
   if (computes_any(e)) return std::nullopt;
-  require_right(*registry_, ctx, e, Right::kRead);
+  require_right(*policy_, ctx, e, Right::kRead);
   std::string key = e.name + '\0' + (fields ? "=" + *fields : "") + '\0' + caller_key(ctx);
   auto q = built_->get(built_->reads, std::move(key), [&] {
-    return std::make_shared<const RecordQuery>(record_query(*registry_, ctx, e, 0, fields));
+    return std::make_shared<const RecordQuery>(
+        record_query(*registry_, *policy_, ctx, e, 0, fields));
   });
   if (!q->selection.relations.empty()) return std::nullopt;
   Statement s{q->sql, q->params, nullptr, nullptr};
@@ -1185,11 +1194,11 @@ std::optional<Statement> RecordService::create_statement(const SecurityContext& 
   if (computes_any(e) || (extensions_ && extensions_->has_hooks(e.name)) ||
       stored_->affected_by(e.name))
     return std::nullopt;
-  require_right(*registry_, ctx, e, Right::kCreate);
+  require_right(*policy_, ctx, e, Right::kCreate);
   WritePlan plan = parse_body(e, body, true, ctx);
   std::optional<std::int64_t> user;
   if (ctx.user_id > 0) user = ctx.user_id;
-  auto q = built_->create(*registry_, ctx, e, plan);
+  auto q = built_->create(*registry_, *policy_, ctx, e, plan);
   if (!q) return std::nullopt;
   Statement s{q->sql, create_params(*q, plan, user), nullptr, nullptr};
   s.answer = [q, &e](const db::Result& rows) { return q->answer(e, rows); };
@@ -1201,10 +1210,10 @@ JsonResult RecordService::read_stored(db::Connection& conn, const SecurityContex
                                       std::string_view entity_name, std::int64_t id,
                                       const std::optional<std::string>& fields) const {
   const Entity& e = entity(entity_name);
-  require_right(*registry_, ctx, e, Right::kRead);
+  require_right(*policy_, ctx, e, Right::kRead);
   try {
-    return read_record(conn, !conn.idle_in_transaction(), *registry_, link_tables_, ctx, e, id,
-                       fields);
+    return read_record(conn, !conn.idle_in_transaction(), *registry_, *policy_, link_tables_, ctx,
+                       e, id, fields);
   } catch (const db::DbError& err) {
     raise(err, *registry_, e, Operation::kRead);
   }
@@ -1213,12 +1222,12 @@ JsonResult RecordService::read_stored(db::Connection& conn, const SecurityContex
 JsonResult RecordService::create_stored(db::Connection& conn, const SecurityContext& ctx,
                                         std::string_view entity_name, std::string_view body) const {
   const Entity& e = entity(entity_name);
-  require_right(*registry_, ctx, e, Right::kCreate);
+  require_right(*policy_, ctx, e, Right::kCreate);
   WritePlan plan = parse_body(e, body, true, ctx);
   std::optional<std::int64_t> user;
   if (ctx.user_id > 0) user = ctx.user_id;
   try {
-    if (auto q = built_->create(*registry_, ctx, e, plan)) {
+    if (auto q = built_->create(*registry_, *policy_, ctx, e, plan)) {
       auto run = [&] {
         return q->answer(e, conn.exec_cached(q->sql, create_params(*q, plan, user)));
       };
@@ -1234,8 +1243,8 @@ JsonResult RecordService::create_stored(db::Connection& conn, const SecurityCont
       for (const auto& rel : plan.relations)
         write_relation(conn, *registry_, link_tables_, e, id, rel, true, ctx);
       // The new record must be one the caller's create rules allow (else nothing is kept).
-      if (!find_locked(conn, *registry_, ctx, e, id, Right::kCreate)) refused(e);
-      return read_written(conn, *registry_, link_tables_, ctx, e, id);
+      if (!find_locked(conn, *registry_, *policy_, ctx, e, id, Right::kCreate)) refused(e);
+      return read_written(conn, *registry_, *policy_, link_tables_, ctx, e, id);
     });
   } catch (const db::DbError& err) {
     raise(err, *registry_, e, Operation::kWrite);
@@ -1246,13 +1255,13 @@ JsonResult RecordService::update_stored(db::Connection& conn, const SecurityCont
                                         std::string_view entity_name, std::int64_t id,
                                         std::string_view body) const {
   const Entity& e = entity(entity_name);
-  require_right(*registry_, ctx, e, Right::kUpdate);
+  require_right(*policy_, ctx, e, Right::kUpdate);
   WritePlan plan = parse_body(e, body, false, ctx);
   std::optional<std::int64_t> user;
   if (ctx.user_id > 0) user = ctx.user_id;
   try {
     return atomically(conn, [&] {
-      if (!find_locked(conn, *registry_, ctx, e, id, Right::kUpdate))
+      if (!find_locked(conn, *registry_, *policy_, ctx, e, id, Right::kUpdate))
         throw ApiError(404, "records.not_found",
                        "no " + e.name + " record with id " + std::to_string(id));
       check_references(conn, *registry_, plan);
@@ -1271,7 +1280,7 @@ JsonResult RecordService::update_stored(db::Connection& conn, const SecurityCont
                        params);
       for (const auto& rel : plan.relations)
         write_relation(conn, *registry_, link_tables_, e, id, rel, false, ctx);
-      return read_written(conn, *registry_, link_tables_, ctx, e, id);
+      return read_written(conn, *registry_, *policy_, link_tables_, ctx, e, id);
     });
   } catch (const db::DbError& err) {
     raise(err, *registry_, e, Operation::kWrite);
@@ -1281,10 +1290,10 @@ JsonResult RecordService::update_stored(db::Connection& conn, const SecurityCont
 void RecordService::remove_stored(db::Connection& conn, const SecurityContext& ctx,
                                   std::string_view entity_name, std::int64_t id) const {
   const Entity& e = entity(entity_name);
-  require_right(*registry_, ctx, e, Right::kDelete);
+  require_right(*policy_, ctx, e, Right::kDelete);
   try {
     atomically(conn, [&] {
-      if (!find_locked(conn, *registry_, ctx, e, id, Right::kDelete))
+      if (!find_locked(conn, *registry_, *policy_, ctx, e, id, Right::kDelete))
         throw ApiError(404, "records.not_found",
                        "no " + e.name + " record with id " + std::to_string(id));
       auto result = conn.exec_cached(

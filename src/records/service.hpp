@@ -11,13 +11,14 @@
 
 #include "db/connection.hpp"
 #include "schema/registry.hpp"
+#include "security/policy.hpp"
 
 namespace keel::records {
 
 class Extensions;
 class StoredComputed;
 
-// Who is asking (security/policy.hpp); RecordService alone decides what it may do.
+// Who is asking (security/context.hpp); RecordService alone decides what it may do.
 using SecurityContext = security::Context;
 
 // Parameters of a list request, as received (query-string values, already URL-decoded).
@@ -53,12 +54,16 @@ struct Statement {
 // SQL: names are checked against the Registry and quoted, values are bound as parameters.
 class RecordService {
  public:
-  // `extensions`: what the native modules of the snapshot add (hooks, computed fields).
-  explicit RecordService(std::shared_ptr<const schema::Registry> registry,
-                         std::shared_ptr<const Extensions> extensions = nullptr);
+  // `policy`: the roles, access rights and record rules validated against `registry`
+  // (query::load_policy). `extensions`: what the native modules of the snapshot add (hooks,
+  // computed fields).
+  RecordService(std::shared_ptr<const schema::Registry> registry,
+                std::shared_ptr<const security::Policy> policy,
+                std::shared_ptr<const Extensions> extensions = nullptr);
   ~RecordService();
 
   const schema::Registry& registry() const { return *registry_; }
+  const security::Policy& policy() const { return *policy_; }
 
   // The operations below run the native hooks of the entity (in the write's transaction) and
   // add the natively computed fields (records/service_extensions.cpp), around the stored ones.
@@ -116,6 +121,7 @@ class RecordService {
   bool computes_any(const schema::Entity& e) const;
 
   std::shared_ptr<const schema::Registry> registry_;
+  std::shared_ptr<const security::Policy> policy_;
   std::shared_ptr<const Extensions> extensions_;
   // Statements of reads by id built before, per entity, fields and caller (service.cpp).
   struct Built;

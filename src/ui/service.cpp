@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "app/json.hpp"
-#include "records/filter.hpp"
+#include "query/filter.hpp"
 #include "schema/registry.hpp"
 #include "security/policy.hpp"
 
@@ -29,7 +29,7 @@ void put(Writer& w, const char* key, const std::string& value) {
 }
 
 bool can_read(const Catalog& catalog, const security::Context& ctx, std::string_view entity) {
-  return catalog.registry().security().allowed(ctx, entity, security::Operation::kRead);
+  return catalog.policy().allowed(ctx, entity, security::Operation::kRead);
 }
 
 void check_readable(const Catalog& catalog, const security::Context& ctx,
@@ -74,8 +74,8 @@ std::string view_json(const Catalog& catalog, const View& view,
   const auto& registry = catalog.registry();
   if (const schema::Entity* e = registry.entity(view.entity))
     filter_fields(arch, *e, registry, [&](const schema::Entity& entity, std::string_view name) {
-      const schema::Field* f = records::find_field(entity, name);
-      return f && records::field_visible(*f, ctx);
+      const schema::Field* f = query::find_field(entity, name);
+      return f && query::field_visible(*f, ctx);
     });
   rapidjson::StringBuffer buffer;
   Writer w(buffer);

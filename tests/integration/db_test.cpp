@@ -5,6 +5,7 @@
 #include "db/pool.hpp"
 #include "install/lifecycle.hpp"
 #include "modules/discovery.hpp"
+#include "query/filter.hpp"
 #include "records/service.hpp"
 #include "support/addon_tree.hpp"
 #include "support/pg.hpp"
@@ -383,8 +384,9 @@ TEST(StatementCache, RecordWritesRetryAfterAStalePlan) {
   install::Lifecycle(conn, graph).install({"shop"});
   Diagnostics diagnostics;
   auto registry = schema::Registry::build(graph.order(), diagnostics);
+  auto policy = query::load_policy(graph.order(), *registry, diagnostics);
   ASSERT_FALSE(diagnostics.has_errors());
-  RecordService service(registry);
+  RecordService service(registry, policy);
   SecurityContext ctx = SecurityContext::system();
   auto count = [&] { return conn.exec("SELECT count(*) FROM item").get_int(0, 0); };
   auto score_of = [](const std::string& json) { return json.substr(json.find("\"score\":"), 10); };

@@ -15,6 +15,7 @@
 #include "db/connection.hpp"
 #include "install/lifecycle.hpp"
 #include "modules/discovery.hpp"
+#include "query/filter.hpp"
 #include "records/service.hpp"
 #include "support/addon_tree.hpp"
 #include "support/pg.hpp"
@@ -98,8 +99,9 @@ class Records : public ::testing::Test {
     install::Lifecycle(*conn, *graph).install({"shop"});
     Diagnostics diagnostics;
     auto registry = schema::Registry::build(graph->order(), diagnostics);
+    auto policy = query::load_policy(graph->order(), *registry, diagnostics);
     ASSERT_FALSE(diagnostics.has_errors());
-    service = std::make_unique<RecordService>(registry);
+    service = std::make_unique<RecordService>(registry, policy);
     conn->exec(kRows);
   }
 

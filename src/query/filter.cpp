@@ -1,12 +1,12 @@
-#include "records/filter.hpp"
+#include "query/filter.hpp"
 
 #include <algorithm>
 
 #include "app/error.hpp"
 #include "app/json.hpp"
-#include "records/values.hpp"
+#include "query/values.hpp"
 
-namespace keel::records {
+namespace keel::query {
 
 using schema::Entity;
 using schema::Field;
@@ -320,7 +320,7 @@ bool is_implicit_field(std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-bool field_visible(const Field& field, const SecurityContext& ctx) {
+bool field_visible(const Field& field, const security::Context& ctx) {
   if (field.secret) return false;
   if (ctx.admin || field.roles.empty()) return true;
   for (const auto& role : field.roles)
@@ -328,9 +328,9 @@ bool field_visible(const Field& field, const SecurityContext& ctx) {
   return false;
 }
 
-QueryScope::QueryScope(const schema::Registry& registry, const Entity& root,
-                       const SecurityContext& ctx)
-    : registry_(registry), root_(root), ctx_(ctx) {}
+QueryScope::QueryScope(const schema::Registry& registry, const security::Policy& policy,
+                       const Entity& root, const security::Context& ctx)
+    : registry_(registry), policy_(policy), root_(root), ctx_(ctx) {}
 
 QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view what) {
   const Entity* entity = base_ >= 0 ? joins_[base_].entity : &root_;
@@ -373,7 +373,7 @@ QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view w
                     ": only many2one fields can be followed in a path (\"" + shown(path) + "\")");
     const Entity* target = registry_.entity(f->target);
     if (!target) bad(what, "\"" + shown(path.substr(0, dot)) + "\" targets an unknown entity");
-    if (!trusted_ && !registry_.security().allowed(ctx_, target->name, security::Operation::kRead))
+    if (!trusted_ && !policy_.allowed(ctx_, target->name, security::Operation::kRead))
       throw ApiError(403, "security.forbidden",
                      "you may not read " + target->name + " records (path \"" + shown(path) + "\")",
                      "ask an administrator for a role that grants it");
@@ -411,7 +411,7 @@ size_t QueryScope::join(const std::string& key, int parent, const Field& field,
 
 std::string QueryScope::rules(security::Operation op) {
   if (ctx_.admin) return {};
-  const auto& policy = registry_.security();
+  const auto& policy = policy_;
   const std::string& entity = base_ >= 0 ? joins_[base_].entity->name : root_.name;
   auto rules = policy.rules_for(entity, op);
   if (rules.empty()) return {};
@@ -503,4 +503,24 @@ std::string compile_filter(std::string_view json, QueryScope& scope) {
   return compile_filter(doc, scope);
 }
 
-}  // namespace keel::records
+void check_filter(const schema::Registry& registry, const Entity& entity,
+                  const std::string& filter) {
+  // As Keel itself: the policy is not consulted (no rights, no rules).
+  static const security::Policy kNoPolicy;
+  const auto ctx = security::Context::system();
+  QueryScope scope(registry, kNoPolicy, entity, ctx);
+  compile_filter(filter, scope);
+}
+
+std::shared_ptr<const security::Policy> load_policy(
+    const std::vector<const modules::Manifest*>& modules, const schema::Registry& registry,
+    Diagnostics& diagnostics) {
+  // Security files name entities and fields: read them once the entities are valid.
+  if (diagnostics.has_errors()) return std::make_shared<const security::Policy>();
+  return std::make_shared<const security::Policy>(security::Policy::load(
+      modules, registry, diagnostics, [&](const Entity& entity, const std::string& filter) {
+        check_filter(registry, entity, filter);
+      }));
+}
+
+}  // namespace keel::query
