@@ -48,7 +48,7 @@ std::int64_t parse_id(const std::string& text) {
   std::int64_t id = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
   if (ec != std::errc() || p != text.data() + text.size() || id <= 0)
-    throw ApiError(404, "records.not_found", "no record with id \"" + text + "\"");
+    throw ApiError(ErrorKind::kNotFound, "records.not_found", "no record with id \"" + text + "\"");
   return id;
 }
 
@@ -61,12 +61,12 @@ std::int64_t parse_id(const std::string& text) {
     for (const auto& d : v->diagnostics())
       errors.push_back(
           {d.location.to_string(), d.message + (d.hint.empty() ? "" : " (hint: " + d.hint + ")")});
-    throw ApiError(422, e.code(), e.what(), e.hint(), std::move(errors));
+    throw ApiError(ErrorKind::kInvalid, e.code(), e.what(), e.hint(), std::move(errors));
   }
-  int status = e.code() == "module.unknown" ? 404 : 409;
+  ErrorKind kind = e.code() == "module.unknown" ? ErrorKind::kNotFound : ErrorKind::kConflict;
   std::string detail = e.what();
   if (!e.detail().empty()) detail += " (" + e.detail() + ")";
-  throw ApiError(status, e.code(), detail, e.hint());
+  throw ApiError(kind, e.code(), detail, e.hint());
 }
 
 // Who is asking; Api::dispatch authenticated it before any route that needs a token.
@@ -77,7 +77,8 @@ const security::Context& caller(const Request& req) {
 
 void require_admin(const Request& req) {
   if (!caller(req).admin)
-    throw ApiError(403, "auth.forbidden", "module administration needs the role base.admin");
+    throw ApiError(ErrorKind::kForbidden, "auth.forbidden",
+                   "module administration needs the role base.admin");
 }
 
 // Routes anyone may call: every other route under /api/ needs a token (contract §4 rule 14).
@@ -383,7 +384,8 @@ void Api::add_routes() {
     auto one =
         meta_entity(*snapshot()->registry, *snapshot()->policy, caller(req), req.param("entity"));
     if (!one)
-      throw ApiError(404, "records.unknown_entity", "no entity \"" + req.param("entity") + "\"");
+      throw ApiError(ErrorKind::kNotFound, "records.unknown_entity",
+                     "no entity \"" + req.param("entity") + "\"");
     return Response::json(200, std::move(*one));
   });
 
@@ -486,7 +488,8 @@ void Api::add_routes() {
     require_admin(req);
     const std::string& action = req.param("action");
     if (action != "install" && action != "upgrade" && action != "uninstall")
-      throw ApiError(404, "http.not_found", "unknown module action \"" + action + "\"",
+      throw ApiError(ErrorKind::kNotFound, "http.not_found",
+                     "unknown module action \"" + action + "\"",
                      "use install, upgrade or uninstall");
     std::vector<std::string> changed;
     try {

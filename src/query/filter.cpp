@@ -58,7 +58,8 @@ std::string shown(std::string_view text) {
 }
 
 [[noreturn]] void bad(std::string_view what, std::string message, std::string hint = {}) {
-  throw ApiError(400, "records.bad_" + std::string(what), std::move(message), std::move(hint));
+  throw ApiError(ErrorKind::kBadInput, "records.bad_" + std::string(what), std::move(message),
+                 std::move(hint));
 }
 
 std::string array_element(std::string_view text) {
@@ -338,7 +339,7 @@ QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view w
   size_t start = 0;
   for (int hops = 0;; ++hops) {
     if (hops > kMaxPathHops)
-      throw ApiError(400, "limits.path_depth",
+      throw ApiError(ErrorKind::kLimits, "limits.path_depth",
                      "the path \"" + shown(path.substr(0, 200)) + "\" in " + std::string(what) +
                          " follows more than " + std::to_string(kMaxPathHops) + " many2one fields",
                      "use a shorter path");
@@ -363,7 +364,7 @@ QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view w
           hint);
     }
     if (!trusted_ && !field_visible(*f, ctx_))
-      throw ApiError(403, "records.forbidden_field",
+      throw ApiError(ErrorKind::kForbidden, "records.forbidden_field",
                      "field \"" + entity->name + "." + f->name + "\" is not visible to you");
     std::string alias = parent >= 0 ? joins_[parent].alias : "t";
     if (dot == std::string_view::npos)
@@ -372,9 +373,9 @@ QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view w
       bad(what, "\"" + shown(path.substr(0, dot)) + "\" is a " + std::string(to_string(f->type)) +
                     ": only many2one fields can be followed in a path (\"" + shown(path) + "\")");
     const Entity* target = registry_.entity(f->target);
-    if (!target) bad(what, "\"" + shown(path.substr(0, dot)) + "\" targets an unknown entity");
+    KEEL_ASSERT(target, "the registry resolves every many2one target");
     if (!trusted_ && !policy_.allowed(ctx_, target->name, security::Operation::kRead))
-      throw ApiError(403, "security.forbidden",
+      throw ApiError(ErrorKind::kForbidden, "security.forbidden",
                      "you may not read " + target->name + " records (path \"" + shown(path) + "\")",
                      "ask an administrator for a role that grants it");
     // The caller's joins are keyed by their path; a rule's apart (a rule sees every row).
@@ -450,7 +451,7 @@ std::string QueryScope::alias_of(std::string_view path) const {
 
 std::string QueryScope::bind(std::string value, std::string_view cast) {
   if (params_.size() >= kMaxParameters)
-    throw ApiError(400, "limits.parameters",
+    throw ApiError(ErrorKind::kLimits, "limits.parameters",
                    "the request needs more than " + std::to_string(kMaxParameters) +
                        " values in one statement",
                    "split it into smaller requests");
@@ -461,7 +462,7 @@ std::string QueryScope::bind(std::string value, std::string_view cast) {
 
 std::string QueryScope::bind_null(std::string_view cast) {
   if (params_.size() >= kMaxParameters)
-    throw ApiError(400, "limits.parameters",
+    throw ApiError(ErrorKind::kLimits, "limits.parameters",
                    "the request needs more than " + std::to_string(kMaxParameters) +
                        " values in one statement",
                    "split it into smaller requests");

@@ -52,8 +52,8 @@ class QueryScope {
 
   // Resolves "partner.country.code": every step but the last must be a many2one (a LEFT JOIN
   // each). `what` names the part of the request in errors ("filter", "sort", "fields") and
-  // gives the error code records.bad_<what>. Unknown names: ApiError 400 (with a "did you
-  // mean" hint); a field hidden from the caller: 403.
+  // gives the error code records.bad_<what>. Unknown names: ApiError bad_input (with a "did you
+  // mean" hint); a field hidden from the caller: forbidden.
   Column resolve(std::string_view path, std::string_view what);
 
   // The alias of the row reached through the many2one path ("" is the root, "t").
@@ -124,7 +124,7 @@ class QueryScope {
 // ne and nin hold for rows where the field is null; not is the complement (nulls included):
 // NOT coalesce(expr, false). one2many and many2many fields cannot be filtered on yet (400),
 // binary fields only with null, json fields with eq, ne and null.
-// Errors: ApiError 400 records.bad_filter naming the unknown field, operator or variable or
+// Errors: ApiError bad_input records.bad_filter naming the unknown field, operator or variable or
 // the invalid value; malformed JSON is 400 too.
 std::string compile_filter(std::string_view json, QueryScope& scope);
 std::string compile_filter(const rapidjson::Value& filter, QueryScope& scope);

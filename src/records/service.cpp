@@ -103,13 +103,13 @@ bool mirrors_module_files(const Entity& e) {
 void require_right(const security::Policy& policy, const SecurityContext& ctx, const Entity& e,
                    Right op) {
   if (op != Right::kRead && mirrors_module_files(e))
-    throw ApiError(403, "records.read_only",
+    throw ApiError(ErrorKind::kForbidden, "records.read_only",
                    e.name +
                        " records mirror the files of the installed modules: they are read-only "
                        "through the API; change the module's files and upgrade it",
                    "keel module upgrade <module>");
   if (policy.allowed(ctx, e.name, op)) return;
-  throw ApiError(403, "security.forbidden",
+  throw ApiError(ErrorKind::kForbidden, "security.forbidden",
                  "you may not " + std::string(security::to_string(op)) + " " + e.name + " records",
                  "ask an administrator for a role that grants it");
 }
@@ -208,7 +208,7 @@ class SelectionBuilder {
     } else {
       for (auto item : split(*fields, ',')) {
         if (item.empty())
-          throw ApiError(400, "records.bad_fields",
+          throw ApiError(ErrorKind::kBadInput, "records.bad_fields",
                          "empty name in fields \"" + shown(*fields) + "\"");
         scope_.resolve(item, "fields");  // checks every step, joins the many2one path
         size_t dot = item.find('.');
@@ -229,10 +229,10 @@ class SelectionBuilder {
     const Field* f = find_field(entity, name);
     std::string path = prefix.empty() ? std::string(name) : prefix + "." + std::string(name);
     if (!f->has_column() && !is_relation(*f))
-      throw ApiError(400, "records.bad_fields",
+      throw ApiError(ErrorKind::kBadInput, "records.bad_fields",
                      "\"" + path + "\" is computed and not stored: it cannot be read yet");
     if (is_relation(*f) && (!prefix.empty() || !rest.empty()))
-      throw ApiError(400, "records.bad_fields",
+      throw ApiError(ErrorKind::kBadInput, "records.bad_fields",
                      "\"" + path + (rest.empty() ? "" : "." + std::string(rest)) +
                          "\": one2many and many2many fields are read as id lists of the "
                          "requested entity only; they cannot be expanded yet");
@@ -248,7 +248,9 @@ class SelectionBuilder {
     if (rest.empty()) return;
     it->expanded = true;
     size_t dot = rest.find('.');
-    add(it->children, *scope_.registry().entity(f->target), rest.substr(0, dot),
+    const Entity* target = scope_.registry().entity(f->target);
+    KEEL_ASSERT(target, "the registry resolves every many2one target");
+    add(it->children, *target, rest.substr(0, dot),
         dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1), path);
   }
 
@@ -453,8 +455,8 @@ std::vector<SortKey> order_by(QueryScope& scope, const std::optional<std::string
       bool desc = !item.empty() && item[0] == '-';
       if (!item.empty() && (item[0] == '-' || item[0] == '+')) item.remove_prefix(1);
       if (item.empty())
-        throw ApiError(400, "records.bad_sort", "empty name in sort \"" + shown(*sort) + "\"",
-                       "write sort=-date,name");
+        throw ApiError(ErrorKind::kBadInput, "records.bad_sort",
+                       "empty name in sort \"" + shown(*sort) + "\"", "write sort=-date,name");
       keys.emplace_back(item, desc);
     }
   } else {
@@ -470,7 +472,7 @@ std::vector<SortKey> order_by(QueryScope& scope, const std::optional<std::string
   for (auto [path, desc] : keys) {
     QueryScope::Column c = scope.resolve(path, "sort");
     if (!c.field->has_column())
-      throw ApiError(400, "records.bad_sort",
+      throw ApiError(ErrorKind::kBadInput, "records.bad_sort",
                      "cannot sort by \"" + std::string(path) + "\": it is a " +
                          std::string(to_string(c.field->type)) +
                          (is_relation(*c.field) ? "" : " without a column"));
@@ -488,7 +490,7 @@ std::int64_t count_param(const std::optional<std::string>& text, std::string_vie
   std::int64_t v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || end != s.data() + s.size() || v < 0 || s[0] == '+')
-    throw ApiError(400, "records.bad_query",
+    throw ApiError(ErrorKind::kBadInput, "records.bad_query",
                    std::string(name) + " must be a whole number, not \"" + shown(s) + "\"");
   return v;
 }
@@ -530,7 +532,8 @@ WritePlan parse_body(const Entity& entity, std::string_view body, bool create,
   json::parse(doc, body, "the request body", "records.bad_body",
               json::limits().value_depth + json::limits().depth, &source);
   if (!doc.IsObject())
-    throw ApiError(400, "records.bad_body", "the request body must be a JSON object");
+    throw ApiError(ErrorKind::kBadInput, "records.bad_body",
+                   "the request body must be a JSON object");
   WritePlan plan;
   auto error = [&](std::string field, std::string message) {
     plan.errors.push_back({std::move(field), std::move(message)});
@@ -556,7 +559,7 @@ WritePlan parse_body(const Entity& entity, std::string_view body, bool create,
       continue;
     }
     if (!field_visible(*f, ctx))
-      throw ApiError(403, "records.forbidden_field",
+      throw ApiError(ErrorKind::kForbidden, "records.forbidden_field",
                      "field \"" + entity.name + "." + f->name + "\" is not writable by you");
     if (f->readonly || f->computed) {
       error(f->name, f->computed ? "is computed (read-only)" : "is read-only");
@@ -592,7 +595,7 @@ WritePlan parse_body(const Entity& entity, std::string_view body, bool create,
     }
     if (f->type == FieldType::kJson && json::depth(v) > json::limits().value_depth)
       throw ApiError(
-          422, "limits.json_value_depth",
+          ErrorKind::kInvalid, "limits.json_value_depth",
           "the value of \"" + f->name + "\" is nested deeper than " +
               std::to_string(json::limits().value_depth) + " levels",
           "store flatter JSON; the limit is limits.json_value_depth in the configuration",
@@ -653,7 +656,7 @@ void throw_if_invalid(const Entity& entity, WritePlan& plan) {
   std::string message = "invalid " + entity.name + " record: ";
   for (size_t i = 0; i < plan.errors.size(); ++i)
     message += (i ? "; " : "") + plan.errors[i].field + " " + plan.errors[i].message;
-  throw ApiError(422, "records.invalid", message, "fix the fields listed in errors",
+  throw ApiError(ErrorKind::kInvalid, "records.invalid", message, "fix the fields listed in errors",
                  std::move(plan.errors));
 }
 
@@ -676,7 +679,9 @@ void write_relation(db::Connection& conn, const schema::Registry& registry, cons
                        db::Params().add(id).add(ids));
     return;
   }
-  const Entity& target = *registry.entity(f.target);
+  const Entity* found = registry.entity(f.target);
+  KEEL_ASSERT(found, "the registry resolves the target of every relation");
+  const Entity& target = *found;
   const Field& inverse = *target.field(f.inverse);
   std::string table = quote_ident(target.table), column = quote_ident(inverse.name);
   std::optional<std::int64_t> user;
@@ -691,7 +696,7 @@ void write_relation(db::Connection& conn, const schema::Registry& registry, cons
       auto left =
           conn.exec_cached("SELECT count(*) FROM " + table + others, db::Params().add(id).add(ids));
       if (left.get_int(0, 0) > 0)
-        throw ApiError(422, "records.invalid",
+        throw ApiError(ErrorKind::kInvalid, "records.invalid",
                        "cannot take " + target.name + " records out of " + entity.name + "." +
                            f.name + ": " + target.name + "." + inverse.name + " is required",
                        "delete those " + target.name + " records instead",
@@ -740,7 +745,7 @@ constexpr std::string_view kRefused = "KR403";
 
 // A new record the caller's create rules do not allow: nothing was kept.
 [[noreturn]] void refused(const Entity& e) {
-  throw ApiError(403, "security.rule",
+  throw ApiError(ErrorKind::kForbidden, "security.rule",
                  "the record rules of " + e.name + " do not let you create this record",
                  "change the values so that the record is one you may create");
 }
@@ -752,7 +757,7 @@ constexpr std::string_view kRefused = "KR403";
   if (state == kRefused) refused(entity);
   if (state == "23505") {
     std::string column = key_column(e.detail());
-    throw ApiError(409, "records.conflict",
+    throw ApiError(ErrorKind::kConflict, "records.conflict",
                    "another " + entity.name + " record already has this " +
                        (column.empty() ? "value" : column),
                    "unique fields take a value no other record has", {{column, "must be unique"}});
@@ -770,17 +775,17 @@ constexpr std::string_view kRefused = "KR403";
                 schema::object_name(other.table, f.name, "fkey") == constraint)
               by = other.name + "." + f.name;
         }
-      throw ApiError(409, "records.referenced",
+      throw ApiError(ErrorKind::kConflict, "records.referenced",
                      entity.name + " " + std::to_string(id) + " is still referenced by " + by,
                      "delete or change the " + table + " records that refer to it first");
     }
     std::string column = key_column(e.detail());
-    throw ApiError(422, "records.invalid", "a referenced record does not exist",
+    throw ApiError(ErrorKind::kInvalid, "records.invalid", "a referenced record does not exist",
                    "refer to records that exist", {{column, "no such record"}});
   }
   if (state == "23502") {
     std::string column = quoted_after(message, "column ");
-    throw ApiError(422, "records.invalid",
+    throw ApiError(ErrorKind::kInvalid, "records.invalid",
                    "invalid " + entity.name + " record: " + column + " is required", {},
                    {{column, "is required"}});
   }
@@ -789,26 +794,32 @@ constexpr std::string_view kRefused = "KR403";
     std::string column;
     for (const auto& f : entity.fields)
       if (constraint.rfind(entity.table + "_" + f.name + "_check", 0) == 0) column = f.name;
-    throw ApiError(422, "records.invalid", "invalid " + entity.name + " record: " + message, {},
+    throw ApiError(ErrorKind::kInvalid, "records.invalid",
+                   "invalid " + entity.name + " record: " + message, {},
                    {{column, "is not allowed"}});
   }
   if (state.rfind("22", 0) == 0) {
     if (op == Operation::kRead)
-      throw ApiError(400, "records.bad_filter", "invalid value in the query: " + message);
-    throw ApiError(422, "records.invalid", "invalid " + entity.name + " record: " + message);
+      throw ApiError(ErrorKind::kBadInput, "records.bad_filter",
+                     "invalid value in the query: " + message);
+    throw ApiError(ErrorKind::kInvalid, "records.invalid",
+                   "invalid " + entity.name + " record: " + message);
   }
   if (state.rfind("54", 0) == 0)  // program limit exceeded: stack depth, too complex, too many
-    throw ApiError(op == Operation::kRead ? 400 : 422, "limits.database",
+    throw ApiError(op == Operation::kRead ? ErrorKind::kLimits : ErrorKind::kInvalid,
+                   "limits.database",
                    "the request is too large or too deeply nested for the database: " + message,
                    "send a smaller or flatter request");
   if (state == "40001" || state == "40P01")
-    throw ApiError(409, "records.retry", "the record changed concurrently; try again");
+    throw ApiError(ErrorKind::kConflict, "records.retry",
+                   "the record changed concurrently; try again");
   if (state.empty() || state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0 ||
       state.rfind("53", 0) == 0)
-    throw ApiError(503, "records.unavailable", "the database is not available", "try again later");
+    throw ApiError(ErrorKind::kUnavailable, "records.unavailable", "the database is not available",
+                   "try again later");
   spdlog::error("records: {} ({}): {}", message, state, e.detail());
-  throw ApiError(500, "records.internal", "internal error while accessing " + entity.name,
-                 "see the server log");
+  throw ApiError(ErrorKind::kInternal, "records.internal",
+                 "internal error while accessing " + entity.name, "see the server log");
 }
 
 // Whether record `id` exists and the caller's rules for `op` let it touch it; the row is
@@ -850,7 +861,7 @@ RecordQuery record_query(const schema::Registry& registry, const security::Polic
 JsonResult record_json(const Entity& e, std::int64_t id, const Selection& selection,
                        const db::Result& rows, const std::vector<RelationIds>& relations) {
   if (rows.rows() == 0)
-    throw ApiError(404, "records.not_found",
+    throw ApiError(ErrorKind::kNotFound, "records.not_found",
                    "no " + e.name + " record with id " + std::to_string(id));
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
@@ -880,7 +891,7 @@ JsonResult read_written(db::Connection& conn, const schema::Registry& registry,
   try {
     return read_record(conn, true, registry, policy, links, ctx, e, id, std::nullopt);
   } catch (const ApiError& err) {
-    if (err.status() == 404) return id_only();
+    if (err.kind() == ErrorKind::kNotFound) return id_only();
     throw;
   } catch (const db::DbError& err) {
     if (db::Connection::stale_statement(err)) throw;
@@ -992,7 +1003,8 @@ PageQuery page_query(const schema::Registry& registry, const security::Policy& p
   PageQuery q;
   q.limit = count_param(request.limit, "limit", kDefaultLimit);
   if (q.limit > kMaxLimit)
-    throw ApiError(400, "records.bad_query", "limit " + std::to_string(q.limit) + " is above 1000",
+    throw ApiError(ErrorKind::kBadInput, "records.bad_query",
+                   "limit " + std::to_string(q.limit) + " is above 1000",
                    "page with limit and offset");
   q.offset = count_param(request.offset, "offset", 0);
 
@@ -1119,7 +1131,9 @@ RecordService::RecordService(std::shared_ptr<const schema::Registry> registry,
 
 const Entity& RecordService::entity(std::string_view name) const {
   const Entity* e = registry_->entity(name);
-  if (!e) throw ApiError(404, "records.unknown_entity", "no entity \"" + shown(name) + "\"");
+  if (!e)
+    throw ApiError(ErrorKind::kNotFound, "records.unknown_entity",
+                   "no entity \"" + shown(name) + "\"");
   return *e;
 }
 
@@ -1262,7 +1276,7 @@ JsonResult RecordService::update_stored(db::Connection& conn, const SecurityCont
   try {
     return atomically(conn, [&] {
       if (!find_locked(conn, *registry_, *policy_, ctx, e, id, Right::kUpdate))
-        throw ApiError(404, "records.not_found",
+        throw ApiError(ErrorKind::kNotFound, "records.not_found",
                        "no " + e.name + " record with id " + std::to_string(id));
       check_references(conn, *registry_, plan);
       throw_if_invalid(e, plan);
@@ -1294,12 +1308,12 @@ void RecordService::remove_stored(db::Connection& conn, const SecurityContext& c
   try {
     atomically(conn, [&] {
       if (!find_locked(conn, *registry_, *policy_, ctx, e, id, Right::kDelete))
-        throw ApiError(404, "records.not_found",
+        throw ApiError(ErrorKind::kNotFound, "records.not_found",
                        "no " + e.name + " record with id " + std::to_string(id));
       auto result = conn.exec_cached(
           "DELETE FROM " + quote_ident(e.table) + " WHERE id = $1::bigint", db::Params().add(id));
       if (result.affected() == 0)
-        throw ApiError(404, "records.not_found",
+        throw ApiError(ErrorKind::kNotFound, "records.not_found",
                        "no " + e.name + " record with id " + std::to_string(id));
       return 0;
     });

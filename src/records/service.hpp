@@ -49,8 +49,9 @@ struct Statement {
 
 // THE path to records, whatever calls it (REST handlers, data files later, native hooks):
 // list, read, create, update, delete, with validation per field type. Failures are
-// keel::ApiError with the status of contract §4 rule 10 (400 bad query, 404 absent, 409 unique
-// or restrict, 422 invalid body with errors[]). Nothing from a request is ever spliced into
+// keel::ApiError of the kind http/ maps to the status of contract §4 rule 10 (bad_input: a bad
+// query, not_found: absent, conflict: unique or restrict, invalid: a body breaking its rules,
+// with field errors). Nothing from a request is ever spliced into
 // SQL: names are checked against the Registry and quoted, values are bound as parameters.
 class RecordService {
  public:
@@ -115,7 +116,7 @@ class RecordService {
   void remove_stored(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
                      std::int64_t id) const;
 
-  // The entity named in a request; ApiError 404 when there is none.
+  // The entity named in a request; ApiError not_found when there is none.
   const schema::Entity& entity(std::string_view name) const;
   // Whether native code computes a field of `e` (reads of it need the blocking path).
   bool computes_any(const schema::Entity& e) const;

@@ -3,6 +3,7 @@
 
 #include "db/connection.hpp"
 #include "db/pool.hpp"
+#include "http/message.hpp"
 #include "install/lifecycle.hpp"
 #include "modules/discovery.hpp"
 #include "query/filter.hpp"
@@ -434,7 +435,7 @@ TEST(StatementCache, RecordWritesRetryAfterAStalePlan) {
     service.create(conn, ctx, "item", R"({"name": "a"})");
     FAIL() << "expected a conflict";
   } catch (const ApiError& e) {
-    EXPECT_EQ(e.status(), 409);
+    EXPECT_EQ(http::status_of(e), 409);
   }
   EXPECT_EQ(count(), 2);
 }

@@ -13,6 +13,7 @@
 
 #include "app/error.hpp"
 #include "db/connection.hpp"
+#include "http/message.hpp"
 #include "http/meta.hpp"
 #include "http/openapi.hpp"
 #include "install/lifecycle.hpp"
@@ -126,7 +127,7 @@ class Security : public ::testing::Test {
     try {
       call();
     } catch (const ApiError& e) {
-      return e.status();
+      return http::status_of(e);
     }
     return 200;
   }

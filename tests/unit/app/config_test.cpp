@@ -11,6 +11,7 @@
 #include <string>
 
 #include "app/error.hpp"
+#include "cli/cli.hpp"
 #include "modules/manifest.hpp"
 
 namespace keel {
@@ -264,7 +265,7 @@ TEST_F(ConfigTest, MissingConfigFileIsAnError) {
     FAIL() << "a missing file is not a validation error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), "config.missing");
-    EXPECT_EQ(e.exit_code(), 1);
+    EXPECT_EQ(cli::exit_code_of(e.kind()), 1);
     EXPECT_NE(std::string(e.what()).find("nope.toml"), std::string::npos) << e.what();
     EXPECT_NE(e.hint().find("--config"), std::string::npos) << e.hint();
   }

@@ -12,6 +12,7 @@
 #include "modules/discovery.hpp"
 #include "modules/graph.hpp"
 #include "support/addon_tree.hpp"
+#include "support/answered.hpp"
 
 namespace keel::query {
 namespace {
@@ -91,15 +92,15 @@ class FilterTest : public ::testing::Test {
     return {sql, scope.params().values(), scope.from()};
   }
 
-  // The ApiError a filter raises (status 0 when it compiles).
-  ApiError error(const std::string& entity, const std::string& json,
-                 const security::Context& ctx = security::Context::system()) {
+  // The ApiError a filter raises, as the API answers it (status 0 when it compiles).
+  testing::Answered error(const std::string& entity, const std::string& json,
+                          const security::Context& ctx = security::Context::system()) {
     try {
       compile(entity, json, ctx);
     } catch (const ApiError& e) {
-      return e;
+      return testing::Answered(e);
     }
-    return ApiError(0, "", "");
+    return {};
   }
 
   static std::unique_ptr<testing::AddonTree> tree_;
