@@ -1,6 +1,6 @@
 // Feeds arbitrary bytes to the path every request body and filter takes: the bounded JSON
 // reader (json::parse, with the members' source text), the values' checks for every field type
-// (records::to_sql_text) and the filter compiler. It must answer with an error or a value, never
+// (query::to_sql_text) and the filter compiler. It must answer with an error or a value, never
 // crash, recurse without bound or leak.
 #include <unistd.h>
 #include <cstddef>
@@ -14,8 +14,8 @@
 #include "app/json.hpp"
 #include "modules/discovery.hpp"
 #include "modules/graph.hpp"
-#include "records/filter.hpp"
-#include "records/values.hpp"
+#include "query/filter.hpp"
+#include "query/values.hpp"
 #include "schema/registry.hpp"
 
 namespace {
@@ -88,16 +88,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       for (const auto& f : partner.fields) {
         if (!f.has_column()) continue;
         std::string error;
-        (void)keel::records::to_sql_text(f, m.value, keel::records::ValueCheck::kFull, error, raw);
+        (void)keel::query::to_sql_text(f, m.value, keel::query::ValueCheck::kFull, error, raw);
       }
     }
     (void)keel::json::depth(doc);
   }
   // The same bytes as a filter.
-  static const keel::records::SecurityContext system = keel::records::SecurityContext::system();
+  static const keel::security::Context system = keel::security::Context::system();
+  static const keel::security::Policy policy;  // the system context consults none
   try {
-    keel::records::QueryScope scope(*w.registry, partner, system);
-    (void)keel::records::compile_filter(text, scope);
+    keel::query::QueryScope scope(*w.registry, policy, partner, system);
+    (void)keel::query::compile_filter(text, scope);
   } catch (const keel::Error&) {
   }
   return 0;

@@ -9,7 +9,6 @@
 #include <map>
 
 #include "app/error.hpp"
-#include "modules/manifest.hpp"
 
 namespace keel {
 namespace fs = std::filesystem;
@@ -65,6 +64,16 @@ fs::path default_web_root() {
 }
 
 namespace {
+
+// A module name: a lowercase letter, then lowercase letters, digits and underscores. The rule of
+// modules::is_valid_name, repeated here because app/ is the ground floor (modules/ sits above
+// it and reads the configuration); tests/unit/app/config_test checks that both agree.
+bool is_module_name(std::string_view name) {
+  if (name.empty() || name.front() < 'a' || name.front() > 'z') return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return true;
+}
 
 SourceLocation location_of(const fs::path& file, const toml::source_region& where) {
   return {file, static_cast<int>(where.begin.line), static_cast<int>(where.begin.column)};
@@ -220,7 +229,7 @@ void apply_file(const fs::path& file, Config& config) {
     if (auto* table = node.as_table()) {
       for (auto&& [module, mode] : *table) {
         std::string name(module.str());
-        if (!modules::is_valid_name(name))
+        if (!is_module_name(name))
           error(module.source(), "\"" + name + "\" is no module name");
         else if (auto v = isolation_mode(mode, "security.module_isolation_overrides." + name))
           config.module_isolation_overrides[name] = *v;

@@ -46,15 +46,61 @@ std::vector<Diagnostic> Diagnostics::errors() const {
   return out;
 }
 
+std::string_view to_string(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kFailed:
+      return "failed";
+    case ErrorKind::kUsage:
+      return "usage";
+    case ErrorKind::kBadInput:
+      return "bad_input";
+    case ErrorKind::kLimits:
+      return "limits";
+    case ErrorKind::kInvalid:
+      return "invalid";
+    case ErrorKind::kUnauthenticated:
+      return "unauthenticated";
+    case ErrorKind::kForbidden:
+      return "forbidden";
+    case ErrorKind::kNotFound:
+      return "not_found";
+    case ErrorKind::kConflict:
+      return "conflict";
+    case ErrorKind::kTooMany:
+      return "too_many";
+    case ErrorKind::kUnavailable:
+      return "unavailable";
+    case ErrorKind::kTimeout:
+      return "timeout";
+    case ErrorKind::kInternal:
+      return "internal";
+  }
+  return "failed";
+}
+
 Error::Error(std::string code, std::string message, std::string hint, std::string detail)
+    : Error(ErrorKind::kFailed, std::move(code), std::move(message), std::move(hint), {},
+            std::move(detail)) {}
+
+Error::Error(ErrorKind kind, std::string code, std::string message, std::string hint,
+             std::vector<FieldError> field_errors, std::string detail)
     : std::runtime_error(std::move(message)),
+      kind_(kind),
       code_(std::move(code)),
       hint_(std::move(hint)),
-      detail_(std::move(detail)) {}
+      detail_(std::move(detail)),
+      field_errors_(std::move(field_errors)) {}
 
 ValidationError::ValidationError(std::string code, std::string summary,
                                  std::vector<Diagnostic> diagnostics)
-    : Error(std::move(code), std::move(summary)), diagnostics_(std::move(diagnostics)) {}
+    : Error(ErrorKind::kInvalid, std::move(code), std::move(summary)),
+      diagnostics_(std::move(diagnostics)) {}
+
+InvariantError::InvariantError(std::string_view invariant, const char* file, int line)
+    : Error(ErrorKind::kInternal, "internal.invariant",
+            "invariant broken: " + std::string(invariant) + " (" +
+                std::filesystem::path(file).filename().string() + ":" + std::to_string(line) +
+                ")") {}
 
 void throw_if_errors(const Diagnostics& diagnostics, const std::string& code,
                      const std::string& summary) {

@@ -55,30 +55,59 @@ class Diagnostics {
   std::vector<Diagnostic> items_;
 };
 
-// Base of every failure that aborts an operation. `code` is stable (documented, used by the
-// API's problem+json `type` and by tests); `hint` names the fix.
+// What kind of failure an error is, in no layer's terms: http/ maps a kind to a status
+// (http::status_of), cli/ to an exit status (cli::exit_code_of), the native SDK's boundary to
+// the SDK's status (native::sdk_status_of). Nothing else knows statuses or exit codes.
+enum class ErrorKind {
+  kFailed,           // an operation failed; the user can fix it (the default)
+  kUsage,            // bad command-line usage
+  kBadInput,         // a malformed request, or a name in it that does not exist
+  kLimits,           // a request beyond one of Keel's limits (size, depth, count)
+  kInvalid,          // values that break their rules; the field errors say which
+  kUnauthenticated,  // no valid credentials
+  kForbidden,        // the caller may not
+  kNotFound,         // nothing of that name or id (for this caller)
+  kConflict,         // the state of the data forbids it (unique, restrict, concurrent change)
+  kTooMany,          // too many attempts: retry later
+  kUnavailable,      // something it needs is not available: retry shortly
+  kTimeout,          // it took too long
+  kInternal,         // a bug or an unexpected failure: the log says more
+};
+std::string_view to_string(ErrorKind kind);
+
+// Base of every failure that aborts an operation: a kind, a stable `code` (documented, used by
+// the API's problem+json `type` and by tests), a message, an optional `detail`, a `hint` that
+// names the fix, and the fields at fault for kInvalid.
 class Error : public std::runtime_error {
  public:
-  Error(std::string code, std::string message, std::string hint = {}, std::string detail = {});
+  struct FieldError {
+    std::string field;
+    std::string message;
+  };
 
+  Error(std::string code, std::string message, std::string hint = {}, std::string detail = {});
+  Error(ErrorKind kind, std::string code, std::string message, std::string hint = {},
+        std::vector<FieldError> field_errors = {}, std::string detail = {});
+
+  ErrorKind kind() const { return kind_; }
   const std::string& code() const { return code_; }
   const std::string& hint() const { return hint_; }
   const std::string& detail() const { return detail_; }
-  // Process exit status for the CLI: 1 for failures the user can fix, 2 for bad usage.
-  virtual int exit_code() const { return 1; }
+  const std::vector<FieldError>& field_errors() const { return field_errors_; }
 
  private:
+  ErrorKind kind_ = ErrorKind::kFailed;
   std::string code_;
   std::string hint_;
   std::string detail_;
+  std::vector<FieldError> field_errors_;
 };
 
-// Bad command-line usage (exit status 2).
+// Bad command-line usage (kind kUsage: exit status 2).
 class UsageError : public Error {
  public:
   explicit UsageError(std::string message, std::string hint = {})
-      : Error("usage", std::move(message), std::move(hint)) {}
-  int exit_code() const override { return 2; }
+      : Error(ErrorKind::kUsage, "usage", std::move(message), std::move(hint)) {}
 };
 
 // Validation failed; carries every diagnostic of the pass (errors and warnings).
@@ -91,26 +120,32 @@ class ValidationError : public Error {
   std::vector<Diagnostic> diagnostics_;
 };
 
-// A failure of an API request, mapped 1:1 to problem+json (RFC 9457): `status` is the HTTP
-// status, `code` becomes the problem `type`, and `field_errors` the `errors` array of a 422.
+// The failure of an operation done for a caller (a request, a module's call, a data file's
+// record): what http/ answers as problem+json (RFC 9457), its status from the kind, `code` as
+// the problem `type`, `hint`, and `field_errors` as the `errors` array.
 class ApiError : public Error {
  public:
-  struct FieldError {
-    std::string field;
-    std::string message;
-  };
-  ApiError(int status, std::string code, std::string message, std::string hint = {},
+  ApiError(ErrorKind kind, std::string code, std::string message, std::string hint = {},
            std::vector<FieldError> field_errors = {})
-      : Error(std::move(code), std::move(message), std::move(hint)),
-        status_(status),
-        field_errors_(std::move(field_errors)) {}
-  int status() const { return status_; }
-  const std::vector<FieldError>& field_errors() const { return field_errors_; }
-
- private:
-  int status_;
-  std::vector<FieldError> field_errors_;
+      : Error(kind, std::move(code), std::move(message), std::move(hint), std::move(field_errors)) {
+  }
 };
+
+// An invariant of Keel's own code does not hold: a bug, never bad input. Thrown by KEEL_ASSERT
+// with kind kInternal and code "internal.invariant"; the message names the invariant and where
+// it was checked (the answer of a request is then a 500, its log line says which).
+class InvariantError : public Error {
+ public:
+  InvariantError(std::string_view invariant, const char* file, int line);
+};
+
+// Checks an invariant in every build: KEEL_ASSERT(target != nullptr, "the registry resolves
+// every many2one target"). Not for input checks: those are errors of a kind that says what the
+// user did wrong.
+#define KEEL_ASSERT(condition, invariant)                                            \
+  do {                                                                               \
+    if (!(condition)) throw ::keel::InvariantError((invariant), __FILE__, __LINE__); \
+  } while (false)
 
 // Throws ValidationError(code, summary, ...) when `diagnostics` holds at least one error.
 void throw_if_errors(const Diagnostics& diagnostics, const std::string& code,

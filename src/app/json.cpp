@@ -139,10 +139,11 @@ void parse(rapidjson::Document& doc, std::string_view text, std::string_view wha
   ParseResult r = try_parse(doc, text, max_depth, members);
   if (r.ok) return;
   if (r.too_deep)
-    throw ApiError(400, "limits.json_depth", std::string(what) + " is " + r.message,
+    throw ApiError(ErrorKind::kLimits, "limits.json_depth", std::string(what) + " is " + r.message,
                    "send flatter JSON; the limits are limits.json_depth and "
                    "limits.json_value_depth in the configuration");
-  throw ApiError(400, code, "malformed JSON in " + std::string(what) + " " + r.message);
+  throw ApiError(ErrorKind::kBadInput, code,
+                 "malformed JSON in " + std::string(what) + " " + r.message);
 }
 
 void parse(rapidjson::Document& doc, std::string_view text, std::string_view what,

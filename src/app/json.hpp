@@ -44,7 +44,7 @@ struct ParseResult {
 ParseResult try_parse(rapidjson::Document& doc, std::string_view text, int max_depth,
                       std::vector<std::string_view>* members = nullptr);
 
-// As try_parse, but throws ApiError 400: `code` for a syntax error (naming `what` and the
+// As try_parse, but throws ApiError bad_input: `code` for a syntax error (naming `what` and the
 // offset), `limits.json_depth` when the nesting limit is exceeded (naming the limit).
 void parse(rapidjson::Document& doc, std::string_view text, std::string_view what,
            const std::string& code, int max_depth,

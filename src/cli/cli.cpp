@@ -31,6 +31,10 @@ void print_error(const Error& e) {
 
 }  // namespace
 
+int exit_code_of(ErrorKind kind) {
+  return kind == ErrorKind::kUsage ? 2 : 1;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"Keel: modular business applications over PostgreSQL", "keel"};
   app.set_version_flag("--version", KEEL_VERSION);
@@ -81,7 +85,7 @@ int run(int argc, char** argv) {
     return selected(context);
   } catch (const Error& e) {
     print_error(e);
-    return e.exit_code();
+    return exit_code_of(e.kind());
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << '\n';
     return 1;

@@ -23,15 +23,15 @@ constexpr std::size_t kGeneratedPasswordBytes = 12;  // 16 base64url characters
 
 void require_admin(const security::Context& ctx) {
   if (!ctx.admin)
-    throw ApiError(403, "auth.forbidden", "user administration needs the role base.admin",
-                   "sign in as an administrator");
+    throw ApiError(ErrorKind::kForbidden, "auth.forbidden",
+                   "user administration needs the role base.admin", "sign in as an administrator");
 }
 
 std::int64_t user_id_of(const std::string& text) {
   std::int64_t id = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
   if (ec != std::errc() || p != text.data() + text.size() || id <= 0)
-    throw ApiError(404, "records.not_found", "no user with id \"" + text + "\"");
+    throw ApiError(ErrorKind::kNotFound, "records.not_found", "no user with id \"" + text + "\"");
   return id;
 }
 
@@ -44,7 +44,7 @@ rapidjson::Document object_body(const std::string& body, bool empty_ok) {
   }
   json::parse(d, body, "the body", "http.bad_request");
   if (!d.IsObject())
-    throw ApiError(400, "http.bad_request", "the body must be a JSON object",
+    throw ApiError(ErrorKind::kBadInput, "http.bad_request", "the body must be a JSON object",
                    "send {\"password\": \"...\"}");
   return d;
 }
@@ -65,7 +65,8 @@ std::optional<std::string> take_string(rapidjson::Document& d, const char* name)
   if (it->value.IsString())
     out.emplace(it->value.GetString(), it->value.GetStringLength());
   else if (!it->value.IsNull())
-    throw ApiError(422, "records.invalid", "the body is invalid", {}, {{name, "must be a string"}});
+    throw ApiError(ErrorKind::kInvalid, "records.invalid", "the body is invalid", {},
+                   {{name, "must be a string"}});
   d.RemoveMember(it);
   return out;
 }
@@ -73,7 +74,7 @@ std::optional<std::string> take_string(rapidjson::Document& d, const char* name)
 void check_password(const std::string& password) {
   if (password.size() < security::kMinPasswordLength)
     throw ApiError(
-        422, "records.invalid", "the password is too short",
+        ErrorKind::kInvalid, "records.invalid", "the password is too short",
         "use at least " + std::to_string(security::kMinPasswordLength) + " characters",
         {{"password", "at least " + std::to_string(security::kMinPasswordLength) + " characters"}});
 }
@@ -81,8 +82,10 @@ void check_password(const std::string& password) {
 // keel::Error of security/users.cpp as the API's errors.
 [[noreturn]] void rethrow(const Error& e) {
   if (dynamic_cast<const ApiError*>(&e)) throw;
-  int status = e.code() == "user.unknown" ? 404 : e.code() == "user.exists" ? 409 : 422;
-  throw ApiError(status, e.code(), e.what(), e.hint());
+  ErrorKind kind = e.code() == "user.unknown"  ? ErrorKind::kNotFound
+                   : e.code() == "user.exists" ? ErrorKind::kConflict
+                                               : ErrorKind::kInvalid;
+  throw ApiError(kind, e.code(), e.what(), e.hint());
 }
 
 }  // namespace
@@ -98,8 +101,8 @@ void add_admin_routes(Router& router, const std::string& prefix,
     auto d = object_body(req.body, false);
     auto password = take_string(d, "password");
     if (!password)
-      throw ApiError(422, "records.invalid", "the body is invalid", "send a \"password\"",
-                     {{"password", "required"}});
+      throw ApiError(ErrorKind::kInvalid, "records.invalid", "the body is invalid",
+                     "send a \"password\"", {{"password", "required"}});
     check_password(*password);
     std::string body = text_of(d);
     auto snap = snapshot();
@@ -132,7 +135,7 @@ void add_admin_routes(Router& router, const std::string& prefix,
                auto d = object_body(req.body, true);
                auto password = take_string(d, "password");
                if (!d.ObjectEmpty())
-                 throw ApiError(422, "records.invalid", "the body is invalid",
+                 throw ApiError(ErrorKind::kInvalid, "records.invalid", "the body is invalid",
                                 "send {\"password\": \"...\"}, or nothing for a generated one",
                                 {{d.MemberBegin()->name.GetString(), "unknown member"}});
                bool generated = !password;
@@ -176,7 +179,7 @@ void add_admin_routes(Router& router, const std::string& prefix,
         auto name = take_string(d, "name");
         auto expires_at = take_string(d, "expires_at");
         if (!d.ObjectEmpty())
-          throw ApiError(422, "records.invalid", "the body is invalid",
+          throw ApiError(ErrorKind::kInvalid, "records.invalid", "the body is invalid",
                          "send {\"name\": \"...\", \"expires_at\": \"2027-01-01T00:00:00Z\"}",
                          {{d.MemberBegin()->name.GetString(), "unknown member"}});
         auto snap = snapshot();

@@ -25,6 +25,7 @@
 #include "native/extensions.hpp"
 #include "native/host.hpp"
 #include "native/isolation.hpp"
+#include "query/filter.hpp"
 #include "records/service.hpp"
 #include "schema/registry.hpp"
 #include "security/auth_service.hpp"
@@ -48,7 +49,7 @@ std::int64_t parse_id(const std::string& text) {
   std::int64_t id = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
   if (ec != std::errc() || p != text.data() + text.size() || id <= 0)
-    throw ApiError(404, "records.not_found", "no record with id \"" + text + "\"");
+    throw ApiError(ErrorKind::kNotFound, "records.not_found", "no record with id \"" + text + "\"");
   return id;
 }
 
@@ -61,12 +62,12 @@ std::int64_t parse_id(const std::string& text) {
     for (const auto& d : v->diagnostics())
       errors.push_back(
           {d.location.to_string(), d.message + (d.hint.empty() ? "" : " (hint: " + d.hint + ")")});
-    throw ApiError(422, e.code(), e.what(), e.hint(), std::move(errors));
+    throw ApiError(ErrorKind::kInvalid, e.code(), e.what(), e.hint(), std::move(errors));
   }
-  int status = e.code() == "module.unknown" ? 404 : 409;
+  ErrorKind kind = e.code() == "module.unknown" ? ErrorKind::kNotFound : ErrorKind::kConflict;
   std::string detail = e.what();
   if (!e.detail().empty()) detail += " (" + e.detail() + ")";
-  throw ApiError(status, e.code(), detail, e.hint());
+  throw ApiError(kind, e.code(), detail, e.hint());
 }
 
 // Who is asking; Api::dispatch authenticated it before any route that needs a token.
@@ -77,7 +78,8 @@ const security::Context& caller(const Request& req) {
 
 void require_admin(const Request& req) {
   if (!caller(req).admin)
-    throw ApiError(403, "auth.forbidden", "module administration needs the role base.admin");
+    throw ApiError(ErrorKind::kForbidden, "auth.forbidden",
+                   "module administration needs the role base.admin");
 }
 
 // Routes anyone may call: every other route under /api/ needs a token (contract §4 rule 14).
@@ -146,13 +148,13 @@ Response Api::dispatch(Request& request) {
     return Response::block([this, &request] { return serve_static(config_.web_root, request); });
   }
   if (!needs_token(request.path)) return route(request);
-  auto known = authenticator_->authenticate_cached(request.header("authorization"),
-                                                   snapshot()->registry->security());
+  auto known =
+      authenticator_->authenticate_cached(request.header("authorization"), *snapshot()->policy);
   if (known) return admit(request, std::move(*known));
   // The caller's user or key must be read from the database: not on an I/O thread.
   return Response::block([this, &request] {
     return admit(request, authenticator_->authenticate(request.header("authorization"),
-                                                       snapshot()->registry->security()));
+                                                       *snapshot()->policy));
   });
 }
 
@@ -189,7 +191,8 @@ std::string Snapshot::openapi(const security::Context& ctx) const {
       key += r + ",";
   std::lock_guard lock(openapi_mutex_);
   auto it = openapi_.find(key);
-  if (it == openapi_.end()) it = openapi_.emplace(key, openapi_document(*registry, ctx, "/")).first;
+  if (it == openapi_.end())
+    it = openapi_.emplace(key, openapi_document(*registry, *policy, ctx, "/")).first;
   return it->second;
 }
 
@@ -210,16 +213,18 @@ void Api::reload() {
     modules::enforce_signatures(modules::trust_policy(config_), modules);
   Diagnostics diagnostics;
   auto registry = schema::Registry::build(modules, diagnostics);
+  auto policy = query::load_policy(modules, *registry, diagnostics);
   throw_if_errors(diagnostics, "entity.invalid", "invalid entity definitions");
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->registry = registry;
+  snapshot->policy = policy;
   // Native code of the installed modules: loaded once per process, checked against the registry.
   snapshot->native =
       native::Host::instance().extensions(modules, *registry, native::isolation_of(config_));
-  snapshot->records = std::make_shared<records::RecordService>(registry, snapshot->native);
+  snapshot->records = std::make_shared<records::RecordService>(registry, policy, snapshot->native);
   snapshot->native_routes = native_router(snapshot->native, snapshot->records, pool_,
                                           [](const Request& r) { return caller(r); });
-  snapshot->ui = ui::build_catalog(modules, registry);
+  snapshot->ui = ui::build_catalog(modules, registry, policy);
   snapshot_.store(std::move(snapshot));
   spdlog::info("registry loaded: {} modules, {} entities", modules.size(),
                registry->entities().size());
@@ -373,12 +378,15 @@ void Api::add_routes() {
   });
 
   router_.add_inline("GET", v1 + "/meta/entities", [this](Request& req) {
-    return Response::json(200, meta_entities(*snapshot()->registry, caller(req)));
+    return Response::json(200,
+                          meta_entities(*snapshot()->registry, *snapshot()->policy, caller(req)));
   });
   router_.add_inline("GET", v1 + "/meta/entities/{entity}", [this](Request& req) {
-    auto one = meta_entity(*snapshot()->registry, caller(req), req.param("entity"));
+    auto one =
+        meta_entity(*snapshot()->registry, *snapshot()->policy, caller(req), req.param("entity"));
     if (!one)
-      throw ApiError(404, "records.unknown_entity", "no entity \"" + req.param("entity") + "\"");
+      throw ApiError(ErrorKind::kNotFound, "records.unknown_entity",
+                     "no entity \"" + req.param("entity") + "\"");
     return Response::json(200, std::move(*one));
   });
 
@@ -483,7 +491,8 @@ void Api::add_routes() {
     require_admin(req);
     const std::string& action = req.param("action");
     if (action != "install" && action != "upgrade" && action != "uninstall")
-      throw ApiError(404, "http.not_found", "unknown module action \"" + action + "\"",
+      throw ApiError(ErrorKind::kNotFound, "http.not_found",
+                     "unknown module action \"" + action + "\"",
                      "use install, upgrade or uninstall");
     std::vector<std::string> changed;
     try {

@@ -30,6 +30,7 @@ class Registry;
 namespace keel::security {
 class AuthService;
 class Authenticator;
+class Policy;
 class TokenSigner;
 struct Context;
 }  // namespace keel::security
@@ -44,6 +45,8 @@ namespace keel::http {
 // A request holds its snapshot until it ends, so an install never changes the ground under it.
 struct Snapshot {
   std::shared_ptr<const schema::Registry> registry;
+  // Roles, access rights and record rules of the same modules, validated against the registry.
+  std::shared_ptr<const security::Policy> policy;
   std::shared_ptr<const records::RecordService> records;
   std::shared_ptr<const native::Extensions> native;  // what the native modules registered
   std::shared_ptr<const Router> native_routes;       // theirs: /api/v1/x/{module}/...

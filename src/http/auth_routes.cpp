@@ -19,7 +19,8 @@ std::vector<std::string> string_members(const std::string& body,
                                         std::initializer_list<const char*> names) {
   rapidjson::Document d;
   json::parse(d, body, "the body", "http.bad_request");
-  if (!d.IsObject()) throw ApiError(400, "http.bad_request", "the body must be a JSON object");
+  if (!d.IsObject())
+    throw ApiError(ErrorKind::kBadInput, "http.bad_request", "the body must be a JSON object");
   std::vector<std::string> out;
   std::vector<ApiError::FieldError> errors;
   for (const char* name : names) {
@@ -32,7 +33,7 @@ std::vector<std::string> string_members(const std::string& body,
     }
   }
   if (!errors.empty())
-    throw ApiError(422, "auth.invalid_body", "the body lacks required members", {},
+    throw ApiError(ErrorKind::kInvalid, "auth.invalid_body", "the body lacks required members", {},
                    std::move(errors));
   return out;
 }
@@ -55,14 +56,14 @@ std::string tokens_json(const security::TokenPair& pair) {
 
 // A failure of login or refresh as problem+json, with the headers RFC 6750 and 9110 ask for.
 Response auth_problem(const ApiError& e) {
+  int status = status_of(e);
   std::vector<std::pair<std::string, std::string>> errors;
   for (const auto& fe : e.field_errors())
     errors.emplace_back(fe.field, fe.message);
-  auto r =
-      Response::problem(e.status(), e.code(), status_title(e.status()), e.what(), errors, e.hint());
+  auto r = Response::problem(status, e.code(), status_title(status), e.what(), errors, e.hint());
   if (auto* t = dynamic_cast<const security::ThrottledError*>(&e))
     r.headers.emplace_back("Retry-After", std::to_string(t->retry_after()));
-  if (e.status() == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
   return r;
 }
 

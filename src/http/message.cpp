@@ -3,6 +3,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "native/errors.hpp"
+
 namespace keel::http {
 
 std::optional<std::string> Request::query_value(std::string_view name) const {
@@ -132,6 +134,51 @@ std::optional<std::map<std::string, std::string, std::less<>>> parse_query(std::
     out[*key] = std::move(*value);
   }
   return out;
+}
+
+int status_of(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kUsage:
+    case ErrorKind::kBadInput:
+    case ErrorKind::kLimits:
+      return 400;
+    case ErrorKind::kUnauthenticated:
+      return 401;
+    case ErrorKind::kForbidden:
+      return 403;
+    case ErrorKind::kNotFound:
+      return 404;
+    case ErrorKind::kFailed:
+    case ErrorKind::kConflict:
+      return 409;
+    case ErrorKind::kInvalid:
+      return 422;
+    case ErrorKind::kTooMany:
+      return 429;
+    case ErrorKind::kInternal:
+      return 500;
+    case ErrorKind::kUnavailable:
+      return 503;
+    case ErrorKind::kTimeout:
+      return 504;
+  }
+  return 500;
+}
+
+int status_of(const Error& error) {
+  if (auto* m = dynamic_cast<const native::ModuleError*>(&error)) return m->sdk_status();
+  return status_of(error.kind());
+}
+
+Response problem_of(const Error& error) {
+  std::vector<std::pair<std::string, std::string>> errors;
+  for (const auto& fe : error.field_errors())
+    errors.emplace_back(fe.field, fe.message);
+  int status = status_of(error);
+  auto r = Response::problem(status, error.code(), status_title(status), error.what(), errors,
+                             error.hint());
+  if (status == 503) r.headers.emplace_back("Retry-After", "1");
+  return r;
 }
 
 std::string_view status_title(int status) {

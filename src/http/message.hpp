@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "app/error.hpp"
+
 namespace keel::security {
 struct Context;
 }
@@ -76,5 +78,16 @@ std::optional<std::map<std::string, std::string, std::less<>>> parse_query(std::
 
 // The reason phrase of a status ("Not Found").
 std::string_view status_title(int status);
+
+// The status of an answer to an error of `kind`: the one table of kinds to statuses (the CLI
+// has its exit statuses, cli::exit_code_of; the native SDK's boundary mirrors this table).
+int status_of(ErrorKind kind);
+// The status of the answer to `error`: the status a module chose for its own error
+// (native::ModuleError), else its kind's.
+int status_of(const Error& error);
+
+// problem+json for an error that reaches a handler's boundary: status_of(error), its code,
+// message, field errors and hint; Retry-After on 503.
+Response problem_of(const Error& error);
 
 }  // namespace keel::http

@@ -1,7 +1,7 @@
 #include "http/meta.hpp"
 
 #include "app/json.hpp"
-#include "records/filter.hpp"
+#include "query/filter.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -89,7 +89,7 @@ void write_default(Writer& w, const schema::Field& f) {
   string(w, v);
 }
 
-void write_entity(Writer& w, const schema::Registry& registry, const security::Context& ctx,
+void write_entity(Writer& w, const security::Policy& policy, const security::Context& ctx,
                   const schema::Entity& e) {
   using schema::FieldType;
   w.StartObject();
@@ -114,7 +114,7 @@ void write_entity(Writer& w, const schema::Registry& registry, const security::C
   key(w, "fields");
   w.StartArray();
   for (const auto& f : e.fields) {
-    if (!records::field_visible(f, ctx)) continue;
+    if (!query::field_visible(f, ctx)) continue;
     bool relational = f.type == FieldType::kMany2one || f.type == FieldType::kOne2many ||
                       f.type == FieldType::kMany2many;
     w.StartObject();
@@ -184,7 +184,7 @@ void write_entity(Writer& w, const schema::Registry& registry, const security::C
   for (size_t i = 0; i < security::kOperationCount; ++i) {
     auto op = static_cast<security::Operation>(i);
     key(w, security::to_string(op));
-    w.Bool(registry.security().allowed(ctx, e.name, op));
+    w.Bool(policy.allowed(ctx, e.name, op));
   }
   w.EndObject();
   w.EndObject();
@@ -196,28 +196,28 @@ std::string text_of(const rapidjson::StringBuffer& buffer) {
 
 }  // namespace
 
-std::string meta_entities(const schema::Registry& registry, const security::Context& ctx) {
+std::string meta_entities(const schema::Registry& registry, const security::Policy& policy,
+                          const security::Context& ctx) {
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
   w.StartObject();
   key(w, "data");
   w.StartArray();
   for (const auto& e : registry.entities())
-    if (registry.security().allowed(ctx, e.name, security::Operation::kRead))
-      write_entity(w, registry, ctx, e);
+    if (policy.allowed(ctx, e.name, security::Operation::kRead)) write_entity(w, policy, ctx, e);
   w.EndArray();
   w.EndObject();
   return text_of(buffer);
 }
 
 std::optional<std::string> meta_entity(const schema::Registry& registry,
-                                       const security::Context& ctx, std::string_view name) {
+                                       const security::Policy& policy, const security::Context& ctx,
+                                       std::string_view name) {
   const schema::Entity* e = registry.entity(name);
-  if (!e || !registry.security().allowed(ctx, e->name, security::Operation::kRead))
-    return std::nullopt;
+  if (!e || !policy.allowed(ctx, e->name, security::Operation::kRead)) return std::nullopt;
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
-  write_entity(w, registry, ctx, *e);
+  write_entity(w, policy, ctx, *e);
   return text_of(buffer);
 }
 

@@ -6,6 +6,7 @@
 
 #include "schema/entity.hpp"
 #include "schema/registry.hpp"
+#include "security/policy.hpp"
 
 namespace keel::http {
 
@@ -19,12 +20,14 @@ namespace keel::http {
 // (target, inverse, options, max_length, precision, scale), as is an absent default. Only
 // the entities `ctx` may read are listed, without the fields hidden from it by role; rights
 // are the caller's.
-std::string meta_entities(const schema::Registry& registry, const security::Context& ctx);
+std::string meta_entities(const schema::Registry& registry, const security::Policy& policy,
+                          const security::Context& ctx);
 
 // GET /api/v1/meta/entities/{entity}: the one entity object of meta_entities (not wrapped);
 // nullopt when the Registry has no entity of that name or `ctx` may not read it.
 std::optional<std::string> meta_entity(const schema::Registry& registry,
-                                       const security::Context& ctx, std::string_view name);
+                                       const security::Policy& policy, const security::Context& ctx,
+                                       std::string_view name);
 
 // A field's default as a JSON value of its API type: a number for integer, bigint, float and
 // many2one; true/false for boolean; the parsed document for json (a string when the text is

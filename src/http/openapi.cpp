@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "http/meta.hpp"
-#include "records/filter.hpp"
+#include "query/filter.hpp"
 #include "schema/entity.hpp"
 
 namespace keel::http {
@@ -39,12 +39,11 @@ constexpr std::string_view kTagUsers = "Users";
 // Writes the document; one instance per call.
 class OpenApiWriter {
  public:
-  OpenApiWriter(const schema::Registry& registry, const security::Context& ctx,
-                std::string_view server_url)
+  OpenApiWriter(const schema::Registry& registry, const security::Policy& policy,
+                const security::Context& ctx, std::string_view server_url)
       : registry_(registry), ctx_(ctx), server_url_(server_url), w_(buffer_) {
     for (const auto& e : registry.entities())
-      if (registry.security().allowed(ctx, e.name, security::Operation::kRead))
-        entities_.push_back(&e);
+      if (policy.allowed(ctx, e.name, security::Operation::kRead)) entities_.push_back(&e);
   }
 
   std::string write();
@@ -1037,7 +1036,7 @@ void OpenApiWriter::entity_schemas(const Entity& e) {
     w_.EndObject();
   }
   for (const auto& f : e.fields)
-    if (records::field_visible(f, ctx_)) read_property(f);
+    if (query::field_visible(f, ctx_)) read_property(f);
   w_.EndObject();
   strings("required", {"id"});
   w_.EndObject();
@@ -1046,7 +1045,7 @@ void OpenApiWriter::entity_schemas(const Entity& e) {
   std::vector<const Field*> writable;
   std::vector<std::string_view> required;
   for (const auto& f : e.fields) {
-    if (f.readonly || f.computed || !records::field_visible(f, ctx_)) continue;
+    if (f.readonly || f.computed || !query::field_visible(f, ctx_)) continue;
     writable.push_back(&f);
     // As RecordService checks a create: one2many and many2many sets may always be left out.
     if (f.required && !f.default_value && f.has_column()) required.push_back(f.name);
@@ -1496,9 +1495,9 @@ void OpenApiWriter::fixed_schemas() {
 
 }  // namespace
 
-std::string openapi_document(const schema::Registry& registry, const security::Context& ctx,
-                             std::string_view server_url) {
-  return OpenApiWriter(registry, ctx, server_url).write();
+std::string openapi_document(const schema::Registry& registry, const security::Policy& policy,
+                             const security::Context& ctx, std::string_view server_url) {
+  return OpenApiWriter(registry, policy, ctx, server_url).write();
 }
 
 }  // namespace keel::http

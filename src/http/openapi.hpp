@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "schema/registry.hpp"
+#include "security/policy.hpp"
 
 namespace keel::http {
 
@@ -25,7 +26,7 @@ namespace keel::http {
 // `server_url` is the origin the paths hang from ("http://127.0.0.1:8080"; "/" when empty).
 // Only what `ctx` may read is described: entities without a read right and fields hidden by
 // role are left out.
-std::string openapi_document(const schema::Registry& registry, const security::Context& ctx,
-                             std::string_view server_url);
+std::string openapi_document(const schema::Registry& registry, const security::Policy& policy,
+                             const security::Context& ctx, std::string_view server_url);
 
 }  // namespace keel::http

@@ -160,13 +160,7 @@ struct Server::Impl {
     try {
       return work();
     } catch (const ApiError& e) {
-      std::vector<std::pair<std::string, std::string>> errors;
-      for (const auto& fe : e.field_errors())
-        errors.emplace_back(fe.field, fe.message);
-      auto r = Response::problem(e.status(), e.code(), status_title(e.status()), e.what(), errors,
-                                 e.hint());
-      if (e.status() == 503) r.headers.emplace_back("Retry-After", "1");
-      return r;
+      return problem_of(e);
     } catch (const db::DbError& e) {
       // PostgreSQL cannot be reached, is starting up or shutting down, or has no connection to
       // spare (a restart, a failover): the client may retry shortly. Never 500, and nothing of

@@ -19,7 +19,8 @@ const ui::Catalog& catalog_of(const Snapshot& snap) {
 
 void require_admin(const security::Context& ctx) {
   if (!ctx.admin)
-    throw ApiError(403, "ui.forbidden", "only an administrator may customise views",
+    throw ApiError(ErrorKind::kForbidden, "ui.forbidden",
+                   "only an administrator may customise views",
                    "ask a user with the role base.admin");
 }
 
@@ -67,7 +68,8 @@ void add_ui_routes(Router& router, const std::string& prefix,
     auto view = ui::find_view(catalog_of(*snap), req.param("id"), ctx);
     auto conn = pool.acquire();
     if (!ui::delete_customization(*conn, view.id))
-      throw ApiError(404, "ui.not_customized", "view \"" + view.id + "\" is not customised");
+      throw ApiError(ErrorKind::kNotFound, "ui.not_customized",
+                     "view \"" + view.id + "\" is not customised");
     Response r;
     r.status = 204;
     return r;

@@ -376,7 +376,7 @@ void load_data(db::Connection& conn, const records::RecordService& service,
       try {
         service.remove(conn, system, entity->name, ext.record_id);
       } catch (const ApiError& e) {
-        gone = e.status() == 404;  // 409: referenced by other records, it stays
+        gone = e.kind() == ErrorKind::kNotFound;  // a conflict: referenced by others, it stays
       } catch (const db::DbError&) {
         gone = false;
       }

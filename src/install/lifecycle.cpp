@@ -13,6 +13,7 @@
 #include "db/connection.hpp"
 #include "install/data.hpp"
 #include "native/host.hpp"
+#include "query/filter.hpp"
 #include "records/service.hpp"
 #include "schema/registry.hpp"
 #include "ui/catalog.hpp"
@@ -39,13 +40,20 @@ std::string read_text(const fs::path& file) {
   return s.str();
 }
 
-// Builds the registry of `names` (in dependency order); throws on invalid entity files.
-std::shared_ptr<const schema::Registry> build_registry(
-    const std::vector<const modules::Manifest*>& modules) {
+// The registry of `modules` (in dependency order) and the policy beside it.
+struct Model {
+  std::shared_ptr<const schema::Registry> registry;
+  std::shared_ptr<const security::Policy> policy;
+};
+
+// Builds the registry and the policy of `modules` (in dependency order); throws on invalid
+// entity or security files.
+Model build_registry(const std::vector<const modules::Manifest*>& modules) {
   Diagnostics diagnostics;
   auto registry = schema::Registry::build(modules, diagnostics);
+  auto policy = query::load_policy(modules, *registry, diagnostics);
   throw_if_errors(diagnostics, "entity.invalid", "invalid entity definitions");
-  return registry;
+  return {registry, policy};
 }
 
 // Runs one statement; a failure names the module the statement was run for.
@@ -174,12 +182,11 @@ void sync_metadata(db::Connection& conn, const schema::Registry& registry) {
       Params().add(fields));
 }
 
-// Rewrites roles, access rows and record rules from the registry's policy. Roles keep their
+// Rewrites roles, access rows and record rules from the policy. Roles keep their
 // ids (users' role assignments refer to them); a role no installed module declares any more is
 // deleted, and with it its assignments, access rows and rules (cascade).
-void sync_security(db::Connection& conn, const schema::Registry& registry) {
+void sync_security(db::Connection& conn, const security::Policy& policy) {
   records::install_sql_functions(conn);  // what enforcing the rules in SQL calls
-  const auto& policy = registry.security();
   rapidjson::StringBuffer roles_buf, access_buf, rules_buf;
   {
     rapidjson::Writer<rapidjson::StringBuffer> w(roles_buf);
@@ -375,8 +382,8 @@ InstallPlan Lifecycle::plan(const std::vector<std::string>& names) {
   InstallPlan plan;
   plan.modules = graph_.install_closure(wanted, installed);
   auto all = with_installed(graph_, installed, plan.modules);
-  auto registry = build_registry(all);
-  ui::build_catalog(all, registry);  // views are checked too
+  auto [registry, policy] = build_registry(all);
+  ui::build_catalog(all, registry, policy);  // views are checked too
   plan.statements = schema::plan_schema(*registry, db::introspect(conn_));
   return plan;
 }
@@ -391,15 +398,15 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
   if (adding.empty()) return {};
   if (check_) check_(adding);
   auto all = with_installed(graph_, installed, adding);
-  auto registry = build_registry(all);
-  auto views = ui::build_catalog(all, registry);
+  auto [registry, policy] = build_registry(all);
+  auto views = ui::build_catalog(all, registry, policy);
   // Native code loads (and its registrations are checked) before the schema, data and
   // migrations: a library that fails fails the install, which then leaves nothing.
   auto extensions = native::Host::instance().extensions(all, *registry, isolation_);
   auto statements = schema::plan_schema(*registry, db::introspect(conn_));
   step("schema", std::to_string(statements.size()) + " statements");
   apply_schema(conn_, statements);
-  records::RecordService service(registry, extensions);
+  records::RecordService service(registry, policy, extensions);
   for (const auto* m : adding) {
     step(m->name, "data");
     load_data(conn_, service, *m, demo, DataMode::kInstall);
@@ -416,7 +423,7 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
   // Stored computed fields of new columns.
   service.fill_stored_computed(conn_);
   sync_metadata(conn_, *registry);
-  sync_security(conn_, *registry);
+  sync_security(conn_, *policy);
   notify_servers(conn_);
   tx.commit();
   return names_of(adding);
@@ -494,8 +501,8 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
       }
     }
   };
-  auto registry = build_registry(all);  // files only: every problem before anything runs
-  auto views = ui::build_catalog(all, registry);
+  auto [registry, policy] = build_registry(all);  // files only: every problem before anything runs
+  auto views = ui::build_catalog(all, registry, policy);
   // Before migrations, like install.
   auto extensions = native::Host::instance().extensions(all, *registry, isolation_);
   run_scripts("pre.sql");
@@ -507,7 +514,7 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
   for (const auto* m : adding)
     adding_names.insert(m->name);
   std::vector<std::string> changed;
-  records::RecordService service(registry, extensions);
+  records::RecordService service(registry, policy, extensions);
   for (const auto* m : all) {
     bool is_new = adding_names.count(m->name) > 0;
     if (!is_new && !target_set.count(m->name)) continue;
@@ -524,7 +531,7 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
   }
   service.fill_stored_computed(conn_);
   sync_metadata(conn_, *registry);
-  sync_security(conn_, *registry);
+  sync_security(conn_, *policy);
   notify_servers(conn_);
   tx.commit();
   return changed;
@@ -546,7 +553,7 @@ std::vector<std::string> Lifecycle::uninstall(const std::vector<std::string>& na
   std::set<std::string> remaining;
   for (const auto& name : installed)
     if (!removed.count(name)) remaining.insert(name);
-  auto registry = build_registry(with_installed(graph_, remaining, {}));
+  auto [registry, policy] = build_registry(with_installed(graph_, remaining, {}));
 
   for (const auto* m : removing) {
     ui::remove_module(conn_, m->name, purge);
@@ -603,7 +610,7 @@ std::vector<std::string> Lifecycle::uninstall(const std::vector<std::string>& na
     step(m->name, purge ? "uninstalled and purged" : "uninstalled (data kept)");
   }
   sync_metadata(conn_, *registry);
-  sync_security(conn_, *registry);
+  sync_security(conn_, *policy);
   notify_servers(conn_);
   tx.commit();
   return names_of(removing);

@@ -273,10 +273,13 @@ std::vector<fs::path> expand_patterns(const Manifest& manifest,
       fs::path canon = fs::weakly_canonical(p, ec);
       auto rel = canon.lexically_relative(root);
       if (rel.empty() || *rel.begin() == "..") {
-        diagnostics.error(
-            location,
-            "\"" + p.string() + "\" is outside module \"" + manifest.name + "\" (through a link)",
-            "copy the file into the module folder instead of linking to it");
+        // Appended, not `"\"" + p.string() + ...`: GCC 12 at -O2 warns (-Wrestrict, a false
+        // positive) about the prepend of a literal to a temporary string.
+        std::string message = "\"";
+        message += p.string();
+        message += "\" is outside module \"" + manifest.name + "\" (through a link)";
+        diagnostics.error(location, std::move(message),
+                          "copy the file into the module folder instead of linking to it");
         continue;
       }
       if (fs::is_regular_file(p, ec) && seen.insert(p).second) out.push_back(p);

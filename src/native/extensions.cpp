@@ -6,6 +6,7 @@
 
 #include "app/error.hpp"
 #include "native/env.hpp"
+#include "native/errors.hpp"
 
 namespace keel::native {
 
@@ -55,18 +56,18 @@ auto guarded(const std::string& module, const std::string& what, F&& body) -> de
     for (const auto& fe : e.errors())
       errors.push_back({fe.field, fe.message});
     int status = e.status() >= 400 && e.status() <= 599 ? e.status() : 500;
-    throw ApiError(status, e.code().empty() ? "native.error" : e.code(), e.what(), e.hint(),
-                   std::move(errors));
+    throw ModuleError(status, e.code().empty() ? "native.error" : e.code(), e.what(), e.hint(),
+                      std::move(errors));
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
     spdlog::error("native: module {} failed in {}: {}", module, what, e.what());
-    throw ApiError(500, "native.error", "module \"" + module + "\" failed in " + what,
-                   "see the server log");
+    throw ApiError(ErrorKind::kInternal, "native.error",
+                   "module \"" + module + "\" failed in " + what, "see the server log");
   } catch (...) {
     spdlog::error("native: module {} failed in {}: unknown exception", module, what);
-    throw ApiError(500, "native.error", "module \"" + module + "\" failed in " + what,
-                   "see the server log");
+    throw ApiError(ErrorKind::kInternal, "native.error",
+                   "module \"" + module + "\" failed in " + what, "see the server log");
   }
 }
 
@@ -113,8 +114,8 @@ std::string Extensions::before_write(const records::CallSite& site, std::string_
     std::string message = "invalid " + std::string(entity) + " record: ";
     for (size_t i = 0; i < errors.size(); ++i)
       message += (i ? "; " : "") + errors[i].field + " " + errors[i].message;
-    throw ApiError(422, "records.invalid", message, "fix the fields listed in errors",
-                   api_errors(errors));
+    throw ApiError(ErrorKind::kInvalid, "records.invalid", message,
+                   "fix the fields listed in errors", api_errors(errors));
   }
   // Unchanged bodies go on as they came (numbers keep their exact text).
   return *values == given ? std::string(body) : sdk::to_json(*values);
@@ -128,8 +129,9 @@ void Extensions::after_write(const records::CallSite& site, std::string_view ent
   run_hooks(site, created ? sdk::Event::kAfterCreate : sdk::Event::kAfterUpdate, entity, id,
             nullptr, *values, errors);
   if (!errors.empty())
-    throw ApiError(422, "records.invalid", "invalid " + std::string(entity) + " record",
-                   "fix the fields listed in errors", api_errors(errors));
+    throw ApiError(ErrorKind::kInvalid, "records.invalid",
+                   "invalid " + std::string(entity) + " record", "fix the fields listed in errors",
+                   api_errors(errors));
 }
 
 void Extensions::before_delete(const records::CallSite& site, std::string_view entity,
@@ -140,7 +142,7 @@ void Extensions::before_delete(const records::CallSite& site, std::string_view e
   run_hooks(site, sdk::Event::kBeforeDelete, entity, id, before ? &*before : nullptr, values,
             errors);
   if (!errors.empty())
-    throw ApiError(422, "records.invalid",
+    throw ApiError(ErrorKind::kInvalid, "records.invalid",
                    "cannot delete " + std::string(entity) + " " + std::to_string(id),
                    "fix the fields listed in errors", api_errors(errors));
 }
@@ -170,7 +172,7 @@ std::vector<std::string> Extensions::compute(const records::CallSite& site, std:
   auto values = guarded(c.stamp.module, "computing " + key,
                         [&] { return c.fn(env, std::span<const std::int64_t>(ids)); });
   if (values.size() != ids.size())
-    throw ApiError(500, "native.error",
+    throw ApiError(ErrorKind::kInternal, "native.error",
                    "module \"" + c.stamp.module + "\" computed " + std::to_string(values.size()) +
                        " values of " + key + " for " + std::to_string(ids.size()) + " records",
                    "a computation returns one value per id, in order");

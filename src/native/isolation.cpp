@@ -16,6 +16,7 @@
 
 #include "app/config.hpp"
 #include "app/error.hpp"
+#include "native/errors.hpp"
 #include "native/wire.hpp"
 
 #ifndef KEEL_MODULE_HOST_BUILD_PATH
@@ -297,12 +298,12 @@ void ModuleProcess::died(size_t module, const std::string& why, bool timeout) {
   }
   spdlog::error("native: the module host of {} failed: {}", name, why);
   if (timeout)
-    throw ApiError(504, "native.timeout",
+    throw ApiError(ErrorKind::kTimeout, "native.timeout",
                    "module \"" + name + "\" did not answer within " +
                        std::to_string(settings_.timeout_ms) + " ms",
                    "its host was stopped and starts again for the next call; see "
                    "security.module_call_timeout_ms");
-  throw ApiError(500, "native.crashed", "module \"" + name + "\" failed: " + why,
+  throw ApiError(ErrorKind::kInternal, "native.crashed", "module \"" + name + "\" failed: " + why,
                  "its host starts again for the next call; see the server log");
 }
 
@@ -313,7 +314,7 @@ class ModuleProcess::Call {
 
   wire::Reader run(wire::Writer& request) {
     if (p_.disabled_)
-      throw ApiError(503, "native.disabled",
+      throw ApiError(ErrorKind::kUnavailable, "native.disabled",
                      "module \"" + p_.registered_.at(module_).module +
                          "\" is disabled after repeated failures",
                      "fix or upgrade the module, or restart the server");
@@ -432,7 +433,7 @@ class ModuleProcess::Call {
       std::vector<sdk::FieldError> errors;
       for (const auto& fe : e.field_errors())
         errors.push_back({fe.field, fe.message});
-      reply = error(e.status(), e.code(), e.what(), e.hint(), errors);
+      reply = error(sdk_status_of(e), e.code(), e.what(), e.hint(), errors);
     } catch (const Error& e) {
       reply = error(500, e.code(), e.what(), e.hint(), {});
     } catch (const std::exception& e) {

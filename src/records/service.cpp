@@ -13,16 +13,17 @@
 #include "app/error.hpp"
 #include "app/json.hpp"
 #include "db/connection.hpp"
+#include "query/filter.hpp"
+#include "query/values.hpp"
 #include "records/extensions.hpp"
-#include "records/filter.hpp"
 #include "records/stored.hpp"
 #include "records/transaction.hpp"
-#include "records/values.hpp"
 #include "schema/diff.hpp"
 
 namespace keel::records {
 
 using db::quote_ident;
+using namespace query;  // QueryScope, compile_filter, field_visible, to_sql_text, ...
 using schema::Entity;
 using schema::Field;
 using schema::FieldType;
@@ -99,16 +100,16 @@ bool mirrors_module_files(const Entity& e) {
 
 // 403 unless one of the caller's roles grants `op` on `e`; a write to a table that mirrors
 // module files is refused to everyone.
-void require_right(const schema::Registry& registry, const SecurityContext& ctx, const Entity& e,
+void require_right(const security::Policy& policy, const SecurityContext& ctx, const Entity& e,
                    Right op) {
   if (op != Right::kRead && mirrors_module_files(e))
-    throw ApiError(403, "records.read_only",
+    throw ApiError(ErrorKind::kForbidden, "records.read_only",
                    e.name +
                        " records mirror the files of the installed modules: they are read-only "
                        "through the API; change the module's files and upgrade it",
                    "keel module upgrade <module>");
-  if (registry.security().allowed(ctx, e.name, op)) return;
-  throw ApiError(403, "security.forbidden",
+  if (policy.allowed(ctx, e.name, op)) return;
+  throw ApiError(ErrorKind::kForbidden, "security.forbidden",
                  "you may not " + std::string(security::to_string(op)) + " " + e.name + " records",
                  "ask an administrator for a role that grants it");
 }
@@ -207,7 +208,7 @@ class SelectionBuilder {
     } else {
       for (auto item : split(*fields, ',')) {
         if (item.empty())
-          throw ApiError(400, "records.bad_fields",
+          throw ApiError(ErrorKind::kBadInput, "records.bad_fields",
                          "empty name in fields \"" + shown(*fields) + "\"");
         scope_.resolve(item, "fields");  // checks every step, joins the many2one path
         size_t dot = item.find('.');
@@ -228,10 +229,10 @@ class SelectionBuilder {
     const Field* f = find_field(entity, name);
     std::string path = prefix.empty() ? std::string(name) : prefix + "." + std::string(name);
     if (!f->has_column() && !is_relation(*f))
-      throw ApiError(400, "records.bad_fields",
+      throw ApiError(ErrorKind::kBadInput, "records.bad_fields",
                      "\"" + path + "\" is computed and not stored: it cannot be read yet");
     if (is_relation(*f) && (!prefix.empty() || !rest.empty()))
-      throw ApiError(400, "records.bad_fields",
+      throw ApiError(ErrorKind::kBadInput, "records.bad_fields",
                      "\"" + path + (rest.empty() ? "" : "." + std::string(rest)) +
                          "\": one2many and many2many fields are read as id lists of the "
                          "requested entity only; they cannot be expanded yet");
@@ -247,7 +248,9 @@ class SelectionBuilder {
     if (rest.empty()) return;
     it->expanded = true;
     size_t dot = rest.find('.');
-    add(it->children, *scope_.registry().entity(f->target), rest.substr(0, dot),
+    const Entity* target = scope_.registry().entity(f->target);
+    KEEL_ASSERT(target, "the registry resolves every many2one target");
+    add(it->children, *target, rest.substr(0, dot),
         dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1), path);
   }
 
@@ -452,8 +455,8 @@ std::vector<SortKey> order_by(QueryScope& scope, const std::optional<std::string
       bool desc = !item.empty() && item[0] == '-';
       if (!item.empty() && (item[0] == '-' || item[0] == '+')) item.remove_prefix(1);
       if (item.empty())
-        throw ApiError(400, "records.bad_sort", "empty name in sort \"" + shown(*sort) + "\"",
-                       "write sort=-date,name");
+        throw ApiError(ErrorKind::kBadInput, "records.bad_sort",
+                       "empty name in sort \"" + shown(*sort) + "\"", "write sort=-date,name");
       keys.emplace_back(item, desc);
     }
   } else {
@@ -469,7 +472,7 @@ std::vector<SortKey> order_by(QueryScope& scope, const std::optional<std::string
   for (auto [path, desc] : keys) {
     QueryScope::Column c = scope.resolve(path, "sort");
     if (!c.field->has_column())
-      throw ApiError(400, "records.bad_sort",
+      throw ApiError(ErrorKind::kBadInput, "records.bad_sort",
                      "cannot sort by \"" + std::string(path) + "\": it is a " +
                          std::string(to_string(c.field->type)) +
                          (is_relation(*c.field) ? "" : " without a column"));
@@ -487,7 +490,7 @@ std::int64_t count_param(const std::optional<std::string>& text, std::string_vie
   std::int64_t v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || end != s.data() + s.size() || v < 0 || s[0] == '+')
-    throw ApiError(400, "records.bad_query",
+    throw ApiError(ErrorKind::kBadInput, "records.bad_query",
                    std::string(name) + " must be a whole number, not \"" + shown(s) + "\"");
   return v;
 }
@@ -529,7 +532,8 @@ WritePlan parse_body(const Entity& entity, std::string_view body, bool create,
   json::parse(doc, body, "the request body", "records.bad_body",
               json::limits().value_depth + json::limits().depth, &source);
   if (!doc.IsObject())
-    throw ApiError(400, "records.bad_body", "the request body must be a JSON object");
+    throw ApiError(ErrorKind::kBadInput, "records.bad_body",
+                   "the request body must be a JSON object");
   WritePlan plan;
   auto error = [&](std::string field, std::string message) {
     plan.errors.push_back({std::move(field), std::move(message)});
@@ -555,7 +559,7 @@ WritePlan parse_body(const Entity& entity, std::string_view body, bool create,
       continue;
     }
     if (!field_visible(*f, ctx))
-      throw ApiError(403, "records.forbidden_field",
+      throw ApiError(ErrorKind::kForbidden, "records.forbidden_field",
                      "field \"" + entity.name + "." + f->name + "\" is not writable by you");
     if (f->readonly || f->computed) {
       error(f->name, f->computed ? "is computed (read-only)" : "is read-only");
@@ -591,7 +595,7 @@ WritePlan parse_body(const Entity& entity, std::string_view body, bool create,
     }
     if (f->type == FieldType::kJson && json::depth(v) > json::limits().value_depth)
       throw ApiError(
-          422, "limits.json_value_depth",
+          ErrorKind::kInvalid, "limits.json_value_depth",
           "the value of \"" + f->name + "\" is nested deeper than " +
               std::to_string(json::limits().value_depth) + " levels",
           "store flatter JSON; the limit is limits.json_value_depth in the configuration",
@@ -652,7 +656,7 @@ void throw_if_invalid(const Entity& entity, WritePlan& plan) {
   std::string message = "invalid " + entity.name + " record: ";
   for (size_t i = 0; i < plan.errors.size(); ++i)
     message += (i ? "; " : "") + plan.errors[i].field + " " + plan.errors[i].message;
-  throw ApiError(422, "records.invalid", message, "fix the fields listed in errors",
+  throw ApiError(ErrorKind::kInvalid, "records.invalid", message, "fix the fields listed in errors",
                  std::move(plan.errors));
 }
 
@@ -675,7 +679,9 @@ void write_relation(db::Connection& conn, const schema::Registry& registry, cons
                        db::Params().add(id).add(ids));
     return;
   }
-  const Entity& target = *registry.entity(f.target);
+  const Entity* found = registry.entity(f.target);
+  KEEL_ASSERT(found, "the registry resolves the target of every relation");
+  const Entity& target = *found;
   const Field& inverse = *target.field(f.inverse);
   std::string table = quote_ident(target.table), column = quote_ident(inverse.name);
   std::optional<std::int64_t> user;
@@ -690,7 +696,7 @@ void write_relation(db::Connection& conn, const schema::Registry& registry, cons
       auto left =
           conn.exec_cached("SELECT count(*) FROM " + table + others, db::Params().add(id).add(ids));
       if (left.get_int(0, 0) > 0)
-        throw ApiError(422, "records.invalid",
+        throw ApiError(ErrorKind::kInvalid, "records.invalid",
                        "cannot take " + target.name + " records out of " + entity.name + "." +
                            f.name + ": " + target.name + "." + inverse.name + " is required",
                        "delete those " + target.name + " records instead",
@@ -739,7 +745,7 @@ constexpr std::string_view kRefused = "KR403";
 
 // A new record the caller's create rules do not allow: nothing was kept.
 [[noreturn]] void refused(const Entity& e) {
-  throw ApiError(403, "security.rule",
+  throw ApiError(ErrorKind::kForbidden, "security.rule",
                  "the record rules of " + e.name + " do not let you create this record",
                  "change the values so that the record is one you may create");
 }
@@ -751,7 +757,7 @@ constexpr std::string_view kRefused = "KR403";
   if (state == kRefused) refused(entity);
   if (state == "23505") {
     std::string column = key_column(e.detail());
-    throw ApiError(409, "records.conflict",
+    throw ApiError(ErrorKind::kConflict, "records.conflict",
                    "another " + entity.name + " record already has this " +
                        (column.empty() ? "value" : column),
                    "unique fields take a value no other record has", {{column, "must be unique"}});
@@ -769,17 +775,17 @@ constexpr std::string_view kRefused = "KR403";
                 schema::object_name(other.table, f.name, "fkey") == constraint)
               by = other.name + "." + f.name;
         }
-      throw ApiError(409, "records.referenced",
+      throw ApiError(ErrorKind::kConflict, "records.referenced",
                      entity.name + " " + std::to_string(id) + " is still referenced by " + by,
                      "delete or change the " + table + " records that refer to it first");
     }
     std::string column = key_column(e.detail());
-    throw ApiError(422, "records.invalid", "a referenced record does not exist",
+    throw ApiError(ErrorKind::kInvalid, "records.invalid", "a referenced record does not exist",
                    "refer to records that exist", {{column, "no such record"}});
   }
   if (state == "23502") {
     std::string column = quoted_after(message, "column ");
-    throw ApiError(422, "records.invalid",
+    throw ApiError(ErrorKind::kInvalid, "records.invalid",
                    "invalid " + entity.name + " record: " + column + " is required", {},
                    {{column, "is required"}});
   }
@@ -788,33 +794,40 @@ constexpr std::string_view kRefused = "KR403";
     std::string column;
     for (const auto& f : entity.fields)
       if (constraint.rfind(entity.table + "_" + f.name + "_check", 0) == 0) column = f.name;
-    throw ApiError(422, "records.invalid", "invalid " + entity.name + " record: " + message, {},
+    throw ApiError(ErrorKind::kInvalid, "records.invalid",
+                   "invalid " + entity.name + " record: " + message, {},
                    {{column, "is not allowed"}});
   }
   if (state.rfind("22", 0) == 0) {
     if (op == Operation::kRead)
-      throw ApiError(400, "records.bad_filter", "invalid value in the query: " + message);
-    throw ApiError(422, "records.invalid", "invalid " + entity.name + " record: " + message);
+      throw ApiError(ErrorKind::kBadInput, "records.bad_filter",
+                     "invalid value in the query: " + message);
+    throw ApiError(ErrorKind::kInvalid, "records.invalid",
+                   "invalid " + entity.name + " record: " + message);
   }
   if (state.rfind("54", 0) == 0)  // program limit exceeded: stack depth, too complex, too many
-    throw ApiError(op == Operation::kRead ? 400 : 422, "limits.database",
+    throw ApiError(op == Operation::kRead ? ErrorKind::kLimits : ErrorKind::kInvalid,
+                   "limits.database",
                    "the request is too large or too deeply nested for the database: " + message,
                    "send a smaller or flatter request");
   if (state == "40001" || state == "40P01")
-    throw ApiError(409, "records.retry", "the record changed concurrently; try again");
+    throw ApiError(ErrorKind::kConflict, "records.retry",
+                   "the record changed concurrently; try again");
   if (state.empty() || state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0 ||
       state.rfind("53", 0) == 0)
-    throw ApiError(503, "records.unavailable", "the database is not available", "try again later");
+    throw ApiError(ErrorKind::kUnavailable, "records.unavailable", "the database is not available",
+                   "try again later");
   spdlog::error("records: {} ({}): {}", message, state, e.detail());
-  throw ApiError(500, "records.internal", "internal error while accessing " + entity.name,
-                 "see the server log");
+  throw ApiError(ErrorKind::kInternal, "records.internal",
+                 "internal error while accessing " + entity.name, "see the server log");
 }
 
 // Whether record `id` exists and the caller's rules for `op` let it touch it; the row is
 // locked until the transaction ends (an invisible row is then a 404, contract §4 rule 10).
-bool find_locked(db::Connection& conn, const schema::Registry& registry, const SecurityContext& ctx,
-                 const Entity& e, std::int64_t id, Right op) {
-  QueryScope scope(registry, e, ctx);
+bool find_locked(db::Connection& conn, const schema::Registry& registry,
+                 const security::Policy& policy, const SecurityContext& ctx, const Entity& e,
+                 std::int64_t id, Right op) {
+  QueryScope scope(registry, policy, e, ctx);
   std::string where = "t.id = " + scope.bind(std::to_string(id), "bigint");
   if (std::string rules = rule_predicate(scope, ctx, op); !rules.empty()) where += " AND " + rules;
   return conn.exec_cached("SELECT 1 FROM " + scope.from() + " WHERE " + where + " FOR UPDATE OF t",
@@ -830,10 +843,10 @@ struct RecordQuery {
   size_t id_param = 0;  // the index of the id among params
 };
 
-RecordQuery record_query(const schema::Registry& registry, const SecurityContext& ctx,
-                         const Entity& e, std::int64_t id,
+RecordQuery record_query(const schema::Registry& registry, const security::Policy& policy,
+                         const SecurityContext& ctx, const Entity& e, std::int64_t id,
                          const std::optional<std::string>& fields) {
-  QueryScope scope(registry, e, ctx);
+  QueryScope scope(registry, policy, e, ctx);
   Selection selection = SelectionBuilder(scope, ctx).build(fields);
   std::string sql = "SELECT " + selection.select_list({});
   std::string where = "t.id = " + scope.bind(std::to_string(id), "bigint");
@@ -848,7 +861,7 @@ RecordQuery record_query(const schema::Registry& registry, const SecurityContext
 JsonResult record_json(const Entity& e, std::int64_t id, const Selection& selection,
                        const db::Result& rows, const std::vector<RelationIds>& relations) {
   if (rows.rows() == 0)
-    throw ApiError(404, "records.not_found",
+    throw ApiError(ErrorKind::kNotFound, "records.not_found",
                    "no " + e.name + " record with id " + std::to_string(id));
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
@@ -858,9 +871,10 @@ JsonResult record_json(const Entity& e, std::int64_t id, const Selection& select
 
 // One record (RecordService::read); a database error is thrown as it is.
 JsonResult read_record(db::Connection& conn, bool cached, const schema::Registry& registry,
-                       const LinkTables& links, const SecurityContext& ctx, const Entity& e,
-                       std::int64_t id, const std::optional<std::string>& fields) {
-  RecordQuery q = record_query(registry, ctx, e, id, fields);
+                       const security::Policy& policy, const LinkTables& links,
+                       const SecurityContext& ctx, const Entity& e, std::int64_t id,
+                       const std::optional<std::string>& fields) {
+  RecordQuery q = record_query(registry, policy, ctx, e, id, fields);
   db::Result rows = run(conn, cached, q.sql, q.params);
   auto relations = load_relations(conn, cached, registry, links, e, q.selection, rows);
   return record_json(e, id, q.selection, rows, relations);
@@ -869,15 +883,15 @@ JsonResult read_record(db::Connection& conn, bool cached, const schema::Registry
 // The record a write just made, read as RecordService::read reads it (its errors mapped as a
 // read's), except a stale cached statement, which atomically() runs the write again for.
 JsonResult read_written(db::Connection& conn, const schema::Registry& registry,
-                        const LinkTables& links, const SecurityContext& ctx, const Entity& e,
-                        std::int64_t id) {
+                        const security::Policy& policy, const LinkTables& links,
+                        const SecurityContext& ctx, const Entity& e, std::int64_t id) {
   // A caller may be allowed to write what it may not read back: it gets the id only.
   auto id_only = [&] { return JsonResult{"{\"id\":" + std::to_string(id) + "}", id}; };
-  if (!registry.security().allowed(ctx, e.name, Right::kRead)) return id_only();
+  if (!policy.allowed(ctx, e.name, Right::kRead)) return id_only();
   try {
-    return read_record(conn, true, registry, links, ctx, e, id, std::nullopt);
+    return read_record(conn, true, registry, policy, links, ctx, e, id, std::nullopt);
   } catch (const ApiError& err) {
-    if (err.status() == 404) return id_only();
+    if (err.kind() == ErrorKind::kNotFound) return id_only();
     throw;
   } catch (const db::DbError& err) {
     if (db::Connection::stale_statement(err)) throw;
@@ -933,12 +947,13 @@ bool one_statement(const WritePlan& plan) {
 // The statement for creates of these columns by this caller (null: it takes more than one);
 // its params are the rules' values, create_params adds the record's.
 std::shared_ptr<const CreateQuery> create_query(const schema::Registry& registry,
+                                                const security::Policy& policy,
                                                 const SecurityContext& ctx, const Entity& e,
                                                 const WritePlan& plan) {
-  QueryScope scope(registry, e, ctx);
+  QueryScope scope(registry, policy, e, ctx);
   std::string create_rule = rule_predicate(scope, ctx, Right::kCreate);
   auto q = std::make_shared<CreateQuery>();
-  q->readable = registry.security().allowed(ctx, e.name, Right::kRead);
+  q->readable = policy.allowed(ctx, e.name, Right::kRead);
   std::string read_rule = q->readable ? rule_predicate(scope, ctx, Right::kRead) : "";
   q->selection = SelectionBuilder(scope, ctx).build(std::nullopt);
   if (!q->selection.relations.empty() || scope.from() != quote_ident(e.table) + " t")
@@ -983,18 +998,19 @@ struct PageQuery {
   db::Params count_params;
 };
 
-PageQuery page_query(const schema::Registry& registry, const SecurityContext& ctx, const Entity& e,
-                     const ListRequest& request) {
+PageQuery page_query(const schema::Registry& registry, const security::Policy& policy,
+                     const SecurityContext& ctx, const Entity& e, const ListRequest& request) {
   PageQuery q;
   q.limit = count_param(request.limit, "limit", kDefaultLimit);
   if (q.limit > kMaxLimit)
-    throw ApiError(400, "records.bad_query", "limit " + std::to_string(q.limit) + " is above 1000",
+    throw ApiError(ErrorKind::kBadInput, "records.bad_query",
+                   "limit " + std::to_string(q.limit) + " is above 1000",
                    "page with limit and offset");
   q.offset = count_param(request.offset, "offset", 0);
 
-  require_right(registry, ctx, e, Right::kRead);
+  require_right(policy, ctx, e, Right::kRead);
 
-  QueryScope scope(registry, e, ctx);
+  QueryScope scope(registry, policy, e, ctx);
   std::string where = request.filter ? compile_filter(*request.filter, scope) : "TRUE";
   if (std::string rules = rule_predicate(scope, ctx, Right::kRead); !rules.empty())
     where = "(" + where + ") AND " + rules;
@@ -1084,6 +1100,7 @@ struct RecordService::Built {
   // The one statement of a create of these columns by this caller (null: a create of these
   // values needs more).
   std::shared_ptr<const CreateQuery> create(const schema::Registry& registry,
+                                            const security::Policy& policy,
                                             const SecurityContext& ctx, const Entity& e,
                                             const WritePlan& plan) {
     if (!one_statement(plan)) return nullptr;
@@ -1091,15 +1108,18 @@ struct RecordService::Built {
     for (const auto& a : plan.columns)
       key += a.field->name + ',';
     key += '\0' + caller_key(ctx);
-    return get(creates, std::move(key), [&] { return create_query(registry, ctx, e, plan); });
+    return get(creates, std::move(key),
+               [&] { return create_query(registry, policy, ctx, e, plan); });
   }
 };
 
 RecordService::~RecordService() = default;
 
 RecordService::RecordService(std::shared_ptr<const schema::Registry> registry,
+                             std::shared_ptr<const security::Policy> policy,
                              std::shared_ptr<const Extensions> extensions)
     : registry_(std::move(registry)),
+      policy_(std::move(policy)),
       extensions_(std::move(extensions)),
       built_(std::make_unique<Built>()),
       stored_(std::make_unique<StoredComputed>(*registry_, extensions_.get())) {
@@ -1111,7 +1131,9 @@ RecordService::RecordService(std::shared_ptr<const schema::Registry> registry,
 
 const Entity& RecordService::entity(std::string_view name) const {
   const Entity* e = registry_->entity(name);
-  if (!e) throw ApiError(404, "records.unknown_entity", "no entity \"" + shown(name) + "\"");
+  if (!e)
+    throw ApiError(ErrorKind::kNotFound, "records.unknown_entity",
+                   "no entity \"" + shown(name) + "\"");
   return *e;
 }
 
@@ -1119,7 +1141,7 @@ JsonResult RecordService::list_stored(db::Connection& conn, const SecurityContex
                                       std::string_view entity_name,
                                       const ListRequest& request) const {
   const Entity& e = entity(entity_name);
-  PageQuery q = page_query(*registry_, ctx, e, request);
+  PageQuery q = page_query(*registry_, *policy_, ctx, e, request);
   const bool cached = !conn.idle_in_transaction();
   try {
     db::Result rows = run(conn, cached, q.sql, q.params);
@@ -1147,7 +1169,7 @@ std::optional<Statement> RecordService::list_statement(const SecurityContext& ct
                                                        const ListRequest& request) const {
   const Entity& e = entity(entity_name);
   if (computes_any(e)) return std::nullopt;
-  auto q = std::make_shared<PageQuery>(page_query(*registry_, ctx, e, request));
+  auto q = std::make_shared<PageQuery>(page_query(*registry_, *policy_, ctx, e, request));
   if (!q->selection.relations.empty() || q->offset > 0 || q->limit == 0) return std::nullopt;
   Statement s{q->sql, q->params, nullptr, nullptr};
   s.answer = [q](const db::Result& rows) {
@@ -1163,10 +1185,11 @@ std::optional<Statement> RecordService::read_statement(
     const std::optional<std::string>& fields) const {
   const Entity& e = entity(entity_name);
   if (computes_any(e)) return std::nullopt;
-  require_right(*registry_, ctx, e, Right::kRead);
+  require_right(*policy_, ctx, e, Right::kRead);
   std::string key = e.name + '\0' + (fields ? "=" + *fields : "") + '\0' + caller_key(ctx);
   auto q = built_->get(built_->reads, std::move(key), [&] {
-    return std::make_shared<const RecordQuery>(record_query(*registry_, ctx, e, 0, fields));
+    return std::make_shared<const RecordQuery>(
+        record_query(*registry_, *policy_, ctx, e, 0, fields));
   });
   if (!q->selection.relations.empty()) return std::nullopt;
   Statement s{q->sql, q->params, nullptr, nullptr};
@@ -1185,11 +1208,11 @@ std::optional<Statement> RecordService::create_statement(const SecurityContext& 
   if (computes_any(e) || (extensions_ && extensions_->has_hooks(e.name)) ||
       stored_->affected_by(e.name))
     return std::nullopt;
-  require_right(*registry_, ctx, e, Right::kCreate);
+  require_right(*policy_, ctx, e, Right::kCreate);
   WritePlan plan = parse_body(e, body, true, ctx);
   std::optional<std::int64_t> user;
   if (ctx.user_id > 0) user = ctx.user_id;
-  auto q = built_->create(*registry_, ctx, e, plan);
+  auto q = built_->create(*registry_, *policy_, ctx, e, plan);
   if (!q) return std::nullopt;
   Statement s{q->sql, create_params(*q, plan, user), nullptr, nullptr};
   s.answer = [q, &e](const db::Result& rows) { return q->answer(e, rows); };
@@ -1201,10 +1224,10 @@ JsonResult RecordService::read_stored(db::Connection& conn, const SecurityContex
                                       std::string_view entity_name, std::int64_t id,
                                       const std::optional<std::string>& fields) const {
   const Entity& e = entity(entity_name);
-  require_right(*registry_, ctx, e, Right::kRead);
+  require_right(*policy_, ctx, e, Right::kRead);
   try {
-    return read_record(conn, !conn.idle_in_transaction(), *registry_, link_tables_, ctx, e, id,
-                       fields);
+    return read_record(conn, !conn.idle_in_transaction(), *registry_, *policy_, link_tables_, ctx,
+                       e, id, fields);
   } catch (const db::DbError& err) {
     raise(err, *registry_, e, Operation::kRead);
   }
@@ -1213,12 +1236,12 @@ JsonResult RecordService::read_stored(db::Connection& conn, const SecurityContex
 JsonResult RecordService::create_stored(db::Connection& conn, const SecurityContext& ctx,
                                         std::string_view entity_name, std::string_view body) const {
   const Entity& e = entity(entity_name);
-  require_right(*registry_, ctx, e, Right::kCreate);
+  require_right(*policy_, ctx, e, Right::kCreate);
   WritePlan plan = parse_body(e, body, true, ctx);
   std::optional<std::int64_t> user;
   if (ctx.user_id > 0) user = ctx.user_id;
   try {
-    if (auto q = built_->create(*registry_, ctx, e, plan)) {
+    if (auto q = built_->create(*registry_, *policy_, ctx, e, plan)) {
       auto run = [&] {
         return q->answer(e, conn.exec_cached(q->sql, create_params(*q, plan, user)));
       };
@@ -1234,8 +1257,8 @@ JsonResult RecordService::create_stored(db::Connection& conn, const SecurityCont
       for (const auto& rel : plan.relations)
         write_relation(conn, *registry_, link_tables_, e, id, rel, true, ctx);
       // The new record must be one the caller's create rules allow (else nothing is kept).
-      if (!find_locked(conn, *registry_, ctx, e, id, Right::kCreate)) refused(e);
-      return read_written(conn, *registry_, link_tables_, ctx, e, id);
+      if (!find_locked(conn, *registry_, *policy_, ctx, e, id, Right::kCreate)) refused(e);
+      return read_written(conn, *registry_, *policy_, link_tables_, ctx, e, id);
     });
   } catch (const db::DbError& err) {
     raise(err, *registry_, e, Operation::kWrite);
@@ -1246,14 +1269,14 @@ JsonResult RecordService::update_stored(db::Connection& conn, const SecurityCont
                                         std::string_view entity_name, std::int64_t id,
                                         std::string_view body) const {
   const Entity& e = entity(entity_name);
-  require_right(*registry_, ctx, e, Right::kUpdate);
+  require_right(*policy_, ctx, e, Right::kUpdate);
   WritePlan plan = parse_body(e, body, false, ctx);
   std::optional<std::int64_t> user;
   if (ctx.user_id > 0) user = ctx.user_id;
   try {
     return atomically(conn, [&] {
-      if (!find_locked(conn, *registry_, ctx, e, id, Right::kUpdate))
-        throw ApiError(404, "records.not_found",
+      if (!find_locked(conn, *registry_, *policy_, ctx, e, id, Right::kUpdate))
+        throw ApiError(ErrorKind::kNotFound, "records.not_found",
                        "no " + e.name + " record with id " + std::to_string(id));
       check_references(conn, *registry_, plan);
       throw_if_invalid(e, plan);
@@ -1271,7 +1294,7 @@ JsonResult RecordService::update_stored(db::Connection& conn, const SecurityCont
                        params);
       for (const auto& rel : plan.relations)
         write_relation(conn, *registry_, link_tables_, e, id, rel, false, ctx);
-      return read_written(conn, *registry_, link_tables_, ctx, e, id);
+      return read_written(conn, *registry_, *policy_, link_tables_, ctx, e, id);
     });
   } catch (const db::DbError& err) {
     raise(err, *registry_, e, Operation::kWrite);
@@ -1281,16 +1304,16 @@ JsonResult RecordService::update_stored(db::Connection& conn, const SecurityCont
 void RecordService::remove_stored(db::Connection& conn, const SecurityContext& ctx,
                                   std::string_view entity_name, std::int64_t id) const {
   const Entity& e = entity(entity_name);
-  require_right(*registry_, ctx, e, Right::kDelete);
+  require_right(*policy_, ctx, e, Right::kDelete);
   try {
     atomically(conn, [&] {
-      if (!find_locked(conn, *registry_, ctx, e, id, Right::kDelete))
-        throw ApiError(404, "records.not_found",
+      if (!find_locked(conn, *registry_, *policy_, ctx, e, id, Right::kDelete))
+        throw ApiError(ErrorKind::kNotFound, "records.not_found",
                        "no " + e.name + " record with id " + std::to_string(id));
       auto result = conn.exec_cached(
           "DELETE FROM " + quote_ident(e.table) + " WHERE id = $1::bigint", db::Params().add(id));
       if (result.affected() == 0)
-        throw ApiError(404, "records.not_found",
+        throw ApiError(ErrorKind::kNotFound, "records.not_found",
                        "no " + e.name + " record with id " + std::to_string(id));
       return 0;
     });

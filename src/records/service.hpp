@@ -11,13 +11,14 @@
 
 #include "db/connection.hpp"
 #include "schema/registry.hpp"
+#include "security/policy.hpp"
 
 namespace keel::records {
 
 class Extensions;
 class StoredComputed;
 
-// Who is asking (security/policy.hpp); RecordService alone decides what it may do.
+// Who is asking (security/context.hpp); RecordService alone decides what it may do.
 using SecurityContext = security::Context;
 
 // Parameters of a list request, as received (query-string values, already URL-decoded).
@@ -48,17 +49,22 @@ struct Statement {
 
 // THE path to records, whatever calls it (REST handlers, data files later, native hooks):
 // list, read, create, update, delete, with validation per field type. Failures are
-// keel::ApiError with the status of contract §4 rule 10 (400 bad query, 404 absent, 409 unique
-// or restrict, 422 invalid body with errors[]). Nothing from a request is ever spliced into
+// keel::ApiError of the kind http/ maps to the status of contract §4 rule 10 (bad_input: a bad
+// query, not_found: absent, conflict: unique or restrict, invalid: a body breaking its rules,
+// with field errors). Nothing from a request is ever spliced into
 // SQL: names are checked against the Registry and quoted, values are bound as parameters.
 class RecordService {
  public:
-  // `extensions`: what the native modules of the snapshot add (hooks, computed fields).
-  explicit RecordService(std::shared_ptr<const schema::Registry> registry,
-                         std::shared_ptr<const Extensions> extensions = nullptr);
+  // `policy`: the roles, access rights and record rules validated against `registry`
+  // (query::load_policy). `extensions`: what the native modules of the snapshot add (hooks,
+  // computed fields).
+  RecordService(std::shared_ptr<const schema::Registry> registry,
+                std::shared_ptr<const security::Policy> policy,
+                std::shared_ptr<const Extensions> extensions = nullptr);
   ~RecordService();
 
   const schema::Registry& registry() const { return *registry_; }
+  const security::Policy& policy() const { return *policy_; }
 
   // The operations below run the native hooks of the entity (in the write's transaction) and
   // add the natively computed fields (records/service_extensions.cpp), around the stored ones.
@@ -110,12 +116,13 @@ class RecordService {
   void remove_stored(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
                      std::int64_t id) const;
 
-  // The entity named in a request; ApiError 404 when there is none.
+  // The entity named in a request; ApiError not_found when there is none.
   const schema::Entity& entity(std::string_view name) const;
   // Whether native code computes a field of `e` (reads of it need the blocking path).
   bool computes_any(const schema::Entity& e) const;
 
   std::shared_ptr<const schema::Registry> registry_;
+  std::shared_ptr<const security::Policy> policy_;
   std::shared_ptr<const Extensions> extensions_;
   // Statements of reads by id built before, per entity, fields and caller (service.cpp).
   struct Built;

@@ -12,8 +12,8 @@
 #include "app/error.hpp"
 #include "app/json.hpp"
 #include "db/connection.hpp"
+#include "query/filter.hpp"
 #include "records/extensions.hpp"
-#include "records/filter.hpp"
 #include "records/service.hpp"
 #include "records/stored.hpp"
 #include "records/transaction.hpp"
@@ -21,6 +21,8 @@
 #include "security/policy.hpp"
 
 namespace keel::records {
+
+using query::field_visible;
 
 namespace {
 
@@ -67,9 +69,9 @@ using Op = security::Operation;
 
 // Whether the caller's roles grant `op` on the entity at all (the stored operation answers 403
 // otherwise, before any module code runs).
-bool may(const schema::Registry& registry, const SecurityContext& ctx, const schema::Entity& e,
+bool may(const security::Policy& policy, const SecurityContext& ctx, const schema::Entity& e,
          Op op) {
-  return registry.security().allowed(ctx, e.name, op);
+  return policy.allowed(ctx, e.name, op);
 }
 
 enum class Shape { kPage, kRecord, kWritten };
@@ -171,7 +173,7 @@ JsonResult RecordService::create(db::Connection& conn, const SecurityContext& ct
   // No module code runs for a caller who may not create at all: the stored operation says 403.
   if ((!extensions_->has_hooks(e->name) && split.computed.empty() &&
        !stored_->affected_by(e->name)) ||
-      !may(*registry_, ctx, *e, Op::kCreate))
+      !may(*policy_, ctx, *e, Op::kCreate))
     return create_stored(conn, ctx, entity_name, body);
   return atomically(conn, [&] {
     std::string written = extensions_->before_write(site, e->name, 0, {}, body);
@@ -203,7 +205,7 @@ JsonResult RecordService::update(db::Connection& conn, const SecurityContext& ct
   Split split = split_computed(*extensions_, *e, ctx, std::nullopt);
   if ((!extensions_->has_hooks(e->name) && split.computed.empty() &&
        !stored_->affected_by(e->name)) ||
-      !may(*registry_, ctx, *e, Op::kUpdate))
+      !may(*policy_, ctx, *e, Op::kUpdate))
     return update_stored(conn, ctx, entity_name, id, body);
   return atomically(conn, [&] {
     std::string written(body);
@@ -241,7 +243,7 @@ void RecordService::remove(db::Connection& conn, const SecurityContext& ctx,
                            std::string_view entity_name, std::int64_t id) const {
   const schema::Entity* e = registry_->entity(entity_name);
   if (!extensions_ || !e || (!extensions_->has_hooks(e->name) && !stored_->affected_by(e->name)) ||
-      !may(*registry_, ctx, *e, Op::kDelete))
+      !may(*policy_, ctx, *e, Op::kDelete))
     return remove_stored(conn, ctx, entity_name, id);
   CallSite site{conn, ctx, *this};
   atomically(conn, [&] {

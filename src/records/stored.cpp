@@ -9,11 +9,13 @@
 #include "app/error.hpp"
 #include "app/json.hpp"
 #include "db/connection.hpp"
-#include "records/values.hpp"
-#include "security/policy.hpp"
+#include "query/values.hpp"
 
 namespace keel::records {
 
+using query::param_type;
+using query::to_sql_text;
+using query::ValueCheck;
 using schema::Entity;
 using schema::Field;
 using schema::FieldType;

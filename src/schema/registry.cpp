@@ -730,9 +730,6 @@ std::shared_ptr<const Registry> Registry::build(
     registry->index_.emplace(registry->entities_[i].name, i);
   for (const auto* m : modules)
     registry->modules_.push_back(m->name);
-  // Security files name entities and fields: read them once the entities are valid.
-  if (!diagnostics.has_errors())
-    registry->security_ = security::Policy::load(modules, *registry, diagnostics);
   return registry;
 }
 

@@ -8,7 +8,6 @@
 
 #include "app/error.hpp"
 #include "schema/entity.hpp"
-#include "security/policy.hpp"
 
 namespace keel::modules {
 struct Manifest;
@@ -31,14 +30,11 @@ class Registry {
   const Entity* entity(std::string_view name) const;
   const std::vector<Entity>& entities() const { return entities_; }     // sorted by name
   const std::vector<std::string>& modules() const { return modules_; }  // dependency order
-  // Roles, access rights and record rules of the security files of the same modules.
-  const security::Policy& security() const { return security_; }
 
  private:
   std::vector<Entity> entities_;
   std::map<std::string, size_t, std::less<>> index_;
   std::vector<std::string> modules_;
-  security::Policy security_;
 };
 
 }  // namespace keel::schema

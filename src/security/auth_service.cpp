@@ -13,12 +13,13 @@ namespace {
 constexpr std::size_t kRefreshBytes = 32;
 
 [[noreturn]] void invalid_credentials() {
-  throw ApiError(401, "auth.invalid_credentials", "invalid login or password");
+  throw ApiError(ErrorKind::kUnauthenticated, "auth.invalid_credentials",
+                 "invalid login or password");
 }
 
 [[noreturn]] void invalid_refresh_token() {
-  throw ApiError(401, "auth.invalid_token", "the refresh token is not valid",
-                 "log in again with POST /api/v1/auth/login");
+  throw ApiError(ErrorKind::kUnauthenticated, "auth.invalid_token",
+                 "the refresh token is not valid", "log in again with POST /api/v1/auth/login");
 }
 
 // The user's token generation, which an access token carries: logout, a new password or a
@@ -32,7 +33,7 @@ std::int64_t token_generation(db::Connection& conn, std::int64_t user_id) {
 }  // namespace
 
 ThrottledError::ThrottledError(std::int64_t retry_after)
-    : ApiError(429, "auth.throttled", "too many failed logins; try again later"),
+    : ApiError(ErrorKind::kTooMany, "auth.throttled", "too many failed logins; try again later"),
       retry_after_(retry_after) {}
 
 AuthService::AuthService(const TokenSigner& signer, Options options)

@@ -32,8 +32,8 @@ class ThrottledError : public ApiError {
   std::int64_t retry_after_;
 };
 
-// Login, refresh and logout over the tables of `base`. Every failure is an ApiError 401 with
-// the same message whatever went wrong, so that nothing tells a missing user from a wrong
+// Login, refresh and logout over the tables of `base`. Every failure is an ApiError unauthenticated
+// with the same message whatever went wrong, so that nothing tells a missing user from a wrong
 // password, and the same work is done either way (a password is always verified). login()
 // hashes: call it off the I/O threads.
 class AuthService {

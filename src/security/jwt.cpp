@@ -7,6 +7,7 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "app/error.hpp"
 #include "app/json.hpp"
 #include "security/crypto.hpp"
 
@@ -40,7 +41,7 @@ std::optional<std::int64_t> int_claim(const rapidjson::Document& d, const char* 
 
 TokenSigner::TokenSigner(std::string secret, std::chrono::seconds lifetime)
     : key_(std::move(secret)), lifetime_(lifetime) {
-  if (key_.empty()) throw std::invalid_argument("the token secret is empty");
+  KEEL_ASSERT(!key_.empty(), "a token signer has a secret (load_secret never gives an empty one)");
 }
 
 std::string TokenSigner::sign(std::string_view header_json, std::string_view payload_json) const {

@@ -7,15 +7,12 @@
 
 #include "app/yaml_reader.hpp"
 #include "modules/manifest.hpp"
-#include "records/filter.hpp"
 #include "schema/registry.hpp"
 
 namespace keel::security {
 
 namespace {
 
-constexpr std::array<std::string_view, kOperationCount> kOperationNames = {"read", "create",
-                                                                           "update", "delete"};
 const std::vector<std::string_view> kFileKeys = {"roles", "access", "rules"};
 const std::vector<std::string_view> kRoleKeys = {"label", "implies"};
 const std::vector<std::string_view> kAccessKeys = {"entity", "role",   "read",
@@ -25,8 +22,9 @@ const std::vector<std::string_view> kRuleKeys = {"name", "entity", "role", "oper
 // Reads security files, module by module in dependency order.
 class Loader {
  public:
-  Loader(const schema::Registry& registry, Diagnostics& diagnostics)
-      : registry_(registry), diagnostics_(diagnostics) {}
+  Loader(const schema::Registry& registry, Diagnostics& diagnostics,
+         const Policy::FilterCheck& check_filter)
+      : registry_(registry), diagnostics_(diagnostics), check_filter_(check_filter) {}
 
   void add_module(const modules::Manifest& m) {
     auto& mine = deps_[m.name];
@@ -156,7 +154,7 @@ class Loader {
     std::optional<std::string> qualified;
     if (role) qualified = role_ref(*role, m.name);
     for (size_t i = 0; i < kOperationCount; ++i)
-      a.allow[i] = r.boolean(node, kOperationNames[i]).value_or(false);
+      a.allow[i] = r.boolean(node, to_string(static_cast<Operation>(i))).value_or(false);
     if (!e || !qualified) return;
     a.entity = e->name;
     a.role = *qualified;
@@ -196,9 +194,7 @@ class Loader {
     rule.filter = yaml_to_json(filter);
     // The filter must compile against the entity (unknown fields, operators, variables).
     try {
-      Context ctx = Context::system();
-      records::QueryScope scope(registry_, *e, ctx);
-      records::compile_filter(rule.filter, scope);
+      check_filter_(*e, rule.filter);
     } catch (const Error& err) {
       diagnostics_.error(r.at(filter), std::string("invalid rule filter: ") + err.what(),
                          err.hint());
@@ -240,6 +236,7 @@ class Loader {
   };
   const schema::Registry& registry_;
   Diagnostics& diagnostics_;
+  const Policy::FilterCheck& check_filter_;
   std::map<std::string, std::set<std::string>> deps_;
   std::vector<Role> roles_;
   std::vector<Implied> pending_implies_;
@@ -249,31 +246,10 @@ class Loader {
 
 }  // namespace
 
-std::string_view to_string(Operation op) {
-  return kOperationNames[static_cast<size_t>(op)];
-}
-
-std::optional<Operation> parse_operation(std::string_view name) {
-  for (size_t i = 0; i < kOperationCount; ++i)
-    if (kOperationNames[i] == name) return static_cast<Operation>(i);
-  return std::nullopt;
-}
-
-Context Context::system() {
-  Context ctx;
-  ctx.admin = true;
-  ctx.login = "__system__";
-  ctx.roles = {std::string(kAdminRole)};
-  return ctx;
-}
-
-bool Context::has_role(std::string_view role) const {
-  return std::find(roles.begin(), roles.end(), role) != roles.end();
-}
-
 Policy Policy::load(const std::vector<const modules::Manifest*>& modules,
-                    const schema::Registry& registry, Diagnostics& diagnostics) {
-  Loader loader(registry, diagnostics);
+                    const schema::Registry& registry, Diagnostics& diagnostics,
+                    const FilterCheck& check_filter) {
+  Loader loader(registry, diagnostics, check_filter);
   for (const auto* m : modules)
     loader.add_module(*m);
   return loader.build();

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -9,36 +10,17 @@
 #include <vector>
 
 #include "app/error.hpp"
+#include "security/context.hpp"
 
 namespace keel::modules {
 struct Manifest;
 }
 namespace keel::schema {
+struct Entity;
 class Registry;
-}
+}  // namespace keel::schema
 
 namespace keel::security {
-
-enum class Operation { kRead = 0, kCreate = 1, kUpdate = 2, kDelete = 3 };
-inline constexpr size_t kOperationCount = 4;
-std::string_view to_string(Operation op);
-std::optional<Operation> parse_operation(std::string_view name);
-
-inline constexpr std::string_view kAdminRole = "base.admin";
-inline constexpr std::string_view kUserRole = "base.user";
-
-// Who is asking. Resolved once per request (security::Authenticator) and handed to
-// RecordService, which is the only place that decides.
-struct Context {
-  std::int64_t user_id = 0;  // 0: nobody (anonymous) or Keel itself (system())
-  std::string login;
-  bool admin = false;              // base.admin: bypasses access rights and record rules
-  std::vector<std::string> roles;  // sorted; implied roles included
-
-  // Keel acting for itself (install, data files, CLI): an administrator without a user.
-  static Context system();
-  bool has_role(std::string_view role) const;
-};
 
 // A role of a security file: `user` in module `sales` is `sales.user`.
 struct Role {
@@ -70,14 +52,20 @@ struct Rule {
 };
 
 // Everything the security files of the installed modules declare, validated, with each role's
-// transitive closure computed once. Immutable; held by the Registry.
+// transitive closure computed once. Immutable; held beside the Registry it was validated
+// against (http::Snapshot, RecordService, ui::Catalog), never inside it.
 class Policy {
  public:
+  // Compiles the filter (JSON) of a rule on `entity`, throwing keel::Error when it is invalid:
+  // query::check_filter. A parameter, because filter compilation (query/) sits above security.
+  using FilterCheck = std::function<void(const schema::Entity& entity, const std::string& filter)>;
+
   // Reads the `security:` files of `modules` (dependency order) and validates them against
-  // `registry` (entities, fields of rule filters, field `roles:`); every problem goes to
-  // `diagnostics` with file:line:col.
+  // `registry` (entities, fields of rule filters through `check_filter`, field `roles:`); every
+  // problem goes to `diagnostics` with file:line:col. query::load_policy passes the check.
   static Policy load(const std::vector<const modules::Manifest*>& modules,
-                     const schema::Registry& registry, Diagnostics& diagnostics);
+                     const schema::Registry& registry, Diagnostics& diagnostics,
+                     const FilterCheck& check_filter);
 
   const std::vector<Role>& roles() const { return roles_; }  // sorted by name
   const Role* role(std::string_view name) const;

@@ -13,7 +13,7 @@
 #include "app/json.hpp"
 #include "app/yaml_reader.hpp"
 #include "modules/manifest.hpp"
-#include "records/filter.hpp"
+#include "query/filter.hpp"
 #include "schema/registry.hpp"
 
 namespace keel::ui {
@@ -248,7 +248,7 @@ void validate_button(const Node& n, const schema::Entity& entity, Diagnostics& d
     }
     for (auto m = d.MemberBegin(); m != d.MemberEnd(); ++m) {
       std::string field(m->name.GetString(), m->name.GetStringLength());
-      if (field != "id" && !records::find_field(entity, field))
+      if (field != "id" && !query::find_field(entity, field))
         diagnostics.error(n.location, "button " + std::string(name) + " names unknown field \"" +
                                           field + "\" of entity \"" + entity.name + "\"");
     }
@@ -282,7 +282,7 @@ void validate_arch(const Arch& arch, const schema::Entity& entity, const schema:
   for (const auto& n : arch) {
     const schema::Entity* children_entity = &entity;
     if (!n.field.empty()) {
-      const schema::Field* f = records::find_field(entity, n.field);
+      const schema::Field* f = query::find_field(entity, n.field);
       if (!f) {
         std::vector<std::string_view> names;
         for (const auto& candidate : entity.fields)
@@ -358,7 +358,7 @@ void filter_fields(Arch& arch, const schema::Entity& entity, const schema::Regis
     }
     const schema::Entity* inner = &entity;
     if (!n.field.empty()) {
-      const schema::Field* f = records::find_field(entity, n.field);
+      const schema::Field* f = query::find_field(entity, n.field);
       inner = f && !f->target.empty() ? registry.entity(f->target) : nullptr;
     }
     bool had_children = !n.children.empty();

@@ -11,7 +11,7 @@
 
 #include "app/yaml_reader.hpp"
 #include "modules/manifest.hpp"
-#include "records/filter.hpp"
+#include "query/filter.hpp"
 #include "schema/registry.hpp"
 
 namespace keel::ui {
@@ -402,11 +402,9 @@ class Builder {
       } else {
         a.filter = yaml_to_json(f);
         try {
-          // The scope keeps a reference to the context: it must outlive it. Actions are
-          // checked as Keel itself (field rights apply when a caller opens the action).
-          const auto ctx = records::SecurityContext::system();
-          records::QueryScope scope(registry_, *e, ctx);
-          records::compile_filter(a.filter, scope);
+          // Actions are checked as Keel itself (field rights apply when a caller opens the
+          // action).
+          query::check_filter(registry_, *e, a.filter);
         } catch (const Error& err) {
           r.error(f, std::string("invalid filter: ") + err.what());
         }
@@ -693,9 +691,11 @@ const std::vector<std::string_view>& view_types() {
 
 std::shared_ptr<const Catalog> Catalog::build(const std::vector<const modules::Manifest*>& modules,
                                               std::shared_ptr<const schema::Registry> registry,
+                                              std::shared_ptr<const security::Policy> policy,
                                               Diagnostics& diagnostics) {
   auto out = std::make_shared<Catalog>();
   out->registry_ = registry;
+  out->policy_ = std::move(policy);
   Builder b(modules, *registry, diagnostics);
   for (const auto* m : modules) {
     out->modules_[m->name] = {m->dir, m->version.to_string()};
@@ -716,9 +716,10 @@ std::shared_ptr<const Catalog> Catalog::build(const std::vector<const modules::M
 }
 
 std::shared_ptr<const Catalog> build_catalog(const std::vector<const modules::Manifest*>& modules,
-                                             std::shared_ptr<const schema::Registry> registry) {
+                                             std::shared_ptr<const schema::Registry> registry,
+                                             std::shared_ptr<const security::Policy> policy) {
   Diagnostics diagnostics;
-  auto catalog = Catalog::build(modules, std::move(registry), diagnostics);
+  auto catalog = Catalog::build(modules, std::move(registry), std::move(policy), diagnostics);
   throw_if_errors(diagnostics, "view.invalid", "invalid views, menus or actions");
   return catalog;
 }

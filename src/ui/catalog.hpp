@@ -18,6 +18,9 @@ namespace keel::schema {
 class Registry;
 struct Entity;
 }  // namespace keel::schema
+namespace keel::security {
+class Policy;
+}
 
 namespace keel::ui {
 
@@ -93,13 +96,16 @@ struct DefaultsHint {
 // order. Built once per module change, never mutated.
 class Catalog {
  public:
-  // `modules` in dependency order (those the Registry was built from). Every problem of every
-  // module goes to `diagnostics` (file:line:col); the result is meaningful only without errors.
+  // `modules` in dependency order (those the Registry was built from); `policy` decides what a
+  // caller may read (query::load_policy of the same modules). Every problem of every module goes
+  // to `diagnostics` (file:line:col); the result is meaningful only without errors.
   static std::shared_ptr<const Catalog> build(const std::vector<const modules::Manifest*>& modules,
                                               std::shared_ptr<const schema::Registry> registry,
+                                              std::shared_ptr<const security::Policy> policy,
                                               Diagnostics& diagnostics);
 
   const schema::Registry& registry() const { return *registry_; }
+  const security::Policy& policy() const { return *policy_; }
 
   // A declared view, or a generated one (`module.entity.type`); nullopt when neither exists.
   std::optional<View> view(std::string_view id) const;
@@ -123,6 +129,7 @@ class Catalog {
 
  private:
   std::shared_ptr<const schema::Registry> registry_;
+  std::shared_ptr<const security::Policy> policy_;
   std::vector<View> views_;
   std::vector<Patch> patches_;
   std::vector<Menu> menus_;
@@ -134,6 +141,7 @@ class Catalog {
 
 // Catalog::build that throws ValidationError `view.invalid` with every diagnostic.
 std::shared_ptr<const Catalog> build_catalog(const std::vector<const modules::Manifest*>& modules,
-                                             std::shared_ptr<const schema::Registry> registry);
+                                             std::shared_ptr<const schema::Registry> registry,
+                                             std::shared_ptr<const security::Policy> policy);
 
 }  // namespace keel::ui

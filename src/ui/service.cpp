@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "app/json.hpp"
-#include "records/filter.hpp"
+#include "query/filter.hpp"
 #include "schema/registry.hpp"
 #include "security/policy.hpp"
 
@@ -29,13 +29,13 @@ void put(Writer& w, const char* key, const std::string& value) {
 }
 
 bool can_read(const Catalog& catalog, const security::Context& ctx, std::string_view entity) {
-  return catalog.registry().security().allowed(ctx, entity, security::Operation::kRead);
+  return catalog.policy().allowed(ctx, entity, security::Operation::kRead);
 }
 
 void check_readable(const Catalog& catalog, const security::Context& ctx,
                     const std::string& entity) {
   if (!can_read(catalog, ctx, entity))
-    throw ApiError(403, "ui.forbidden", "you may not read \"" + entity + "\"",
+    throw ApiError(ErrorKind::kForbidden, "ui.forbidden", "you may not read \"" + entity + "\"",
                    "ask an administrator for a role that may read it");
 }
 
@@ -48,7 +48,7 @@ const std::vector<std::string_view> kViewBodyKeys = {
 View find_view(const Catalog& catalog, std::string_view id, const security::Context& ctx) {
   auto view = catalog.view(id);
   if (!view)
-    throw ApiError(404, "ui.view_not_found", "no view \"" + std::string(id) + "\"",
+    throw ApiError(ErrorKind::kNotFound, "ui.view_not_found", "no view \"" + std::string(id) + "\"",
                    "view ids are qualified by module: sales.sale_order_form");
   check_readable(catalog, ctx, view->entity);
   return std::move(*view);
@@ -58,11 +58,13 @@ View find_view_for(const Catalog& catalog, std::string_view entity, std::string_
                    const security::Context& ctx) {
   const auto& types = view_types();
   if (std::find(types.begin(), types.end(), type) == types.end())
-    throw ApiError(404, "ui.view_not_found", "unknown view type \"" + std::string(type) + "\"",
+    throw ApiError(ErrorKind::kNotFound, "ui.view_not_found",
+                   "unknown view type \"" + std::string(type) + "\"",
                    "use list, form, search or kanban");
   auto view = catalog.view_for(entity, type);
   if (!view)
-    throw ApiError(404, "records.unknown_entity", "no entity \"" + std::string(entity) + "\"");
+    throw ApiError(ErrorKind::kNotFound, "records.unknown_entity",
+                   "no entity \"" + std::string(entity) + "\"");
   check_readable(catalog, ctx, view->entity);
   return std::move(*view);
 }
@@ -74,8 +76,8 @@ std::string view_json(const Catalog& catalog, const View& view,
   const auto& registry = catalog.registry();
   if (const schema::Entity* e = registry.entity(view.entity))
     filter_fields(arch, *e, registry, [&](const schema::Entity& entity, std::string_view name) {
-      const schema::Field* f = records::find_field(entity, name);
-      return f && records::field_visible(*f, ctx);
+      const schema::Field* f = query::find_field(entity, name);
+      return f && query::field_visible(*f, ctx);
     });
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
@@ -110,7 +112,8 @@ Arch parse_customization(const Catalog& catalog, const View& view, std::string_v
   json::parse(doc, body, "the view", "ui.bad_request");
   std::vector<ApiError::FieldError> errors;
   if (!doc.IsObject())
-    throw ApiError(422, "ui.invalid_view", "the body must be a view object as GET returns it");
+    throw ApiError(ErrorKind::kInvalid, "ui.invalid_view",
+                   "the body must be a view object as GET returns it");
   for (auto m = doc.MemberBegin(); m != doc.MemberEnd(); ++m) {
     std::string key(m->name.GetString(), m->name.GetStringLength());
     if (std::find(kViewBodyKeys.begin(), kViewBodyKeys.end(), key) == kViewBodyKeys.end())
@@ -141,8 +144,8 @@ Arch parse_customization(const Catalog& catalog, const View& view, std::string_v
           {d.location.file.string(), d.message + (d.hint.empty() ? "" : " (" + d.hint + ")")});
   }
   if (!errors.empty())
-    throw ApiError(422, "ui.invalid_view", "invalid customisation of view \"" + view.id + "\"", "",
-                   std::move(errors));
+    throw ApiError(ErrorKind::kInvalid, "ui.invalid_view",
+                   "invalid customisation of view \"" + view.id + "\"", "", std::move(errors));
   return arch;
 }
 
@@ -197,7 +200,8 @@ std::string menus_json(const Catalog& catalog, const security::Context& ctx) {
 std::string action_json(const Catalog& catalog, std::string_view id, const security::Context& ctx) {
   const Action* a = catalog.action(id);
   if (!a)
-    throw ApiError(404, "ui.action_not_found", "no action \"" + std::string(id) + "\"",
+    throw ApiError(ErrorKind::kNotFound, "ui.action_not_found",
+                   "no action \"" + std::string(id) + "\"",
                    "action ids are qualified by module: sales.orders");
   check_readable(catalog, ctx, a->entity);
   rapidjson::StringBuffer buffer;
@@ -289,7 +293,7 @@ std::string content_type_of(const std::filesystem::path& file) {
 Asset read_asset(const Catalog& catalog, std::string_view module, std::string_view path) {
   auto not_found = [&] {
     return ApiError(
-        404, "ui.asset_not_found",
+        ErrorKind::kNotFound, "ui.asset_not_found",
         "no asset \"" + std::string(path) + "\" in module \"" + std::string(module) + "\"");
   };
   const fs::path* dir = catalog.module_dir(module);

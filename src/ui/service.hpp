@@ -46,7 +46,7 @@ struct Asset {
   std::string etag;  // quoted
 };
 // `path` is relative to static/ (already URL-decoded); no `..`, no hidden files, no link out of
-// the folder. ApiError 404 otherwise.
+// the folder. ApiError not_found otherwise.
 Asset read_asset(const Catalog& catalog, std::string_view module, std::string_view path);
 
 // The Content-Type of a file served to browsers (module assets, the web client), by extension;

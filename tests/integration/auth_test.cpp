@@ -282,7 +282,7 @@ TEST_F(Auth, ApiKeysAndRoles) {
 TEST_F(Auth, CallersAreCachedUntilNotified) {
   TestServer server(config, database.conninfo());
   auto& authenticator = server.api().authenticator();
-  const auto& policy = server.api().snapshot()->registry->security();
+  const auto& policy = *server.api().snapshot()->policy;
   std::string header = "Bearer " + testing::token_for(alice);
   // From memory alone (what an I/O thread asks), nothing is known yet: the database must be
   // asked, elsewhere.

@@ -3,8 +3,10 @@
 
 #include "db/connection.hpp"
 #include "db/pool.hpp"
+#include "http/message.hpp"
 #include "install/lifecycle.hpp"
 #include "modules/discovery.hpp"
+#include "query/filter.hpp"
 #include "records/service.hpp"
 #include "support/addon_tree.hpp"
 #include "support/pg.hpp"
@@ -383,8 +385,9 @@ TEST(StatementCache, RecordWritesRetryAfterAStalePlan) {
   install::Lifecycle(conn, graph).install({"shop"});
   Diagnostics diagnostics;
   auto registry = schema::Registry::build(graph.order(), diagnostics);
+  auto policy = query::load_policy(graph.order(), *registry, diagnostics);
   ASSERT_FALSE(diagnostics.has_errors());
-  RecordService service(registry);
+  RecordService service(registry, policy);
   SecurityContext ctx = SecurityContext::system();
   auto count = [&] { return conn.exec("SELECT count(*) FROM item").get_int(0, 0); };
   auto score_of = [](const std::string& json) { return json.substr(json.find("\"score\":"), 10); };
@@ -432,7 +435,7 @@ TEST(StatementCache, RecordWritesRetryAfterAStalePlan) {
     service.create(conn, ctx, "item", R"({"name": "a"})");
     FAIL() << "expected a conflict";
   } catch (const ApiError& e) {
-    EXPECT_EQ(e.status(), 409);
+    EXPECT_EQ(http::status_of(e), 409);
   }
   EXPECT_EQ(count(), 2);
 }

@@ -15,8 +15,10 @@
 #include "db/connection.hpp"
 #include "install/lifecycle.hpp"
 #include "modules/discovery.hpp"
+#include "query/filter.hpp"
 #include "records/service.hpp"
 #include "support/addon_tree.hpp"
+#include "support/answered.hpp"
 #include "support/pg.hpp"
 
 namespace keel::records {
@@ -98,8 +100,9 @@ class Records : public ::testing::Test {
     install::Lifecycle(*conn, *graph).install({"shop"});
     Diagnostics diagnostics;
     auto registry = schema::Registry::build(graph->order(), diagnostics);
+    auto policy = query::load_policy(graph->order(), *registry, diagnostics);
     ASSERT_FALSE(diagnostics.has_errors());
-    service = std::make_unique<RecordService>(registry);
+    service = std::make_unique<RecordService>(registry, policy);
     conn->exec(kRows);
   }
 
@@ -133,17 +136,17 @@ class Records : public ::testing::Test {
   Names partners(const std::string& filter) { return list("partner", filter, "name"); }
   Names orders(const std::string& filter) { return list("order", filter, "ref", "ref"); }
 
-  // The ApiError `call` throws (status 0 when it throws none).
-  static ApiError error_of(const std::function<void()>& call) {
+  // The ApiError `call` throws, as the API answers it (status 0 when it throws none).
+  static testing::Answered error_of(const std::function<void()>& call) {
     try {
       call();
     } catch (const ApiError& e) {
-      return e;
+      return testing::Answered(e);
     }
-    return ApiError(0, "", "");
+    return {};
   }
 
-  static std::set<std::string> error_fields(const ApiError& e) {
+  static std::set<std::string> error_fields(const testing::Answered& e) {
     std::set<std::string> out;
     for (const auto& f : e.field_errors())
       out.insert(f.field);

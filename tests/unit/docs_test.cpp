@@ -17,6 +17,7 @@
 #include "modules/graph.hpp"
 #include "modules/manifest.hpp"
 #include "modules/semver.hpp"
+#include "query/filter.hpp"
 #include "schema/registry.hpp"
 
 namespace {
@@ -153,8 +154,9 @@ TEST(Docs, SecurityExamplesLoad) {
     EXPECT_FALSE(graph.diagnostics().has_errors()) << describe(graph.diagnostics());
     keel::Diagnostics diagnostics;
     auto registry = keel::schema::Registry::build(graph.order(), diagnostics);
+    auto policy = keel::query::load_policy(graph.order(), *registry, diagnostics);
     EXPECT_FALSE(diagnostics.has_errors()) << describe(diagnostics);
-    EXPECT_NE(registry->security().role("doc_example.manager"), nullptr);
+    EXPECT_NE(policy->role("doc_example.manager"), nullptr);
   }
   fs::remove_all(dir);
   EXPECT_GE(checked, 1) << "the security example of " << file << " was not found";

@@ -11,6 +11,8 @@
 #include <string>
 
 #include "app/error.hpp"
+#include "cli/cli.hpp"
+#include "modules/manifest.hpp"
 
 namespace keel {
 namespace {
@@ -263,7 +265,7 @@ TEST_F(ConfigTest, MissingConfigFileIsAnError) {
     FAIL() << "a missing file is not a validation error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), "config.missing");
-    EXPECT_EQ(e.exit_code(), 1);
+    EXPECT_EQ(cli::exit_code_of(e.kind()), 1);
     EXPECT_NE(std::string(e.what()).find("nope.toml"), std::string::npos) << e.what();
     EXPECT_NE(e.hint().find("--config"), std::string::npos) << e.hint();
   }
@@ -291,6 +293,22 @@ TEST_F(ConfigTest, ModuleIsolationWithOverrides) {
   EXPECT_EQ(d.location.line, 2);
   Diagnostic o = invalid("[security]\nmodule_isolation_overrides = { sales = \"jail\" }\n");
   EXPECT_EQ(o.message, "security.module_isolation_overrides.sales must be \"none\" or \"process\"");
+  // Module names as modules::is_valid_name takes them (config.cpp repeats the rule: app/ is
+  // below modules/).
+  for (std::string_view name : {"a", "sales", "sale_stock", "x2", "a_1_b"})
+    EXPECT_TRUE(modules::is_valid_name(name)) << name;
+  for (std::string name : {"Sales", "9lives", "_sales", "sale-stock", "sALES"}) {
+    EXPECT_FALSE(modules::is_valid_name(name)) << name;
+    Diagnostic n =
+        invalid("[security]\nmodule_isolation_overrides = { \"" + name + "\" = \"none\" }\n");
+    EXPECT_EQ(n.message, "\"" + name + "\" is no module name");
+  }
+  CommandLineSettings named;
+  named.config_file = write("names.toml",
+                            "[security]\nmodule_isolation_overrides = { a = \"process\", "
+                            "sale_stock = \"process\", x2 = \"process\", a_1_b = \"process\" }\n");
+  Config n = load_config(named, env());
+  EXPECT_TRUE(n.isolated("a_1_b"));
 }
 
 TEST_F(ConfigTest, UnknownSectionIsLocated) {

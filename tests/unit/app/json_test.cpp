@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "app/error.hpp"
+#include "http/message.hpp"
 
 namespace keel::json {
 namespace {
@@ -38,7 +39,7 @@ TEST(Json, ParseThrowsTheCallersCodeOrTheLimit) {
     parse(doc, "{\"a\": ", "the body", "x.bad");
     FAIL() << "no error";
   } catch (const ApiError& e) {
-    EXPECT_EQ(e.status(), 400);
+    EXPECT_EQ(http::status_of(e), 400);
     EXPECT_EQ(e.code(), "x.bad");
     EXPECT_NE(std::string(e.what()).find("the body"), std::string::npos);
   }
@@ -46,7 +47,7 @@ TEST(Json, ParseThrowsTheCallersCodeOrTheLimit) {
     parse(doc, nested(100), "the body", "x.bad", 10);
     FAIL() << "no error";
   } catch (const ApiError& e) {
-    EXPECT_EQ(e.status(), 400);
+    EXPECT_EQ(http::status_of(e), 400);
     EXPECT_EQ(e.code(), "limits.json_depth");
     EXPECT_NE(std::string(e.what()).find("10 levels"), std::string::npos) << e.what();
     EXPECT_FALSE(e.hint().empty());

@@ -22,7 +22,7 @@ class MetaTest : public ::testing::Test {
     write_sales(tree_);
     registry_ = build_registry(tree_);
     ASSERT_NE(registry_, nullptr);
-    parse(doc_, meta_entities(*registry_, security::Context::system()));
+    parse(doc_, meta_entities(*registry_, security::Policy(), security::Context::system()));
   }
 
   // The entity `name` of meta_entities (null when absent).
@@ -198,15 +198,19 @@ TEST(MetaDefault, EveryTypeAndOddText) {
 
 TEST_F(MetaTest, OneEntityIsTheSameObjectAsInTheList) {
   for (const auto& e : registry_->entities()) {
-    auto one = meta_entity(*registry_, security::Context::system(), e.name);
+    auto one = meta_entity(*registry_, security::Policy(), security::Context::system(), e.name);
     ASSERT_TRUE(one.has_value()) << e.name;
     rapidjson::Document doc;
     parse(doc, *one);
     EXPECT_TRUE(doc == entity(e.name)) << e.name << ": " << *one;
   }
-  EXPECT_FALSE(meta_entity(*registry_, security::Context::system(), "nope").has_value());
-  EXPECT_FALSE(meta_entity(*registry_, security::Context::system(), "").has_value());
-  EXPECT_FALSE(meta_entity(*registry_, security::Context::system(), "Sale_order").has_value());
+  EXPECT_FALSE(
+      meta_entity(*registry_, security::Policy(), security::Context::system(), "nope").has_value());
+  EXPECT_FALSE(
+      meta_entity(*registry_, security::Policy(), security::Context::system(), "").has_value());
+  EXPECT_FALSE(
+      meta_entity(*registry_, security::Policy(), security::Context::system(), "Sale_order")
+          .has_value());
 }
 
 TEST(MetaEmpty, NoEntities) {
@@ -214,7 +218,8 @@ TEST(MetaEmpty, NoEntities) {
   write_module(tree, "empty", {}, "entities: {}\n");
   auto registry = build_registry(tree);
   ASSERT_NE(registry, nullptr);
-  EXPECT_EQ(meta_entities(*registry, security::Context::system()), R"({"data":[]})");
+  EXPECT_EQ(meta_entities(*registry, security::Policy(), security::Context::system()),
+            R"({"data":[]})");
 }
 
 }  // namespace

@@ -36,7 +36,7 @@ class OpenApiTest : public ::testing::Test {
     write_sales(tree_);
     registry_ = build_registry(tree_);
     ASSERT_NE(registry_, nullptr);
-    text_ = openapi_document(*registry_, security::Context::system(), kServer);
+    text_ = openapi_document(*registry_, security::Policy(), security::Context::system(), kServer);
     parse(doc_, text_);
   }
 
@@ -98,7 +98,7 @@ TEST_F(OpenApiTest, HeaderInfoServersAndDialect) {
   EXPECT_EQ(string_of(at(at(doc_, "servers")[0], "url")), kServer);
 
   rapidjson::Document bare;
-  parse(bare, openapi_document(*registry_, security::Context::system(), ""));
+  parse(bare, openapi_document(*registry_, security::Policy(), security::Context::system(), ""));
   EXPECT_EQ(string_of(at(at(bare, "servers")[0], "url")), "/");
 }
 
@@ -208,10 +208,12 @@ TEST_F(OpenApiTest, OperationIdsAreUniqueAndTheDocumentDeterministic) {
     EXPECT_EQ(unique.count(id), 1u) << id;
 
   // Same registry, same bytes; a registry built again from the same files, same bytes.
-  EXPECT_EQ(openapi_document(*registry_, security::Context::system(), kServer), text_);
+  EXPECT_EQ(openapi_document(*registry_, security::Policy(), security::Context::system(), kServer),
+            text_);
   auto again = build_registry(tree_);
   ASSERT_NE(again, nullptr);
-  EXPECT_EQ(openapi_document(*again, security::Context::system(), kServer), text_);
+  EXPECT_EQ(openapi_document(*again, security::Policy(), security::Context::system(), kServer),
+            text_);
 }
 
 // ---- schemas ----------------------------------------------------------------------------------
@@ -505,7 +507,7 @@ TEST(OpenApiNames, DerivedNamesNeverCollideWithEntities) {
   auto registry = build_registry(tree);
   ASSERT_NE(registry, nullptr);
   rapidjson::Document doc;
-  parse(doc, openapi_document(*registry, security::Context::system(), kServer));
+  parse(doc, openapi_document(*registry, security::Policy(), security::Context::system(), kServer));
   const auto& schemas = at(at(doc, "components"), "schemas");
   Strings names = keys_of(schemas);
   std::set<std::string> unique(names.begin(), names.end());
@@ -536,7 +538,7 @@ TEST(OpenApiEmpty, NoEntitiesStillGivesTheFixedRoutes) {
   auto registry = build_registry(tree);
   ASSERT_NE(registry, nullptr);
   rapidjson::Document doc;
-  parse(doc, openapi_document(*registry, security::Context::system(), kServer));
+  parse(doc, openapi_document(*registry, security::Policy(), security::Context::system(), kServer));
   EXPECT_EQ(keys_of(at(doc, "paths")).size(), 7u + 7u + 3u + 3u);  // fixed, /ui, /auth, /users
   const auto& entity = at(at(at(doc, "components"), "parameters"), "entity");
   EXPECT_FALSE(at(entity, "schema").HasMember("enum"));
@@ -625,9 +627,10 @@ std::string cases_for(const schema::Registry& registry) {
     c.AddMember("instance", rapidjson::Value(instance, a), a);
     cases.PushBack(c, a);
   };
-  add("EntityMetaList", meta_entities(registry, security::Context::system()));
+  add("EntityMetaList", meta_entities(registry, security::Policy(), security::Context::system()));
   for (const auto& e : registry.entities())
-    add("EntityMeta", *meta_entity(registry, security::Context::system(), e.name));
+    add("EntityMeta",
+        *meta_entity(registry, security::Policy(), security::Context::system(), e.name));
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   cases.Accept(w);

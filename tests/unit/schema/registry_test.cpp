@@ -13,6 +13,7 @@
 #include "modules/discovery.hpp"
 #include "modules/graph.hpp"
 #include "modules/manifest.hpp"
+#include "query/filter.hpp"
 #include "schema/entity.hpp"
 #include "support/addon_tree.hpp"
 
@@ -1152,7 +1153,10 @@ rules:
   - {entity: sale_order, role: sales.user, operations: [read, update], filter: {created_by: {eq: $user.id}}}
 )"}});
   auto registry = build_clean();
-  const auto& policy = registry->security();
+  // The security files of the same modules load beside the registry.
+  auto loaded = query::load_policy(graph_->order(), *registry, diagnostics_);
+  EXPECT_TRUE(diagnostics_.empty()) << dump();
+  const auto& policy = *loaded;
   EXPECT_EQ(policy.closure({"sales.manager"}), (Names{"sales.manager", "sales.user"}));
   EXPECT_EQ(policy.access().size(), 2u);
   ASSERT_EQ(policy.rules().size(), 1u);

@@ -8,7 +8,7 @@
 
 #include "modules/discovery.hpp"
 #include "modules/graph.hpp"
-#include "records/filter.hpp"
+#include "query/filter.hpp"
 #include "schema/registry.hpp"
 #include "support/addon_tree.hpp"
 
@@ -47,7 +47,9 @@ class PolicyTest : public ::testing::Test {
     EXPECT_FALSE(found.diagnostics.has_errors());
     graph_ = std::make_unique<modules::ModuleGraph>(std::move(found.modules));
     diagnostics_ = Diagnostics();
-    return schema::Registry::build(graph_->order(), diagnostics_);
+    auto registry = schema::Registry::build(graph_->order(), diagnostics_);
+    policy_ = query::load_policy(graph_->order(), *registry, diagnostics_);
+    return registry;
   }
 
   // Every diagnostic as "file:line:col: message" with the file relative to the module.
@@ -64,6 +66,7 @@ class PolicyTest : public ::testing::Test {
   testing::AddonTree tree_;
   std::unique_ptr<modules::ModuleGraph> graph_;
   Diagnostics diagnostics_;
+  std::shared_ptr<const Policy> policy_;
 };
 
 TEST_F(PolicyTest, RolesAccessAndRulesLoad) {
@@ -79,7 +82,7 @@ rules:
   - {entity: task, filter: {name: {ne: null}}}
 )"}});
   ASSERT_TRUE(errors().empty()) << errors().front();
-  const Policy& p = registry->security();
+  const Policy& p = *policy_;
   EXPECT_EQ(p.roles().size(), 4u);  // other.boss too
   EXPECT_EQ(p.role("work.lead")->label, "Lead");
   EXPECT_EQ(p.closure({"work.chief"}), (Names{"work.chief", "work.lead", "work.member"}));
@@ -148,13 +151,13 @@ rules:
 TEST_F(PolicyTest, UserRolesVariableComparesWithTheCallersRoles) {
   auto registry = build({{"a.yaml", "roles: {member: {}, lead: {implies: [member]}}\n"}});
   ASSERT_TRUE(errors().empty()) << errors().front();
-  Context lead = registry->security().context(3, "l", {"work.lead"});
-  records::QueryScope scope(*registry, *registry->entity("task"), lead);
-  EXPECT_EQ(records::compile_filter(R"({"role": {"in": "$user.roles"}})", scope),
+  Context lead = policy_->context(3, "l", {"work.lead"});
+  query::QueryScope scope(*registry, *policy_, *registry->entity("task"), lead);
+  EXPECT_EQ(query::compile_filter(R"({"role": {"in": "$user.roles"}})", scope),
             "t.\"role\"::text = ANY($1::text[])");
   EXPECT_EQ(scope.params().values()[0], R"({"work.lead","work.member"})");
-  records::QueryScope other(*registry, *registry->entity("task"), lead);
-  EXPECT_THROW(records::compile_filter(R"({"team": {"in": "$user.roles"}})", other), ApiError);
+  query::QueryScope other(*registry, *policy_, *registry->entity("task"), lead);
+  EXPECT_THROW(query::compile_filter(R"({"team": {"in": "$user.roles"}})", other), ApiError);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "app/error.hpp"
 #include "security/crypto.hpp"
 #include "security/jwt.hpp"
 #include "security/secret.hpp"
@@ -51,7 +52,7 @@ TEST(Tokens, OnlyExactlyHs256IsAccepted) {
   EXPECT_FALSE(signer.verify(token.substr(0, token.rfind('.') + 1)));
   EXPECT_FALSE(signer.verify(""));
   EXPECT_FALSE(signer.verify(".."));
-  EXPECT_THROW(TokenSigner(""), std::invalid_argument);
+  EXPECT_THROW(TokenSigner(""), keel::InvariantError);
 }
 
 TEST(Crypto, EncodingsHashesAndComparisons) {

@@ -13,6 +13,7 @@
 #include "app/yaml_reader.hpp"
 #include "modules/discovery.hpp"
 #include "modules/graph.hpp"
+#include "query/filter.hpp"
 #include "schema/registry.hpp"
 #include "support/addon_tree.hpp"
 
@@ -35,6 +36,7 @@ std::string shape(const Arch& arch) {
 struct Built {
   std::unique_ptr<modules::ModuleGraph> graph;
   std::shared_ptr<const schema::Registry> registry;
+  std::shared_ptr<const security::Policy> policy;
   std::shared_ptr<const Catalog> catalog;
   Diagnostics diagnostics;
 
@@ -63,9 +65,10 @@ Built build(const std::vector<fs::path>& path) {
     ADD_FAILURE() << d.to_string();
   Diagnostics entity_problems;
   b.registry = schema::Registry::build(b.graph->order(), entity_problems);
+  b.policy = query::load_policy(b.graph->order(), *b.registry, entity_problems);
   for (const auto& d : entity_problems.errors())
     ADD_FAILURE() << d.to_string();
-  b.catalog = Catalog::build(b.graph->order(), b.registry, b.diagnostics);
+  b.catalog = Catalog::build(b.graph->order(), b.registry, b.policy, b.diagnostics);
   return b;
 }
 
@@ -283,7 +286,7 @@ components:
   EXPECT_EQ(e.size(), 14u);
   // The summary error of the whole pass.
   try {
-    build_catalog(b.graph->order(), b.registry);
+    build_catalog(b.graph->order(), b.registry, b.policy);
     FAIL() << "no error";
   } catch (const ValidationError& err) {
     EXPECT_EQ(err.code(), "view.invalid");

@@ -10,6 +10,7 @@
 
 #include "modules/discovery.hpp"
 #include "modules/graph.hpp"
+#include "query/filter.hpp"
 #include "schema/registry.hpp"
 #include "support/addon_tree.hpp"
 #include "ui/catalog.hpp"
@@ -59,7 +60,8 @@ TEST(ViewsDoc, ExamplesAreValid) {
     ADD_FAILURE() << d.to_string();
   Diagnostics diagnostics;
   auto registry = schema::Registry::build(graph.order(), diagnostics);
-  auto catalog = Catalog::build(graph.order(), registry, diagnostics);
+  auto policy = query::load_policy(graph.order(), *registry, diagnostics);
+  auto catalog = Catalog::build(graph.order(), registry, policy, diagnostics);
   for (const auto& d : diagnostics.items())
     ADD_FAILURE() << d.to_string() << " (a block of " << file << ")";
 }

@@ -1,4 +1,4 @@
-#include "records/values.hpp"
+#include "query/values.hpp"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -14,7 +14,7 @@
 #include "app/json.hpp"
 #include "schema/diff.hpp"
 
-namespace keel::records {
+namespace keel::query {
 
 using schema::Field;
 using schema::FieldType;
@@ -365,4 +365,4 @@ std::string param_expr(const Field& field, size_t index) {
   return p + "::" + param_type(field);
 }
 
-}  // namespace keel::records
+}  // namespace keel::query

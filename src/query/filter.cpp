@@ -1,12 +1,12 @@
-#include "records/filter.hpp"
+#include "query/filter.hpp"
 
 #include <algorithm>
 
 #include "app/error.hpp"
 #include "app/json.hpp"
-#include "records/values.hpp"
+#include "query/values.hpp"
 
-namespace keel::records {
+namespace keel::query {
 
 using schema::Entity;
 using schema::Field;
@@ -58,7 +58,8 @@ std::string shown(std::string_view text) {
 }
 
 [[noreturn]] void bad(std::string_view what, std::string message, std::string hint = {}) {
-  throw ApiError(400, "records.bad_" + std::string(what), std::move(message), std::move(hint));
+  throw ApiError(ErrorKind::kBadInput, "records.bad_" + std::string(what), std::move(message),
+                 std::move(hint));
 }
 
 std::string array_element(std::string_view text) {
@@ -320,7 +321,7 @@ bool is_implicit_field(std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-bool field_visible(const Field& field, const SecurityContext& ctx) {
+bool field_visible(const Field& field, const security::Context& ctx) {
   if (field.secret) return false;
   if (ctx.admin || field.roles.empty()) return true;
   for (const auto& role : field.roles)
@@ -328,9 +329,9 @@ bool field_visible(const Field& field, const SecurityContext& ctx) {
   return false;
 }
 
-QueryScope::QueryScope(const schema::Registry& registry, const Entity& root,
-                       const SecurityContext& ctx)
-    : registry_(registry), root_(root), ctx_(ctx) {}
+QueryScope::QueryScope(const schema::Registry& registry, const security::Policy& policy,
+                       const Entity& root, const security::Context& ctx)
+    : registry_(registry), policy_(policy), root_(root), ctx_(ctx) {}
 
 QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view what) {
   const Entity* entity = base_ >= 0 ? joins_[base_].entity : &root_;
@@ -338,7 +339,7 @@ QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view w
   size_t start = 0;
   for (int hops = 0;; ++hops) {
     if (hops > kMaxPathHops)
-      throw ApiError(400, "limits.path_depth",
+      throw ApiError(ErrorKind::kLimits, "limits.path_depth",
                      "the path \"" + shown(path.substr(0, 200)) + "\" in " + std::string(what) +
                          " follows more than " + std::to_string(kMaxPathHops) + " many2one fields",
                      "use a shorter path");
@@ -363,7 +364,7 @@ QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view w
           hint);
     }
     if (!trusted_ && !field_visible(*f, ctx_))
-      throw ApiError(403, "records.forbidden_field",
+      throw ApiError(ErrorKind::kForbidden, "records.forbidden_field",
                      "field \"" + entity->name + "." + f->name + "\" is not visible to you");
     std::string alias = parent >= 0 ? joins_[parent].alias : "t";
     if (dot == std::string_view::npos)
@@ -372,9 +373,9 @@ QueryScope::Column QueryScope::resolve(std::string_view path, std::string_view w
       bad(what, "\"" + shown(path.substr(0, dot)) + "\" is a " + std::string(to_string(f->type)) +
                     ": only many2one fields can be followed in a path (\"" + shown(path) + "\")");
     const Entity* target = registry_.entity(f->target);
-    if (!target) bad(what, "\"" + shown(path.substr(0, dot)) + "\" targets an unknown entity");
-    if (!trusted_ && !registry_.security().allowed(ctx_, target->name, security::Operation::kRead))
-      throw ApiError(403, "security.forbidden",
+    KEEL_ASSERT(target, "the registry resolves every many2one target");
+    if (!trusted_ && !policy_.allowed(ctx_, target->name, security::Operation::kRead))
+      throw ApiError(ErrorKind::kForbidden, "security.forbidden",
                      "you may not read " + target->name + " records (path \"" + shown(path) + "\")",
                      "ask an administrator for a role that grants it");
     // The caller's joins are keyed by their path; a rule's apart (a rule sees every row).
@@ -411,7 +412,7 @@ size_t QueryScope::join(const std::string& key, int parent, const Field& field,
 
 std::string QueryScope::rules(security::Operation op) {
   if (ctx_.admin) return {};
-  const auto& policy = registry_.security();
+  const auto& policy = policy_;
   const std::string& entity = base_ >= 0 ? joins_[base_].entity->name : root_.name;
   auto rules = policy.rules_for(entity, op);
   if (rules.empty()) return {};
@@ -450,7 +451,7 @@ std::string QueryScope::alias_of(std::string_view path) const {
 
 std::string QueryScope::bind(std::string value, std::string_view cast) {
   if (params_.size() >= kMaxParameters)
-    throw ApiError(400, "limits.parameters",
+    throw ApiError(ErrorKind::kLimits, "limits.parameters",
                    "the request needs more than " + std::to_string(kMaxParameters) +
                        " values in one statement",
                    "split it into smaller requests");
@@ -461,7 +462,7 @@ std::string QueryScope::bind(std::string value, std::string_view cast) {
 
 std::string QueryScope::bind_null(std::string_view cast) {
   if (params_.size() >= kMaxParameters)
-    throw ApiError(400, "limits.parameters",
+    throw ApiError(ErrorKind::kLimits, "limits.parameters",
                    "the request needs more than " + std::to_string(kMaxParameters) +
                        " values in one statement",
                    "split it into smaller requests");
@@ -503,4 +504,24 @@ std::string compile_filter(std::string_view json, QueryScope& scope) {
   return compile_filter(doc, scope);
 }
 
-}  // namespace keel::records
+void check_filter(const schema::Registry& registry, const Entity& entity,
+                  const std::string& filter) {
+  // As Keel itself: the policy is not consulted (no rights, no rules).
+  static const security::Policy kNoPolicy;
+  const auto ctx = security::Context::system();
+  QueryScope scope(registry, kNoPolicy, entity, ctx);
+  compile_filter(filter, scope);
+}
+
+std::shared_ptr<const security::Policy> load_policy(
+    const std::vector<const modules::Manifest*>& modules, const schema::Registry& registry,
+    Diagnostics& diagnostics) {
+  // Security files name entities and fields: read them once the entities are valid.
+  if (diagnostics.has_errors()) return std::make_shared<const security::Policy>();
+  return std::make_shared<const security::Policy>(security::Policy::load(
+      modules, registry, diagnostics, [&](const Entity& entity, const std::string& filter) {
+        check_filter(registry, entity, filter);
+      }));
+}
+
+}  // namespace keel::query

@@ -1,4 +1,4 @@
-#include "records/filter.hpp"
+#include "query/filter.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,8 +12,9 @@
 #include "modules/discovery.hpp"
 #include "modules/graph.hpp"
 #include "support/addon_tree.hpp"
+#include "support/answered.hpp"
 
-namespace keel::records {
+namespace keel::query {
 namespace {
 
 using Params = std::vector<std::optional<std::string>>;
@@ -67,10 +68,12 @@ class FilterTest : public ::testing::Test {
     graph_ = std::make_unique<modules::ModuleGraph>(std::move(found.modules));
     Diagnostics diagnostics;
     registry_ = schema::Registry::build(graph_->order(), diagnostics);
+    policy_ = load_policy(graph_->order(), *registry_, diagnostics);
     for (const auto& d : diagnostics.items())
       ADD_FAILURE() << d.to_string();
   }
   static void TearDownTestSuite() {
+    policy_.reset();
     registry_.reset();
     graph_.reset();
     tree_.reset();
@@ -83,31 +86,33 @@ class FilterTest : public ::testing::Test {
   };
 
   Compiled compile(const std::string& entity, const std::string& json,
-                   const SecurityContext& ctx = SecurityContext::system()) {
-    QueryScope scope(*registry_, *registry_->entity(entity), ctx);
+                   const security::Context& ctx = security::Context::system()) {
+    QueryScope scope(*registry_, *policy_, *registry_->entity(entity), ctx);
     std::string sql = compile_filter(json, scope);
     return {sql, scope.params().values(), scope.from()};
   }
 
-  // The ApiError a filter raises (status 0 when it compiles).
-  ApiError error(const std::string& entity, const std::string& json,
-                 const SecurityContext& ctx = SecurityContext::system()) {
+  // The ApiError a filter raises, as the API answers it (status 0 when it compiles).
+  testing::Answered error(const std::string& entity, const std::string& json,
+                          const security::Context& ctx = security::Context::system()) {
     try {
       compile(entity, json, ctx);
     } catch (const ApiError& e) {
-      return e;
+      return testing::Answered(e);
     }
-    return ApiError(0, "", "");
+    return {};
   }
 
   static std::unique_ptr<testing::AddonTree> tree_;
   static std::unique_ptr<modules::ModuleGraph> graph_;
   static std::shared_ptr<const schema::Registry> registry_;
+  static std::shared_ptr<const security::Policy> policy_;
 };
 
 std::unique_ptr<testing::AddonTree> FilterTest::tree_;
 std::unique_ptr<modules::ModuleGraph> FilterTest::graph_;
 std::shared_ptr<const schema::Registry> FilterTest::registry_;
+std::shared_ptr<const security::Policy> FilterTest::policy_;
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
@@ -252,7 +257,7 @@ TEST_F(FilterTest, PathsJoinEachMany2oneOnce) {
 }
 
 TEST_F(FilterTest, Variables) {
-  SecurityContext ctx = SecurityContext::system();
+  security::Context ctx = security::Context::system();
   ctx.user_id = 42;
   auto u = compile("partner", R"({"created_by": {"eq": "$user.id"}})", ctx);
   EXPECT_EQ(u.sql, "t.\"created_by\" = $1::bigint");
@@ -353,7 +358,7 @@ TEST_F(FilterTest, DeepNestingIsRefused) {
 }
 
 TEST_F(FilterTest, HiddenFieldsAre403) {
-  SecurityContext user;
+  security::Context user;
   user.admin = false;
   user.roles = {"base.user"};
   EXPECT_EQ(error("partner", R"({"secret": "x"})", user).status(), 403);
@@ -410,4 +415,4 @@ TEST_F(FilterTest, RefusesWhatItCannotAnswerSafely) {
 }
 
 }  // namespace
-}  // namespace keel::records
+}  // namespace keel::query

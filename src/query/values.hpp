@@ -8,7 +8,7 @@
 
 #include "schema/entity.hpp"
 
-namespace keel::records {
+namespace keel::query {
 
 // How much of a field's definition a value is checked against.
 enum class ValueCheck {
@@ -45,4 +45,4 @@ std::string number_text(const rapidjson::Value& number);
 // Whether `field` holds text that like/ilike can match.
 bool is_textual(const schema::Field& field);
 
-}  // namespace keel::records
+}  // namespace keel::query
