@@ -24,6 +24,7 @@
 #include "native/extensions.hpp"
 #include "native/host.hpp"
 #include "native/isolation.hpp"
+#include "records/idempotency.hpp"
 #include "records/service.hpp"
 #include "schema/registry.hpp"
 #include "security/auth_service.hpp"
@@ -104,6 +105,26 @@ std::string names_json(const std::vector<std::string>& names, const char* key) {
   w.EndArray();
   w.EndObject();
   return buffer.GetString();
+}
+
+// The Idempotency-Key of a create or update (records/idempotency.hpp); nullopt without one,
+// 400 when malformed.
+std::optional<std::string> idempotency_key(const Request& req) {
+  auto header = req.header("idempotency-key");
+  if (header.empty()) return std::nullopt;
+  auto key = records::parse_idempotency_key(header);
+  if (!key)
+    throw ApiError(400, "idempotency.invalid_key",
+                   "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
+                   "send a fresh random value (a UUID) per request, and the same one on retries");
+  return key;
+}
+
+Response answer_of(const records::IdempotentAnswer& a) {
+  auto r = Response::json(a.status, a.body);
+  if (!a.location.empty()) r.headers.emplace_back("Location", a.location);
+  if (a.replayed) r.headers.emplace_back("Idempotent-Replayed", "true");
+  return r;
 }
 
 }  // namespace
@@ -418,6 +439,22 @@ void Api::add_routes() {
   router_.add_inline("POST", v1 + "/records/{entity}", [this](Request& req) {
     auto snap = snapshot();
     std::string location = "/api/v1/records/" + req.param("entity") + "/";
+    // With an Idempotency-Key, the write and its stored answer are one transaction.
+    if (auto key = idempotency_key(req))
+      return Response::block([this, snap, &req, location, key = std::move(*key)] {
+        auto conn = pool_.acquire();
+        return answer_of(records::run_idempotent(
+            *conn, caller(req).user_id, key,
+            records::request_fingerprint(req.method, req.path, req.body), [&] {
+              auto result =
+                  snap->records->create(*conn, caller(req), req.param("entity"), req.body);
+              records::IdempotentAnswer answer;
+              answer.status = 201;
+              answer.body = std::move(result.json);
+              answer.location = location + std::to_string(result.id);
+              return answer;
+            }));
+      });
     if (auto s = snap->records->create_statement(caller(req), req.param("entity"), req.body))
       return run_statement(snap, std::move(*s), Use::kWrite, 201, std::move(location));
     return Response::block([this, snap, &req, location] {
@@ -431,6 +468,17 @@ void Api::add_routes() {
   router_.add("PATCH", v1 + "/records/{entity}/{id}", [this](Request& req) {
     auto snap = snapshot();
     auto conn = pool_.acquire();
+    if (auto key = idempotency_key(req))
+      return answer_of(records::run_idempotent(
+          *conn, caller(req).user_id, *key,
+          records::request_fingerprint(req.method, req.path, req.body), [&] {
+            records::IdempotentAnswer answer;
+            answer.body = snap->records
+                              ->update(*conn, caller(req), req.param("entity"),
+                                       parse_id(req.param("id")), req.body)
+                              .json;
+            return answer;
+          }));
     return Response::json(200, snap->records
                                    ->update(*conn, caller(req), req.param("entity"),
                                             parse_id(req.param("id")), req.body)
