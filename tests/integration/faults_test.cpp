@@ -1,6 +1,7 @@
 // Faults (issue 16 §1), against a real `keel` and a real PostgreSQL: every backend of the
 // server terminated (pg_terminate_backend) while idle and under load, with creates retried
-// under an Idempotency-Key (none lost, none doubled); `kill -9` of `keel module install` at
+// under an Idempotency-Key (none lost, none doubled); a registry reload that fails is visible
+// and retried; `kill -9` of `keel module install` at
 // many moments leaves the database exactly as before (or, once it committed, as after), no
 // advisory lock behind, and the next install succeeds.
 #include <fcntl.h>
@@ -176,6 +177,45 @@ TEST_F(Faults, TerminatedBackendsAreReplacedAndRetriedCreatesWriteOnce) {
   for (const auto& name : names)
     EXPECT_EQ(scalar(*conn, "SELECT count(*) FROM partner WHERE name = '" + name + "'"), 1) << name;
   EXPECT_EQ(scalar(*conn, "SELECT count(*) FROM partner"), static_cast<std::int64_t>(names.size()));
+}
+
+// A registry reload after a NOTIFY that fails (a module file broken on disk): the previous
+// registry keeps serving, /healthz says "degraded" (the reason, with the file's name, to an
+// administrator only), /metrics counts it, and the reload is retried until it succeeds.
+TEST_F(Faults, AFailedRegistryReloadIsVisibleAndRetried) {
+  TestServer server(config, database.conninfo());
+  auto port = server.port();
+  const std::string good =
+      "entities:\n  partner:\n    fields:\n"
+      "      name: {type: string, max_length: 64, required: true, unique: true}\n";
+  tree.write("shop/e.yaml", "entities:\n  partner:\n    fields:\n      name: {type: nonsense}\n");
+  conn->exec("NOTIFY keel_modules");
+  auto metrics = [&] { return testing::http_request(port, "GET", "/api/v1/metrics").body; };
+  for (int i = 0; i < 250 && metrics().find("keel_registry_stale 1") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto m = metrics();
+  EXPECT_NE(m.find("keel_registry_stale 1"), std::string::npos) << m;
+  EXPECT_EQ(m.find("keel_registry_reload_failures_total 0"), std::string::npos) << m;
+
+  auto anonymous = testing::http_request(port, "GET", "/api/v1/healthz");
+  EXPECT_EQ(anonymous.status, 200);
+  EXPECT_EQ(anonymous.body, R"({"status":"degraded","database":"ok","registry":"stale"})");
+  auto as_admin = testing::http_request(port, "GET", "/api/v1/healthz", "", admin);
+  EXPECT_EQ(as_admin.status, 200);
+  EXPECT_NE(as_admin.body.find("\"registry_error\""), std::string::npos) << as_admin.body;
+  EXPECT_NE(as_admin.body.find("e.yaml:4:"), std::string::npos) << as_admin.body;
+  // The previous registry serves.
+  EXPECT_EQ(get(port, "/api/v1/records/partner").status, 200);
+
+  // Repaired: the retry (1 s, then 2 s) picks it up without another NOTIFY.
+  tree.write("shop/e.yaml", good);
+  auto t0 = std::chrono::steady_clock::now();
+  while (metrics().find("keel_registry_stale 0") == std::string::npos &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_NE(metrics().find("keel_registry_stale 0"), std::string::npos);
+  EXPECT_EQ(testing::http_request(port, "GET", "/api/v1/healthz").body,
+            R"({"status":"ok","database":"ok"})");
 }
 
 // ---------------------------------------------------------------------------------------
