@@ -36,4 +36,7 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${KEEL_PACKAGING_DIR}/debian/postinst ${KEEL_PACKAGING_DIR}/debian/prerm
     ${KEEL_PACKAGING_DIR}/debian/postrm ${KEEL_PACKAGING_DIR}/debian/conffiles)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+# The binaries are built RelWithDebInfo and stripped in the package (51 MB with their debug
+# information, 142 MB installed).
+set(CPACK_STRIP_FILES ON)
 include(CPack)
