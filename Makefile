@@ -33,6 +33,12 @@ fuzz: bootstrap
 fuzz-long: bootstrap
 	@scripts/fuzz 600
 
+# Ten minutes of mixed load at saturation on a release build (docs/operations.md); not in CI.
+soak: bootstrap
+	@cmake --preset release >/dev/null
+	@cmake --build build/release -j $(JOBS) --target keel
+	bench/soak.sh 600
+
 # The Debian package (build/package/keel_<version>_<arch>.deb) and its checks
 # (docs/operations.md): package-test inspects it without root; package-install-test installs,
 # starts, queries and purges it on this machine (root; CI and throw-away machines only).
