@@ -265,16 +265,23 @@ pid_t spawn_keel(const std::vector<std::string>& args) {
 
 // Forty modules in a chain, each with an entity, a many2one to the previous one and data: an
 // install of the last one installs them all, in one transaction.
-void write_chain(testing::AddonTree& tree, int modules) {
+void write_chain(testing::AddonTree& tree, int modules, const std::string& version = "1.0.0") {
+  const bool upgraded = version != "1.0.0";
   for (int m = 0; m < modules; ++m) {
     std::string name = "m" + std::to_string(m);
     std::string depends = m ? "m" + std::to_string(m - 1) : "base";
-    tree.write(name + "/manifest.yaml", "name: " + name + "\nversion: 1.0.0\ndepends: [" + depends +
-                                            "]\nentities: [e.yaml]\ndata: [d.yaml]\n");
+    tree.write(name + "/manifest.yaml", "name: " + name + "\nversion: " + version + "\ndepends: [" +
+                                            depends + "]\nentities: [e.yaml]\ndata: [d.yaml]\n");
     std::string entity = "entities:\n  e" + std::to_string(m) +
                          ":\n    fields:\n      name: {type: string, required: true}\n"
                          "      qty: {type: integer}\n";
     if (m) entity += "      prev: {type: many2one, target: e" + std::to_string(m - 1) + "}\n";
+    if (upgraded) {
+      // 1.1.0: a new column, filled by a migration after the schema change.
+      entity += "      doubled: {type: integer}\n";
+      tree.write(name + "/migrations/" + version + "/post.sql",
+                 "UPDATE e" + std::to_string(m) + " SET doubled = qty * 2;\n");
+    }
     tree.write(name + "/e.yaml", entity);
     std::string data = "records:\n";
     for (int r = 0; r < 20; ++r)
@@ -349,6 +356,66 @@ TEST_F(Faults, KillDuringInstallLeavesTheDatabaseAsBeforeOrAsAfter) {
     EXPECT_EQ(final_state, after);
   }
   EXPECT_EQ(scalar(*conn, "SELECT count(*) FROM e" + std::to_string(kModules - 1)), 20);
+}
+
+// The same for `keel module upgrade --all` of the forty modules to 1.1.0 (a new column and a
+// migration each), killed at random moments: as before (1.0.0, no column, no migration
+// recorded) or as after, never in between.
+TEST_F(Faults, KillDuringUpgradeWithMigrationsLeavesTheDatabaseAsBeforeOrAsAfter) {
+  constexpr int kModules = 40;
+  write_chain(tree, kModules);
+  const std::string last = "m" + std::to_string(kModules - 1);
+  testing::RunOptions options;
+  options.env["KEEL_CORE_PATH"] = KEEL_SOURCE_DIR "/core";
+  auto install = testing::run_program(
+      KEEL_BINARY,
+      {"--db", database.conninfo(), "--addons-path", tree.path(), "module", "install", last},
+      options);
+  ASSERT_EQ(install.status, 0) << install.err;
+  write_chain(tree, kModules, "1.1.0");
+  std::vector<std::string> args = {"--db",   database.conninfo(), "--addons-path", tree.path(),
+                                   "module", "upgrade",           "--all"};
+  auto migrations = [&] { return scalar(*conn, "SELECT count(*) FROM base_migration"); };
+  const std::string before = database_state(*conn);
+  const auto migrations_before = migrations();
+  int as_before = 0, as_after = 0;
+  // From early (before the transaction began) to late (after it committed).
+  for (long delay : {100, 250, 400, 600, 800, 1100, 1500, 2000, 3000}) {
+    pid_t pid = spawn_keel(args);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    auto t0 = std::chrono::steady_clock::now();
+    while (scalar(*conn,
+                  "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                  "pid <> pg_backend_pid() AND backend_type = 'client backend'") > 0 &&
+           std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30))
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(scalar(*conn, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), 0);
+    auto state = database_state(*conn);
+    if (state == before) {
+      EXPECT_EQ(migrations(), migrations_before);
+      ++as_before;
+      continue;
+    }
+    // Committed before the kill: every module at 1.1.0, every migration run once.
+    EXPECT_NE(state.find(last + "@1.1.0:installed"), std::string::npos) << state;
+    EXPECT_EQ(state.find("m0@1.0.0"), std::string::npos) << state;
+    EXPECT_EQ(migrations(), migrations_before + kModules);
+    ++as_after;
+    break;
+  }
+  std::cout << "kill -9 during upgrade: " << as_before << " times as before, " << as_after
+            << " as after\n";
+  EXPECT_GT(as_before, 0);
+  auto r = testing::run_program(KEEL_BINARY, args, options);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(database_state(*conn).find(last + "@1.1.0:installed"), std::string::npos);
+  EXPECT_EQ(migrations(), migrations_before + kModules);
+  EXPECT_EQ(scalar(*conn, "SELECT count(*) FROM " + ("e" + std::to_string(kModules - 1)) +
+                              " WHERE doubled = qty * 2"),
+            20);
 }
 
 }  // namespace

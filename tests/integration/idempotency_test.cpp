@@ -196,6 +196,30 @@ TEST_F(Idempotency, ConcurrentDuplicatesWriteOnce) {
   EXPECT_EQ(count("SELECT count(*) FROM item"), 1);
 }
 
+TEST_F(Idempotency, ADuplicateWaitsAtMostTenSecondsThenGets409) {
+  TestServer server(config, database.conninfo());
+  // A first request with the key that never ends: its claim is held by this transaction.
+  auto holder = database.connect();
+  holder.exec("BEGIN");
+  holder.exec(
+      "INSERT INTO base_idempotency_key (key, \"user\", request_hash, status, expires_at) "
+      "VALUES ('" +
+      std::to_string(clerk) + ":slow', " + std::to_string(clerk) +
+      ", 'x', 0, now() + interval '1 hour')");
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = send(server.port(), "POST", "/api/v1/records/item", R"({"name": "w"})", "slow");
+  double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_STREQ(parse(r.body)["type"].GetString(), "urn:keel:problem:idempotency.in_progress");
+  EXPECT_GE(waited, 9.5);
+  EXPECT_LT(waited, 20.0);
+  holder.exec("ROLLBACK");
+  EXPECT_EQ(count("SELECT count(*) FROM item"), 0);
+  // Once the first one is gone (rolled back), the key is free.
+  auto again = send(server.port(), "POST", "/api/v1/records/item", R"({"name": "w"})", "slow");
+  EXPECT_EQ(again.status, 201) << again.body;
+}
+
 TEST_F(Idempotency, AnswersExpireAfterADay) {
   TestServer server(config, database.conninfo());
   ASSERT_EQ(send(server.port(), "POST", "/api/v1/records/item", R"({"name": "e"})", "k3").status,
