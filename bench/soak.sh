@@ -91,6 +91,9 @@ awk -v w=$((warmup / 10)) '
     base = rss[w + 1]; last = rss[n];
     printf "RSS: %.1f MB at start, %.1f MB after warm-up, %.1f MB at the end: %+.1f %% after warm-up\n",
       rss[1] / 1024, base / 1024, last / 1024, (last - base) * 100 / base;
+    printf "RSS every 10 s (MB):";
+    for (i = 1; i <= n; i++) printf " %.0f", rss[i] / 1024;
+    printf "\n";
     printf "PostgreSQL connections: %d to %d\n", cmin, cmax;
     printf "GROWTH %.2f\n", (last - base) * 100 / base
   }' "$work/samples" | tee "$work/summary"
