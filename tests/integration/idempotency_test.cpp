@@ -2,8 +2,12 @@
 // a retry with the same key gets the first answer and writes nothing; the same key with another
 // request is refused (422); a failed write leaves its key free; concurrent duplicates write
 // once; the answers expire after 24 hours.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <rapidjson/document.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <future>
@@ -218,6 +222,38 @@ TEST_F(Idempotency, ADuplicateWaitsAtMostTenSecondsThenGets409) {
   // Once the first one is gone (rolled back), the key is free.
   auto again = send(server.port(), "POST", "/api/v1/records/item", R"({"name": "w"})", "slow");
   EXPECT_EQ(again.status, 201) << again.body;
+}
+
+// The acknowledgement is lost: the client sends a create and goes away before the answer. The
+// write commits anyway; the client's retry with the same key gets that answer, not a second
+// record.
+TEST_F(Idempotency, ARetryAfterALostAnswerGetsTheCommittedOne) {
+  TestServer server(config, database.conninfo());
+  std::string body = R"({"name": "lost"})";
+  std::string request =
+      "POST /api/v1/records/item HTTP/1.1\r\nHost: localhost\r\n"
+      "Authorization: Bearer " +
+      testing::token_for(clerk) +
+      "\r\nIdempotency-Key: lost-1\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(server.port());
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  ::close(fd);  // gone before the answer
+  for (int i = 0; i < 250 && count("SELECT count(*) FROM item") == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(count("SELECT count(*) FROM item"), 1);
+  auto retry = send(server.port(), "POST", "/api/v1/records/item", body, "lost-1");
+  EXPECT_EQ(retry.status, 201) << retry.body;
+  EXPECT_EQ(retry.header("idempotent-replayed"), "true");
+  EXPECT_EQ(parse(retry.body)["id"].GetInt64(), count("SELECT id FROM item"));
+  EXPECT_EQ(count("SELECT count(*) FROM item"), 1);
 }
 
 TEST_F(Idempotency, AnswersExpireAfterADay) {
