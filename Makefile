@@ -2,7 +2,8 @@
 JOBS ?= $(shell nproc)
 KEEL := build/debug/src/keel
 
-.PHONY: all bootstrap build run test test-asan fuzz bench format format-check clean
+.PHONY: all bootstrap build run test test-asan fuzz fuzz-long soak bench package package-test \
+	package-install-test format format-check clean
 
 all: build
 
@@ -27,6 +28,28 @@ test-asan: bootstrap
 
 fuzz: bootstrap
 	@scripts/fuzz 20
+
+# Ten minutes per fuzzer (issue 16); not in CI.
+fuzz-long: bootstrap
+	@scripts/fuzz 600
+
+# Ten minutes of mixed load at saturation on a release build (docs/operations.md); not in CI.
+soak: bootstrap
+	@cmake --preset release >/dev/null
+	@cmake --build build/release -j $(JOBS) --target keel
+	bench/soak.sh 600
+
+# The Debian package (build/package/keel_<version>_<arch>.deb) and its checks
+# (docs/operations.md): package-test inspects it without root; package-install-test installs,
+# starts, queries and purges it on this machine (root; CI and throw-away machines only).
+package: bootstrap
+	@scripts/package
+
+package-test: package
+	@scripts/package-test
+
+package-install-test: package
+	@scripts/package-test --install
 
 # Benchmarks, in a release build; each prints its measurements and whether its target is met.
 bench: bootstrap

@@ -58,6 +58,12 @@ fs::path default_core_dir(const EnvLookup& env) {
 fs::path default_web_root() {
   std::error_code ec;
   if (fs::is_regular_file("web/dist/index.html", ec)) return fs::absolute("web/dist", ec);
+  // Installed (the Debian package): <prefix>/share/keel/web next to <prefix>/bin/keel.
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path installed = exe.parent_path().parent_path() / "share" / "keel" / "web";
+    if (fs::is_regular_file(installed / "index.html", ec)) return installed;
+  }
   fs::path source = fs::path(KEEL_SOURCE_CORE_DIR).parent_path() / "web" / "dist";
   if (fs::is_regular_file(source / "index.html", ec)) return source;
   return {};

@@ -84,13 +84,8 @@ int serve(Context& context) {
   db::Pool pool(database->conninfo(), pool_options);
   http::Api api(context.config, pool);
   // Another `keel` (CLI or server) changed the modules: reload within a second.
-  db::Listener listener(database->conninfo(), "keel_modules", [&api] {
-    try {
-      api.reload();
-    } catch (const std::exception& e) {
-      spdlog::error("reloading the registry failed: {}", e.what());
-    }
-  });
+  db::Listener listener(database->conninfo(), "keel_modules",
+                        [&api] { api.reload_after_change(); });
   options.on_thread = [&api](boost::asio::io_context& loop, unsigned loops) {
     return api.thread_resources(loop, loops);
   };

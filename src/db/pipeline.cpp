@@ -175,6 +175,9 @@ struct Pipeline::Impl {
     if (stopping)
       return finish(*e, std::make_exception_ptr(DbError("the server is shutting down", "")));
     Link& link = least_busy();
+    // PostgreSQL closed an idle connection (a restart, pg_terminate_backend): noticed before
+    // anything of `e` is sent (one poll), so `e` goes on a fresh connection instead of failing.
+    if (link.conn && link.queue.empty() && link.conn->heard_from_server()) drop(link, kLost);
     if (!link.conn) {
       try {
         open(link);

@@ -24,7 +24,8 @@ namespace keel::db {
 // Each statement is followed by its own sync, so a failing statement aborts nothing queued
 // behind it. Statements are prepared once per connection (named, like exec_cached); one whose
 // plan a schema change made stale is prepared again and retried once. A connection that fails
-// answers everything queued on it with the error and is opened again for the next statement.
+// answers everything queued on it with the error and is opened again for the next statement;
+// one that PostgreSQL closed while it was idle is replaced before a statement is sent on it.
 // Only for statements that need no transaction but their own (reads, a one-statement create):
 // transactions keep the Pool.
 //

@@ -26,6 +26,7 @@
 #include "native/host.hpp"
 #include "native/isolation.hpp"
 #include "query/filter.hpp"
+#include "records/idempotency.hpp"
 #include "records/service.hpp"
 #include "schema/registry.hpp"
 #include "security/auth_service.hpp"
@@ -109,6 +110,26 @@ std::string names_json(const std::vector<std::string>& names, const char* key) {
   return buffer.GetString();
 }
 
+// The Idempotency-Key of a create or update (records/idempotency.hpp); nullopt without one,
+// 400 when malformed.
+std::optional<std::string> idempotency_key(const Request& req) {
+  auto header = req.header("idempotency-key");
+  if (header.empty()) return std::nullopt;
+  auto key = records::parse_idempotency_key(header);
+  if (!key)
+    throw ApiError(ErrorKind::kBadInput, "idempotency.invalid_key",
+                   "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
+                   "send a fresh random value (a UUID) per request, and the same one on retries");
+  return key;
+}
+
+Response answer_of(const records::IdempotentAnswer& a) {
+  auto r = Response::json(a.status, a.body);
+  if (!a.location.empty()) r.headers.emplace_back("Location", a.location);
+  if (a.replayed) r.headers.emplace_back("Idempotent-Replayed", "true");
+  return r;
+}
+
 }  // namespace
 
 Api::Api(const Config& config, db::Pool& pool) : config_(config), pool_(pool) {
@@ -181,7 +202,84 @@ Response Api::route(Request& request) {
   return router_.dispatch(request);
 }
 
-Api::~Api() = default;
+Api::~Api() {
+  {
+    std::lock_guard lock(stale_mutex_);
+    stopping_ = true;
+  }
+  stale_cv_.notify_all();
+  if (reload_retry_.joinable()) reload_retry_.join();
+}
+
+namespace {
+
+// What a failed reload says, with the files and positions its diagnostics name.
+std::string describe_failure(const std::exception& e) {
+  std::string text = e.what();
+  if (auto* v = dynamic_cast<const ValidationError*>(&e)) {
+    size_t shown = 0;
+    for (const auto& d : v->diagnostics()) {
+      if (shown++ == 5) {
+        text += "; ... (" + std::to_string(v->diagnostics().size()) + " in all)";
+        break;
+      }
+      text += "; " + d.location.to_string() + ": " + d.message;
+    }
+  } else if (auto* k = dynamic_cast<const Error*>(&e); k && !k->detail().empty()) {
+    text += " (" + k->detail() + ")";
+  }
+  return text;
+}
+
+}  // namespace
+
+void Api::reload_after_change() {
+  try {
+    reload();
+    reload_succeeded();
+  } catch (const std::exception& e) {
+    reload_failed(e);
+  }
+}
+
+void Api::reload_failed(const std::exception& e) {
+  auto reason = describe_failure(e);
+  ++reload_failures_;
+  std::lock_guard lock(stale_mutex_);
+  auto delay = std::chrono::seconds(std::min(30u, 1u << std::min(stale_attempts_, 5u)));
+  ++stale_attempts_;
+  stale_reason_ = reason;
+  stale_retry_at_ = std::chrono::steady_clock::now() + delay;
+  spdlog::error(
+      "reloading the registry failed; the previous registry keeps serving, next attempt in {} "
+      "s: {}",
+      delay.count(), reason);
+  if (!reload_retry_.joinable()) reload_retry_ = std::thread([this] { retry_reloads(); });
+  stale_cv_.notify_all();
+}
+
+void Api::reload_succeeded() {
+  std::lock_guard lock(stale_mutex_);
+  if (!stale_reason_.empty()) spdlog::info("the registry is current again");
+  stale_reason_.clear();
+  stale_attempts_ = 0;
+}
+
+void Api::retry_reloads() {
+  std::unique_lock lock(stale_mutex_);
+  while (!stopping_) {
+    if (stale_reason_.empty()) {
+      stale_cv_.wait(lock);
+      continue;
+    }
+    auto at = stale_retry_at_;
+    if (stale_cv_.wait_until(lock, at, [&] { return stopping_ || stale_retry_at_ != at; }))
+      continue;
+    lock.unlock();
+    reload_after_change();
+    lock.lock();
+  }
+}
 
 std::string Snapshot::openapi(const security::Context& ctx) const {
   // One document per set of roles: what a caller may read depends on its roles only.
@@ -329,11 +427,39 @@ void Api::add_routes() {
 
   add_auth_routes(router_, v1, pool_, *auth_);
 
-  router_.add("GET", v1 + "/healthz", [this](Request&) {
+  router_.add("GET", v1 + "/healthz", [this](Request& req) {
     try {
       auto conn = pool_.acquire();
       conn->exec("SELECT 1");
-      return Response::json(200, R"({"status":"ok","database":"ok"})");
+      std::string stale;
+      {
+        std::lock_guard lock(stale_mutex_);
+        stale = stale_reason_;
+      }
+      if (stale.empty()) return Response::json(200, R"({"status":"ok","database":"ok"})");
+      // Degraded: the previous registry serves; why (file names, positions) only to an
+      // administrator.
+      bool admin = false;
+      if (!req.header("authorization").empty()) {
+        auto who = authenticator_->authenticate(req.header("authorization"),
+                                                *snapshot()->policy);
+        admin = who && who->admin;
+      }
+      rapidjson::StringBuffer buffer;
+      rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+      w.StartObject();
+      w.Key("status");
+      w.String("degraded");
+      w.Key("database");
+      w.String("ok");
+      w.Key("registry");
+      w.String("stale");
+      if (admin) {
+        w.Key("registry_error");
+        w.String(stale.c_str());
+      }
+      w.EndObject();
+      return Response::json(200, buffer.GetString());
     } catch (const std::exception& e) {
       // The status alone: libpq's text names hosts and addresses, and anyone may ask. It goes
       // to the log.
@@ -367,6 +493,22 @@ void Api::add_routes() {
         "\n"
         "keel_native_host_failures_total{kind=\"timeout\"} " +
         std::to_string(failed.timeout) + "\n";
+    bool stale = false;
+    {
+      std::lock_guard lock(stale_mutex_);
+      stale = !stale_reason_.empty();
+    }
+    extra +=
+        "# HELP keel_registry_reload_failures_total Reloads of the registry after a module change "
+        "that failed (the previous registry kept serving).\n"
+        "# TYPE keel_registry_reload_failures_total counter\n"
+        "keel_registry_reload_failures_total " +
+        std::to_string(reload_failures_.load()) +
+        "\n"
+        "# HELP keel_registry_stale 1 while the registry failed to reload and is retried.\n"
+        "# TYPE keel_registry_stale gauge\n"
+        "keel_registry_stale " +
+        std::string(stale ? "1" : "0") + "\n";
     Response r;
     r.content_type = "text/plain; version=0.0.4";
     r.body = metrics_.render(extra);
@@ -429,6 +571,22 @@ void Api::add_routes() {
   router_.add_inline("POST", v1 + "/records/{entity}", [this](Request& req) {
     auto snap = snapshot();
     std::string location = "/api/v1/records/" + req.param("entity") + "/";
+    // With an Idempotency-Key, the write and its stored answer are one transaction.
+    if (auto key = idempotency_key(req))
+      return Response::block([this, snap, &req, location, key = std::move(*key)] {
+        auto conn = pool_.acquire();
+        return answer_of(records::run_idempotent(
+            *conn, caller(req).user_id, key,
+            records::request_fingerprint(req.method, req.path, req.body), [&] {
+              auto result =
+                  snap->records->create(*conn, caller(req), req.param("entity"), req.body);
+              records::IdempotentAnswer answer;
+              answer.status = 201;
+              answer.body = std::move(result.json);
+              answer.location = location + std::to_string(result.id);
+              return answer;
+            }));
+      });
     if (auto s = snap->records->create_statement(caller(req), req.param("entity"), req.body))
       return run_statement(snap, std::move(*s), Use::kWrite, 201, std::move(location));
     return Response::block([this, snap, &req, location] {
@@ -442,6 +600,17 @@ void Api::add_routes() {
   router_.add("PATCH", v1 + "/records/{entity}/{id}", [this](Request& req) {
     auto snap = snapshot();
     auto conn = pool_.acquire();
+    if (auto key = idempotency_key(req))
+      return answer_of(records::run_idempotent(
+          *conn, caller(req).user_id, *key,
+          records::request_fingerprint(req.method, req.path, req.body), [&] {
+            records::IdempotentAnswer answer;
+            answer.body = snap->records
+                              ->update(*conn, caller(req), req.param("entity"),
+                                       parse_id(req.param("id")), req.body)
+                              .json;
+            return answer;
+          }));
     return Response::json(200, snap->records
                                    ->update(*conn, caller(req), req.param("entity"),
                                             parse_id(req.param("id")), req.body)
@@ -512,7 +681,14 @@ void Api::add_routes() {
     } catch (const Error& e) {
       rethrow_as_api_error(e);
     }
-    reload();  // the next request sees the new registry
+    // The next request sees the new registry; a failure is visible as after a NOTIFY.
+    try {
+      reload();
+      reload_succeeded();
+    } catch (const std::exception& e) {
+      reload_failed(e);
+      throw;
+    }
     return Response::json(200, names_json(changed, "changed"));
   });
 }

@@ -1,11 +1,14 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "app/config.hpp"
 #include "http/metrics.hpp"
@@ -68,6 +71,12 @@ class Api {
 
   // Rebuilds the snapshot from the installed modules and swaps it in (hot install, NOTIFY).
   void reload();
+  // reload() after another server or command changed the modules (the NOTIFY listener): a
+  // failure keeps the previous registry serving, is logged with the files it names, counted in
+  // /metrics (keel_registry_reload_failures_total, keel_registry_stale), shown by /healthz
+  // ("degraded"; the reason to administrators only), and retried with backoff (1 s doubling to
+  // 30 s) until a reload succeeds.
+  void reload_after_change();
   std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(); }
 
   // Authenticates the caller (every /api/ route but login, refresh, healthz and metrics needs
@@ -99,6 +108,11 @@ class Api {
   // The pipelines of the calling I/O thread, or else ones shared by every thread.
   db::Pipeline& pipeline(Use use);
 
+  // The failure of a reload after a change (logged, counted, retried); its success clears it.
+  void reload_failed(const std::exception& e);
+  void reload_succeeded();
+  void retry_reloads();  // the retry thread
+
   const Config& config_;
   db::Pool& pool_;
   Router router_;
@@ -111,6 +125,15 @@ class Api {
   std::unique_ptr<db::Listener> auth_listener_;  // drops the authenticator's cache
   std::once_flag shared_pipelines_once_;
   std::unique_ptr<db::Pipeline> shared_reads_, shared_writes_;  // off the server's I/O threads
+  // A registry that failed to reload: why (empty: it is current), when to try again.
+  std::mutex stale_mutex_;
+  std::condition_variable stale_cv_;
+  std::string stale_reason_;
+  unsigned stale_attempts_ = 0;
+  std::chrono::steady_clock::time_point stale_retry_at_;
+  bool stopping_ = false;
+  std::atomic<unsigned long long> reload_failures_{0};
+  std::thread reload_retry_;  // last: it uses the members above
 };
 
 }  // namespace keel::http

@@ -296,6 +296,10 @@ void OpenApiWriter::record_paths(const Entity& e) {
   member("operationId", "create_" + e.name);
   strings("tags", {e.name});
   member("summary", e.label + ": create");
+  key("parameters");
+  w_.StartArray();
+  ref("parameters", "idempotency_key");
+  w_.EndArray();
   key("requestBody");
   w_.StartObject();
   flag("required", true);
@@ -367,6 +371,10 @@ void OpenApiWriter::record_paths(const Entity& e) {
   strings("tags", {e.name});
   member("summary", e.label + ": update");
   member("description", "Writes the given fields only; a list of ids replaces the whole set.");
+  key("parameters");
+  w_.StartArray();
+  ref("parameters", "idempotency_key");
+  w_.EndArray();
   key("requestBody");
   w_.StartObject();
   flag("required", true);
@@ -910,6 +918,22 @@ void OpenApiWriter::parameters() {
     type("boolean");
     flag("default", false);
   });
+  // Retries of creates and updates (docs/api.md, "Retrying writes").
+  key("idempotency_key");
+  w_.StartObject();
+  member("name", "Idempotency-Key");
+  member("in", "header");
+  member("description",
+         "A unique value per request (a UUID), sent again on retries: a retry gets the first "
+         "answer (Idempotent-Replayed: true) instead of writing twice; the same key with "
+         "another request is 422. Kept 24 hours.");
+  key("schema");
+  w_.StartObject();
+  type("string");
+  member("minLength", 1);
+  member("maxLength", 257);
+  w_.EndObject();
+  w_.EndObject();
 
   auto path = [&](std::string_view name, std::string_view param, std::string_view description,
                   auto&& schema) {

@@ -147,7 +147,8 @@ struct Server::Impl {
       r.status = 204;
       if (cors_allowed(req.header("origin"))) {
         r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE");
-        r.headers.emplace_back("Access-Control-Allow-Headers", "Authorization, Content-Type");
+        r.headers.emplace_back("Access-Control-Allow-Headers",
+                               "Authorization, Content-Type, Idempotency-Key");
         r.headers.emplace_back("Access-Control-Max-Age", "600");
       }
       early = std::move(r);
@@ -287,8 +288,9 @@ struct Server::Impl {
                                "max-age=" + std::to_string(options.hsts_max_age));
     if (!origin.empty() && cors_allowed(origin)) {
       res.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
-      res.headers.emplace_back("Access-Control-Expose-Headers",
-                               "Location, Retry-After, WWW-Authenticate, X-Request-Id");
+      res.headers.emplace_back(
+          "Access-Control-Expose-Headers",
+          "Idempotent-Replayed, Location, Retry-After, WWW-Authenticate, X-Request-Id");
       res.headers.emplace_back("Vary", "Origin");
     }
   }

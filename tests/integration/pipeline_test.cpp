@@ -5,8 +5,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "support/pg.hpp"
@@ -190,14 +192,36 @@ TEST(Pipeline, ALostConnectionFailsItsStatementsAndTheNextOneReconnects) {
   testing::TestDatabase database;
   auto admin = database.connect();
   Pipeline pipeline(database.conninfo(), 1);
-  {
+  auto backend = [&] {
     Collector c(pipeline);
     c.send("SELECT pg_backend_pid()");
-    auto pid = c.wait()[0].values.at(0);
-    admin.exec("SELECT pg_terminate_backend($1::int)", Params().add(pid));
+    return c.wait()[0].values.at(0);
+  };
+  // Terminated while idle: noticed before the next statement is sent, which goes on a fresh
+  // connection (issue 16).
+  admin.exec("SELECT pg_terminate_backend($1::int)", Params().add(backend()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    Collector c(pipeline);
+    c.send("SELECT 1");
+    const auto& outcomes = c.wait();
+    EXPECT_EQ(outcomes[0].sqlstate, "") << outcomes[0].message;
+    EXPECT_EQ(outcomes[0].values, std::vector<std::string>{"1"});
   }
+  // Terminated while a statement runs: that statement fails, the next one reconnects.
+  auto pid = backend();
   Collector failed(pipeline);
-  failed.send("SELECT 1");
+  failed.send("SELECT pg_sleep(30)");
+  for (int i = 0; i < 100; ++i) {
+    if (admin
+            .exec("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int AND state = "
+                  "'active'",
+                  Params().add(pid))
+            .get_int(0, 0))
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  admin.exec("SELECT pg_terminate_backend($1::int)", Params().add(pid));
   EXPECT_FALSE(failed.wait()[0].sqlstate.empty());  // the backend is gone
   Collector c(pipeline);
   c.send("SELECT 2");

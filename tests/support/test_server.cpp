@@ -6,7 +6,7 @@ TestServer::TestServer(const Config& config, const std::string& conninfo,
                        http::ServerOptions options)
     : pool_(conninfo),
       api_(config, pool_),
-      listener_(conninfo, "keel_modules", [this] { api_.reload(); }) {
+      listener_(conninfo, "keel_modules", [this] { api_.reload_after_change(); }) {
   options.port = 0;
   options.handle_signals = false;
   if (options.threads == 0) options.threads = 4;
