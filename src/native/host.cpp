@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "app/error.hpp"
+#include "keel/layout.hpp"  // Keel's side of the locked layouts
 #include "modules/manifest.hpp"
 #include "native/abi.hpp"
 #include "schema/registry.hpp"
@@ -153,27 +154,64 @@ fs::path Host::locate(const modules::Manifest& manifest) const {
               "searched: " + searched);
 }
 
-void Host::load(const modules::Manifest& manifest) {
+std::unique_ptr<LibraryFile> Host::open_checked(const std::string& name, const fs::path& file,
+                                                const std::optional<std::string>& digest) {
+  auto library = std::make_unique<LibraryFile>(file);
+  const std::string where = file.string();
+  if (digest && library->digest() != *digest)
+    throw Error("module.signature",
+                "module \"" + name + "\": " + where +
+                    " is not the library that was signed (signed " + *digest + ", the file is " +
+                    library->digest() + ")",
+                "rebuild the signed sources, or if the change is wanted, sign the module again "
+                "with `keel module sign " +
+                    name + " --key FILE`");
+  if (!library->abi())
+    throw Error("native.abi", "module \"" + name + "\": " + where + " has no Keel ABI note",
+                "define the module with KEEL_MODULE(" + name +
+                    ") from <keel/module.hpp> and rebuild it against the SDK of this Keel");
+  if (auto why = abi_mismatch(*library->abi(), host_abi()))
+    throw Error("native.abi", "module \"" + name + "\": cannot use " + where + ": " + *why,
+                "rebuild the module against the SDK of this Keel");
+  const sdk::AbiBlock& abi = *library->abi();
+  std::string_view declared(abi.module, strnlen(abi.module, sizeof abi.module));
+  if (declared != name)
+    throw Error("native.abi",
+                "module \"" + name + "\": " + where + " was built for module \"" +
+                    std::string(declared) + "\"",
+                "write KEEL_MODULE(" + name + ") or fix `library:` in the manifest");
+  return library;
+}
+
+void Host::load(const modules::Manifest& manifest, const IsolationSettings& settings) {
   if (manifest.library.empty()) return;
   if (loaded(manifest.name)) return;
   auto module = std::make_unique<Module>();
   module->name = manifest.name;
   module->file = locate(manifest);
+  std::unique_ptr<LibraryFile> file;
+  if (!module->file.empty()) {
+    std::optional<std::string> digest;
+    if (settings.signed_library)
+      digest = settings.signed_library(manifest, module->file.filename().string());
+    file = open_checked(manifest.name, module->file, digest);
+  }
   std::lock_guard lock(mutex_);
   if (modules_.count(manifest.name)) return;
-  load_locked(std::move(module), manifest.library);
+  load_locked(std::move(module), manifest.library, file.get());
 }
 
-void Host::load_file(const std::string& name, const fs::path& file) {
+void Host::load_file(const std::string& name, const LibraryFile& file) {
   auto module = std::make_unique<Module>();
   module->name = name;
-  module->file = file;
+  module->file = file.path();
   std::lock_guard lock(mutex_);
   if (modules_.count(name)) return;
-  load_locked(std::move(module), name);
+  load_locked(std::move(module), name, &file);
 }
 
-void Host::load_locked(std::unique_ptr<Module> module, const std::string& library) {
+void Host::load_locked(std::unique_ptr<Module> module, const std::string& library,
+                       const LibraryFile* file) {
   const std::string name = module->name;
   const sdk::AbiBlock* abi = nullptr;
   InitFunction init = nullptr;
@@ -184,11 +222,14 @@ void Host::load_locked(std::unique_ptr<Module> module, const std::string& librar
     where = "lib" + library + " (linked into keel)";
   } else {
     where = module->file.string();
-    // Never closed: code of the module may run until the process ends.
-    void* handle = dlopen(module->file.c_str(), RTLD_NOW | RTLD_LOCAL);
+    // The file checked before (open_checked), through its descriptor: the bytes checked are the
+    // bytes loaded. Never closed: code of the module may run until the process ends.
+    void* handle =
+        dlopen(file ? file->loader_path().c_str() : module->file.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle)
       throw Error("native.load", "module \"" + name + "\": cannot load " + where,
                   "check that the library was built for this machine and links", dlerror());
+    if (file) file->keep_open();
     abi = static_cast<const sdk::AbiBlock*>(dlsym(handle, "keel_module_abi"));
     if (!abi)
       throw Error("native.abi", "module \"" + name + "\": " + where + " exports no keel_module_abi",
@@ -285,7 +326,7 @@ std::shared_ptr<const Extensions> Host::extensions(
   for (const auto* m : modules) {
     if (m->library.empty()) continue;
     if (!isolation.isolates(m->name)) {
-      load(*m);
+      load(*m, isolation);
       continue;
     }
     auto file = locate(*m);
@@ -293,8 +334,13 @@ std::shared_ptr<const Extensions> Host::extensions(
       throw Error("native.isolation",
                   "module \"" + m->name + "\" is linked into keel and cannot run isolated",
                   "build it as lib" + m->library + ".so, or set its isolation to \"none\"");
-    key += "|" + m->name + "=" + file.string();
-    isolated.push_back({m->name, file});
+    // Checked here as in-process (signature, ABI note), before a host is started; the host
+    // loads only these bytes.
+    std::optional<std::string> digest;
+    if (isolation.signed_library) digest = isolation.signed_library(*m, file.filename().string());
+    auto checked = open_checked(m->name, file, digest);
+    key += "|" + m->name + "=" + file.string() + "@" + checked->digest();
+    isolated.push_back({m->name, file, checked->digest()});
   }
   auto out = std::make_shared<Extensions>();
   std::map<std::string, Module, std::less<>> proxies;

@@ -16,6 +16,8 @@
 
 #include "app/config.hpp"
 #include "app/error.hpp"
+#include "modules/manifest.hpp"
+#include "modules/signing.hpp"
 #include "native/wire.hpp"
 
 #ifndef KEEL_MODULE_HOST_BUILD_PATH
@@ -89,6 +91,14 @@ IsolationSettings isolation_of(const Config& config) {
     s.isolated = [config_copy = config](const std::string& m) { return config_copy.isolated(m); };
   s.timeout_ms = config.module_call_timeout_ms;
   s.memory_mb = config.module_memory_limit_mb;
+  if (config.require_signed_modules) {
+    auto policy = std::make_shared<const modules::TrustPolicy>(modules::trust_policy(config));
+    s.signed_library = [policy](const modules::Manifest& m,
+                                const std::string& file) -> std::optional<std::string> {
+      if (m.core) return std::nullopt;  // core modules ship with Keel
+      return modules::signed_library_digest(m.dir, policy->trusted, m.name, file);
+    };
+  }
   return s;
 }
 
@@ -221,7 +231,7 @@ void ModuleProcess::start() {
   load.i64(settings_.memory_mb);
   load.u32(static_cast<std::uint32_t>(specs_.size()));
   for (const auto& s : specs_)
-    load.str(s.name).str(s.file.string());
+    load.str(s.name).str(s.file.string()).str(s.digest);
   std::string body;
   int got = 0;
   // Loading runs static initialisers: bounded like a call, with room for the dynamic loader.

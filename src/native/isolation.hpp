@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +30,9 @@
 namespace keel {
 struct Config;
 }
+namespace keel::modules {
+struct Manifest;
+}
 
 namespace keel::native {
 
@@ -36,6 +40,13 @@ struct IsolationSettings {
   std::function<bool(const std::string& module)> isolated;  // empty: every module in-process
   std::int64_t timeout_ms = 2000;                           // one call's time in the host
   std::int64_t memory_mb = 1024;                            // the host's address space
+  // With security.require_signed_modules: the SHA-256 ("sha256:<hex>") the module's signature
+  // records for its library `file` ("libsales.so"), checked against the library's bytes before
+  // it is opened, in both modes; throws module.signature when it is not signed. nullopt: no
+  // check (a core module, or signatures not required). Empty: no check at all.
+  std::function<std::optional<std::string>(const modules::Manifest& module,
+                                           const std::string& file)>
+      signed_library;
 
   bool isolates(const std::string& module) const { return isolated && isolated(module); }
 };
@@ -57,6 +68,7 @@ class ModuleProcess {
   struct Spec {
     std::string name;
     std::filesystem::path file;  // lib<library>.so
+    std::string digest;          // its SHA-256 as the server checked it: the host loads only that
   };
   // What one module registered in the host, in registration order (calls name them by index).
   struct Registered {

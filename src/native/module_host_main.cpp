@@ -21,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <new>
 #include <optional>
 #include <set>
@@ -29,6 +30,7 @@
 
 #include "app/error.hpp"
 #include "native/host.hpp"
+#include "native/library_file.hpp"
 #include "native/wire.hpp"
 
 namespace keel::native {
@@ -390,12 +392,28 @@ int run(int argc, char** argv) {
   wire::Reader load(std::move(body));
   if (load.type() != wire::Message::kLoad) return 4;
   auto memory_mb = load.i64();
-  std::vector<std::pair<std::string, fs::path>> specs(load.u32());
+  struct Spec {
+    std::string name;
+    fs::path file;
+    std::string digest;
+    std::unique_ptr<LibraryFile> opened;
+  };
+  std::vector<Spec> specs(load.u32());
   std::set<fs::path> dirs = {"/usr/lib",   "/lib",           "/lib64",
                              "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache"};
-  for (auto& [name, file] : specs) {
+  for (auto& [name, file, digest, opened] : specs) {
     name = load.str();
     file = load.str();
+    digest = load.str();
+    // Opened and checked now, loaded from this descriptor once confined: the bytes the server
+    // checked (signature, ABI note), not whatever the path names later.
+    try {
+      opened =
+          Host::open_checked(name, file, digest.empty() ? std::nullopt : std::optional(digest));
+    } catch (const Error& e) {
+      send_failure(e.code(), e.what(), e.hint());
+      return 0;
+    }
     dirs.insert(file.parent_path());
     std::error_code ec;
     auto real = fs::canonical(file, ec);
@@ -418,9 +436,10 @@ int run(int argc, char** argv) {
   }
 
   // Only now any module code: static initialisers run confined.
-  for (const auto& [name, file] : specs) {
+  for (const auto& spec : specs) {
+    const std::string& name = spec.name;
     try {
-      Host::instance().load_file(name, file);
+      Host::instance().load_file(name, *spec.opened);
     } catch (const Error& e) {
       send_failure(e.code(), e.what(), e.hint());
       return 0;
