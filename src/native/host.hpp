@@ -100,6 +100,7 @@ class Host {
       std::string name, signature;
       sdk::Policy policy;
       ServiceFactory make;
+      std::shared_ptr<const sdk::ServiceBridge> bridge;  // how it crosses; null: it cannot
     };
 
     std::string name;
@@ -118,6 +119,11 @@ class Host {
   ~Host();
   void load_locked(std::unique_ptr<Module> module, const std::string& library,
                    const LibraryFile* file);
+  // The extensions of `modules`, isolated ones through `process`, and the service chains that
+  // cross between the server and that host (their tops still unset in the result).
+  std::pair<std::shared_ptr<Extensions>, std::vector<ModuleProcess::CrossService>> assemble(
+      const std::vector<const modules::Manifest*>& modules, const schema::Registry& registry,
+      const IsolationSettings& isolation, const std::shared_ptr<ModuleProcess>& process);
 
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Module>, std::less<>> modules_;

@@ -276,10 +276,11 @@ void ModuleProcess::start() {
     for (auto n = r.u32(); n > 0; --n) {
       auto name = r.str();
       auto signature = r.str();
-      m.services.emplace_back(std::move(name), std::move(signature),
-                              static_cast<sdk::Policy>(r.u8()));
+      auto policy = static_cast<sdk::Policy>(r.u8());
+      m.services.emplace_back(std::move(name), std::move(signature), policy, r.u8() != 0);
     }
   }
+  send_cross_services();
   if (registered_.empty()) {
     registered_ = std::move(registered);
     spdlog::info("native: module host {} loaded {} module(s), first {}", pid_, specs_.size(),
@@ -288,6 +289,58 @@ void ModuleProcess::start() {
     reap(true);
     throw Error("native.host", "the restarted module host registered other things");
   }
+}
+
+std::string ModuleProcess::layout(const std::vector<CrossService>& services) {
+  std::string out;
+  for (const auto& s : services) {
+    out += s.name + ":";
+    for (const auto& l : s.levels)
+      out += l.in_host ? "h" + std::to_string(l.module) + "." + std::to_string(l.index) + ","
+                       : "s(" + l.server_module + "),";
+    out += ";";
+  }
+  return out;
+}
+
+void ModuleProcess::send_cross_services() {
+  if (cross_.empty() || fd_ < 0) return;
+  wire::Writer w(wire::Message::kServices);
+  w.u32(static_cast<std::uint32_t>(cross_.size()));
+  for (const auto& s : cross_) {
+    w.str(s.name).u32(static_cast<std::uint32_t>(s.levels.size()));
+    for (const auto& l : s.levels)
+      w.u8(l.in_host ? 1 : 0)
+          .u32(static_cast<std::uint32_t>(l.module))
+          .u32(static_cast<std::uint32_t>(l.index));
+  }
+  wire::send_frame(fd_, w.frame());  // a host gone meanwhile fails the next call
+}
+
+void ModuleProcess::set_cross_services(std::vector<CrossService> services) {
+  std::lock_guard lock(mutex_);
+  // The server's levels, each on the one below it: a host level below is called through a
+  // proxy (the bridge of a server level makes it).
+  for (size_t si = 0; si < services.size(); ++si) {
+    auto& s = services[si];
+    auto across = [this, si](size_t level) {
+      return [this, si, level](sdk::Env& env, const std::vector<sdk::Record>& args) {
+        return call_service(si, level, env, args);
+      };
+    };
+    for (size_t i = 0; i < s.levels.size(); ++i) {
+      auto& l = s.levels[i];
+      if (l.in_host) continue;
+      std::shared_ptr<const void> next;
+      if (i > 0)
+        next = s.levels[i - 1].in_host ? s.bridge->proxy(across(i - 1)) : s.levels[i - 1].fn;
+      l.fn = l.make(next);
+    }
+    s.server_top =
+        s.levels.back().in_host ? s.bridge->proxy(across(s.levels.size() - 1)) : s.levels.back().fn;
+  }
+  cross_ = std::move(services);
+  send_cross_services();
 }
 
 void ModuleProcess::died(size_t module, const std::string& why, bool timeout) {
@@ -361,6 +414,9 @@ class ModuleProcess::Call {
         case wire::Message::kRecords:
           records(r);
           break;
+        case wire::Message::kServiceCall:
+          service(r);
+          break;
         case wire::Message::kLog: {
           auto level = static_cast<sdk::LogLevel>(r.u8());
           env_.log(level, r.str());
@@ -387,22 +443,28 @@ class ModuleProcess::Call {
                      std::move(errors));
   }
 
+  // A server level of a crossing service chain, called by a level in the host.
+  void service(wire::Reader& r) {
+    auto si = r.u32();
+    auto level = r.u32();
+    std::vector<sdk::Record> args(r.u32());
+    for (auto& a : args)
+      a = r.record();
+    answer([&](wire::Writer& out) {
+      if (si >= p_.cross_.size() || level >= p_.cross_[si].levels.size() ||
+          p_.cross_[si].levels[level].in_host)
+        throw Error("native.host", "the module host called a service level it does not have");
+      const auto& s = p_.cross_[si];
+      out.record(s.bridge->invoke(s.levels[level].fn.get(), env_, args));
+    });
+  }
+
   void records(wire::Reader& r) {
     bool elevated = r.u8() != 0;
     std::string reason = r.str();
     auto op = static_cast<wire::RecordsOp>(r.u8());
     std::string entity = r.str();
-    wire::Writer out(wire::Message::kRecordsResult);
-    auto error = [&](int status, const std::string& code, const std::string& message,
-                     const std::string& hint, const std::vector<sdk::FieldError>& errors) {
-      failures_.push_back(std::current_exception());
-      wire::Writer e(wire::Message::kRecordsError);
-      wire::write_error(e, sdk::Error(status, code, message, hint, errors),
-                        static_cast<std::int64_t>(failures_.size() - 1));
-      return e;
-    };
-    std::optional<wire::Writer> reply;
-    try {
+    answer([&](wire::Writer& out) {
       sdk::Records& recs = elevated ? env_.elevated(reason) : env_.records();
       switch (op) {
         case wire::RecordsOp::kList: {
@@ -436,6 +498,25 @@ class ModuleProcess::Call {
           recs.remove(entity, r.i64());
           break;
       }
+    });
+  }
+
+  // Runs `op` (a request of the host) and sends its answer, or its failure, which is kept to be
+  // rethrown as it was if the module lets it through.
+  template <typename Op>
+  void answer(Op op) {
+    wire::Writer out(wire::Message::kRecordsResult);
+    auto error = [&](int status, const std::string& code, const std::string& message,
+                     const std::string& hint, const std::vector<sdk::FieldError>& errors) {
+      failures_.push_back(std::current_exception());
+      wire::Writer e(wire::Message::kRecordsError);
+      wire::write_error(e, sdk::Error(status, code, message, hint, errors),
+                        static_cast<std::int64_t>(failures_.size() - 1));
+      return e;
+    };
+    std::optional<wire::Writer> reply;
+    try {
+      op(out);
     } catch (const sdk::Error& e) {
       reply = error(e.status(), e.code(), e.what(), e.hint(), e.errors());
     } catch (const ApiError& e) {
@@ -500,6 +581,18 @@ std::vector<sdk::Value> ModuleProcess::compute(size_t module, size_t index, sdk:
   for (auto& v : out)
     v = r.value();
   return out;
+}
+
+sdk::Record ModuleProcess::call_service(size_t service, size_t level, sdk::Env& env,
+                                        const std::vector<sdk::Record>& args) {
+  std::lock_guard lock(mutex_);
+  const auto& l = cross_.at(service).levels.at(level);
+  auto w = call_header(wire::Call::kService, l.module, level, env);
+  w.u32(static_cast<std::uint32_t>(service)).u32(static_cast<std::uint32_t>(args.size()));
+  for (const auto& a : args)
+    w.record(a);
+  Call call(*this, l.module, env);
+  return call.run(w).record();
 }
 
 sdk::HttpResponse ModuleProcess::route(size_t module, size_t index, sdk::Env& env,

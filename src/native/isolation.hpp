@@ -76,7 +76,26 @@ class ModuleProcess {
     std::vector<std::pair<std::string, sdk::Event>> hooks;
     std::vector<std::tuple<std::string, std::string, sdk::Policy>> computes;
     std::vector<std::pair<std::string, std::string>> routes;
-    std::vector<std::tuple<std::string, std::string, sdk::Policy>> services;  // name, signature
+    // name, signature, policy, and whether it can cross between processes (a ServiceBridge)
+    std::vector<std::tuple<std::string, std::string, sdk::Policy, bool>> services;
+  };
+
+  // A service chain whose levels are partly in this host, partly in the server (a provider and
+  // its overrides in two isolation modes). Each side builds its own levels; a level whose
+  // `next` lies on the other side gets a proxy (sdk::ServiceBridge) that calls across.
+  struct CrossService {
+    using Factory = std::function<std::shared_ptr<const void>(std::shared_ptr<const void>)>;
+    struct Level {
+      bool in_host = false;
+      size_t module = 0, index = 0;    // in_host: the module and service of registered()
+      std::string server_module;       // !in_host: the in-process module
+      Factory make;                    // !in_host: its factory
+      std::shared_ptr<const void> fn;  // !in_host: its function, built by set_cross_services
+    };
+    std::string name;
+    std::vector<Level> levels;                         // provider first
+    std::shared_ptr<const sdk::ServiceBridge> bridge;  // of a server level: makes its proxies
+    std::shared_ptr<const void> server_top;            // what callers in the server get
   };
 
   // Starts the host and loads `modules` (dependency order) in it; throws keel::Error as an
@@ -95,12 +114,22 @@ class ModuleProcess {
   sdk::HttpResponse route(size_t module, size_t index, sdk::Env& env,
                           const sdk::HttpRequest& request);
 
+  // The chains that cross between this host and the server: builds their server levels, sends
+  // the layout to the host (and again to every restarted host). Set once per process.
+  void set_cross_services(std::vector<CrossService> services);
+  const std::vector<CrossService>& cross_services() const { return cross_; }
+  // "name:h0.1,s(sales_discount);...": two processes with the same layout answer alike.
+  static std::string layout(const std::vector<CrossService>& services);
+
   // How many times a host of this process died or was killed (crash, memory, deadline).
   std::int64_t failures() const;
   pid_t pid() const;
 
  private:
   class Call;
+  sdk::Record call_service(size_t service, size_t level, sdk::Env& env,
+                           const std::vector<sdk::Record>& args);
+  void send_cross_services();     // under mutex_
   void start();                   // under mutex_
   void stop();                    // kills and reaps the host, under mutex_
   std::string reap(bool killed);  // why the host ended, for the error
@@ -109,6 +138,7 @@ class ModuleProcess {
   std::vector<Spec> specs_;
   IsolationSettings settings_;
   std::vector<Registered> registered_;
+  std::vector<CrossService> cross_;
   mutable std::recursive_mutex mutex_;
   pid_t pid_ = -1;
   int fd_ = -1;

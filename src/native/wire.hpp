@@ -32,9 +32,12 @@ enum class Message : std::uint8_t {
   kRecordsResult = 7,  // server -> host
   kRecordsError = 8,   // server -> host
   kLog = 9,            // host -> server: env.log(), no answer
+  kServices = 10,      // server -> host: the service chains that cross between them, no answer
+  kServiceCall = 11,   // host -> server: call a server level of such a chain (answered as kRecords)
 };
 
-enum class Call : std::uint8_t { kHook = 1, kCompute = 2, kRoute = 3 };
+// kService: a host level of a service chain that crosses (its arguments, one record each).
+enum class Call : std::uint8_t { kHook = 1, kCompute = 2, kRoute = 3, kService = 4 };
 enum class RecordsOp : std::uint8_t { kList = 1, kRead = 2, kCreate = 3, kUpdate = 4, kRemove = 5 };
 
 // Value tags: never reuse a number.

@@ -433,6 +433,24 @@ TEST_P(NativeModes, RoutesRunInOneTransactionWithTheCallersContext) {
   EXPECT_EQ(call(port, "GET", "/api/v1/x/native_good/greet?name=x").body, R"({"text":"hello x"})");
 }
 
+// A chain of overrides that crosses between the server and a module host, twice: the provider
+// and the last override in one place, the override between them in the other.
+TEST_P(NativeModes, OverridesChainAcrossTheIsolationBoundary) {
+  const bool isolated = std::string(GetParam()) == "process";
+  config.module_isolation_overrides = {{"native_override_a", isolated ? "none" : "process"}};
+  install({"native_override_b"});
+  login_admin();
+  testing::TestServer server(config, database.conninfo());
+  auto r = call(server.port(), "GET", "/api/v1/x/native_good/greet?name=x");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"text":"[b [a hello x]]"})");
+  auto listing = call(server.port(), "GET", "/api/v1/modules/native");
+  EXPECT_NE(listing.body.find("service native_good.greet: native_good (new) <- native_override_a "
+                              "(override) <- native_override_b (override)"),
+            std::string::npos)
+      << listing.body;
+}
+
 TEST_P(NativeModes, OverridesChainInDependencyOrder) {
   install({"native_override_b"});
   login_admin();
@@ -448,7 +466,31 @@ TEST_P(NativeModes, OverridesChainInDependencyOrder) {
       << listing.body;
 }
 
-TEST_P(NativeModes, SalesTotalsComeFromNativeCodeAndTheDiscountOverridesThem) {
+// The demo in four set-ups: both modules in the server, both isolated, and each one isolated
+// while the other runs in the server (the pricing service of sales and its override by
+// sales_discount then cross between the server and the module host). Same answers in all.
+class SalesModes : public Native, public ::testing::WithParamInterface<const char*> {
+ protected:
+  void SetUp() override {
+    Native::SetUp();
+    std::string mode = GetParam();
+    if (mode == "sales_isolated") {
+      config.module_isolation = "process";
+      config.module_isolation_overrides = {{"sales_discount", "none"}};
+    } else if (mode == "discount_isolated") {
+      config.module_isolation_overrides = {{"sales_discount", "process"}};
+    } else {
+      config.module_isolation = mode;
+    }
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Isolation, SalesModes,
+                         ::testing::Values("none", "process", "sales_isolated",
+                                           "discount_isolated"),
+                         [](const auto& info) { return std::string(info.param); });
+
+TEST_P(SalesModes, SalesTotalsComeFromNativeCodeAndTheDiscountOverridesThem) {
   config.addons_path = {KEEL_SOURCE_DIR "/addons"};
   install({"sales"});
   login_admin();

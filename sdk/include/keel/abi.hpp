@@ -9,7 +9,8 @@
 #include "keel/version.hpp"
 
 // Raised whenever a type or a virtual function of the SDK changes in an incompatible way.
-#define KEEL_SDK_ABI_VERSION 2  // 2: Value carries a Decimal (keel/decimal.hpp)
+// 2: Value carries a Decimal (keel/decimal.hpp); 3: services carry a ServiceBridge (loader.hpp)
+#define KEEL_SDK_ABI_VERSION 3
 
 #define KEEL_SDK_STR_(x) #x
 #define KEEL_SDK_STR(x) KEEL_SDK_STR_(x)
