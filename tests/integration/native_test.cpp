@@ -760,5 +760,38 @@ TEST_F(NativeIsolation, AStaticInitialiserThatMisbehavesFailsTheInstallOnly) {
   install({"native_good"});
 }
 
+// A module whose host keeps failing is disabled after five failures in a minute: 503
+// native.disabled for its calls, with the server serving everything else; /metrics counts them.
+TEST_F(NativeIsolation, AModuleThatKeepsCrashingIsDisabled) {
+  config.module_call_timeout_ms = 999;  // a host of its own, with its own failure count
+  install({"native_hostile"});
+  login_admin();
+  testing::TestServer server(config, database.conninfo());
+  auto port = server.port();
+  auto crashed = [&] {
+    auto metrics = call(port, "GET", "/api/v1/metrics").body;
+    const std::string name = "keel_native_host_failures_total{kind=\"crashed\"} ";
+    auto at = metrics.find(name);
+    EXPECT_NE(at, std::string::npos) << metrics;
+    return at == std::string::npos ? -1L : std::atol(metrics.c_str() + at + name.size());
+  };
+  auto before = crashed();
+  for (int i = 0; i < 5; ++i) {
+    auto r = call(port, "POST", "/api/v1/records/nh_item", R"({"name": "null"})");
+    EXPECT_EQ(r.status, 500) << r.body;
+    EXPECT_EQ(problem_type(r), "urn:keel:problem:native.crashed") << r.body;
+  }
+  EXPECT_EQ(crashed(), before + 5);
+  // Disabled now: even its harmless route, without starting a host again.
+  auto ok = call(port, "GET", "/api/v1/x/native_hostile/ok");
+  EXPECT_EQ(ok.status, 503) << ok.body;
+  EXPECT_EQ(problem_type(ok), "urn:keel:problem:native.disabled");
+  EXPECT_NE(ok.body.find("disabled after repeated failures"), std::string::npos) << ok.body;
+  EXPECT_EQ(crashed(), before + 5);
+  // The rest of the server serves.
+  EXPECT_EQ(testing::http_request(port, "GET", "/api/v1/healthz").status, 200);
+  EXPECT_EQ(call(port, "GET", "/api/v1/records/nh_item?fields=name").status, 200);
+}
+
 }  // namespace
 }  // namespace keel::native
