@@ -42,11 +42,24 @@ bool send_frame(int fd, const std::string& frame) {
   return true;
 }
 
-namespace {
-// Reads exactly n bytes before `deadline` (none when deadline_ms < 0): 1, 0 (EOF/error), -1.
-int read_exactly(int fd, char* out, size_t n, Clock::time_point deadline, bool timed) {
-  size_t done = 0;
-  while (done < n) {
+int receive_frame(int fd, std::string& body, int deadline_ms, std::string& pending) {
+  bool timed = deadline_ms >= 0;
+  auto deadline = Clock::now() + std::chrono::milliseconds(timed ? deadline_ms : 0);
+  size_t need = 4;
+  char chunk[16 * 1024];
+  for (;;) {
+    if (pending.size() >= 4) {
+      auto* len = reinterpret_cast<const unsigned char*>(pending.data());
+      std::uint32_t n =
+          len[0] | (len[1] << 8) | (len[2] << 16) | (static_cast<std::uint32_t>(len[3]) << 24);
+      if (n == 0 || n > (1u << 30)) return 0;
+      need = 4 + static_cast<size_t>(n);
+      if (pending.size() >= need) {
+        body.assign(pending, 4, n);
+        pending.erase(0, need);
+        return 1;
+      }
+    }
     if (timed) {
       auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -57,26 +70,20 @@ int read_exactly(int fd, char* out, size_t n, Clock::time_point deadline, bool t
       if (r < 0) return 0;
       if (r == 0) return -1;
     }
-    ssize_t got = ::read(fd, out + done, n - done);
+    // Small frames (nearly all) in one read through `chunk`; a large one straight into place.
+    size_t old = pending.size();
+    ssize_t got;
+    if (need - old > sizeof chunk) {
+      pending.resize(need);
+      got = ::read(fd, pending.data() + old, need - old);
+      pending.resize(old + static_cast<size_t>(std::max<ssize_t>(got, 0)));
+    } else {
+      got = ::read(fd, chunk, sizeof chunk);
+      if (got > 0) pending.append(chunk, static_cast<size_t>(got));
+    }
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) return 0;
-    done += static_cast<size_t>(got);
   }
-  return 1;
-}
-}  // namespace
-
-int receive_frame(int fd, std::string& body, int deadline_ms) {
-  bool timed = deadline_ms >= 0;
-  auto deadline = Clock::now() + std::chrono::milliseconds(timed ? deadline_ms : 0);
-  unsigned char len[4];
-  int r = read_exactly(fd, reinterpret_cast<char*>(len), 4, deadline, timed);
-  if (r != 1) return r;
-  std::uint32_t n =
-      len[0] | (len[1] << 8) | (len[2] << 16) | (static_cast<std::uint32_t>(len[3]) << 24);
-  if (n == 0 || n > (1u << 30)) return 0;
-  body.resize(n);
-  return read_exactly(fd, body.data(), n, deadline, timed);
 }
 
 }  // namespace wire
@@ -224,6 +231,7 @@ void ModuleProcess::start() {
   }
   pid_ = pid;
   fd_ = fds[0];
+  inbox_.clear();
   ++generation_;
 
   // What it may read: the modules' folders and the system's libraries.
@@ -236,7 +244,7 @@ void ModuleProcess::start() {
   int got = 0;
   // Loading runs static initialisers: bounded like a call, with room for the dynamic loader.
   int deadline = static_cast<int>(std::max<std::int64_t>(settings_.timeout_ms, 10000));
-  if (wire::send_frame(fd_, load.frame())) got = wire::receive_frame(fd_, body, deadline);
+  if (wire::send_frame(fd_, load.frame())) got = wire::receive_frame(fd_, body, deadline, inbox_);
   if (got != 1) {
     std::string why = reap(got == -1);
     throw Error("native.crashed",
@@ -400,8 +408,8 @@ class ModuleProcess::Call {
     std::string body;
     for (;;) {
       auto start = Clock::now();
-      int got = wire::receive_frame(p_.fd_, body,
-                                    static_cast<int>(std::max<std::int64_t>(budget.count(), 0)));
+      int got = wire::receive_frame(
+          p_.fd_, body, static_cast<int>(std::max<std::int64_t>(budget.count(), 0)), p_.inbox_);
       budget -= std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
       if (got == -1) p_.died(module_, p_.reap(true), true);
       if (got == 0) p_.died(module_, p_.reap(false), false);

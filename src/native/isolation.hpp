@@ -142,6 +142,7 @@ class ModuleProcess {
   mutable std::recursive_mutex mutex_;
   pid_t pid_ = -1;
   int fd_ = -1;
+  std::string inbox_;             // bytes of the channel read past the last frame
   std::uint64_t generation_ = 0;  // +1 per host started
   std::int64_t failures_ = 0;
   std::deque<std::chrono::steady_clock::time_point> recent_failures_;

@@ -38,6 +38,7 @@ namespace {
 
 namespace fs = std::filesystem;
 int channel = 3;
+std::string inbox;  // bytes of the channel read past the last frame
 
 [[noreturn]] void quit(int status) {
   ::_exit(status);
@@ -174,7 +175,7 @@ void dispatch(wire::Reader& r);
 wire::Reader await_answer() {
   std::string body;
   for (;;) {
-    if (wire::receive_frame(channel, body, -1) != 1) quit(0);
+    if (wire::receive_frame(channel, body, -1, inbox) != 1) quit(0);
     wire::Reader r(std::move(body));
     if (r.type() == wire::Message::kRecordsResult) return r;
     if (r.type() == wire::Message::kRecordsError) {
@@ -468,7 +469,7 @@ int run(int argc, char** argv) {
   std::set_new_handler([] { quit(3); });
 
   std::string body;
-  if (wire::receive_frame(channel, body, -1) != 1) return 0;
+  if (wire::receive_frame(channel, body, -1, inbox) != 1) return 0;
   wire::Reader load(std::move(body));
   if (load.type() != wire::Message::kLoad) return 4;
   auto memory_mb = load.i64();
@@ -563,7 +564,7 @@ int run(int argc, char** argv) {
   send(loaded);
 
   for (;;) {
-    if (wire::receive_frame(channel, body, -1) != 1) return 0;
+    if (wire::receive_frame(channel, body, -1, inbox) != 1) return 0;
     wire::Reader r(std::move(body));
     if (r.type() == wire::Message::kServices) {
       set_cross_services(r);

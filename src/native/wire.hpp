@@ -275,7 +275,9 @@ inline void write_error(Writer& w, const sdk::Error& e, std::int64_t token) {
 // Sends/receives whole frames on a blocking descriptor; false on EOF or error.
 bool send_frame(int fd, const std::string& frame);
 // Reads one frame; deadline_ms < 0 waits forever. Returns 1 with a frame, 0 on EOF/error,
-// -1 when the deadline passed first.
-int receive_frame(int fd, std::string& body, int deadline_ms);
+// -1 when the deadline passed first. `pending` holds the channel's bytes read past the frame (one
+// per channel, empty when it opens): a frame takes one read, not one for its length and one for
+// its body.
+int receive_frame(int fd, std::string& body, int deadline_ms, std::string& pending);
 
 }  // namespace keel::native::wire
