@@ -12,6 +12,7 @@
 #include "modules/manifest.hpp"
 #include "modules/scaffold.hpp"
 #include "modules/signing.hpp"
+#include "native/host.hpp"
 
 namespace keel::cli {
 namespace fs = std::filesystem;
@@ -50,6 +51,13 @@ fs::path find_module_dir(const Config& config, const std::string& name) {
       near ? "did you mean \"" + std::string(*near) + "\"?" : "check the name and the addons path");
 }
 
+modules::Manifest module_manifest(const fs::path& dir) {
+  Diagnostics diagnostics;
+  auto manifest = modules::load_manifest(dir, diagnostics);
+  throw_if_errors(diagnostics, "module.invalid", "invalid manifest");
+  return *manifest;
+}
+
 int fetch(Context& c, bool update) {
   if (c.config.addons_path.empty())
     throw Error("fetch.no_directory", "there is no addons directory to fetch into",
@@ -77,9 +85,14 @@ int sign(Context& c, const Args& args) {
   if (args.key.empty())
     throw UsageError("--key FILE is required", "the secret key file to sign with");
   fs::path dir = find_module_dir(c.config, args.name);
-  auto key = modules::sign_module(dir, args.key);
+  // A native module's built library is signed too (the code that runs): it must be built first.
+  fs::path library;
+  if (auto manifest = module_manifest(dir); !manifest.library.empty())
+    library = native::Host::instance().locate(manifest);
+  auto key = modules::sign_module(dir, args.key, library);
   std::cout << "signed " << args.name << " (" << (dir / "SIGNATURE").string() << ") with key "
             << key.text() << '\n';
+  if (!library.empty()) std::cout << "  and its library " << library.string() << '\n';
   return 0;
 }
 
@@ -89,7 +102,18 @@ int verify(Context& c, const Args& args) {
   for (const auto& k : args.trusted)
     policy.trusted.push_back(modules::load_trusted_key(k));
   modules::verify_module(dir, policy.trusted, args.name);
-  std::cout << args.name << ": signature OK, every file as signed, by trusted key\n";
+  std::string library;
+  if (auto manifest = module_manifest(dir); !manifest.library.empty()) {
+    auto file = native::Host::instance().locate(manifest);
+    if (!file.empty()) {
+      auto digest =
+          modules::signed_library_digest(dir, policy.trusted, args.name, file.filename().string());
+      native::Host::open_checked(args.name, file, digest);
+      library = ", and its library " + file.string();
+    }
+  }
+  std::cout << args.name << ": signature OK, every file as signed" << library
+            << ", by trusted key\n";
   return 0;
 }
 

@@ -130,10 +130,16 @@ struct SignatureFile {
   std::string digest;
   std::string signature;  // 64 raw bytes
   std::vector<ContentEntry> entries;
+  // The built library (lib<library>.so) when the module has one: its SHA-256 (hex) and name.
+  std::string library_hash, library_name;
 };
 
-std::string signed_message(const std::string& digest) {
-  return std::string(kMessagePrefix) + digest;
+// The digest, then the library's line when there is one: a signature covers both.
+std::string signed_message(const SignatureFile& s) {
+  std::string message = std::string(kMessagePrefix) + s.digest;
+  if (!s.library_name.empty())
+    message += "\nlibrary sha256:" + s.library_hash + " " + s.library_name;
+  return message;
 }
 
 std::string render_signature(const SignatureFile& s) {
@@ -142,6 +148,7 @@ std::string render_signature(const SignatureFile& s) {
   out += "key " + s.key.text() + "\n";
   out += "digest " + s.digest + "\n";
   out += "signature " + to_base64(s.signature) + "\n";
+  if (!s.library_name.empty()) out += "library " + s.library_hash + " " + s.library_name + "\n";
   for (const auto& e : s.entries)
     out += std::string(e.link ? "link " : "file ") + e.hash + " " + e.path + "\n";
   return out;
@@ -194,6 +201,15 @@ std::optional<SignatureFile> parse_signature(const fs::path& file, Diagnostics& 
       }
       s.signature = *sig;
       have_sig = true;
+    } else if (word == "library") {
+      size_t sp2 = rest.find(' ');
+      if (sp2 != 64 || !from_hex(rest.substr(0, 64), 32) || rest.size() < 66 ||
+          rest.find('/', 65) != std::string::npos) {
+        bad("malformed library line");
+        continue;
+      }
+      s.library_hash = rest.substr(0, 64);
+      s.library_name = rest.substr(65);
     } else if (word == "file" || word == "link") {
       size_t sp2 = rest.find(' ');
       if (sp2 != 64 || !from_hex(rest.substr(0, 64), 32) || rest.size() < 66) {
@@ -356,7 +372,8 @@ PublicKey write_key_pair(const fs::path& file) {
   return key;
 }
 
-PublicKey sign_module(const fs::path& dir, const fs::path& secret_key_file) {
+PublicKey sign_module(const fs::path& dir, const fs::path& secret_key_file,
+                      const fs::path& library) {
   init_sodium();
   struct stat st {};
   if (::stat(secret_key_file.c_str(), &st) != 0)
@@ -381,7 +398,11 @@ PublicKey sign_module(const fs::path& dir, const fs::path& secret_key_file) {
   s.key.bytes.assign(reinterpret_cast<const char*>(pk.data()), pk.size());
   s.entries = module_contents(dir);
   s.digest = content_digest(s.entries);
-  std::string message = signed_message(s.digest);
+  if (!library.empty()) {
+    s.library_hash = file_sha256_hex(library);
+    s.library_name = library.filename().string();
+  }
+  std::string message = signed_message(s);
   s.signature.resize(crypto_sign_BYTES);
   crypto_sign_detached(reinterpret_cast<unsigned char*>(s.signature.data()), nullptr,
                        reinterpret_cast<const unsigned char*>(message.data()), message.size(),
@@ -423,7 +444,7 @@ Diagnostics check_signature(const fs::path& dir, const std::vector<PublicKey>& t
                    "sign the module again with `keel module sign " + name + " --key FILE`");
     return problems;
   }
-  std::string message = signed_message(s->digest);
+  std::string message = signed_message(*s);
   if (crypto_sign_verify_detached(
           reinterpret_cast<const unsigned char*>(s->signature.data()),
           reinterpret_cast<const unsigned char*>(message.data()), message.size(),
@@ -461,6 +482,51 @@ Diagnostics check_signature(const fs::path& dir, const std::vector<PublicKey>& t
                                    : "if you trust its signer, add the key to "
                                      "security.trusted_keys (or pass --key FILE.pub)");
   return problems;
+}
+
+std::string signed_library_digest(const fs::path& dir, const std::vector<PublicKey>& trusted,
+                                  std::string_view module_name, const std::string& library_file) {
+  init_sodium();
+  Diagnostics problems;
+  const std::string name(module_name);
+  const std::string resign = "build it, then sign the module with `keel module sign " + name +
+                             " --key FILE` (that signs the built " + library_file + " too)";
+  fs::path file = dir / kSignatureFile;
+  std::error_code ec;
+  std::optional<SignatureFile> s;
+  if (!fs::is_regular_file(fs::symlink_status(file, ec))) {
+    problems.error({file},
+                   "module \"" + name + "\" is not signed (no SIGNATURE file): its library " +
+                       library_file + " is refused",
+                   resign);
+  } else if ((s = parse_signature(file, problems))) {
+    std::string message = signed_message(*s);
+    if (content_digest(s->entries) != s->digest ||
+        crypto_sign_verify_detached(
+            reinterpret_cast<const unsigned char*>(s->signature.data()),
+            reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+            reinterpret_cast<const unsigned char*>(s->key.bytes.data())) != 0)
+      problems.error(
+          {file}, "the signature of \"" + name + "\" is not valid (SIGNATURE was altered)", resign);
+    else if (std::find(trusted.begin(), trusted.end(), s->key) == trusted.end())
+      problems.error({file},
+                     "module \"" + name + "\" is signed by an untrusted key " + s->key.text(),
+                     "if you trust its signer, add the key to security.trusted_keys");
+    else if (s->library_name.empty())
+      problems.error({file},
+                     "module \"" + name + "\" is signed without its library " + library_file +
+                         ": the code that would run is not covered",
+                     resign);
+    else if (s->library_name != library_file)
+      problems.error(
+          {file},
+          "module \"" + name + "\" signs the library " + s->library_name + ", not " + library_file,
+          resign);
+  }
+  throw_if_errors(problems, "module.signature",
+                  "security.require_signed_modules is on and the library of module \"" + name +
+                      "\" is not signed");
+  return "sha256:" + s->library_hash;
 }
 
 void verify_module(const fs::path& dir, const std::vector<PublicKey>& trusted,

@@ -59,9 +59,21 @@ PublicKey load_trusted_key(const std::string& spec);
 PublicKey write_key_pair(const std::filesystem::path& file);
 
 // Signs the module folder `dir` with the secret key in `secret_key_file`: writes `dir`/SIGNATURE.
-// Returns the signer's public key.
+// With `library` (the built lib<library>.so of a native module, wherever it lies), SIGNATURE also
+// records the library's SHA-256 and name, and the signature covers them. Returns the signer's
+// public key.
 PublicKey sign_module(const std::filesystem::path& dir,
-                      const std::filesystem::path& secret_key_file);
+                      const std::filesystem::path& secret_key_file,
+                      const std::filesystem::path& library = {});
+
+// The SHA-256 ("sha256:<hex>") that the SIGNATURE of module folder `dir` records for its library
+// `library_file` ("libsales.so"), once the signature is valid and by a key of `trusted`. Throws a
+// ValidationError (`module.signature`) when the module is unsigned, its SIGNATURE is altered or
+// untrusted, or it does not sign that library. What native code loading compares the library's
+// bytes with (security.require_signed_modules), before it opens the library.
+std::string signed_library_digest(const std::filesystem::path& dir,
+                                  const std::vector<PublicKey>& trusted,
+                                  std::string_view module_name, const std::string& library_file);
 
 // Checks the module folder `dir` against its SIGNATURE and `trusted`: every problem at once
 // (no SIGNATURE; a malformed or forged SIGNATURE; each changed, added or removed file; a key

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "app/error.hpp"
+#include "keel/layout.hpp"  // Keel's side of the locked layouts
 #include "modules/manifest.hpp"
 #include "native/abi.hpp"
 #include "schema/registry.hpp"
@@ -53,10 +54,11 @@ class RecordingLoader final : public sdk::Loader {
   const std::string& failure() const { return failure_; }
 
  protected:
-  void add_service(std::string name, std::string signature, sdk::Policy policy,
-                   ServiceFactory make) override {
+  void add_service(std::string name, std::string signature, sdk::Policy policy, ServiceFactory make,
+                   std::shared_ptr<const sdk::ServiceBridge> bridge) override {
     require(!name.empty(), "a service without a name");
-    module_.services.push_back({std::move(name), std::move(signature), policy, std::move(make)});
+    module_.services.push_back(
+        {std::move(name), std::move(signature), policy, std::move(make), std::move(bridge)});
   }
 
  private:
@@ -153,27 +155,64 @@ fs::path Host::locate(const modules::Manifest& manifest) const {
               "searched: " + searched);
 }
 
-void Host::load(const modules::Manifest& manifest) {
+std::unique_ptr<LibraryFile> Host::open_checked(const std::string& name, const fs::path& file,
+                                                const std::optional<std::string>& digest) {
+  auto library = std::make_unique<LibraryFile>(file);
+  const std::string where = file.string();
+  if (digest && library->digest() != *digest)
+    throw Error("module.signature",
+                "module \"" + name + "\": " + where +
+                    " is not the library that was signed (signed " + *digest + ", the file is " +
+                    library->digest() + ")",
+                "rebuild the signed sources, or if the change is wanted, sign the module again "
+                "with `keel module sign " +
+                    name + " --key FILE`");
+  if (!library->abi())
+    throw Error("native.abi", "module \"" + name + "\": " + where + " has no Keel ABI note",
+                "define the module with KEEL_MODULE(" + name +
+                    ") from <keel/module.hpp> and rebuild it against the SDK of this Keel");
+  if (auto why = abi_mismatch(*library->abi(), host_abi()))
+    throw Error("native.abi", "module \"" + name + "\": cannot use " + where + ": " + *why,
+                "rebuild the module against the SDK of this Keel");
+  const sdk::AbiBlock& abi = *library->abi();
+  std::string_view declared(abi.module, strnlen(abi.module, sizeof abi.module));
+  if (declared != name)
+    throw Error("native.abi",
+                "module \"" + name + "\": " + where + " was built for module \"" +
+                    std::string(declared) + "\"",
+                "write KEEL_MODULE(" + name + ") or fix `library:` in the manifest");
+  return library;
+}
+
+void Host::load(const modules::Manifest& manifest, const IsolationSettings& settings) {
   if (manifest.library.empty()) return;
   if (loaded(manifest.name)) return;
   auto module = std::make_unique<Module>();
   module->name = manifest.name;
   module->file = locate(manifest);
+  std::unique_ptr<LibraryFile> file;
+  if (!module->file.empty()) {
+    std::optional<std::string> digest;
+    if (settings.signed_library)
+      digest = settings.signed_library(manifest, module->file.filename().string());
+    file = open_checked(manifest.name, module->file, digest);
+  }
   std::lock_guard lock(mutex_);
   if (modules_.count(manifest.name)) return;
-  load_locked(std::move(module), manifest.library);
+  load_locked(std::move(module), manifest.library, file.get());
 }
 
-void Host::load_file(const std::string& name, const fs::path& file) {
+void Host::load_file(const std::string& name, const LibraryFile& file) {
   auto module = std::make_unique<Module>();
   module->name = name;
-  module->file = file;
+  module->file = file.path();
   std::lock_guard lock(mutex_);
   if (modules_.count(name)) return;
-  load_locked(std::move(module), name);
+  load_locked(std::move(module), name, &file);
 }
 
-void Host::load_locked(std::unique_ptr<Module> module, const std::string& library) {
+void Host::load_locked(std::unique_ptr<Module> module, const std::string& library,
+                       const LibraryFile* file) {
   const std::string name = module->name;
   const sdk::AbiBlock* abi = nullptr;
   InitFunction init = nullptr;
@@ -184,11 +223,14 @@ void Host::load_locked(std::unique_ptr<Module> module, const std::string& librar
     where = "lib" + library + " (linked into keel)";
   } else {
     where = module->file.string();
-    // Never closed: code of the module may run until the process ends.
-    void* handle = dlopen(module->file.c_str(), RTLD_NOW | RTLD_LOCAL);
+    // The file checked before (open_checked), through its descriptor: the bytes checked are the
+    // bytes loaded. Never closed: code of the module may run until the process ends.
+    void* handle =
+        dlopen(file ? file->loader_path().c_str() : module->file.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle)
       throw Error("native.load", "module \"" + name + "\": cannot load " + where,
                   "check that the library was built for this machine and links", dlerror());
+    if (file) file->keep_open();
     abi = static_cast<const sdk::AbiBlock*>(dlsym(handle, "keel_module_abi"));
     if (!abi)
       throw Error("native.abi", "module \"" + name + "\": " + where + " exports no keel_module_abi",
@@ -265,11 +307,11 @@ std::map<std::string, Host::Module, std::less<>> proxies_of(
                           [p, mi, i](sdk::Env& env, const sdk::HttpRequest& req) {
                             return p->route(mi, i, env, req);
                           }});
-    // Services run between the modules of the host; the server knows them for the checks and
-    // listings only (ModuleEnv::find_service refuses them).
-    for (const auto& [name, signature, policy] : all[mi].services)
+    // Services run in the host; the server builds proxies of those whose chain crosses into it
+    // (Host::extensions), and knows the others for the checks and listings only.
+    for (const auto& [name, signature, policy, bridged] : all[mi].services)
       m.services.push_back(
-          {name, signature, policy, [](std::shared_ptr<const void>) { return nullptr; }});
+          {name, signature, policy, [](std::shared_ptr<const void>) { return nullptr; }, nullptr});
   }
   return out;
 }
@@ -285,7 +327,7 @@ std::shared_ptr<const Extensions> Host::extensions(
   for (const auto* m : modules) {
     if (m->library.empty()) continue;
     if (!isolation.isolates(m->name)) {
-      load(*m);
+      load(*m, isolation);
       continue;
     }
     auto file = locate(*m);
@@ -293,12 +335,16 @@ std::shared_ptr<const Extensions> Host::extensions(
       throw Error("native.isolation",
                   "module \"" + m->name + "\" is linked into keel and cannot run isolated",
                   "build it as lib" + m->library + ".so, or set its isolation to \"none\"");
-    key += "|" + m->name + "=" + file.string();
-    isolated.push_back({m->name, file});
+    // Checked here as in-process (signature, ABI note), before a host is started; the host
+    // loads only these bytes.
+    std::optional<std::string> digest;
+    if (isolation.signed_library) digest = isolation.signed_library(*m, file.filename().string());
+    auto checked = open_checked(m->name, file, digest);
+    key += "|" + m->name + "=" + file.string() + "@" + checked->digest();
+    isolated.push_back({m->name, file, checked->digest()});
   }
-  auto out = std::make_shared<Extensions>();
-  std::map<std::string, Module, std::less<>> proxies;
-  if (!isolated.empty()) {
+  // The module host of `key` (started when there is none yet).
+  auto process_of = [&](const std::string& key) {
     std::shared_ptr<ModuleProcess> process;
     {
       std::lock_guard lock(mutex_);
@@ -309,9 +355,44 @@ std::shared_ptr<const Extensions> Host::extensions(
       std::lock_guard lock(mutex_);
       processes_[key] = process;
     }
+    return process;
+  };
+  std::shared_ptr<ModuleProcess> process;
+  if (!isolated.empty()) process = process_of(key);
+  auto [out, cross] = assemble(modules, registry, isolation, process);
+  if (!cross.empty()) {
+    // Service chains that cross between the server and the host: the host builds its levels
+    // once per process. A host set up for another layout (a module installed in-process since)
+    // is not changed under the snapshots that use it: another host gets this layout.
+    auto layout = ModuleProcess::layout(cross);
+    if (!process->cross_services().empty() &&
+        ModuleProcess::layout(process->cross_services()) != layout) {
+      process = process_of(key + "#" + layout);
+      std::tie(out, cross) = assemble(modules, registry, isolation, process);
+    }
+    if (process->cross_services().empty()) process->set_cross_services(std::move(cross));
+    for (const auto& c : process->cross_services())
+      out->services_.at(c.name).top = c.server_top;
+  }
+  return out;
+}
+
+std::pair<std::shared_ptr<Extensions>, std::vector<ModuleProcess::CrossService>> Host::assemble(
+    const std::vector<const modules::Manifest*>& modules, const schema::Registry& registry,
+    const IsolationSettings& isolation, const std::shared_ptr<ModuleProcess>& process) {
+  auto out = std::make_shared<Extensions>();
+  std::map<std::string, Module, std::less<>> proxies;
+  if (process) {
     proxies = proxies_of(process);
     out->process_ = process;
   }
+  // The levels of every service chain, provider first, in the server or in the host.
+  struct Chain {
+    std::vector<ModuleProcess::CrossService::Level> levels;
+    std::vector<const Module::ServiceReg*> regs;  // the server's levels (null for the host's)
+    std::vector<bool> bridged;
+  };
+  std::map<std::string, Chain, std::less<>> chains;
   std::lock_guard lock(mutex_);
   for (const auto* m : modules) {
     const Module* found = nullptr;
@@ -372,14 +453,32 @@ std::shared_ptr<const Extensions> Host::extensions(
       out->routes_.push_back({{name, sdk::Policy::kNew}, r.method, pattern, r.fn});
     }
 
-    for (const auto& s : module.services) {
+    const bool in_host = proxies.count(name) > 0;
+    size_t host_module = 0;
+    if (in_host)
+      while (process->registered().at(host_module).module != name)
+        ++host_module;
+    for (size_t si = 0; si < module.services.size(); ++si) {
+      const auto& s = module.services[si];
+      ModuleProcess::CrossService::Level level;
+      level.in_host = in_host;
+      if (in_host) {
+        level.module = host_module;
+        level.index = si;
+      } else {
+        level.server_module = name;
+        level.make = s.make;
+      }
+      bool bridged = in_host ? std::get<3>(process->registered()[host_module].services[si])
+                             : s.bridge != nullptr;
       auto found = out->services_.find(s.name);
       if (s.policy == sdk::Policy::kNew) {
         if (found != out->services_.end())
           conflict("service \"" + s.name + "\" is provided by both \"" +
                        found->second.chain.front().module + "\" and \"" + name + "\"",
                    "the later module overrides it: loader.override_service<Sig>(...)");
-        out->services_[s.name] = {s.signature, {{name, s.policy}}, s.make(nullptr)};
+        out->services_[s.name] = {s.signature, {{name, s.policy}}, nullptr};
+        chains[s.name] = {{level}, {in_host ? nullptr : &s}, {bridged}};
         continue;
       }
       if (found == out->services_.end())
@@ -391,16 +490,45 @@ std::shared_ptr<const Extensions> Host::extensions(
                      demangle(s.signature) + ", but \"" + found->second.chain.front().module +
                      "\" provides it as " + demangle(found->second.signature),
                  "use the provider's signature");
-      if (!found->second.top && !proxies.count(name))
-        conflict("module \"" + name + "\" overrides service \"" + s.name +
-                     "\", which an isolated module provides",
-                 "run both modules in the same isolation mode "
-                 "(security.module_isolation_overrides)");
-      found->second.top = s.make(found->second.top);
       found->second.chain.push_back({name, s.policy});
+      auto& chain = chains.at(s.name);
+      chain.levels.push_back(level);
+      chain.regs.push_back(in_host ? nullptr : &s);
+      chain.bridged.push_back(bridged);
     }
   }
-  return out;
+  // Each chain on one side is built there; one that crosses is built on both (the host's levels
+  // by the host), with proxies where a level's `next` lies on the other side.
+  std::vector<ModuleProcess::CrossService> cross;
+  for (auto& [name, chain] : chains) {
+    auto& service = out->services_.at(name);
+    size_t in_host = 0;
+    for (const auto& l : chain.levels)
+      in_host += l.in_host ? 1 : 0;
+    if (in_host == chain.levels.size()) continue;  // the host's: ModuleEnv refuses it here
+    if (in_host == 0) {
+      for (const auto* reg : chain.regs)
+        service.top = reg->make(service.top);
+      continue;
+    }
+    ModuleProcess::CrossService c;
+    c.name = name;
+    for (size_t i = 0; i < chain.levels.size(); ++i) {
+      if (!chain.bridged[i])
+        conflict("service \"" + name +
+                     "\" is provided and overridden by modules in two isolation "
+                     "modes, and the signature " +
+                     demangle(service.signature) + " of \"" + service.chain[i].module +
+                     "\" cannot cross between processes",
+                 "give it parameters and a result of Value, Record, Decimal, std::string, bool, "
+                 "integers or double after Env&, or run these modules in the same isolation "
+                 "mode (security.module_isolation_overrides)");
+      if (chain.regs[i] && !c.bridge) c.bridge = chain.regs[i]->bridge;
+    }
+    c.levels = std::move(chain.levels);
+    cross.push_back(std::move(c));
+  }
+  return {out, std::move(cross)};
 }
 
 void Host::stopping() {

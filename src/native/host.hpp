@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "keel/abi.hpp"
 #include "native/extensions.hpp"
 #include "native/isolation.hpp"
+#include "native/library_file.hpp"
 
 namespace keel::modules {
 struct Manifest;
@@ -32,11 +34,13 @@ class Host {
   static Host& instance();
 
   // Loads the library of `manifest` (`library:`) unless it has none or is loaded already:
-  // finds lib<library>.so (library_dirs), dlopen(RTLD_NOW | RTLD_LOCAL), checks the exported
-  // ABI block (SDK ABI, Keel version, compiler, standard library, module name) before calling
-  // anything, then keel_module_init with a Loader and the module's on_loaded callbacks.
-  // Throws keel::Error (`native.*`) naming the module, the file and the cause.
-  void load(const modules::Manifest& manifest);
+  // finds lib<library>.so (library_dirs), opens the file and checks, before any of its code
+  // runs, its signature (settings.signed_library) and its ABI note (SDK ABI, Keel version,
+  // compiler, standard library, module name); then dlopen(RTLD_NOW | RTLD_LOCAL) of that open
+  // file, the exported ABI block again, keel_module_init with a Loader and the module's
+  // on_loaded callbacks. Throws keel::Error (`native.*`, `module.signature`) naming the module,
+  // the file and the cause.
+  void load(const modules::Manifest& manifest, const IsolationSettings& settings = {});
 
   // The extensions of `modules` (installed ones, dependency order), loading what is not loaded
   // yet, checked against `registry`: hooks and computed fields on entities and fields that
@@ -50,8 +54,16 @@ class Host {
 
   // lib<library>.so of `manifest` (a library linked into keel: empty); throws native.not_found.
   std::filesystem::path locate(const modules::Manifest& manifest) const;
-  // Loads `file` as module `name` (the module host: the server found the file).
-  void load_file(const std::string& name, const std::filesystem::path& file);
+  // Loads `file`, opened and checked already, as module `name` (the module host: the server
+  // found the file).
+  void load_file(const std::string& name, const LibraryFile& file);
+
+  // Opens lib<library>.so of module `name` and checks it before anything of it runs: its bytes
+  // against `digest` (when given: a signed library, or the one the server checked), and its ABI
+  // note against this Keel's. Throws keel::Error (module.signature, native.abi, native.load).
+  static std::unique_ptr<LibraryFile> open_checked(const std::string& name,
+                                                   const std::filesystem::path& file,
+                                                   const std::optional<std::string>& digest);
 
   // Where lib<library>.so of `manifest` is looked for, in order: KEEL_LIBRARY_PATH (':'),
   // directories added here, the build's addon output directory, then the module folder's
@@ -88,6 +100,7 @@ class Host {
       std::string name, signature;
       sdk::Policy policy;
       ServiceFactory make;
+      std::shared_ptr<const sdk::ServiceBridge> bridge;  // how it crosses; null: it cannot
     };
 
     std::string name;
@@ -104,7 +117,13 @@ class Host {
  private:
   Host();
   ~Host();
-  void load_locked(std::unique_ptr<Module> module, const std::string& library);
+  void load_locked(std::unique_ptr<Module> module, const std::string& library,
+                   const LibraryFile* file);
+  // The extensions of `modules`, isolated ones through `process`, and the service chains that
+  // cross between the server and that host (their tops still unset in the result).
+  std::pair<std::shared_ptr<Extensions>, std::vector<ModuleProcess::CrossService>> assemble(
+      const std::vector<const modules::Manifest*>& modules, const schema::Registry& registry,
+      const IsolationSettings& isolation, const std::shared_ptr<ModuleProcess>& process);
 
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Module>, std::less<>> modules_;

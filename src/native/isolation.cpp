@@ -16,6 +16,8 @@
 
 #include "app/config.hpp"
 #include "app/error.hpp"
+#include "modules/manifest.hpp"
+#include "modules/signing.hpp"
 #include "native/errors.hpp"
 #include "native/wire.hpp"
 
@@ -41,11 +43,24 @@ bool send_frame(int fd, const std::string& frame) {
   return true;
 }
 
-namespace {
-// Reads exactly n bytes before `deadline` (none when deadline_ms < 0): 1, 0 (EOF/error), -1.
-int read_exactly(int fd, char* out, size_t n, Clock::time_point deadline, bool timed) {
-  size_t done = 0;
-  while (done < n) {
+int receive_frame(int fd, std::string& body, int deadline_ms, std::string& pending) {
+  bool timed = deadline_ms >= 0;
+  auto deadline = Clock::now() + std::chrono::milliseconds(timed ? deadline_ms : 0);
+  size_t need = 4;
+  char chunk[16 * 1024];
+  for (;;) {
+    if (pending.size() >= 4) {
+      auto* len = reinterpret_cast<const unsigned char*>(pending.data());
+      std::uint32_t n =
+          len[0] | (len[1] << 8) | (len[2] << 16) | (static_cast<std::uint32_t>(len[3]) << 24);
+      if (n == 0 || n > (1u << 30)) return 0;
+      need = 4 + static_cast<size_t>(n);
+      if (pending.size() >= need) {
+        body.assign(pending, 4, n);
+        pending.erase(0, need);
+        return 1;
+      }
+    }
     if (timed) {
       auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -56,26 +71,20 @@ int read_exactly(int fd, char* out, size_t n, Clock::time_point deadline, bool t
       if (r < 0) return 0;
       if (r == 0) return -1;
     }
-    ssize_t got = ::read(fd, out + done, n - done);
+    // Small frames (nearly all) in one read through `chunk`; a large one straight into place.
+    size_t old = pending.size();
+    ssize_t got;
+    if (need - old > sizeof chunk) {
+      pending.resize(need);
+      got = ::read(fd, pending.data() + old, need - old);
+      pending.resize(old + static_cast<size_t>(std::max<ssize_t>(got, 0)));
+    } else {
+      got = ::read(fd, chunk, sizeof chunk);
+      if (got > 0) pending.append(chunk, static_cast<size_t>(got));
+    }
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) return 0;
-    done += static_cast<size_t>(got);
   }
-  return 1;
-}
-}  // namespace
-
-int receive_frame(int fd, std::string& body, int deadline_ms) {
-  bool timed = deadline_ms >= 0;
-  auto deadline = Clock::now() + std::chrono::milliseconds(timed ? deadline_ms : 0);
-  unsigned char len[4];
-  int r = read_exactly(fd, reinterpret_cast<char*>(len), 4, deadline, timed);
-  if (r != 1) return r;
-  std::uint32_t n =
-      len[0] | (len[1] << 8) | (len[2] << 16) | (static_cast<std::uint32_t>(len[3]) << 24);
-  if (n == 0 || n > (1u << 30)) return 0;
-  body.resize(n);
-  return read_exactly(fd, body.data(), n, deadline, timed);
 }
 
 }  // namespace wire
@@ -90,6 +99,14 @@ IsolationSettings isolation_of(const Config& config) {
     s.isolated = [config_copy = config](const std::string& m) { return config_copy.isolated(m); };
   s.timeout_ms = config.module_call_timeout_ms;
   s.memory_mb = config.module_memory_limit_mb;
+  if (config.require_signed_modules) {
+    auto policy = std::make_shared<const modules::TrustPolicy>(modules::trust_policy(config));
+    s.signed_library = [policy](const modules::Manifest& m,
+                                const std::string& file) -> std::optional<std::string> {
+      if (m.core) return std::nullopt;  // core modules ship with Keel
+      return modules::signed_library_digest(m.dir, policy->trusted, m.name, file);
+    };
+  }
   return s;
 }
 
@@ -215,6 +232,7 @@ void ModuleProcess::start() {
   }
   pid_ = pid;
   fd_ = fds[0];
+  inbox_.clear();
   ++generation_;
 
   // What it may read: the modules' folders and the system's libraries.
@@ -222,12 +240,12 @@ void ModuleProcess::start() {
   load.i64(settings_.memory_mb);
   load.u32(static_cast<std::uint32_t>(specs_.size()));
   for (const auto& s : specs_)
-    load.str(s.name).str(s.file.string());
+    load.str(s.name).str(s.file.string()).str(s.digest);
   std::string body;
   int got = 0;
   // Loading runs static initialisers: bounded like a call, with room for the dynamic loader.
   int deadline = static_cast<int>(std::max<std::int64_t>(settings_.timeout_ms, 10000));
-  if (wire::send_frame(fd_, load.frame())) got = wire::receive_frame(fd_, body, deadline);
+  if (wire::send_frame(fd_, load.frame())) got = wire::receive_frame(fd_, body, deadline, inbox_);
   if (got != 1) {
     std::string why = reap(got == -1);
     throw Error("native.crashed",
@@ -267,10 +285,11 @@ void ModuleProcess::start() {
     for (auto n = r.u32(); n > 0; --n) {
       auto name = r.str();
       auto signature = r.str();
-      m.services.emplace_back(std::move(name), std::move(signature),
-                              static_cast<sdk::Policy>(r.u8()));
+      auto policy = static_cast<sdk::Policy>(r.u8());
+      m.services.emplace_back(std::move(name), std::move(signature), policy, r.u8() != 0);
     }
   }
+  send_cross_services();
   if (registered_.empty()) {
     registered_ = std::move(registered);
     spdlog::info("native: module host {} loaded {} module(s), first {}", pid_, specs_.size(),
@@ -279,6 +298,58 @@ void ModuleProcess::start() {
     reap(true);
     throw Error("native.host", "the restarted module host registered other things");
   }
+}
+
+std::string ModuleProcess::layout(const std::vector<CrossService>& services) {
+  std::string out;
+  for (const auto& s : services) {
+    out += s.name + ":";
+    for (const auto& l : s.levels)
+      out += l.in_host ? "h" + std::to_string(l.module) + "." + std::to_string(l.index) + ","
+                       : "s(" + l.server_module + "),";
+    out += ";";
+  }
+  return out;
+}
+
+void ModuleProcess::send_cross_services() {
+  if (cross_.empty() || fd_ < 0) return;
+  wire::Writer w(wire::Message::kServices);
+  w.u32(static_cast<std::uint32_t>(cross_.size()));
+  for (const auto& s : cross_) {
+    w.str(s.name).u32(static_cast<std::uint32_t>(s.levels.size()));
+    for (const auto& l : s.levels)
+      w.u8(l.in_host ? 1 : 0)
+          .u32(static_cast<std::uint32_t>(l.module))
+          .u32(static_cast<std::uint32_t>(l.index));
+  }
+  wire::send_frame(fd_, w.frame());  // a host gone meanwhile fails the next call
+}
+
+void ModuleProcess::set_cross_services(std::vector<CrossService> services) {
+  std::lock_guard lock(mutex_);
+  // The server's levels, each on the one below it: a host level below is called through a
+  // proxy (the bridge of a server level makes it).
+  for (size_t si = 0; si < services.size(); ++si) {
+    auto& s = services[si];
+    auto across = [this, si](size_t level) {
+      return [this, si, level](sdk::Env& env, const std::vector<sdk::Record>& args) {
+        return call_service(si, level, env, args);
+      };
+    };
+    for (size_t i = 0; i < s.levels.size(); ++i) {
+      auto& l = s.levels[i];
+      if (l.in_host) continue;
+      std::shared_ptr<const void> next;
+      if (i > 0)
+        next = s.levels[i - 1].in_host ? s.bridge->proxy(across(i - 1)) : s.levels[i - 1].fn;
+      l.fn = l.make(next);
+    }
+    s.server_top =
+        s.levels.back().in_host ? s.bridge->proxy(across(s.levels.size() - 1)) : s.levels.back().fn;
+  }
+  cross_ = std::move(services);
+  send_cross_services();
 }
 
 void ModuleProcess::died(size_t module, const std::string& why, bool timeout) {
@@ -338,8 +409,8 @@ class ModuleProcess::Call {
     std::string body;
     for (;;) {
       auto start = Clock::now();
-      int got = wire::receive_frame(p_.fd_, body,
-                                    static_cast<int>(std::max<std::int64_t>(budget.count(), 0)));
+      int got = wire::receive_frame(
+          p_.fd_, body, static_cast<int>(std::max<std::int64_t>(budget.count(), 0)), p_.inbox_);
       budget -= std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
       if (got == -1) p_.died(module_, p_.reap(true), true);
       if (got == 0) p_.died(module_, p_.reap(false), false);
@@ -351,6 +422,9 @@ class ModuleProcess::Call {
           fail(r);
         case wire::Message::kRecords:
           records(r);
+          break;
+        case wire::Message::kServiceCall:
+          service(r);
           break;
         case wire::Message::kLog: {
           auto level = static_cast<sdk::LogLevel>(r.u8());
@@ -378,22 +452,28 @@ class ModuleProcess::Call {
                      std::move(errors));
   }
 
+  // A server level of a crossing service chain, called by a level in the host.
+  void service(wire::Reader& r) {
+    auto si = r.u32();
+    auto level = r.u32();
+    std::vector<sdk::Record> args(r.u32());
+    for (auto& a : args)
+      a = r.record();
+    answer([&](wire::Writer& out) {
+      if (si >= p_.cross_.size() || level >= p_.cross_[si].levels.size() ||
+          p_.cross_[si].levels[level].in_host)
+        throw Error("native.host", "the module host called a service level it does not have");
+      const auto& s = p_.cross_[si];
+      out.record(s.bridge->invoke(s.levels[level].fn.get(), env_, args));
+    });
+  }
+
   void records(wire::Reader& r) {
     bool elevated = r.u8() != 0;
     std::string reason = r.str();
     auto op = static_cast<wire::RecordsOp>(r.u8());
     std::string entity = r.str();
-    wire::Writer out(wire::Message::kRecordsResult);
-    auto error = [&](int status, const std::string& code, const std::string& message,
-                     const std::string& hint, const std::vector<sdk::FieldError>& errors) {
-      failures_.push_back(std::current_exception());
-      wire::Writer e(wire::Message::kRecordsError);
-      wire::write_error(e, sdk::Error(status, code, message, hint, errors),
-                        static_cast<std::int64_t>(failures_.size() - 1));
-      return e;
-    };
-    std::optional<wire::Writer> reply;
-    try {
+    answer([&](wire::Writer& out) {
       sdk::Records& recs = elevated ? env_.elevated(reason) : env_.records();
       switch (op) {
         case wire::RecordsOp::kList: {
@@ -427,6 +507,25 @@ class ModuleProcess::Call {
           recs.remove(entity, r.i64());
           break;
       }
+    });
+  }
+
+  // Runs `op` (a request of the host) and sends its answer, or its failure, which is kept to be
+  // rethrown as it was if the module lets it through.
+  template <typename Op>
+  void answer(Op op) {
+    wire::Writer out(wire::Message::kRecordsResult);
+    auto error = [&](int status, const std::string& code, const std::string& message,
+                     const std::string& hint, const std::vector<sdk::FieldError>& errors) {
+      failures_.push_back(std::current_exception());
+      wire::Writer e(wire::Message::kRecordsError);
+      wire::write_error(e, sdk::Error(status, code, message, hint, errors),
+                        static_cast<std::int64_t>(failures_.size() - 1));
+      return e;
+    };
+    std::optional<wire::Writer> reply;
+    try {
+      op(out);
     } catch (const sdk::Error& e) {
       reply = error(e.status(), e.code(), e.what(), e.hint(), e.errors());
     } catch (const ApiError& e) {
@@ -491,6 +590,18 @@ std::vector<sdk::Value> ModuleProcess::compute(size_t module, size_t index, sdk:
   for (auto& v : out)
     v = r.value();
   return out;
+}
+
+sdk::Record ModuleProcess::call_service(size_t service, size_t level, sdk::Env& env,
+                                        const std::vector<sdk::Record>& args) {
+  std::lock_guard lock(mutex_);
+  const auto& l = cross_.at(service).levels.at(level);
+  auto w = call_header(wire::Call::kService, l.module, level, env);
+  w.u32(static_cast<std::uint32_t>(service)).u32(static_cast<std::uint32_t>(args.size()));
+  for (const auto& a : args)
+    w.record(a);
+  Call call(*this, l.module, env);
+  return call.run(w).record();
 }
 
 sdk::HttpResponse ModuleProcess::route(size_t module, size_t index, sdk::Env& env,

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +30,9 @@
 namespace keel {
 struct Config;
 }
+namespace keel::modules {
+struct Manifest;
+}
 
 namespace keel::native {
 
@@ -36,6 +40,13 @@ struct IsolationSettings {
   std::function<bool(const std::string& module)> isolated;  // empty: every module in-process
   std::int64_t timeout_ms = 2000;                           // one call's time in the host
   std::int64_t memory_mb = 1024;                            // the host's address space
+  // With security.require_signed_modules: the SHA-256 ("sha256:<hex>") the module's signature
+  // records for its library `file` ("libsales.so"), checked against the library's bytes before
+  // it is opened, in both modes; throws module.signature when it is not signed. nullopt: no
+  // check (a core module, or signatures not required). Empty: no check at all.
+  std::function<std::optional<std::string>(const modules::Manifest& module,
+                                           const std::string& file)>
+      signed_library;
 
   bool isolates(const std::string& module) const { return isolated && isolated(module); }
 };
@@ -57,6 +68,7 @@ class ModuleProcess {
   struct Spec {
     std::string name;
     std::filesystem::path file;  // lib<library>.so
+    std::string digest;          // its SHA-256 as the server checked it: the host loads only that
   };
   // What one module registered in the host, in registration order (calls name them by index).
   struct Registered {
@@ -64,7 +76,26 @@ class ModuleProcess {
     std::vector<std::pair<std::string, sdk::Event>> hooks;
     std::vector<std::tuple<std::string, std::string, sdk::Policy>> computes;
     std::vector<std::pair<std::string, std::string>> routes;
-    std::vector<std::tuple<std::string, std::string, sdk::Policy>> services;  // name, signature
+    // name, signature, policy, and whether it can cross between processes (a ServiceBridge)
+    std::vector<std::tuple<std::string, std::string, sdk::Policy, bool>> services;
+  };
+
+  // A service chain whose levels are partly in this host, partly in the server (a provider and
+  // its overrides in two isolation modes). Each side builds its own levels; a level whose
+  // `next` lies on the other side gets a proxy (sdk::ServiceBridge) that calls across.
+  struct CrossService {
+    using Factory = std::function<std::shared_ptr<const void>(std::shared_ptr<const void>)>;
+    struct Level {
+      bool in_host = false;
+      size_t module = 0, index = 0;    // in_host: the module and service of registered()
+      std::string server_module;       // !in_host: the in-process module
+      Factory make;                    // !in_host: its factory
+      std::shared_ptr<const void> fn;  // !in_host: its function, built by set_cross_services
+    };
+    std::string name;
+    std::vector<Level> levels;                         // provider first
+    std::shared_ptr<const sdk::ServiceBridge> bridge;  // of a server level: makes its proxies
+    std::shared_ptr<const void> server_top;            // what callers in the server get
   };
 
   // Starts the host and loads `modules` (dependency order) in it; throws keel::Error as an
@@ -83,12 +114,22 @@ class ModuleProcess {
   sdk::HttpResponse route(size_t module, size_t index, sdk::Env& env,
                           const sdk::HttpRequest& request);
 
+  // The chains that cross between this host and the server: builds their server levels, sends
+  // the layout to the host (and again to every restarted host). Set once per process.
+  void set_cross_services(std::vector<CrossService> services);
+  const std::vector<CrossService>& cross_services() const { return cross_; }
+  // "name:h0.1,s(sales_discount);...": two processes with the same layout answer alike.
+  static std::string layout(const std::vector<CrossService>& services);
+
   // How many times a host of this process died or was killed (crash, memory, deadline).
   std::int64_t failures() const;
   pid_t pid() const;
 
  private:
   class Call;
+  sdk::Record call_service(size_t service, size_t level, sdk::Env& env,
+                           const std::vector<sdk::Record>& args);
+  void send_cross_services();     // under mutex_
   void start();                   // under mutex_
   void stop();                    // kills and reaps the host, under mutex_
   std::string reap(bool killed);  // why the host ended, for the error
@@ -97,9 +138,11 @@ class ModuleProcess {
   std::vector<Spec> specs_;
   IsolationSettings settings_;
   std::vector<Registered> registered_;
+  std::vector<CrossService> cross_;
   mutable std::recursive_mutex mutex_;
   pid_t pid_ = -1;
   int fd_ = -1;
+  std::string inbox_;             // bytes of the channel read past the last frame
   std::uint64_t generation_ = 0;  // +1 per host started
   std::int64_t failures_ = 0;
   std::deque<std::chrono::steady_clock::time_point> recent_failures_;

@@ -21,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <new>
 #include <optional>
 #include <set>
@@ -29,6 +30,7 @@
 
 #include "app/error.hpp"
 #include "native/host.hpp"
+#include "native/library_file.hpp"
 #include "native/wire.hpp"
 
 namespace keel::native {
@@ -36,6 +38,7 @@ namespace {
 
 namespace fs = std::filesystem;
 int channel = 3;
+std::string inbox;  // bytes of the channel read past the last frame
 
 [[noreturn]] void quit(int status) {
   ::_exit(status);
@@ -172,7 +175,7 @@ void dispatch(wire::Reader& r);
 wire::Reader await_answer() {
   std::string body;
   for (;;) {
-    if (wire::receive_frame(channel, body, -1) != 1) quit(0);
+    if (wire::receive_frame(channel, body, -1, inbox) != 1) quit(0);
     wire::Reader r(std::move(body));
     if (r.type() == wire::Message::kRecordsResult) return r;
     if (r.type() == wire::Message::kRecordsError) {
@@ -249,6 +252,18 @@ struct Service {
 std::map<std::string, Service, std::less<>> services;
 std::vector<const Host::Module*> modules;
 
+// The service chains that cross between this host and the server (wire kServices): this host's
+// levels, built on the level below them, here or (through a proxy) in the server.
+struct CrossService {
+  std::vector<std::shared_ptr<const void>> fns;  // per level; null for the server's
+  std::shared_ptr<const sdk::ServiceBridge> bridge;
+};
+std::vector<CrossService> cross;
+
+// Calls level `level` of crossing service `service` in the server.
+sdk::Record call_server_service(std::uint32_t service, std::uint32_t level,
+                                const std::vector<sdk::Record>& args);
+
 class HostEnv final : public sdk::Env {
  public:
   HostEnv(const std::string& module, sdk::Caller caller)
@@ -294,6 +309,65 @@ class HostEnv final : public sdk::Env {
   std::string elevated_reason_;
 };
 
+sdk::Record call_server_service(std::uint32_t service, std::uint32_t level,
+                                const std::vector<sdk::Record>& args) {
+  wire::Writer w(wire::Message::kServiceCall);
+  w.u32(service).u32(level).u32(static_cast<std::uint32_t>(args.size()));
+  for (const auto& a : args)
+    w.record(a);
+  send(w);
+  return await_answer().record();
+}
+
+void set_cross_services(wire::Reader& r) {
+  cross.clear();
+  for (auto n = r.u32(); n > 0; --n) {
+    std::string name = r.str();
+    struct Level {
+      bool in_host;
+      std::uint32_t module, index;
+    };
+    std::vector<Level> levels(r.u32());
+    for (auto& l : levels) {
+      l.in_host = r.u8() != 0;
+      l.module = r.u32();
+      l.index = r.u32();
+      if (l.in_host &&
+          (l.module >= modules.size() || l.index >= modules[l.module]->services.size()))
+        quit(4);
+    }
+    auto si = static_cast<std::uint32_t>(cross.size());
+    CrossService c;
+    c.fns.resize(levels.size());
+    for (const auto& l : levels)
+      if (l.in_host && !c.bridge) c.bridge = modules[l.module]->services[l.index].bridge;
+    if (!c.bridge || levels.empty()) quit(4);
+    auto across = [si](std::uint32_t level) {
+      return [si, level](sdk::Env&, const std::vector<sdk::Record>& args) {
+        return call_server_service(si, level, args);
+      };
+    };
+    for (size_t i = 0; i < levels.size(); ++i) {
+      if (!levels[i].in_host) continue;
+      std::shared_ptr<const void> next;
+      if (i > 0)
+        next = levels[i - 1].in_host ? c.fns[i - 1]
+                                     : c.bridge->proxy(across(static_cast<std::uint32_t>(i - 1)));
+      c.fns[i] = modules[levels[i].module]->services[levels[i].index].make(next);
+    }
+    const auto& last = levels.back();
+    auto top = last.in_host
+                   ? c.fns.back()
+                   : c.bridge->proxy(across(static_cast<std::uint32_t>(levels.size() - 1)));
+    const auto& first = levels.front();
+    const auto& reg = modules[last.in_host ? last.module : first.module]
+                          ->services[last.in_host ? last.index : first.index];
+    services[name] = {reg.signature, first.in_host ? modules[first.module]->name : "the server",
+                      top};
+    cross.push_back(std::move(c));
+  }
+}
+
 void dispatch(wire::Reader& r) {
   auto kind = static_cast<wire::Call>(r.u8());
   auto mi = r.u32();
@@ -326,6 +400,15 @@ void dispatch(wire::Reader& r) {
         out.u32(static_cast<std::uint32_t>(values.size()));
         for (const auto& v : values)
           out.value(v);
+        break;
+      }
+      case wire::Call::kService: {
+        auto si = r.u32();
+        std::vector<sdk::Record> args(r.u32());
+        for (auto& a : args)
+          a = r.record();
+        if (si >= cross.size() || index >= cross[si].fns.size() || !cross[si].fns[index]) quit(4);
+        out.record(cross[si].bridge->invoke(cross[si].fns[index].get(), env, args));
         break;
       }
       case wire::Call::kRoute: {
@@ -386,16 +469,32 @@ int run(int argc, char** argv) {
   std::set_new_handler([] { quit(3); });
 
   std::string body;
-  if (wire::receive_frame(channel, body, -1) != 1) return 0;
+  if (wire::receive_frame(channel, body, -1, inbox) != 1) return 0;
   wire::Reader load(std::move(body));
   if (load.type() != wire::Message::kLoad) return 4;
   auto memory_mb = load.i64();
-  std::vector<std::pair<std::string, fs::path>> specs(load.u32());
+  struct Spec {
+    std::string name;
+    fs::path file;
+    std::string digest;
+    std::unique_ptr<LibraryFile> opened;
+  };
+  std::vector<Spec> specs(load.u32());
   std::set<fs::path> dirs = {"/usr/lib",   "/lib",           "/lib64",
                              "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache"};
-  for (auto& [name, file] : specs) {
+  for (auto& [name, file, digest, opened] : specs) {
     name = load.str();
     file = load.str();
+    digest = load.str();
+    // Opened and checked now, loaded from this descriptor once confined: the bytes the server
+    // checked (signature, ABI note), not whatever the path names later.
+    try {
+      opened =
+          Host::open_checked(name, file, digest.empty() ? std::nullopt : std::optional(digest));
+    } catch (const Error& e) {
+      send_failure(e.code(), e.what(), e.hint());
+      return 0;
+    }
     dirs.insert(file.parent_path());
     std::error_code ec;
     auto real = fs::canonical(file, ec);
@@ -418,9 +517,10 @@ int run(int argc, char** argv) {
   }
 
   // Only now any module code: static initialisers run confined.
-  for (const auto& [name, file] : specs) {
+  for (const auto& spec : specs) {
+    const std::string& name = spec.name;
     try {
-      Host::instance().load_file(name, file);
+      Host::instance().load_file(name, *spec.opened);
     } catch (const Error& e) {
       send_failure(e.code(), e.what(), e.hint());
       return 0;
@@ -456,13 +556,20 @@ int run(int argc, char** argv) {
       loaded.str(rt.method).str(rt.path);
     loaded.u32(static_cast<std::uint32_t>(m->services.size()));
     for (const auto& s : m->services)
-      loaded.str(s.name).str(s.signature).u8(static_cast<std::uint8_t>(s.policy));
+      loaded.str(s.name)
+          .str(s.signature)
+          .u8(static_cast<std::uint8_t>(s.policy))
+          .u8(s.bridge ? 1 : 0);
   }
   send(loaded);
 
   for (;;) {
-    if (wire::receive_frame(channel, body, -1) != 1) return 0;
+    if (wire::receive_frame(channel, body, -1, inbox) != 1) return 0;
     wire::Reader r(std::move(body));
+    if (r.type() == wire::Message::kServices) {
+      set_cross_services(r);
+      continue;
+    }
     if (r.type() != wire::Message::kCall) return 4;
     dispatch(r);
   }

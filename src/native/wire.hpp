@@ -32,9 +32,12 @@ enum class Message : std::uint8_t {
   kRecordsResult = 7,  // server -> host
   kRecordsError = 8,   // server -> host
   kLog = 9,            // host -> server: env.log(), no answer
+  kServices = 10,      // server -> host: the service chains that cross between them, no answer
+  kServiceCall = 11,   // host -> server: call a server level of such a chain (answered as kRecords)
 };
 
-enum class Call : std::uint8_t { kHook = 1, kCompute = 2, kRoute = 3 };
+// kService: a host level of a service chain that crosses (its arguments, one record each).
+enum class Call : std::uint8_t { kHook = 1, kCompute = 2, kRoute = 3, kService = 4 };
 enum class RecordsOp : std::uint8_t { kList = 1, kRead = 2, kCreate = 3, kUpdate = 4, kRemove = 5 };
 
 // Value tags: never reuse a number.
@@ -272,7 +275,9 @@ inline void write_error(Writer& w, const sdk::Error& e, std::int64_t token) {
 // Sends/receives whole frames on a blocking descriptor; false on EOF or error.
 bool send_frame(int fd, const std::string& frame);
 // Reads one frame; deadline_ms < 0 waits forever. Returns 1 with a frame, 0 on EOF/error,
-// -1 when the deadline passed first.
-int receive_frame(int fd, std::string& body, int deadline_ms);
+// -1 when the deadline passed first. `pending` holds the channel's bytes read past the frame (one
+// per channel, empty when it opens): a frame takes one read, not one for its length and one for
+// its body.
+int receive_frame(int fd, std::string& body, int deadline_ms, std::string& pending);
 
 }  // namespace keel::native::wire

@@ -17,7 +17,10 @@
 
 #include "install/lifecycle.hpp"
 #include "modules/discovery.hpp"
+#include "modules/signing.hpp"
+#include "native/abi.hpp"
 #include "native/host.hpp"
+#include "native/library_file.hpp"
 #include "schema/registry.hpp"
 #include "support/auth.hpp"
 #include "support/http_client.hpp"
@@ -140,6 +143,125 @@ TEST_F(Native, WrongAbiFailsTheInstallAndRollsItBack) {
   EXPECT_EQ(one("SELECT to_regclass('bad_abi_thing') IS NULL"), "t");
   EXPECT_EQ(one("SELECT to_regclass('base_module') IS NULL"), "t");
   EXPECT_FALSE(Host::instance().loaded("native_bad_abi"));
+  // Refused from the file's ABI note: its static initialiser never ran in this process.
+  EXPECT_EQ(std::getenv("KEEL_NATIVE_BAD_ABI_RAN"), nullptr);
+}
+
+// The ABI note is read from the file before anything of the library runs, in both modes (in
+// process isolation the server refuses it before it starts a host).
+TEST_P(NativeModes, AWrongAbiIsRefusedBeforeAnyOfItsCodeRuns) {
+  Error e = install_error({"native_bad_abi"});
+  EXPECT_EQ(e.code(), "native.abi");
+  EXPECT_NE(std::string(e.what()).find("built for SDK ABI 999"), std::string::npos) << e.what();
+  EXPECT_EQ(std::getenv("KEEL_NATIVE_BAD_ABI_RAN"), nullptr) << "its static initialiser ran";
+  // What the server read: the note KEEL_MODULE writes, as in the built library.
+  LibraryFile good(fs::path(KEEL_TEST_ADDON_DIR) / "libnative_good.so");
+  ASSERT_TRUE(good.abi());
+  EXPECT_STREQ(good.abi()->module, "native_good");
+  EXPECT_EQ(abi_mismatch(*good.abi(), host_abi()), std::nullopt);
+  EXPECT_EQ(good.digest().rfind("sha256:", 0), 0u);
+}
+
+// security.require_signed_modules: the library that runs is signed too (`keel module sign`
+// records its SHA-256 beside the module's), and an unsigned or changed library is refused
+// before it is opened, in both modes.
+TEST_P(NativeModes, AnUnsignedOrChangedLibraryIsRefusedBeforeItIsOpened) {
+  auto dir =
+      fs::temp_directory_path() / ("keel-signed-" + std::to_string(::getpid()) + "-" + GetParam());
+  fs::remove_all(dir);
+  fs::create_directories(dir / "addons");
+  fs::create_directories(dir / "changed");
+  const fs::path module = dir / "addons" / "native_signed";
+  fs::copy(KEEL_FIXTURES_DIR "/native/native_signed", module, fs::copy_options::recursive);
+  const fs::path key = dir / "signer";
+  modules::write_key_pair(key);
+  config.addons_path = {dir / "addons"};
+  config.require_signed_modules = true;
+  config.trusted_keys = {key.string() + ".pub"};
+  const fs::path library = fs::path(KEEL_TEST_ADDON_DIR) / "libnative_signed.so";
+  const bool in_process = std::string(GetParam()) == "none";
+
+  auto refused = [&](const std::string& why) {
+    std::string code, text;
+    try {
+      install({"native_signed"});
+      ADD_FAILURE() << "installed";
+    } catch (const ValidationError& e) {
+      code = e.code();
+      text = e.what();
+      for (const auto& d : e.diagnostics())
+        text += "\n" + d.message;
+    } catch (const Error& e) {
+      code = e.code();
+      text = e.what();
+    }
+    EXPECT_EQ(code, "module.signature");
+    EXPECT_NE(text.find(why), std::string::npos) << text;
+    EXPECT_EQ(one("SELECT to_regclass('base_module') IS NULL"), "t");  // rolled back
+    if (in_process) {  // (the process test runs after this one, when the server loaded it)
+      EXPECT_EQ(std::getenv("KEEL_NATIVE_SIGNED_OPENED"), nullptr) << "the library was opened";
+      EXPECT_FALSE(Host::instance().loaded("native_signed"));
+    }
+  };
+  refused("module \"native_signed\" is not signed (no SIGNATURE file)");
+  // A signature of the folder only (as before libraries were signed) does not cover the code.
+  modules::sign_module(module, key);
+  refused("signed without its library libnative_signed.so");
+  // Signed with other bytes than the library that would run.
+  fs::copy_file(library, dir / "changed" / "libnative_signed.so");
+  std::ofstream(dir / "changed" / "libnative_signed.so", std::ios::app) << "changed";
+  modules::sign_module(module, key, dir / "changed" / "libnative_signed.so");
+  refused("is not the library that was signed");
+
+  modules::sign_module(module, key, library);
+  install({"native_signed"});
+  if (in_process) {
+    EXPECT_NE(std::getenv("KEEL_NATIVE_SIGNED_OPENED"), nullptr);
+    EXPECT_TRUE(Host::instance().loaded("native_signed"));
+  }
+  login_admin();
+  testing::TestServer server(config, database.conninfo());
+  auto r = call(server.port(), "GET", "/api/v1/x/native_signed/hello");
+  EXPECT_EQ(r.status, 200) << r.body;
+  fs::remove_all(dir);
+}
+
+// `keel module sign` signs the built library with the folder, `keel module verify` checks both.
+TEST_F(Native, TheCommandLineSignsAndVerifiesTheBuiltLibrary) {
+  auto dir = fs::temp_directory_path() / ("keel-sign-cli-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "addons");
+  fs::create_directories(dir / "lib");
+  fs::copy(KEEL_FIXTURES_DIR "/native/native_signed", dir / "addons" / "native_signed",
+           fs::copy_options::recursive);
+  fs::copy_file(fs::path(KEEL_TEST_ADDON_DIR) / "libnative_signed.so",
+                dir / "lib" / "libnative_signed.so");
+  auto keel = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> all = args;
+    for (const char* a : {"--addons-path"})
+      all.push_back(a);
+    all.push_back((dir / "addons").string());
+    return testing::run_keel(all, {{"KEEL_LIBRARY_PATH", (dir / "lib").string()}});
+  };
+  auto key = (dir / "signer").string();
+  ASSERT_EQ(keel({"key", "generate", "--out", key}).status, 0);
+  auto sign = keel({"module", "sign", "native_signed", "--key", key});
+  ASSERT_EQ(sign.status, 0) << sign.err;
+  EXPECT_NE(sign.out.find("and its library " + (dir / "lib" / "libnative_signed.so").string()),
+            std::string::npos)
+      << sign.out;
+  std::ifstream signature(dir / "addons" / "native_signed" / "SIGNATURE");
+  std::string text((std::istreambuf_iterator<char>(signature)), {});
+  EXPECT_NE(text.find(" libnative_signed.so\n"), std::string::npos) << text;
+  auto verify = keel({"module", "verify", "native_signed", "--key", key + ".pub"});
+  EXPECT_EQ(verify.status, 0) << verify.err;
+  EXPECT_NE(verify.out.find("and its library"), std::string::npos) << verify.out;
+  // The library rebuilt (changed) after signing: verify says so.
+  std::ofstream(dir / "lib" / "libnative_signed.so", std::ios::app) << "changed";
+  verify = keel({"module", "verify", "native_signed", "--key", key + ".pub"});
+  EXPECT_EQ(verify.status, 1) << verify.out;
+  EXPECT_NE(verify.err.find("is not the library that was signed"), std::string::npos) << verify.err;
+  fs::remove_all(dir);
 }
 
 TEST_F(Native, MissingEntrySymbolFailsTheInstall) {
@@ -311,6 +433,24 @@ TEST_P(NativeModes, RoutesRunInOneTransactionWithTheCallersContext) {
   EXPECT_EQ(call(port, "GET", "/api/v1/x/native_good/greet?name=x").body, R"({"text":"hello x"})");
 }
 
+// A chain of overrides that crosses between the server and a module host, twice: the provider
+// and the last override in one place, the override between them in the other.
+TEST_P(NativeModes, OverridesChainAcrossTheIsolationBoundary) {
+  const bool isolated = std::string(GetParam()) == "process";
+  config.module_isolation_overrides = {{"native_override_a", isolated ? "none" : "process"}};
+  install({"native_override_b"});
+  login_admin();
+  testing::TestServer server(config, database.conninfo());
+  auto r = call(server.port(), "GET", "/api/v1/x/native_good/greet?name=x");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, R"({"text":"[b [a hello x]]"})");
+  auto listing = call(server.port(), "GET", "/api/v1/modules/native");
+  EXPECT_NE(listing.body.find("service native_good.greet: native_good (new) <- native_override_a "
+                              "(override) <- native_override_b (override)"),
+            std::string::npos)
+      << listing.body;
+}
+
 TEST_P(NativeModes, OverridesChainInDependencyOrder) {
   install({"native_override_b"});
   login_admin();
@@ -326,7 +466,31 @@ TEST_P(NativeModes, OverridesChainInDependencyOrder) {
       << listing.body;
 }
 
-TEST_P(NativeModes, SalesTotalsComeFromNativeCodeAndTheDiscountOverridesThem) {
+// The demo in four set-ups: both modules in the server, both isolated, and each one isolated
+// while the other runs in the server (the pricing service of sales and its override by
+// sales_discount then cross between the server and the module host). Same answers in all.
+class SalesModes : public Native, public ::testing::WithParamInterface<const char*> {
+ protected:
+  void SetUp() override {
+    Native::SetUp();
+    std::string mode = GetParam();
+    if (mode == "sales_isolated") {
+      config.module_isolation = "process";
+      config.module_isolation_overrides = {{"sales_discount", "none"}};
+    } else if (mode == "discount_isolated") {
+      config.module_isolation_overrides = {{"sales_discount", "process"}};
+    } else {
+      config.module_isolation = mode;
+    }
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Isolation, SalesModes,
+                         ::testing::Values("none", "process", "sales_isolated",
+                                           "discount_isolated"),
+                         [](const auto& info) { return std::string(info.param); });
+
+TEST_P(SalesModes, SalesTotalsComeFromNativeCodeAndTheDiscountOverridesThem) {
   config.addons_path = {KEEL_SOURCE_DIR "/addons"};
   install({"sales"});
   login_admin();
@@ -443,7 +607,7 @@ TEST(NativeRoundTrip, OneCallIntoAModuleHost) {
     void log(sdk::LogLevel, std::string_view) override {}
     const void* find_service(std::string_view, std::string_view) override { return nullptr; }
   } env;
-  ModuleProcess process({{"native_good", fs::path(KEEL_TEST_ADDON_DIR) / "libnative_good.so"}},
+  ModuleProcess process({{"native_good", fs::path(KEEL_TEST_ADDON_DIR) / "libnative_good.so", ""}},
                         IsolationSettings{});
   const auto& routes = process.registered().at(0).routes;
   size_t whoami = 0;
@@ -452,13 +616,17 @@ TEST(NativeRoundTrip, OneCallIntoAModuleHost) {
   ASSERT_LT(whoami, routes.size());
   EXPECT_EQ(process.route(0, whoami, env, {}).body, R"({"admin":true,"user_id":7})");
   int n = std::getenv("KEEL_BENCH_N") ? std::atoi(std::getenv("KEEL_BENCH_N")) : 2000;
-  auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < n; ++i)
+  // KEEL_BENCH_GAP_US: an idle pause between calls (as between HTTP requests), not counted.
+  int gap = std::getenv("KEEL_BENCH_GAP_US") ? std::atoi(std::getenv("KEEL_BENCH_GAP_US")) : 0;
+  std::chrono::steady_clock::duration spent{};
+  for (int i = 0; i < n; ++i) {
+    if (gap > 0) ::usleep(static_cast<useconds_t>(gap));
+    auto start = std::chrono::steady_clock::now();
     process.route(0, whoami, env, {});
-  double us =
-      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count() /
-      n;
-  std::printf("one call into a module host: %.1f us (mean of %d)\n", us, n);
+    spent += std::chrono::steady_clock::now() - start;
+  }
+  double us = std::chrono::duration<double, std::micro>(spent).count() / n;
+  std::printf("one call into a module host: %.1f us (mean of %d, %d us apart)\n", us, n, gap);
   // A host that ended between calls (here: killed) is started again; no call fails.
   pid_t first = process.pid();
   ::kill(first, SIGKILL);
@@ -594,6 +762,39 @@ TEST_F(NativeIsolation, AStaticInitialiserThatMisbehavesFailsTheInstallOnly) {
   EXPECT_EQ(one("SELECT to_regclass('base_module') IS NULL"), "t");  // rolled back
   // This process is alive and installs a good module.
   install({"native_good"});
+}
+
+// A module whose host keeps failing is disabled after five failures in a minute: 503
+// native.disabled for its calls, with the server serving everything else; /metrics counts them.
+TEST_F(NativeIsolation, AModuleThatKeepsCrashingIsDisabled) {
+  config.module_call_timeout_ms = 999;  // a host of its own, with its own failure count
+  install({"native_hostile"});
+  login_admin();
+  testing::TestServer server(config, database.conninfo());
+  auto port = server.port();
+  auto crashed = [&] {
+    auto metrics = call(port, "GET", "/api/v1/metrics").body;
+    const std::string name = "keel_native_host_failures_total{kind=\"crashed\"} ";
+    auto at = metrics.find(name);
+    EXPECT_NE(at, std::string::npos) << metrics;
+    return at == std::string::npos ? -1L : std::atol(metrics.c_str() + at + name.size());
+  };
+  auto before = crashed();
+  for (int i = 0; i < 5; ++i) {
+    auto r = call(port, "POST", "/api/v1/records/nh_item", R"({"name": "null"})");
+    EXPECT_EQ(r.status, 500) << r.body;
+    EXPECT_EQ(problem_type(r), "urn:keel:problem:native.crashed") << r.body;
+  }
+  EXPECT_EQ(crashed(), before + 5);
+  // Disabled now: even its harmless route, without starting a host again.
+  auto ok = call(port, "GET", "/api/v1/x/native_hostile/ok");
+  EXPECT_EQ(ok.status, 503) << ok.body;
+  EXPECT_EQ(problem_type(ok), "urn:keel:problem:native.disabled");
+  EXPECT_NE(ok.body.find("disabled after repeated failures"), std::string::npos) << ok.body;
+  EXPECT_EQ(crashed(), before + 5);
+  // The rest of the server serves.
+  EXPECT_EQ(testing::http_request(port, "GET", "/api/v1/healthz").status, 200);
+  EXPECT_EQ(call(port, "GET", "/api/v1/records/nh_item?fields=name").status, 200);
 }
 
 }  // namespace

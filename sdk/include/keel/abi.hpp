@@ -9,7 +9,8 @@
 #include "keel/version.hpp"
 
 // Raised whenever a type or a virtual function of the SDK changes in an incompatible way.
-#define KEEL_SDK_ABI_VERSION 2  // 2: Value carries a Decimal (keel/decimal.hpp)
+// 2: Value carries a Decimal (keel/decimal.hpp); 3: services carry a ServiceBridge (loader.hpp)
+#define KEEL_SDK_ABI_VERSION 3
 
 #define KEEL_SDK_STR_(x) #x
 #define KEEL_SDK_STR(x) KEEL_SDK_STR_(x)
@@ -55,6 +56,29 @@ struct AbiBlock {
 
 inline constexpr char kAbiMagic[8] = "KEELMOD";
 
+// The same block as an ELF note in the section ".note.keel.abi" of lib<name>.so: Keel reads it
+// from the file, before the library is opened, so that a library built for another ABI is
+// refused before any of its code (static initialisers included) runs. `readelf -n` shows it as
+// owner "Keel", type 1.
+struct AbiNote {
+  std::uint32_t name_size;  // 5: "Keel" and its NUL
+  std::uint32_t desc_size;  // sizeof(AbiBlock)
+  std::uint32_t type;       // kAbiNoteType
+  char name[8];             // "Keel", padded to 4 bytes
+  AbiBlock desc;
+};
+
+inline constexpr std::uint32_t kAbiNoteType = 1;
+
+// The layouts are the ABI: Keel reads them from files and from other compilers' objects.
+static_assert(sizeof(AbiBlock) == 176 && alignof(AbiBlock) == 4, "AbiBlock layout changed");
+static_assert(offsetof(AbiBlock, abi_version) == 8 && offsetof(AbiBlock, size) == 12 &&
+                  offsetof(AbiBlock, keel_version) == 16 && offsetof(AbiBlock, compiler) == 48 &&
+                  offsetof(AbiBlock, stdlib) == 80 && offsetof(AbiBlock, module) == 112,
+              "AbiBlock layout changed");
+static_assert(sizeof(AbiNote) == 12 + 8 + sizeof(AbiBlock) && offsetof(AbiNote, desc) == 20,
+              "AbiNote layout changed");
+
 }  // namespace keel::sdk
 
 // The block as this compiler, standard library and SDK would write it for module `name`.
@@ -63,3 +87,10 @@ inline constexpr char kAbiMagic[8] = "KEELMOD";
     "KEELMOD", KEEL_SDK_ABI_VERSION, sizeof(::keel::sdk::AbiBlock), KEEL_SDK_KEEL_VERSION, \
         KEEL_SDK_COMPILER, KEEL_SDK_STDLIB, name                                           \
   }
+
+// Writes `block` (a braced AbiBlock initialiser) as the library's ABI note. KEEL_MODULE does it;
+// a module never writes one by hand.
+#define KEEL_SDK_ABI_NOTE(block)                                                  \
+  [[gnu::section(".note.keel.abi"), gnu::used,                                    \
+    gnu::aligned(4)]] static const ::keel::sdk::AbiNote keel_module_abi_note_ = { \
+      5, sizeof(::keel::sdk::AbiBlock), ::keel::sdk::kAbiNoteType, "Keel", block}

@@ -7,6 +7,7 @@
 #include "keel/env.hpp"
 #include "keel/errors.hpp"
 #include "keel/http.hpp"
+#include "keel/layout.hpp"
 #include "keel/loader.hpp"
 #include "keel/module.hpp"
 #include "keel/records.hpp"

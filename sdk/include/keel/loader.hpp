@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <typeinfo>
 #include <utility>
 #include <vector>
@@ -54,6 +55,104 @@ using Compute = std::function<std::vector<Value>(Env&, std::span<const std::int6
 using RouteHandler = std::function<HttpResponse(Env&, const HttpRequest&)>;
 using Callback = std::function<void()>;
 
+// How a service crosses between the server and a module host (security.module_isolation): the
+// arguments after `Env&` and the result, each as a Record. KEEL provides one for every service
+// whose signature is `R(Env&, A...)` with R and each A a Value, Record, Decimal, std::string,
+// bool, integer or double (by value or const reference; R may be void); a service of another
+// signature is called only between modules of one process.
+class ServiceBridge {
+ public:
+  using Remote = std::function<Record(Env&, const std::vector<Record>&)>;
+  virtual ~ServiceBridge() = default;
+  // Calls `fn`, a std::function of the service's signature, with `args`; its result.
+  virtual Record invoke(const void* fn, Env& env, const std::vector<Record>& args) const = 0;
+  // A std::function of the service's signature that hands its arguments to `remote`.
+  virtual std::shared_ptr<const void> proxy(Remote remote) const = 0;
+};
+
+namespace detail {
+
+template <typename T>
+struct Bridged : std::false_type {};
+template <typename T>
+struct BridgedScalar : std::true_type {
+  static Record put(const T& v) { return Record{{"value", Value(v)}}; }
+};
+template <>
+struct Bridged<Value> : std::true_type {
+  static Record put(const Value& v) { return Record{{"value", v}}; }
+  static Value get(const Record& r) { return r.get("value"); }
+};
+template <>
+struct Bridged<Record> : std::true_type {
+  static Record put(const Record& r) { return r; }
+  static Record get(const Record& r) { return r; }
+};
+template <>
+struct Bridged<Decimal> : BridgedScalar<Decimal> {
+  static Decimal get(const Record& r) { return r.get("value").as_decimal(); }
+};
+template <>
+struct Bridged<std::string> : BridgedScalar<std::string> {
+  static std::string get(const Record& r) { return r.get("value").as_string(); }
+};
+template <>
+struct Bridged<bool> : BridgedScalar<bool> {
+  static bool get(const Record& r) { return r.get("value").as_bool(); }
+};
+template <>
+struct Bridged<double> : BridgedScalar<double> {
+  static double get(const Record& r) { return r.get("value").as_number(); }
+};
+template <typename T>
+requires(std::is_integral_v<T> && !std::is_same_v<T, bool>) struct Bridged<T> : BridgedScalar<T> {
+  static T get(const Record& r) { return static_cast<T>(r.get("value").as_int()); }
+};
+
+// A parameter that crosses: a bridged type by value or by const reference.
+template <typename A>
+inline constexpr bool kBridgedParam = Bridged<std::decay_t<A>>::value &&
+                                      (std::is_same_v<A, std::decay_t<A>> ||
+                                       std::is_same_v<A, const std::decay_t<A>&>);
+
+template <typename Sig>
+struct BridgeOf {
+  static std::shared_ptr<const ServiceBridge> make() { return nullptr; }
+};
+template <typename R, typename... A>
+requires((std::is_void_v<R> || Bridged<R>::value) &&
+         (kBridgedParam<A> && ...)) struct BridgeOf<R(Env&, A...)> {
+  using Function = std::function<R(Env&, A...)>;
+  struct Impl final : ServiceBridge {
+    Record invoke(const void* fn, Env& env, const std::vector<Record>& args) const override {
+      if (args.size() != sizeof...(A))
+        throw Error(500, "native.service", "a service call with the wrong number of arguments");
+      return call(*static_cast<const Function*>(fn), env, args, std::index_sequence_for<A...>{});
+    }
+    std::shared_ptr<const void> proxy(Remote remote) const override {
+      return std::make_shared<const Function>([remote = std::move(remote)](Env& env, A... a) -> R {
+        Record out = remote(env, std::vector<Record>{Bridged<std::decay_t<A>>::put(a)...});
+        if constexpr (!std::is_void_v<R>) return Bridged<R>::get(out);
+      });
+    }
+
+   private:
+    template <size_t... I>
+    static Record call(const Function& f, Env& env, const std::vector<Record>& args,
+                       std::index_sequence<I...>) {
+      if constexpr (std::is_void_v<R>) {
+        f(env, Bridged<std::decay_t<A>>::get(args[I])...);
+        return {};
+      } else {
+        return Bridged<R>::put(f(env, Bridged<std::decay_t<A>>::get(args[I])...));
+      }
+    }
+  };
+  static std::shared_ptr<const ServiceBridge> make() { return std::make_shared<const Impl>(); }
+};
+
+}  // namespace detail
+
 template <typename Sig>
 struct ServiceTraits;
 template <typename R, typename... A>
@@ -95,19 +194,22 @@ class Loader {
   template <typename Sig>
   void provide(std::string name, std::function<Sig> fn) {
     auto shared = std::make_shared<const std::function<Sig>>(std::move(fn));
-    add_service(std::move(name), typeid(Sig).name(), Policy::kNew,
-                [shared](std::shared_ptr<const void>) { return shared; });
+    add_service(
+        std::move(name), typeid(Sig).name(), Policy::kNew,
+        [shared](std::shared_ptr<const void>) { return shared; }, detail::BridgeOf<Sig>::make());
   }
   // Replaces a service of a dependency; `fn` gets the implementation it replaces as `next`.
   // Overrides chain in module dependency order.
   template <typename Sig>
   void override_service(std::string name, typename ServiceTraits<Sig>::Override fn) {
-    add_service(std::move(name), typeid(Sig).name(), Policy::kOverride,
-                [fn = std::move(fn)](std::shared_ptr<const void> next) {
-                  auto prev = std::static_pointer_cast<const std::function<Sig>>(next);
-                  return std::shared_ptr<const void>(
-                      std::make_shared<const std::function<Sig>>(bind_next(fn, prev)));
-                });
+    add_service(
+        std::move(name), typeid(Sig).name(), Policy::kOverride,
+        [fn = std::move(fn)](std::shared_ptr<const void> next) {
+          auto prev = std::static_pointer_cast<const std::function<Sig>>(next);
+          return std::shared_ptr<const void>(
+              std::make_shared<const std::function<Sig>>(bind_next(fn, prev)));
+        },
+        detail::BridgeOf<Sig>::make());
   }
 
   // Called once the module is loaded and registered; and when the server stops (reverse
@@ -120,8 +222,9 @@ class Loader {
 
  protected:
   using ServiceFactory = std::function<std::shared_ptr<const void>(std::shared_ptr<const void>)>;
+  // `bridge`: how the service crosses between processes; nullptr when its signature cannot.
   virtual void add_service(std::string name, std::string signature, Policy policy,
-                           ServiceFactory make) = 0;
+                           ServiceFactory make, std::shared_ptr<const ServiceBridge> bridge) = 0;
 
  private:
   template <typename R, typename... A>

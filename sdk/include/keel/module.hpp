@@ -7,7 +7,8 @@
 //     loader.validate("sale_order", [](keel::sdk::Env& env, keel::sdk::Change& change) {...});
 //   }
 //
-// defines the exported ABI block (`keel_module_abi`) that Keel checks before anything else, and
+// defines the ABI note (section .note.keel.abi) that Keel reads from the file before it opens the
+// library, the exported ABI block (`keel_module_abi`, checked again once it is open), and
 // `extern "C" int keel_module_init(keel::sdk::Loader*)`, which runs the body with `loader`.
 // Built into the keel binary (cmake -DKEEL_STATIC_ADDONS=ON), the same two symbols are named
 // after the library (keel_module_abi_<library>, keel_module_init_<library>) and keel registers
@@ -16,6 +17,7 @@
 #include <exception>
 
 #include "keel/abi.hpp"
+#include "keel/layout.hpp"
 #include "keel/loader.hpp"
 
 namespace keel::sdk {
@@ -48,6 +50,7 @@ inline int run_module_init(Loader* loader, void (*registrations)(Loader&)) {
 
 #define KEEL_MODULE(name)                                                            \
   static void keel_module_register_(::keel::sdk::Loader& loader);                    \
+  KEEL_SDK_ABI_NOTE(KEEL_SDK_ABI_BLOCK(#name));                                      \
   extern "C" KEEL_SDK_EXPORT const ::keel::sdk::AbiBlock KEEL_SDK_ABI_SYMBOL =       \
       KEEL_SDK_ABI_BLOCK(#name);                                                     \
   extern "C" KEEL_SDK_EXPORT int KEEL_SDK_INIT_SYMBOL(::keel::sdk::Loader* loader) { \

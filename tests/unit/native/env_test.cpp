@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "keel/loader.hpp"
+
 namespace keel::native {
 namespace {
 
@@ -28,6 +30,50 @@ TEST(ParseRecord, DecimalStringsStayStrings) {
 TEST(ParseRecord, NotAnObject) {
   EXPECT_FALSE(parse_record("[1.5]"));
   EXPECT_FALSE(parse_record("{"));
+}
+
+}  // namespace
+}  // namespace keel::native
+
+namespace keel::native {
+namespace {
+
+// Services whose signature can cross between the server and a module host get a bridge; the
+// proxy it makes hands the arguments over as records and returns the other side's answer.
+TEST(ServiceBridge, BridgeableSignaturesCrossAndOthersDoNot) {
+  using Price = sdk::Decimal(sdk::Env&, const sdk::Record&, std::int64_t);
+  auto bridge = sdk::detail::BridgeOf<Price>::make();
+  ASSERT_TRUE(bridge);
+  std::function<Price> twice = [](sdk::Env&, const sdk::Record& line, std::int64_t n) {
+    return line.get("price").as_decimal() * sdk::Decimal(n);
+  };
+  // The far side: invoke() runs the real function on the records it received.
+  auto proxy = std::static_pointer_cast<const std::function<Price>>(
+      bridge->proxy([&](sdk::Env& env, const std::vector<sdk::Record>& args) {
+        EXPECT_EQ(args.size(), 2u);
+        return bridge->invoke(&twice, env, args);
+      }));
+  struct NoEnv final : sdk::Env {
+    std::string name = "m";
+    sdk::Caller who;
+    const std::string& module() const override { return name; }
+    const sdk::Caller& caller() const override { return who; }
+    sdk::Records& records() override { throw std::logic_error("unused"); }
+    sdk::Records& elevated(std::string_view) override { throw std::logic_error("unused"); }
+    void log(sdk::LogLevel, std::string_view) override {}
+    const void* find_service(std::string_view, std::string_view) override { return nullptr; }
+  } env;
+  EXPECT_EQ((*proxy)(env, sdk::Record{{"price", "19.99"}}, 3).to_string(), "59.97");
+  EXPECT_THROW(bridge->invoke(&twice, env, {}), sdk::Error);  // wrong number of arguments
+
+  using Greet = std::string(sdk::Env&, const std::string&);
+  using Void = void(sdk::Env&, bool, double);
+  EXPECT_TRUE(sdk::detail::BridgeOf<Greet>::make());
+  EXPECT_TRUE(sdk::detail::BridgeOf<Void>::make());
+  // No Env first, a type without a record form, a reference the callee could write through.
+  EXPECT_FALSE(sdk::detail::BridgeOf<int(const std::string&)>::make());
+  EXPECT_FALSE(sdk::detail::BridgeOf<int(sdk::Env&, std::vector<int>)>::make());
+  EXPECT_FALSE(sdk::detail::BridgeOf<int(sdk::Env&, sdk::Record&)>::make());
 }
 
 }  // namespace
