@@ -441,8 +441,7 @@ void Api::add_routes() {
       // administrator.
       bool admin = false;
       if (!req.header("authorization").empty()) {
-        auto who = authenticator_->authenticate(req.header("authorization"),
-                                                *snapshot()->policy);
+        auto who = authenticator_->authenticate(req.header("authorization"), *snapshot()->policy);
         admin = who && who->admin;
       }
       rapidjson::StringBuffer buffer;

@@ -119,12 +119,13 @@ TEST(Catalog, DemoAddonsAreValidAndTheFormIsPatchedBySaleStock) {
   ASSERT_TRUE(form);
   EXPECT_EQ(form->id, "sales.sale_order_form");
   EXPECT_EQ(form->patches, std::vector<std::string>{"sale_stock.sale_order_form_stock"});
-  EXPECT_EQ(shape(form->arch),
-            "button#confirm,button#done,button#deliver,button#cancel,button#to_draft,"
-            "group#header(name,partner,warehouse,date,state,delivery_state,delivery_badge#delivery),"
-            "notebook#tabs(page(lines(product,quantity,unit_price,tax_rate,subtotal,tax)),page(notes),"
-            "page(moves(product,quantity,from_location,to_location,state))),"
-            "group#totals(amount,amount_tax,amount_total)");
+  EXPECT_EQ(
+      shape(form->arch),
+      "button#confirm,button#done,button#deliver,button#cancel,button#to_draft,"
+      "group#header(name,partner,warehouse,date,state,delivery_state,delivery_badge#delivery),"
+      "notebook#tabs(page(lines(product,quantity,unit_price,tax_rate,subtotal,tax)),page(notes),"
+      "page(moves(product,quantity,from_location,to_location,state))),"
+      "group#totals(amount,amount_tax,amount_total)");
   // inventory declares the views of its moves; warehouses get generated ones.
   auto moves = b.catalog->view_for("stock_move", "list");
   ASSERT_TRUE(moves);
