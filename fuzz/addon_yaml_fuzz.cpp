@@ -14,6 +14,7 @@
 #include "app/error.hpp"
 #include "modules/discovery.hpp"
 #include "modules/graph.hpp"
+#include "query/filter.hpp"
 #include "schema/registry.hpp"
 #include "ui/catalog.hpp"
 
@@ -62,8 +63,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     keel::modules::ModuleGraph graph(std::move(found.modules));
     keel::Diagnostics diagnostics;
     auto registry = keel::schema::Registry::build(graph.order(), diagnostics);
-    if (registry && !diagnostics.has_errors())
-      (void)keel::ui::build_catalog(graph.order(), registry);
+    if (!registry || diagnostics.has_errors()) return 0;
+    auto policy = keel::query::load_policy(graph.order(), *registry, diagnostics);
+    if (!diagnostics.has_errors()) (void)keel::ui::build_catalog(graph.order(), registry, policy);
   } catch (const keel::Error&) {
   }
   return 0;

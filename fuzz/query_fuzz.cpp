@@ -15,6 +15,7 @@
 #include "http/message.hpp"
 #include "modules/discovery.hpp"
 #include "modules/graph.hpp"
+#include "query/filter.hpp"
 #include "records/service.hpp"
 #include "schema/registry.hpp"
 
@@ -68,9 +69,12 @@ World& world() {
     out.graph = std::make_unique<keel::modules::ModuleGraph>(std::move(found.modules));
     keel::Diagnostics diagnostics;
     out.registry = keel::schema::Registry::build(out.graph->order(), diagnostics);
+    std::shared_ptr<const keel::security::Policy> policy;
+    if (out.registry && !diagnostics.has_errors())
+      policy = keel::query::load_policy(out.graph->order(), *out.registry, diagnostics);
     std::filesystem::remove_all(dir);
     if (!out.registry || diagnostics.has_errors()) std::abort();
-    out.service = std::make_unique<keel::records::RecordService>(out.registry);
+    out.service = std::make_unique<keel::records::RecordService>(out.registry, policy);
     return out;
   }();
   return w;
