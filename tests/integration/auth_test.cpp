@@ -12,8 +12,6 @@
 #include <sstream>
 #include <thread>
 
-#include "install/lifecycle.hpp"
-#include "modules/discovery.hpp"
 #include "schema/registry.hpp"
 #include "security/authenticator.hpp"
 #include "security/crypto.hpp"
@@ -21,6 +19,7 @@
 #include "security/users.hpp"
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
+#include "support/fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/pg.hpp"
@@ -41,19 +40,11 @@ std::string credentials(const std::string& login, const std::string& password) {
   return R"({"login": ")" + login + R"(", "password": ")" + password + R"("})";
 }
 
-class Auth : public ::testing::Test {
+class Auth : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   void SetUp() override {
-    tree.write("shop/manifest.yaml",
-               "name: shop\nversion: 1.0.0\ndepends: [base]\nentities: [e.yaml]\n");
-    tree.write("shop/e.yaml", "entities:\n  partner:\n    fields:\n      name: {type: string}\n");
-    config.addons_path = {tree.path()};
-    config.core_dir = KEEL_SOURCE_DIR "/core";
-    config.secret = testing::kTestSecret;
-    conn = std::make_unique<db::Connection>(database.connect());
-    auto found = modules::discover(config.module_path());
-    modules::ModuleGraph graph(std::move(found.modules));
-    install::Lifecycle(*conn, graph).install({"shop"});
+    use_fixture("shop_basic");
+    install({"shop"});
     admin = testing::create_user(*conn, "admin", {"base.admin"});
     alice = testing::create_user(*conn, "alice", {"base.user"});
   }
@@ -76,10 +67,6 @@ class Auth : public ::testing::Test {
     return false;
   }
 
-  testing::TestDatabase database;
-  testing::AddonTree tree;
-  Config config;
-  std::unique_ptr<db::Connection> conn;
   std::int64_t admin = 0, alice = 0;
 };
 

@@ -8,11 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "install/lifecycle.hpp"
 #include "keel/decimal.hpp"
-#include "modules/discovery.hpp"
 #include "native/host.hpp"
 #include "support/auth.hpp"
+#include "support/fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/pg.hpp"
 #include "support/test_server.hpp"
@@ -27,29 +26,18 @@ rapidjson::Document parse(const std::string& text) {
   return d;
 }
 
-class Business : public ::testing::Test {
+class Business : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   static void SetUpTestSuite() { native::Host::instance().add_library_dir(KEEL_TEST_ADDON_DIR); }
 
-  void SetUp() override {
-    config.addons_path = {KEEL_SOURCE_DIR "/addons"};
-    config.core_dir = KEEL_SOURCE_DIR "/core";
-    config.secret = testing::kTestSecret;
-  }
+  void SetUp() override { config.addons_path = {KEEL_SOURCE_DIR "/addons"}; }
 
-  void install(const std::vector<std::string>& names) {
-    modules::ModuleGraph g(modules::discover(config.module_path()).modules);
-    install::Lifecycle(conn, g).install(names);
-  }
-  void upgrade(const std::vector<std::string>& names) {
-    modules::ModuleGraph g(modules::discover(config.module_path()).modules);
-    install::Lifecycle(conn, g).upgrade(names);
-  }
+  void upgrade(const std::vector<std::string>& names) { lifecycle().upgrade(names); }
 
-  std::string one(const std::string& sql) { return std::string(conn.exec(sql).get(0, 0)); }
+  std::string one(const std::string& sql) { return std::string(conn->exec(sql).get(0, 0)); }
 
   void start() {
-    token = testing::token_for(testing::create_user(conn, "admin", {"base.admin"}));
+    token = testing::token_for(testing::create_user(*conn, "admin", {"base.admin"}));
     server = std::make_unique<testing::TestServer>(config, database.conninfo());
   }
   testing::HttpReply call(const std::string& method, const std::string& target,
@@ -84,9 +72,6 @@ class Business : public ::testing::Test {
                                          price + R"("})");
   }
 
-  testing::TestDatabase database;
-  db::Connection conn = database.connect();
-  Config config;
   std::string token, partner, product;
   std::unique_ptr<testing::TestServer> server;
 };
@@ -143,8 +128,8 @@ TEST_F(Business, AnUpgradeFillsStoredComputedFieldsOfExistingRecords) {
   std::string so = order("SO1");
   line(so, "2", "1.25");
   // As if the columns had just been added: every value missing.
-  conn.exec("UPDATE sale_order_line SET subtotal = NULL");
-  conn.exec("UPDATE sale_order SET amount = NULL");
+  conn->exec("UPDATE sale_order_line SET subtotal = NULL");
+  conn->exec("UPDATE sale_order SET amount = NULL");
   upgrade({"sales"});
   EXPECT_EQ(one("SELECT subtotal::text FROM sale_order_line"), "2.50");
   EXPECT_EQ(one("SELECT amount::text FROM sale_order WHERE id = " + so), "2.50");
@@ -167,7 +152,7 @@ TEST_F(Business, GeneratedOrdersTotalLikeNumericArithmetic) {
     }
   }
   // sales_discount: 10 % off lines of 10 units or more, on the exact price, rounded per line.
-  auto r = conn.exec(
+  auto r = conn->exec(
       "SELECT o.name, o.amount::text, (SELECT sum(round(l.quantity * l.unit_price * "
       "CASE WHEN l.quantity >= 10 THEN 0.90 ELSE 1 END, 2)) FROM sale_order_line l "
       "WHERE l.\"order\" = o.id)::text FROM sale_order o ORDER BY o.id");

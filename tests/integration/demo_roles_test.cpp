@@ -6,10 +6,9 @@
 
 #include <string>
 
-#include "install/lifecycle.hpp"
-#include "modules/discovery.hpp"
 #include "native/host.hpp"
 #include "support/auth.hpp"
+#include "support/fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/pg.hpp"
 #include "support/test_server.hpp"
@@ -21,17 +20,13 @@ using testing::bearer;
 using testing::http_request;
 using testing::HttpReply;
 
-class DemoRoles : public ::testing::Test {
+class DemoRoles : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   static void SetUpTestSuite() { native::Host::instance().add_library_dir(KEEL_TEST_ADDON_DIR); }
 
   void SetUp() override {
     config.addons_path = {KEEL_SOURCE_DIR "/addons"};
-    config.core_dir = KEEL_SOURCE_DIR "/core";
-    config.secret = testing::kTestSecret;
-    conn = std::make_unique<db::Connection>(database.connect());
-    modules::ModuleGraph graph(modules::discover(config.module_path()).modules);
-    install::Lifecycle(*conn, graph).install({"sales"});
+    install({"sales"});
     alice = testing::token_for(testing::create_user(*conn, "alice", {"sales.user"}));
     bob = testing::token_for(testing::create_user(*conn, "bob", {"sales.user"}));
     carol = testing::token_for(testing::create_user(*conn, "carol", {"sales.manager"}));
@@ -67,9 +62,6 @@ class DemoRoles : public ::testing::Test {
     return out;
   }
 
-  testing::TestDatabase database;
-  Config config;
-  std::unique_ptr<db::Connection> conn;
   std::unique_ptr<testing::TestServer> server;
   std::string alice, bob, carol, dave;
 };

@@ -11,12 +11,11 @@
 #include <thread>
 #include <vector>
 
-#include "install/lifecycle.hpp"
-#include "modules/discovery.hpp"
 #include "security/crypto.hpp"
 #include "security/users.hpp"
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
+#include "support/fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/pg.hpp"
@@ -53,7 +52,7 @@ rules:
   - {entity: category, role: clerk, operations: [read], filter: {public: true}}
 )";
 
-class Doors : public ::testing::Test {
+class Doors : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   void SetUp() override {
     tree.write("shop/manifest.yaml",
@@ -64,13 +63,7 @@ class Doors : public ::testing::Test {
     tree.write("shop/v.yaml",
                "views:\n  - id: item_form\n    entity: item\n    type: form\n"
                "    arch:\n      - {field: name}\n");
-    config.addons_path = {tree.path()};
-    config.core_dir = KEEL_SOURCE_DIR "/core";
-    config.secret = testing::kTestSecret;
-    conn = std::make_unique<db::Connection>(database.connect());
-    auto found = modules::discover(config.module_path());
-    modules::ModuleGraph graph(std::move(found.modules));
-    install::Lifecycle(*conn, graph).install({"shop"});
+    install({"shop"});
     admin = testing::create_user(*conn, "admin", {"base.admin"});
     clerk = testing::create_user(*conn, "clerk", {"shop.clerk"});
     conn->exec(
@@ -86,10 +79,6 @@ class Doors : public ::testing::Test {
 
   std::int64_t id_of(const std::string& sql) { return conn->exec(sql).get_int(0, 0); }
 
-  testing::TestDatabase database;
-  testing::AddonTree tree;
-  Config config;
-  std::unique_ptr<db::Connection> conn;
   std::int64_t admin = 0, clerk = 0;
 };
 

@@ -21,10 +21,9 @@
 #include <thread>
 #include <vector>
 
-#include "install/lifecycle.hpp"
-#include "modules/discovery.hpp"
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
+#include "support/fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/pg.hpp"
@@ -53,7 +52,7 @@ std::int64_t terminate_backends(db::Connection& conn) {
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()");
 }
 
-class Faults : public ::testing::Test {
+class Faults : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   void SetUp() override {
     tree.write("shop/manifest.yaml",
@@ -61,13 +60,7 @@ class Faults : public ::testing::Test {
     tree.write("shop/e.yaml",
                "entities:\n  partner:\n    fields:\n"
                "      name: {type: string, max_length: 64, required: true, unique: true}\n");
-    config.addons_path = {tree.path()};
-    config.core_dir = KEEL_SOURCE_DIR "/core";
-    config.secret = testing::kTestSecret;
-    conn = std::make_unique<db::Connection>(database.connect());
-    auto found = modules::discover(config.module_path());
-    modules::ModuleGraph graph(std::move(found.modules));
-    install::Lifecycle(*conn, graph).install({"shop"});
+    install({"shop"});
     admin =
         testing::bearer(testing::token_for(testing::create_user(*conn, "admin", {"base.admin"})));
   }
@@ -76,10 +69,6 @@ class Faults : public ::testing::Test {
     return testing::http_request(port, "GET", target, "", admin);
   }
 
-  testing::TestDatabase database;
-  testing::AddonTree tree;
-  Config config;
-  std::unique_ptr<db::Connection> conn;
   std::map<std::string, std::string> admin;
 };
 

@@ -11,10 +11,9 @@
 #include "db/pool.hpp"
 #include "http/api.hpp"
 #include "http/server.hpp"
-#include "install/lifecycle.hpp"
-#include "modules/discovery.hpp"
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
+#include "support/fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/pg.hpp"
@@ -40,7 +39,7 @@ testing::HttpReply http_request(std::uint16_t port, const std::string& method,
   return testing::http_request(port, method, target, body, headers);
 }
 
-class Http : public ::testing::Test {
+class Http : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   void SetUp() override {
     tree.write("shop/manifest.yaml",
@@ -55,21 +54,10 @@ class Http : public ::testing::Test {
       ref:     {type: string, max_length: 16, required: true}
       partner: {type: many2one, target: partner, required: true}
 )");
-    tree.write("extra/manifest.yaml",
-               "name: extra\nversion: 1.0.0\ndepends: [shop]\nentities: [e.yaml]\n");
-    tree.write("extra/e.yaml", "entities:\n  gift:\n    fields:\n      name: {type: string}\n");
-    config.addons_path = {tree.path()};
-    config.core_dir = KEEL_SOURCE_DIR "/core";
-    config.secret = testing::kTestSecret;
-    auto conn = database.connect();
-    auto found = modules::discover(config.module_path());
-    modules::ModuleGraph graph(std::move(found.modules));
-    install::Lifecycle(conn, graph).install({"shop"});
-    admin_token = testing::token_for(testing::create_user(conn, "admin", {"base.admin"}));
+    use_fixture("shop_extra");  // `extra`, a module over shop, not installed here
+    install({"shop"});
+    admin_token = testing::token_for(testing::create_user(*conn, "admin", {"base.admin"}));
   }
-  testing::TestDatabase database;
-  testing::AddonTree tree;
-  Config config;
 };
 
 TEST_F(Http, StatusPathsAreProblemJson) {

@@ -15,10 +15,9 @@
 #include <thread>
 #include <vector>
 
-#include "install/lifecycle.hpp"
-#include "modules/discovery.hpp"
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
+#include "support/fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/pg.hpp"
@@ -33,7 +32,7 @@ using testing::TestServer;
 
 constexpr auto parse = testing::parse_json;
 
-class Idempotency : public ::testing::Test {
+class Idempotency : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   void SetUp() override {
     tree.write("shop/manifest.yaml",
@@ -47,13 +46,7 @@ class Idempotency : public ::testing::Test {
                "roles:\n  clerk: {label: Clerk, implies: [base.user]}\n"
                "access:\n  - {entity: item, role: clerk, read: true, create: true, update: "
                "true}\n");
-    config.addons_path = {tree.path()};
-    config.core_dir = KEEL_SOURCE_DIR "/core";
-    config.secret = testing::kTestSecret;
-    conn = std::make_unique<db::Connection>(database.connect());
-    auto found = modules::discover(config.module_path());
-    modules::ModuleGraph graph(std::move(found.modules));
-    install::Lifecycle(*conn, graph).install({"shop"});
+    install({"shop"});
     clerk = testing::create_user(*conn, "clerk", {"shop.clerk"});
     other = testing::create_user(*conn, "other", {"shop.clerk"});
   }
@@ -67,10 +60,6 @@ class Idempotency : public ::testing::Test {
 
   std::int64_t count(const std::string& sql) { return conn->exec(sql).get_int(0, 0); }
 
-  testing::TestDatabase database;
-  testing::AddonTree tree;
-  Config config;
-  std::unique_ptr<db::Connection> conn;
   std::int64_t clerk = 0, other = 0;
 };
 

@@ -7,10 +7,9 @@
 #include <string>
 
 #include "app/json.hpp"
-#include "install/lifecycle.hpp"
-#include "modules/discovery.hpp"
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
+#include "support/fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/pg.hpp"
@@ -31,7 +30,7 @@ std::string nested(int levels, const std::string& inner = "1") {
   return out;
 }
 
-class Limits : public ::testing::Test {
+class Limits : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   void SetUp() override {
     tree.write("lab/manifest.yaml",
@@ -51,14 +50,8 @@ class Limits : public ::testing::Test {
       amount: {type: decimal, precision: 30, scale: 2}
       parent: {type: many2one, target: sample}
 )");
-    config.addons_path = {tree.path()};
-    config.core_dir = KEEL_SOURCE_DIR "/core";
-    config.secret = testing::kTestSecret;
-    auto conn = database.connect();
-    auto found = modules::discover(config.module_path());
-    modules::ModuleGraph graph(std::move(found.modules));
-    install::Lifecycle(conn, graph).install({"lab"});
-    token = testing::token_for(testing::create_user(conn, "admin", {"base.admin"}));
+    install({"lab"});
+    token = testing::token_for(testing::create_user(*conn, "admin", {"base.admin"}));
   }
 
   testing::HttpReply call(const TestServer& server, const std::string& method,
@@ -77,9 +70,6 @@ class Limits : public ::testing::Test {
     return doc.IsObject() && doc.HasMember("type") ? doc["type"].GetString() : "";
   }
 
-  testing::TestDatabase database;
-  testing::AddonTree tree;
-  Config config;
   std::string token;
 };
 

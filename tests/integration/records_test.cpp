@@ -13,12 +13,11 @@
 
 #include "app/error.hpp"
 #include "db/connection.hpp"
-#include "install/lifecycle.hpp"
-#include "modules/discovery.hpp"
 #include "query/filter.hpp"
 #include "records/service.hpp"
 #include "support/addon_tree.hpp"
 #include "support/answered.hpp"
+#include "support/fixture.hpp"
 #include "support/pg.hpp"
 
 namespace keel::records {
@@ -86,18 +85,14 @@ INSERT INTO order_tags_rel (source_id, target_id) VALUES (1, 1), (1, 2), (2, 2);
 INSERT INTO line ("order", qty) VALUES (1, 1), (1, 2), (2, 3);
 )";
 
-class Records : public ::testing::Test {
+class Records : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   void SetUp() override {
     tree.write("shop/manifest.yaml",
                "name: shop\nversion: 1.0.0\ndepends: [base]\n"
                "entities: [entities.yaml]\n");
     tree.write("shop/entities.yaml", kEntities);
-    conn = std::make_unique<db::Connection>(database.connect());
-    auto found = modules::discover({KEEL_SOURCE_DIR "/core", tree.path()});
-    ASSERT_FALSE(found.diagnostics.has_errors());
-    graph = std::make_unique<modules::ModuleGraph>(std::move(found.modules));
-    install::Lifecycle(*conn, *graph).install({"shop"});
+    install({"shop"});  // discovery errors fail the test (AddonsFixture::lifecycle)
     Diagnostics diagnostics;
     auto registry = schema::Registry::build(graph->order(), diagnostics);
     auto policy = query::load_policy(graph->order(), *registry, diagnostics);
@@ -171,10 +166,6 @@ class Records : public ::testing::Test {
   }
   std::string one(const std::string& sql) { return std::string(conn->exec(sql).get(0, 0)); }
 
-  testing::TestDatabase database;
-  testing::AddonTree tree;
-  std::unique_ptr<db::Connection> conn;
-  std::unique_ptr<modules::ModuleGraph> graph;
   std::unique_ptr<RecordService> service;
   SecurityContext ctx = SecurityContext::system();
 };

@@ -13,11 +13,10 @@
 #include <thread>
 #include <vector>
 
-#include "install/lifecycle.hpp"
 #include "keel/decimal.hpp"
-#include "modules/discovery.hpp"
 #include "native/host.hpp"
 #include "support/auth.hpp"
+#include "support/fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/pg.hpp"
 #include "support/test_server.hpp"
@@ -32,34 +31,23 @@ rapidjson::Document parse(const std::string& text) {
   return d;
 }
 
-class SaleStock : public ::testing::Test {
+class SaleStock : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   static void SetUpTestSuite() { native::Host::instance().add_library_dir(KEEL_TEST_ADDON_DIR); }
 
-  void SetUp() override {
-    config.addons_path = {KEEL_SOURCE_DIR "/addons"};
-    config.core_dir = KEEL_SOURCE_DIR "/core";
-    config.secret = testing::kTestSecret;
-  }
+  void SetUp() override { config.addons_path = {KEEL_SOURCE_DIR "/addons"}; }
 
-  void install(const std::vector<std::string>& names, bool demo = false) {
-    modules::ModuleGraph g(modules::discover(config.module_path()).modules);
-    install::Lifecycle(conn, g).install(names, demo);
-  }
-  void upgrade(const std::vector<std::string>& names) {
-    modules::ModuleGraph g(modules::discover(config.module_path()).modules);
-    install::Lifecycle(conn, g).upgrade(names);
-  }
+  void upgrade(const std::vector<std::string>& names) { lifecycle().upgrade(names); }
   std::string one(const std::string& sql) {
-    auto r = conn.exec(sql);
+    auto r = conn->exec(sql);
     return r.is_null(0, 0) ? "null" : std::string(r.get(0, 0));
   }
 
   void start(bool stock = true) {
-    admin = testing::token_for(testing::create_user(conn, "admin", {"base.admin"}));
-    seller = testing::token_for(testing::create_user(conn, "seller", {"sales.user"}));
+    admin = testing::token_for(testing::create_user(*conn, "admin", {"base.admin"}));
+    seller = testing::token_for(testing::create_user(*conn, "seller", {"sales.user"}));
     if (stock)
-      stocker = testing::token_for(testing::create_user(conn, "stocker", {"inventory.user"}));
+      stocker = testing::token_for(testing::create_user(*conn, "stocker", {"inventory.user"}));
     server = std::make_unique<testing::TestServer>(config, database.conninfo());
   }
   testing::HttpReply call(const std::string& token, const std::string& method,
@@ -116,9 +104,6 @@ class SaleStock : public ::testing::Test {
     return one("SELECT id FROM stock_location WHERE name = '" + name + "'");
   }
 
-  testing::TestDatabase database;
-  db::Connection conn = database.connect();
-  Config config;
   std::string admin, seller, stocker;
   std::unique_ptr<testing::TestServer> server;
 };
@@ -259,7 +244,7 @@ TEST_F(SaleStock, AnOrderIsPricedConfirmedDeliveredAndTheStockDrops) {
   EXPECT_EQ(field(stocker, "sale_order", big, "delivery_state"), "waiting");
 
   // Another salesperson sees neither the order nor its deliveries.
-  std::string other = testing::token_for(testing::create_user(conn, "other", {"sales.user"}));
+  std::string other = testing::token_for(testing::create_user(*conn, "other", {"sales.user"}));
   EXPECT_EQ(list(other, "stock_move", "{}", "id"), "");
 }
 
@@ -339,7 +324,7 @@ TEST_F(SaleStock, GeneratedOrdersWithTaxTotalLikeNumericArithmetic) {
       create(admin, "sale_order_line", body + "}");
     }
   }
-  auto r = conn.exec(
+  auto r = conn->exec(
       "WITH l AS (SELECT l.\"order\", round(l.quantity * l.unit_price * "
       "CASE WHEN l.quantity >= 10 THEN 0.90 ELSE 1 END, 2) AS sub, l.tax_rate "
       "FROM sale_order_line l), t AS (SELECT \"order\", sum(sub) AS untaxed, "
@@ -408,10 +393,10 @@ TEST_F(SaleStock, UpgradeFromOneZeroRebuildsStockOnHandAndDeliveries) {
   std::string before = one(quants), states = one(orders);
   ASSERT_NE(before, "null");
   // The database as 1.0.0 left it.
-  conn.exec("DELETE FROM stock_quant");
-  conn.exec("UPDATE stock_move SET sale_order = NULL");
-  conn.exec("UPDATE sale_order SET delivery_state = NULL");
-  conn.exec("UPDATE base_module SET version = '1.0.0' WHERE name IN ('inventory', 'sale_stock')");
+  conn->exec("DELETE FROM stock_quant");
+  conn->exec("UPDATE stock_move SET sale_order = NULL");
+  conn->exec("UPDATE sale_order SET delivery_state = NULL");
+  conn->exec("UPDATE base_module SET version = '1.0.0' WHERE name IN ('inventory', 'sale_stock')");
   upgrade({"inventory", "sale_stock"});
   EXPECT_EQ(one(quants), before);
   EXPECT_EQ(one(orders), states);

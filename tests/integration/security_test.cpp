@@ -17,10 +17,10 @@
 #include "http/meta.hpp"
 #include "http/openapi.hpp"
 #include "install/lifecycle.hpp"
-#include "modules/discovery.hpp"
 #include "query/filter.hpp"
 #include "records/service.hpp"
 #include "support/addon_tree.hpp"
+#include "support/fixture.hpp"
 #include "support/pg.hpp"
 
 namespace keel::records {
@@ -72,17 +72,13 @@ rules:
   - {entity: item, role: auditor, operations: [read], filter: {category.public: true}}
 )";
 
-class Security : public ::testing::Test {
+class Security : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   void SetUp() override {
     tree.write("shop/manifest.yaml", kManifest);
     tree.write("shop/entities.yaml", kEntities);
     tree.write("shop/security.yaml", kSecurity);
-    conn = std::make_unique<db::Connection>(database.connect());
-    auto found = modules::discover({KEEL_SOURCE_DIR "/core", tree.path()});
-    ASSERT_FALSE(found.diagnostics.has_errors());
-    graph = std::make_unique<modules::ModuleGraph>(std::move(found.modules));
-    install::Lifecycle(*conn, *graph).install({"shop"});
+    install({"shop"});  // discovery errors fail the test (AddonsFixture::lifecycle)
     Diagnostics diagnostics;
     registry = schema::Registry::build(graph->order(), diagnostics);
     policy = query::load_policy(graph->order(), *registry, diagnostics);
@@ -132,10 +128,6 @@ class Security : public ::testing::Test {
     return 200;
   }
 
-  testing::TestDatabase database;
-  testing::AddonTree tree;
-  std::unique_ptr<db::Connection> conn;
-  std::unique_ptr<modules::ModuleGraph> graph;
   std::shared_ptr<const schema::Registry> registry;
   std::shared_ptr<const security::Policy> policy;
   std::unique_ptr<RecordService> service;

@@ -8,10 +8,9 @@
 #include <regex>
 #include <string>
 
-#include "install/lifecycle.hpp"
-#include "modules/discovery.hpp"
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
+#include "support/fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/pg.hpp"
 #include "support/test_server.hpp"
@@ -45,18 +44,13 @@ rules:
   - {entity: memo, role: writer, operations: [create], filter: {title: {like: "ok%"}}}
 )";
 
-class Statements : public ::testing::Test {
+class Statements : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   void SetUp() override {
     tree.write("memos/manifest.yaml", kManifest);
     tree.write("memos/entities.yaml", kEntities);
     tree.write("memos/security.yaml", kSecurity);
-    config.addons_path = {tree.path()};
-    config.core_dir = KEEL_SOURCE_DIR "/core";
-    config.secret = testing::kTestSecret;
-    conn = std::make_unique<db::Connection>(database.connect());
-    modules::ModuleGraph graph(modules::discover(config.module_path()).modules);
-    install::Lifecycle(*conn, graph).install({"memos"});
+    install({"memos"});
     alice_id = testing::create_user(*conn, "alice", {"memos.writer"});
     alice = testing::token_for(alice_id);
     bob = testing::token_for(testing::create_user(*conn, "bob", {"memos.writer"}));
@@ -75,10 +69,6 @@ class Statements : public ::testing::Test {
         .get_int(0, 0);
   }
 
-  testing::AddonTree tree;
-  testing::TestDatabase database;
-  Config config;
-  std::unique_ptr<db::Connection> conn;
   std::unique_ptr<testing::TestServer> server;
   std::int64_t alice_id = 0;
   std::string alice, bob;

@@ -6,10 +6,9 @@
 
 #include <string>
 
-#include "install/lifecycle.hpp"
-#include "modules/discovery.hpp"
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
+#include "support/fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/pg.hpp"
 #include "support/test_server.hpp"
@@ -88,7 +87,7 @@ components:
   - {name: stamp, asset: static/stamp.js}
 )";
 
-class Ui : public ::testing::Test {
+class Ui : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   void SetUp() override {
     tree.write("shop/manifest.yaml", kShopManifest);
@@ -106,10 +105,6 @@ class Ui : public ::testing::Test {
       - {op: after, target: {field: partner}, node: {component: stamp, id: stamp}}
       - {op: remove, target: {field: date}}
 )");
-    config.addons_path = {tree.path()};
-    config.core_dir = KEEL_SOURCE_DIR "/core";
-    config.secret = testing::kTestSecret;
-    conn = std::make_unique<db::Connection>(database.connect());
     try {
       lifecycle().install({"shop_ext"});
     } catch (const ValidationError& e) {
@@ -123,23 +118,12 @@ class Ui : public ::testing::Test {
     nobody = testing::token_for(testing::create_user(*conn, "nobody", {"base.user"}));
   }
 
-  install::Lifecycle lifecycle() {
-    auto found = modules::discover(config.module_path());
-    graph = std::make_unique<modules::ModuleGraph>(std::move(found.modules));
-    return install::Lifecycle(*conn, *graph);
-  }
-
   HttpReply get(const TestServer& s, const std::string& path, const std::string& token) {
     return http_request(s.port(), "GET", "/api/v1" + path, "", bearer(token));
   }
 
   long long count(const std::string& sql) { return conn->exec(sql).get_int(0, 0); }
 
-  testing::TestDatabase database;
-  testing::AddonTree tree;
-  Config config;
-  std::unique_ptr<db::Connection> conn;
-  std::unique_ptr<modules::ModuleGraph> graph;
   std::string admin, seller, boss, nobody;
 };
 

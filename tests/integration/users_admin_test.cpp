@@ -6,11 +6,10 @@
 
 #include <string>
 
-#include "install/lifecycle.hpp"
-#include "modules/discovery.hpp"
 #include "security/crypto.hpp"
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
+#include "support/fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/pg.hpp"
@@ -25,7 +24,7 @@ using testing::HttpReply;
 
 constexpr auto parse = testing::parse_json;
 
-class UsersAdmin : public ::testing::Test {
+class UsersAdmin : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   void SetUp() override {
     tree.write("shop/manifest.yaml",
@@ -35,12 +34,7 @@ class UsersAdmin : public ::testing::Test {
     tree.write("shop/s.yaml",
                "roles:\n  clerk: {label: Clerk, implies: [base.user]}\n"
                "access:\n  - {entity: partner, role: clerk, read: true}\n");
-    config.addons_path = {tree.path()};
-    config.core_dir = KEEL_SOURCE_DIR "/core";
-    config.secret = testing::kTestSecret;
-    conn = std::make_unique<db::Connection>(database.connect());
-    modules::ModuleGraph graph(modules::discover(config.module_path()).modules);
-    install::Lifecycle(*conn, graph).install({"shop"});
+    install({"shop"});
     admin = testing::token_for(testing::create_user(*conn, "admin", {"base.admin"}));
     alice_id = testing::create_user(*conn, "alice", {"base.user"});
     alice = testing::token_for(alice_id);
@@ -67,10 +61,6 @@ class UsersAdmin : public ::testing::Test {
         << r.body;
   }
 
-  testing::TestDatabase database;
-  testing::AddonTree tree;
-  Config config;
-  std::unique_ptr<db::Connection> conn;
   std::unique_ptr<testing::TestServer> server;
   std::string admin, alice;
   std::int64_t alice_id = 0, clerk_role = 0;

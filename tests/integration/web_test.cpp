@@ -5,10 +5,9 @@
 #include <filesystem>
 
 #include "app/config.hpp"
-#include "install/lifecycle.hpp"
-#include "modules/discovery.hpp"
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
+#include "support/fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/pg.hpp"
 #include "support/test_server.hpp"
@@ -19,7 +18,7 @@ namespace {
 using testing::http_raw;
 using testing::http_request;
 
-class Web : public ::testing::Test {
+class Web : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   void SetUp() override {
     files.write("dist/index.html", "<!doctype html><title>Keel</title>");
@@ -29,18 +28,11 @@ class Web : public ::testing::Test {
     files.write("secret.txt", "outside the web root");
     std::filesystem::create_symlink(files.path() / "secret.txt",
                                     files.path() / "dist" / "leak.txt");
-    config.core_dir = KEEL_SOURCE_DIR "/core";
     config.addons_path = {};
-    config.secret = testing::kTestSecret;
     config.web_root = files.path() / "dist";
-    auto conn = database.connect();
-    auto found = modules::discover(config.module_path());
-    modules::ModuleGraph graph(std::move(found.modules));
-    install::Lifecycle(conn, graph).install({"base"});
+    install({"base"});
   }
-  testing::TestDatabase database;
   testing::AddonTree files;
-  Config config;
 };
 
 TEST_F(Web, ServesTheClientWithFallbackAndCaching) {

@@ -8,7 +8,7 @@
 //   ----
 //   exit 0
 //
-//   request POST /api/v1/records/partner as alice
+//   request POST /api/v1/records/partner as alice   to a real `keel serve` process
 //   {"name": "Ada", "credit": "12.50"}
 //   ----
 //   status 201
@@ -35,13 +35,12 @@
 #include <string>
 #include <vector>
 
-#include "app/config.hpp"
 #include "db/connection.hpp"
 #include "support/auth.hpp"
 #include "support/http_client.hpp"
 #include "support/pg.hpp"
 #include "support/run.hpp"
-#include "support/test_server.hpp"
+#include "support/serve_process.hpp"
 
 namespace keel {
 namespace {
@@ -375,6 +374,16 @@ class Runner {
     if (!exit_checked && r.status != 0) fail(step.command.number, "expected exit 0\n" + shown);
   }
 
+  // The id of the user `login`: one of a `user` step, or one that exists in the database
+  // (`admin`, which the first `keel serve` on a database without users creates).
+  std::optional<std::int64_t> user_id(const std::string& login) {
+    if (auto it = users_.find(login); it != users_.end()) return it->second;
+    auto conn = database_.connect();
+    auto r = conn.exec("SELECT id FROM base_user WHERE login = $1", db::Params().add(login));
+    if (r.rows() == 0) return std::nullopt;
+    return users_[login] = r.get_int(0, 0);
+  }
+
   // `user LOGIN ROLE...`: a user with these roles (base installed), password kTestPassword.
   void user(const Step& step, const std::vector<std::string>& w) {
     if (w.size() < 2) return fail(step.command.number, "usage: user LOGIN [ROLE...]");
@@ -398,23 +407,26 @@ class Runner {
     if (!step.has_expect) return fail(at, "a request needs `----` and at least `status N`");
     std::map<std::string, std::string> headers;
     if (w.size() == 5) {
-      auto it = users_.find(w[4]);
-      if (it == users_.end()) return fail(at, "no user " + w[4] + " (add a `user` step)");
-      headers = testing::bearer(testing::token_for(it->second));
+      auto id = user_id(w[4]);
+      if (!id) return fail(at, "no user " + w[4] + " (add a `user` step)");
+      headers = testing::bearer(testing::token_for(*id));
     }
     std::string body = expand(joined(step.body));
     if (!body.empty()) headers["Content-Type"] = "application/json";
     if (!server_) {
-      Config config;
-      config.addons_path = {addons_};
-      config.core_dir = KEEL_SOURCE_DIR "/core";
-      config.secret = testing::kTestSecret;
-      server_ = std::make_unique<testing::TestServer>(config, database_.conninfo());
+      try {
+        server_ = std::make_unique<testing::ServeProcess>(database_.conninfo(), addons_,
+                                                          testing::kTestSecret);
+      } catch (const std::exception& e) {
+        return fail(at, e.what());
+      }
     }
     auto reply =
         testing::http_request(server_->port(), w[1], encode_target(expand(w[2])), body, headers);
     std::string shown =
         step.command.text + "\n--- status " + std::to_string(reply.status) + "\n" + reply.body;
+    if (reply.status >= 500 || reply.status == 0)
+      shown += "\n--- keel serve:\n" + server_->log_text();
 
     bool status_checked = false;
     std::vector<Line> json_lines;
@@ -533,7 +545,7 @@ class Runner {
   std::string file_;
   fs::path addons_;
   testing::TestDatabase database_;
-  std::unique_ptr<testing::TestServer> server_;
+  std::unique_ptr<testing::ServeProcess> server_;
   std::map<std::string, std::int64_t> users_;
 };
 
