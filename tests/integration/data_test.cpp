@@ -7,10 +7,9 @@
 #include <vector>
 
 #include "db/connection.hpp"
-#include "install/lifecycle.hpp"
-#include "modules/discovery.hpp"
 #include "native/host.hpp"
 #include "support/addon_tree.hpp"
+#include "support/fixture.hpp"
 #include "support/pg.hpp"
 
 namespace keel::install {
@@ -47,29 +46,17 @@ const char* kOrderHead = R"(records:
   - {id: p1, entity: product, values: {name: Widget, uom: {ref: products.uom_unit}, list_price: "2.50"}}
 )";
 
-class DataFiles : public ::testing::Test {
+class DataFiles : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   static void SetUpTestSuite() { native::Host::instance().add_library_dir(KEEL_TEST_ADDON_DIR); }
 
   void SetUp() override {
     tree.write("shop/manifest.yaml", kManifest);
     tree.write("shop/entities/shop.yaml", kEntities);
-    conn = std::make_unique<db::Connection>(database.connect());
+    // The demo addons (data files that refer to their records) before the test's own.
+    config.addons_path = {KEEL_SOURCE_DIR "/addons", tree.path()};
   }
-  void upgrade(const std::vector<std::string>& names) {
-    auto found =
-        modules::discover({KEEL_SOURCE_DIR "/core", KEEL_SOURCE_DIR "/addons", tree.path()});
-    modules::ModuleGraph graph(std::move(found.modules));
-    install::Lifecycle(*conn, graph).upgrade(names);
-  }
-  void install(const std::vector<std::string>& names) {
-    auto found =
-        modules::discover({KEEL_SOURCE_DIR "/core", KEEL_SOURCE_DIR "/addons", tree.path()});
-    ASSERT_FALSE(found.diagnostics.has_errors())
-        << (found.diagnostics.items().empty() ? "" : found.diagnostics.items()[0].to_string());
-    modules::ModuleGraph graph(std::move(found.modules));
-    install::Lifecycle(*conn, graph).install(names);
-  }
+  void upgrade(const std::vector<std::string>& names) { lifecycle().upgrade(names); }
   // The diagnostics of an install that must fail, and the check that it left nothing.
   std::vector<Diagnostic> failing_install(const std::vector<std::string>& names) {
     std::vector<Diagnostic> out;
@@ -83,10 +70,6 @@ class DataFiles : public ::testing::Test {
     return out;
   }
   std::string one(const std::string& sql) { return std::string(conn->exec(sql).get(0, 0)); }
-
-  testing::TestDatabase database;
-  testing::AddonTree tree;
-  std::unique_ptr<db::Connection> conn;
 };
 
 TEST_F(DataFiles, ValueLongerThanMaxLengthFailsNamingFileRecordAndField) {

@@ -7,6 +7,7 @@
 #include "install/lifecycle.hpp"
 #include "modules/discovery.hpp"
 #include "support/addon_tree.hpp"
+#include "support/fixture.hpp"
 #include "support/pg.hpp"
 
 namespace keel::install {
@@ -88,31 +89,20 @@ const char* kShopData = R"(records:
   - {id: o1, entity: order, values: {ref: SO1, partner: {ref: acme}, tags: [{ref: tag_a}]}}
 )";
 
-class Lifecycle : public ::testing::Test {
+class Lifecycle : public ::testing::Test, protected testing::AddonsFixture {
  protected:
   void SetUp() override {
     tree.write("shop/manifest.yaml", kShopV1);
     tree.write("shop/entities/shop.yaml", kShopEntitiesV1);
     tree.write("shop/data/shop.yaml", kShopData);
-    conn = std::make_unique<db::Connection>(database.connect());
-  }
-  std::vector<std::string> install(const std::vector<std::string>& names) {
-    auto graph = graph_of(tree);
-    return install::Lifecycle(*conn, graph).install(names);
   }
   std::vector<std::string> upgrade(const std::vector<std::string>& names) {
-    auto graph = graph_of(tree);
-    return install::Lifecycle(*conn, graph).upgrade(names);
+    return lifecycle().upgrade(names);
   }
   std::vector<std::string> uninstall(const std::vector<std::string>& names, bool purge) {
-    auto graph = graph_of(tree);
-    return install::Lifecycle(*conn, graph).uninstall(names, purge);
+    return lifecycle().uninstall(names, purge);
   }
   std::string one(const std::string& sql) { return std::string(conn->exec(sql).get(0, 0)); }
-
-  testing::TestDatabase database;
-  testing::AddonTree tree;
-  std::unique_ptr<db::Connection> conn;
 };
 
 TEST_F(Lifecycle, InstallCreatesEveryKindOfSchemaObject) {
@@ -159,10 +149,9 @@ TEST_F(Lifecycle, InstallIsIdempotentAndPlansNothingAfterwards) {
   std::string before = snapshot(*conn);
   EXPECT_TRUE(install({"shop"}).empty());
   EXPECT_EQ(snapshot(*conn), before);
-  auto graph = graph_of(tree);
-  EXPECT_TRUE(install::Lifecycle(*conn, graph).plan({"shop"}).modules.empty());
+  EXPECT_TRUE(lifecycle().plan({"shop"}).modules.empty());
   // The live schema matches the registry exactly: no statement left to run.
-  auto registry_modules = graph.install_closure({"base", "shop"}, {});
+  auto registry_modules = graph->install_closure({"base", "shop"}, {});
   Diagnostics d;
   auto registry = schema::Registry::build(registry_modules, d);
   EXPECT_TRUE(schema::plan_schema(*registry, db::introspect(*conn)).empty());
@@ -172,8 +161,7 @@ TEST_F(Lifecycle, InstallIsIdempotentAndPlansNothingAfterwards) {
 
 TEST_F(Lifecycle, PlanChangesNothingEvenOnAnEmptyDatabase) {
   std::string before = snapshot(*conn);
-  auto graph = graph_of(tree);
-  auto plan = install::Lifecycle(*conn, graph).plan({"shop"});
+  auto plan = lifecycle().plan({"shop"});
   ASSERT_EQ(plan.modules.size(), 2u);
   EXPECT_GT(plan.statements.size(), 10u);
   EXPECT_EQ(snapshot(*conn), before);
@@ -343,8 +331,8 @@ TEST_F(Lifecycle, ConcurrentInstallsSerialize) {
   auto run = [&](std::vector<std::string>& out) {
     try {
       auto c = database.connect();
-      auto graph = graph_of(tree);
-      out = install::Lifecycle(c, graph).install({"shop"});
+      auto own_graph = graph_of(tree);  // each thread its own connection and graph
+      out = install::Lifecycle(c, own_graph).install({"shop"});
     } catch (const std::exception& e) {
       error = e.what();
     }
