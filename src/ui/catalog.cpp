@@ -809,6 +809,7 @@ std::shared_ptr<const Catalog> Catalog::make(const std::vector<const modules::Ma
     if (!stored) b.read_module(*m);
   }
   if (stored) b.add_stored(*stored);
+  out->stored_ = stored != nullptr;
   out->components_ = b.take_components();
   b.check_components(out->components_);
   out->views_ = b.take_views();

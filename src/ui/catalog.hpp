@@ -161,6 +161,10 @@ class Catalog {
   // The `defaults:` each module declared, per module and entity (stored in base_view_default).
   const std::vector<StoredUi::DefaultsRow>& declared_defaults() const { return declared_defaults_; }
 
+  // Whether it was loaded from the UI tables (then the files of static/ are read from
+  // base_ui_asset too), not built from the views files.
+  bool stored() const { return stored_; }
+
   // Folder and version of an installed module (component assets, cache busting).
   const std::filesystem::path* module_dir(std::string_view module) const;
   std::string module_version(std::string_view module) const;
@@ -181,6 +185,7 @@ class Catalog {
   std::vector<Component> components_;
   std::map<std::string, DefaultsHint, std::less<>> defaults_;  // entity -> hint
   std::vector<StoredUi::DefaultsRow> declared_defaults_;
+  bool stored_ = false;
   std::map<std::string, std::pair<std::filesystem::path, std::string>, std::less<>> modules_;
 };
 

@@ -4,11 +4,15 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "db/connection.hpp"
 #include "ui/catalog.hpp"
 
 namespace keel::ui {
+namespace fs = std::filesystem;
 using db::Params;
 
 namespace {
@@ -58,8 +62,48 @@ void insert(db::Connection& conn, const std::vector<T>& items, const std::string
             Params().add(std::string(buffer.GetString())));
 }
 
-constexpr const char* kTables[] = {"base_view",   "base_view_patch",   "base_menu",
-                                   "base_action", "base_ui_component", "base_view_default"};
+constexpr const char* kTables[] = {"base_view",    "base_view_patch",   "base_menu",
+                                   "base_action",  "base_ui_component", "base_view_default",
+                                   "base_ui_asset"};
+
+// A file of a module's static/ folder, its content in bytea's hex input form.
+struct AssetFile {
+  std::string module, path, content;
+};
+
+// The files /ui/assets may serve: regular files below static/ (links that stay inside
+// included), no hidden file or folder.
+std::vector<AssetFile> asset_files(const std::string& module, const fs::path& dir) {
+  std::vector<AssetFile> out;
+  std::error_code ec;
+  fs::path root = fs::canonical(dir / "static", ec);
+  if (ec) return out;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    const fs::path& p = it->path();
+    if (p.filename().string().starts_with(".")) {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
+    std::error_code e;
+    fs::path real = fs::canonical(p, e);
+    if (e || !fs::is_regular_file(real, e)) continue;
+    auto rel = real.lexically_relative(root);
+    if (rel.empty() || *rel.begin() == "..") continue;  // a link out of static/
+    std::ifstream in(real, std::ios::binary);
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    std::string text = bytes.str(), hex = "\\x";
+    static const char* kDigits = "0123456789abcdef";
+    for (unsigned char c : text) {
+      hex += kDigits[c >> 4];
+      hex += kDigits[c & 15];
+    }
+    out.push_back({module, p.lexically_relative(root).generic_string(), std::move(hex)});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+  return out;
+}
 
 }  // namespace
 
@@ -145,6 +189,14 @@ void store_module(db::Connection& conn, const Catalog& catalog, const std::strin
            put(w, "module", c.module);
            put_or_null(w, "asset", c.asset);
          });
+  if (const fs::path* dir = catalog.module_dir(module))
+    insert(conn, asset_files(module, *dir), module, "base_ui_asset", "name, module, path, content",
+           "name text, module text, path text, content bytea", [](Writer& w, const AssetFile& f) {
+             put(w, "name", f.module + "/" + f.path);
+             put(w, "module", f.module);
+             put(w, "path", f.path);
+             put(w, "content", f.content);
+           });
   insert(conn, catalog.declared_defaults(), module, "base_view_default",
          "name, module, entity, fields", "name text, module text, entity text, fields jsonb",
          [](Writer& w, const StoredUi::DefaultsRow& d) {
@@ -171,10 +223,30 @@ void remove_module(db::Connection& conn, const std::string& module, bool purge) 
       "SELECT to_regclass('base_view') IS NOT NULL, to_regclass('base_view_default') IS NOT NULL");
   if (!present.get_bool(0, 0)) return;
   for (const char* table : kTables)
-    if (std::string_view(table) != "base_view_default" || present.get_bool(0, 1))
+    if ((std::string_view(table) != "base_view_default" &&
+         std::string_view(table) != "base_ui_asset") ||
+        present.get_bool(0, 1))
       conn.exec(std::string("DELETE FROM ") + table + " WHERE module = $1", Params().add(module));
   if (purge)
     conn.exec("DELETE FROM base_view_customization WHERE module = $1", Params().add(module));
+}
+
+std::optional<std::optional<std::string>> load_asset(db::Connection& conn,
+                                                     const std::string& module,
+                                                     const std::string& path) {
+  auto rows = conn.exec(
+      "SELECT encode(content, 'hex') FROM base_ui_asset WHERE module = $1 AND path = $2 "
+      "UNION ALL SELECT NULL WHERE NOT EXISTS (SELECT 1 FROM base_ui_asset WHERE module = $1)",
+      Params().add(module).add(path));
+  if (rows.rows() == 0) return std::nullopt;
+  if (rows.is_null(0, 0)) return std::optional<std::string>();
+  auto hex = rows.get(0, 0);
+  std::string bytes;
+  bytes.reserve(hex.size() / 2);
+  auto value = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    bytes += static_cast<char>(value(hex[i]) << 4 | value(hex[i + 1]));
+  return std::optional<std::string>(std::move(bytes));
 }
 
 std::optional<StoredUi> load_stored(db::Connection& conn) {

@@ -36,6 +36,13 @@ void store_module(db::Connection& conn, const Catalog& catalog, const std::strin
 // views.
 void remove_module(db::Connection& conn, const std::string& module, bool purge);
 
+// A file of `module`'s static/ folder as the module's install or upgrade stored it (every file
+// but hidden ones and links out of the folder). nullopt when there is no such file; a nullopt
+// inside when the module has no stored file at all (installed by an older Keel: read its disk).
+std::optional<std::optional<std::string>> load_asset(db::Connection& conn,
+                                                     const std::string& module,
+                                                     const std::string& path);
+
 // The rows of the UI tables and the installed versions; nullopt when the database's base
 // predates base_view_default (made by an older Keel: `keel module upgrade` brings it up to date).
 std::optional<StoredUi> load_stored(db::Connection& conn);

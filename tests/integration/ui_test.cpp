@@ -366,8 +366,8 @@ menus:
 }
 
 // The database, not the files on the server's disk, says what an installed module's UI is: a
-// views file changed without an upgrade changes nothing (after a reload, or in a new server);
-// the upgrade does.
+// views file or a component's file changed without an upgrade changes nothing (after a reload, or
+// in a new server); the upgrade does.
 TEST_F(Ui, AViewsFileChangedWithoutAnUpgradeIsNotServed) {
   std::string form, menus, action;
   {
@@ -383,9 +383,14 @@ TEST_F(Ui, AViewsFileChangedWithoutAnUpgradeIsNotServed) {
   views.replace(views.find("label: Orders"), 13, "label: Sales orders");
   views.replace(views.find("filter: {date: {null: false}}"), 29, "sort: name, limit: 20");
   tree.write("shop/v.yaml", views);
+  tree.write("shop/static/stamp.js", "export default function changed() {}\n");
+  tree.write("shop/static/added.js", "export default 1;\n");
   {
     TestServer server(config, database.conninfo());
     EXPECT_EQ(get(server, "/ui/views/order/form", admin).body, form);
+    EXPECT_EQ(get(server, "/ui/assets/shop/stamp.js", admin).body,
+              "export default function stamp() {}\n");
+    EXPECT_EQ(get(server, "/ui/assets/shop/added.js", admin).status, 404);
     EXPECT_EQ(get(server, "/ui/menus", admin).body, menus);
     EXPECT_EQ(get(server, "/ui/actions/shop.orders", admin).body, action);
     server.api().reload();  // what a NOTIFY does
@@ -403,6 +408,9 @@ TEST_F(Ui, AViewsFileChangedWithoutAnUpgradeIsNotServed) {
               R"({"id":"shop.orders","module":"shop","label":"order","entity":"order","views":[)"
               R"({"type":"list","id":"shop.order.list"},{"type":"form","id":"shop.order_form"}],)"
               R"("filter":null,"sort":"name","limit":20})");
+    EXPECT_EQ(get(server, "/ui/assets/shop/stamp.js", admin).body,
+              "export default function changed() {}\n");
+    EXPECT_EQ(get(server, "/ui/assets/shop/added.js", admin).body, "export default 1;\n");
     auto components = parse(get(server, "/ui/components", admin).body);
     EXPECT_STREQ(components["data"][0]["asset"].GetString(),
                  "/api/v1/ui/assets/shop/stamp.js?v=1.0.1");
