@@ -243,9 +243,12 @@ menus:
   - {id: root, label: Look, action: partners}
 actions:
   - {id: partners, entity: partner, views: [form]}
+components:
+  - {name: badge, asset: static/badge.js}
 )";
   tree.write("look/manifest.yaml", manifest);
   tree.write("look/v.yaml", views);
+  tree.write("look/static/badge.js", "export default 'Installed';\n");
   {
     auto conn = database.connect();
     modules::ModuleGraph graph(modules::discover({KEEL_SOURCE_DIR "/core", tree.path()}).modules);
@@ -258,13 +261,15 @@ actions:
   changed.replace(changed.find("label: Look"), 11, "label: Elsewhere");
   changed.replace(changed.find("views: [form]"), 13, "views: [list, form], limit: 5");
   other.write("look/v.yaml", changed);
+  other.write("look/static/badge.js", "export default 'Changed on disk';\n");
 
   ServeProcess a(database.conninfo(), tree.path(), secret);
   ServeProcess b(database.conninfo(), other.path(), secret);
   std::string token = testing::login(a.port(), "boss");
   ASSERT_FALSE(token.empty());
   for (const char* target : {"/api/v1/ui/views/partner/form", "/api/v1/ui/views/look.partner_form",
-                             "/api/v1/ui/menus", "/api/v1/ui/actions/look.partners"}) {
+                             "/api/v1/ui/menus", "/api/v1/ui/actions/look.partners",
+                             "/api/v1/ui/components", "/api/v1/ui/assets/look/badge.js"}) {
     auto on_a = http_request(a.port(), "GET", target, "", bearer(token));
     auto on_b = http_request(b.port(), "GET", target, "", bearer(token));
     EXPECT_EQ(on_a.status, 200) << target << on_a.body;
