@@ -35,6 +35,7 @@
 #include "security/secret.hpp"
 #include "security/users.hpp"
 #include "ui/catalog.hpp"
+#include "ui/store.hpp"
 
 namespace keel::http {
 
@@ -322,7 +323,9 @@ void Api::reload() {
   snapshot->records = std::make_shared<records::RecordService>(registry, policy, snapshot->native);
   snapshot->native_routes = native_router(snapshot->native, snapshot->records, pool_,
                                           [](const Request& r) { return caller(r); });
-  snapshot->ui = ui::build_catalog(modules, registry, policy);
+  // Views, menus, actions and components as the database holds them for the installed modules
+  // (written at install and upgrade), not as the files on this disk say.
+  snapshot->ui = ui::load_catalog(*pool_.acquire(), modules, registry, policy);
   snapshot_.store(std::move(snapshot));
   spdlog::info("registry loaded: {} modules, {} entities", modules.size(),
                registry->entities().size());

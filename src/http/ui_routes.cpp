@@ -90,14 +90,14 @@ void add_ui_routes(Router& router, const std::string& prefix,
   std::string pattern = ui + "/assets/{module}";
   for (int depth = 1; depth <= kAssetDepth; ++depth) {
     pattern += "/{p" + std::to_string(depth) + "}";
-    router.add("GET", pattern, [=](Request& req) {
+    router.add("GET", pattern, [=, &pool](Request& req) {
       caller(req);
       std::string path;
       for (int i = 1; i <= depth; ++i)
         path += (i > 1 ? "/" : "") + req.param("p" + std::to_string(i));
       auto snap = snapshot();
       const auto& catalog = catalog_of(*snap);
-      auto asset = ui::read_asset(catalog, req.param("module"), path);
+      auto asset = ui::read_asset(*pool.acquire(), catalog, req.param("module"), path);
       Response r;
       r.headers.emplace_back("ETag", asset.etag);
       // ?v=<module version> (the URL GET /ui/components gives) may be cached for good; any

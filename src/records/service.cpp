@@ -91,9 +91,10 @@ using Right = security::Operation;
 // customisations are data, and stay writable.
 bool mirrors_module_files(const Entity& e) {
   static const std::vector<std::string_view> kMirrors = {
-      "base_module",     "base_entity", "base_field",  "base_external_id", "base_ownership",
-      "base_migration",  "base_role",   "base_access", "base_rule",        "base_view",
-      "base_view_patch", "base_menu",   "base_action", "base_ui_component"};
+      "base_module",    "base_entity",       "base_field",        "base_external_id",
+      "base_ownership", "base_migration",    "base_role",         "base_access",
+      "base_rule",      "base_view",         "base_view_patch",   "base_menu",
+      "base_action",    "base_ui_component", "base_view_default", "base_ui_asset"};
   return e.module == "base" &&
          std::find(kMirrors.begin(), kMirrors.end(), e.name) != kMirrors.end();
 }

@@ -103,9 +103,95 @@ class Builder {
     }
   }
 
+  // Rows of the UI tables (Catalog::load), in dependency order of their modules, each module's
+  // in the order it declared them. Checked against the registry like files, not re-read.
+  void add_stored(const StoredUi& s) {
+    for (const auto* row : installed(s.components))
+      components_.push_back({*row, next_order(row->module)});
+    for (const auto* row : installed(s.views)) {
+      SourceLocation at{"base_view " + row->id, 0, 0};
+      if (!stored_entity(at, "view", row->id, row->module, row->entity)) continue;
+      View v;
+      v.id = row->id;
+      v.module = row->module;
+      v.entity = row->entity;
+      v.type = row->type;
+      v.label = row->label;
+      v.priority = row->priority;
+      v.location = at;
+      YamlReader r(at.file, diagnostics_);  // JSON is YAML: the attributes keep their text
+      if (auto doc = r.parse(row->arch)) v.declared = arch_from_yaml(r, *doc, "arch");
+      views_.push_back({std::move(v), next_order(row->module)});
+    }
+    for (const auto* row : installed(s.patches)) {
+      Patch p;
+      p.id = row->id;
+      p.module = row->module;
+      p.inherit = row->inherit;
+      p.priority = row->priority;
+      p.location = SourceLocation{"base_view_patch " + row->id, 0, 0};
+      YamlReader r(p.location.file, diagnostics_);
+      if (auto doc = r.parse(row->steps)) p.steps = read_steps(r, *doc, p.json);
+      patches_.push_back({std::move(p), next_order(row->module)});
+    }
+    for (const auto* row : installed(s.menus)) {
+      Menu m = *row;
+      m.location = SourceLocation{"base_menu " + m.id, 0, 0};
+      menu_places_[m.id] = {m.location, m.location};
+      menus_.push_back({std::move(m), next_order(row->module)});
+    }
+    for (const auto* row : installed(s.actions)) {
+      Action a = *row;
+      a.location = SourceLocation{"base_action " + a.id, 0, 0};
+      if (!stored_entity(a.location, "action", a.id, a.module, a.entity)) continue;
+      actions_.push_back({std::move(a), next_order(row->module)});
+    }
+    for (const auto* row : installed(s.defaults)) {
+      if (!registry_.entity(row->entity)) continue;  // a generated view needs the entity anyway
+      DefaultsHint& hint = defaults[row->entity];
+      hint.module = row->module;
+      for (const auto& [type, fields] : row->fields)
+        hint.fields[type] = fields;
+      declared_row(row->module, row->entity).fields = row->fields;
+    }
+  }
+
   std::map<std::string, DefaultsHint, std::less<>> defaults;
+  std::vector<StoredUi::DefaultsRow> declared_defaults;  // per module and entity
 
  private:
+  StoredUi::DefaultsRow& declared_row(const std::string& module, const std::string& entity) {
+    for (auto& row : declared_defaults)
+      if (row.module == module && row.entity == entity) return row;
+    declared_defaults.push_back({module, entity, {}});
+    return declared_defaults.back();
+  }
+
+  // The rows of modules in the dependency order (stable: a module's rows keep their order).
+  template <typename Row>
+  std::vector<const Row*> installed(const std::vector<Row>& rows) const {
+    std::vector<const Row*> out;
+    for (const auto& row : rows)
+      if (index_.count(row.module)) out.push_back(&row);
+    std::stable_sort(out.begin(), out.end(), [this](const Row* a, const Row* b) {
+      return index_.find(a->module)->second < index_.find(b->module)->second;
+    });
+    return out;
+  }
+
+  // The entity of a stored view or action, which the entity files on this disk may have lost.
+  bool stored_entity(const SourceLocation& at, const char* what, const std::string& id,
+                     const std::string& module, const std::string& entity) {
+    if (registry_.entity(entity)) return true;
+    diagnostics_.error(at,
+                       std::string(what) + " \"" + id + "\" of module \"" + module +
+                           "\" is of entity \"" + entity + "\", which no installed module declares",
+                       "the module's entity files changed without an upgrade: run `keel module "
+                       "upgrade " +
+                           module + "`");
+    return false;
+  }
+
   bool depends_on(const std::string& module, const std::string& other) const {
     if (module == other) return true;
     auto it = deps_.find(module);
@@ -200,7 +286,8 @@ class Builder {
     components_.push_back({std::move(c), next_order(m.name)});
   }
 
-  std::vector<PatchStep> read_steps(YamlReader& r, const YAML::Node& list, std::string& json) {
+  static std::vector<PatchStep> read_steps(YamlReader& r, const YAML::Node& list,
+                                           std::string& json) {
     std::vector<PatchStep> steps;
     if (!list.IsSequence()) {
       r.error(list, "\"patch\" must be a list of steps, got " + std::string(yaml_kind(list)));
@@ -433,6 +520,7 @@ class Builder {
       if (!e || !r.check_map(value, types, "defaults of \"" + key.Scalar() + "\"")) continue;
       DefaultsHint& hint = defaults[e->name];
       hint.module = m.name;
+      auto& mine = declared_row(m.name, e->name).fields;
       for (auto type : types) {
         auto list = r.string_list(value, type);
         if (!list) continue;
@@ -445,6 +533,7 @@ class Builder {
           else
             fields.push_back(f.value);
         }
+        mine[std::string(type)] = fields;
         hint.fields[std::string(type)] = std::move(fields);
       }
     }
@@ -693,14 +782,34 @@ std::shared_ptr<const Catalog> Catalog::build(const std::vector<const modules::M
                                               std::shared_ptr<const schema::Registry> registry,
                                               std::shared_ptr<const security::Policy> policy,
                                               Diagnostics& diagnostics) {
+  return make(modules, std::move(registry), std::move(policy), nullptr, diagnostics);
+}
+
+std::shared_ptr<const Catalog> Catalog::load(const StoredUi& stored,
+                                             const std::vector<const modules::Manifest*>& modules,
+                                             std::shared_ptr<const schema::Registry> registry,
+                                             std::shared_ptr<const security::Policy> policy,
+                                             Diagnostics& diagnostics) {
+  return make(modules, std::move(registry), std::move(policy), &stored, diagnostics);
+}
+
+std::shared_ptr<const Catalog> Catalog::make(const std::vector<const modules::Manifest*>& modules,
+                                             std::shared_ptr<const schema::Registry> registry,
+                                             std::shared_ptr<const security::Policy> policy,
+                                             const StoredUi* stored, Diagnostics& diagnostics) {
   auto out = std::make_shared<Catalog>();
   out->registry_ = registry;
   out->policy_ = std::move(policy);
   Builder b(modules, *registry, diagnostics);
   for (const auto* m : modules) {
-    out->modules_[m->name] = {m->dir, m->version.to_string()};
-    b.read_module(*m);
+    std::string version = m->version.to_string();
+    if (stored)
+      if (auto v = stored->versions.find(m->name); v != stored->versions.end()) version = v->second;
+    out->modules_[m->name] = {m->dir, version};
+    if (!stored) b.read_module(*m);
   }
+  if (stored) b.add_stored(*stored);
+  out->stored_ = stored != nullptr;
   out->components_ = b.take_components();
   b.check_components(out->components_);
   out->views_ = b.take_views();
@@ -712,6 +821,7 @@ std::shared_ptr<const Catalog> Catalog::build(const std::vector<const modules::M
   out->menus_ = b.take_menus();
   b.check_menus(out->menus_);
   out->defaults_ = std::move(b.defaults);
+  out->declared_defaults_ = std::move(b.declared_defaults);
   return out;
 }
 

@@ -91,6 +91,34 @@ struct DefaultsHint {
   std::string module;
 };
 
+// What the UI tables of `base` hold for the installed modules (ui/store.hpp load_stored): each
+// module's rows in the order the module declared them. JSON is the exact text the sync wrote
+// (jsonb would reorder keys and respell numbers, and the served bytes and the fingerprints of
+// customised views must not change).
+struct StoredUi {
+  struct ViewRow {
+    std::string id, module, entity, type, label;
+    int priority = 16;
+    std::string arch;  // arch_json of the declared arch
+  };
+  struct PatchRow {
+    std::string id, module, inherit;
+    int priority = 16;
+    std::string steps;  // the steps as written, JSON
+  };
+  struct DefaultsRow {
+    std::string module, entity;
+    std::map<std::string, std::vector<std::string>> fields;  // view type -> field names
+  };
+  std::vector<ViewRow> views;
+  std::vector<PatchRow> patches;
+  std::vector<Menu> menus;
+  std::vector<Action> actions;
+  std::vector<Component> components;
+  std::vector<DefaultsRow> defaults;
+  std::map<std::string, std::string> versions;  // installed module -> version
+};
+
 // Everything the `views:` files of a set of modules declare, validated against the Registry and
 // merged: patches applied in dependency order of their modules, then by priority, then in file
 // order. Built once per module change, never mutated.
@@ -103,6 +131,14 @@ class Catalog {
                                               std::shared_ptr<const schema::Registry> registry,
                                               std::shared_ptr<const security::Policy> policy,
                                               Diagnostics& diagnostics);
+  // The same catalog from what the UI tables hold (what a server serves: the database, not the
+  // files on its disk, is the truth for installed modules). `modules` give the dependency order
+  // and the folders of component assets; rows of modules not among them are ignored.
+  static std::shared_ptr<const Catalog> load(const StoredUi& stored,
+                                             const std::vector<const modules::Manifest*>& modules,
+                                             std::shared_ptr<const schema::Registry> registry,
+                                             std::shared_ptr<const security::Policy> policy,
+                                             Diagnostics& diagnostics);
 
   const schema::Registry& registry() const { return *registry_; }
   const security::Policy& policy() const { return *policy_; }
@@ -122,12 +158,24 @@ class Catalog {
   const Action* action(std::string_view id) const;
   const std::vector<Component>& components() const { return components_; }  // by name
   const Component* component(std::string_view name) const;
+  // The `defaults:` each module declared, per module and entity (stored in base_view_default).
+  const std::vector<StoredUi::DefaultsRow>& declared_defaults() const { return declared_defaults_; }
+
+  // Whether it was loaded from the UI tables (then the files of static/ are read from
+  // base_ui_asset too), not built from the views files.
+  bool stored() const { return stored_; }
 
   // Folder and version of an installed module (component assets, cache busting).
   const std::filesystem::path* module_dir(std::string_view module) const;
   std::string module_version(std::string_view module) const;
 
  private:
+  // build (from the files, `stored` null) or load (from `stored`).
+  static std::shared_ptr<const Catalog> make(const std::vector<const modules::Manifest*>& modules,
+                                             std::shared_ptr<const schema::Registry> registry,
+                                             std::shared_ptr<const security::Policy> policy,
+                                             const StoredUi* stored, Diagnostics& diagnostics);
+
   std::shared_ptr<const schema::Registry> registry_;
   std::shared_ptr<const security::Policy> policy_;
   std::vector<View> views_;
@@ -136,6 +184,8 @@ class Catalog {
   std::vector<Action> actions_;
   std::vector<Component> components_;
   std::map<std::string, DefaultsHint, std::less<>> defaults_;  // entity -> hint
+  std::vector<StoredUi::DefaultsRow> declared_defaults_;
+  bool stored_ = false;
   std::map<std::string, std::pair<std::filesystem::path, std::string>, std::less<>> modules_;
 };
 

@@ -290,7 +290,8 @@ std::string content_type_of(const std::filesystem::path& file) {
   return type == kTypes.end() ? "application/octet-stream" : type->second;
 }
 
-Asset read_asset(const Catalog& catalog, std::string_view module, std::string_view path) {
+Asset read_asset(db::Connection& conn, const Catalog& catalog, std::string_view module,
+                 std::string_view path) {
   auto not_found = [&] {
     return ApiError(
         ErrorKind::kNotFound, "ui.asset_not_found",
@@ -308,6 +309,18 @@ Asset read_asset(const Catalog& catalog, std::string_view module, std::string_vi
         seg.find('\0') != std::string_view::npos)
       throw not_found();
     start = end + 1;
+  }
+  if (catalog.stored()) {
+    auto stored = load_asset(conn, std::string(module), std::string(path));
+    if (!stored) throw not_found();
+    if (*stored) {
+      Asset asset;
+      asset.body = std::move(**stored);
+      asset.content_type = content_type_of(fs::path(std::string(path)));
+      asset.etag = "\"" + fingerprint(asset.body) + "\"";
+      return asset;
+    }
+    // No file of the module stored at all: installed by an older Keel, read from its folder.
   }
   std::error_code ec;
   fs::path root = fs::canonical(*dir / "static", ec);

@@ -46,8 +46,10 @@ struct Asset {
   std::string etag;  // quoted
 };
 // `path` is relative to static/ (already URL-decoded); no `..`, no hidden files, no link out of
-// the folder. ApiError not_found otherwise.
-Asset read_asset(const Catalog& catalog, std::string_view module, std::string_view path);
+// the folder. ApiError not_found otherwise. Read from base_ui_asset (what the module's install
+// or upgrade stored) when the catalog was loaded from the database, else from the module's folder.
+Asset read_asset(db::Connection& conn, const Catalog& catalog, std::string_view module,
+                 std::string_view path);
 
 // The Content-Type of a file served to browsers (module assets, the web client), by extension;
 // application/octet-stream when unknown.

@@ -1,17 +1,29 @@
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ui/arch.hpp"
 
 namespace keel::db {
 class Connection;
 }
+namespace keel::modules {
+struct Manifest;
+}
+namespace keel::schema {
+class Registry;
+}
+namespace keel::security {
+class Policy;
+}
 
 namespace keel::ui {
 
 class Catalog;
+struct StoredUi;
 struct View;
 
 // The UI tables of `base` (core/base/entities/ui.yaml): what installed modules declare, one row
@@ -23,6 +35,24 @@ void store_module(db::Connection& conn, const Catalog& catalog, const std::strin
 // Deletes the rows `module` owns (uninstall); `purge` also deletes the customisations of its
 // views.
 void remove_module(db::Connection& conn, const std::string& module, bool purge);
+
+// A file of `module`'s static/ folder as the module's install or upgrade stored it (every file
+// but hidden ones and links out of the folder). nullopt when there is no such file; a nullopt
+// inside when the module has no stored file at all (installed by an older Keel: read its disk).
+std::optional<std::optional<std::string>> load_asset(db::Connection& conn,
+                                                     const std::string& module,
+                                                     const std::string& path);
+
+// The rows of the UI tables and the installed versions; nullopt when the database's base
+// predates base_view_default (made by an older Keel: `keel module upgrade` brings it up to date).
+std::optional<StoredUi> load_stored(db::Connection& conn);
+// The catalog a server serves: what the database holds for the installed modules (Catalog::load),
+// or, on a database whose base predates it, the files of `modules` (build_catalog). Throws
+// ValidationError `view.invalid` when stored rows no longer fit the registry.
+std::shared_ptr<const Catalog> load_catalog(db::Connection& conn,
+                                            const std::vector<const modules::Manifest*>& modules,
+                                            std::shared_ptr<const schema::Registry> registry,
+                                            std::shared_ptr<const security::Policy> policy);
 
 // A customised arch stored by PUT /ui/views/{id}, with the fingerprint of the arch it was
 // made from (to tell that a lower layer changed since).

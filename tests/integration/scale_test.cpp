@@ -139,5 +139,54 @@ TEST_F(Scale, TwoServersOnOneDatabaseShareModulesTokensAndThrottling) {
             << " on " << std::thread::hardware_concurrency() << " cores\n";
 }
 
+// Two servers whose disks hold different views files for one installed module (one changed
+// without an upgrade) serve the same UI: the one the database holds (docs/views.md).
+TEST_F(Scale, TwoServersWithDifferentFilesServeTheInstalledUi) {
+  const char* manifest = "name: look\nversion: 1.0.0\ndepends: [shop]\nviews: [v.yaml]\n";
+  const std::string views = R"(views:
+  - {id: partner_form, entity: partner, type: form, arch: [{field: name, label: Installed}]}
+menus:
+  - {id: root, label: Look, action: partners}
+actions:
+  - {id: partners, entity: partner, views: [form]}
+components:
+  - {name: badge, asset: static/badge.js}
+)";
+  tree.write("look/manifest.yaml", manifest);
+  tree.write("look/v.yaml", views);
+  tree.write("look/static/badge.js", "export default 'Installed';\n");
+  {
+    auto conn = database.connect();
+    modules::ModuleGraph graph(modules::discover({KEEL_SOURCE_DIR "/core", tree.path()}).modules);
+    install::Lifecycle(conn, graph).install({"look"});
+  }
+  testing::AddonTree other;
+  fs::copy(tree.path(), other.path(), fs::copy_options::recursive);
+  std::string changed = views;
+  changed.replace(changed.find("Installed"), 9, "Changed on disk");
+  changed.replace(changed.find("label: Look"), 11, "label: Elsewhere");
+  changed.replace(changed.find("views: [form]"), 13, "views: [list, form], limit: 5");
+  other.write("look/v.yaml", changed);
+  other.write("look/static/badge.js", "export default 'Changed on disk';\n");
+
+  ServeProcess a(database.conninfo(), tree.path(), secret);
+  ServeProcess b(database.conninfo(), other.path(), secret);
+  std::string token = testing::login(a.port(), "boss");
+  ASSERT_FALSE(token.empty());
+  for (const char* target : {"/api/v1/ui/views/partner/form", "/api/v1/ui/views/look.partner_form",
+                             "/api/v1/ui/menus", "/api/v1/ui/actions/look.partners",
+                             "/api/v1/ui/components", "/api/v1/ui/assets/look/badge.js"}) {
+    auto on_a = http_request(a.port(), "GET", target, "", bearer(token));
+    auto on_b = http_request(b.port(), "GET", target, "", bearer(token));
+    EXPECT_EQ(on_a.status, 200) << target << on_a.body;
+    EXPECT_EQ(on_a.body, on_b.body) << target;
+    EXPECT_EQ(on_b.body.find("Changed on disk"), std::string::npos) << target;
+    EXPECT_EQ(on_b.body.find("Elsewhere"), std::string::npos) << target;
+  }
+  EXPECT_NE(http_request(b.port(), "GET", "/api/v1/ui/views/partner/form", "", bearer(token))
+                .body.find(R"("label":"Installed")"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace keel

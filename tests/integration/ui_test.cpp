@@ -6,12 +6,19 @@
 
 #include <string>
 
+#include "db/pool.hpp"
+#include "install/lifecycle.hpp"
+#include "modules/discovery.hpp"
+#include "query/filter.hpp"
+#include "schema/registry.hpp"
+#include "security/context.hpp"
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
 #include "support/fixture.hpp"
 #include "support/http_client.hpp"
 #include "support/pg.hpp"
 #include "support/test_server.hpp"
+#include "ui/service.hpp"
 
 namespace keel::ui {
 namespace {
@@ -342,6 +349,160 @@ menus:
   }
   EXPECT_EQ(count("SELECT count(*) FROM base_module WHERE name = 'broken'"), 0);
   EXPECT_EQ(count("SELECT count(*) FROM base_view WHERE module = 'broken'"), 0);
+}
+
+// The database, not the files on the server's disk, says what an installed module's UI is: a
+// views file or a component's file changed without an upgrade changes nothing (after a reload, or
+// in a new server); the upgrade does.
+TEST_F(Ui, AViewsFileChangedWithoutAnUpgradeIsNotServed) {
+  std::string form, menus, action;
+  {
+    TestServer server(config, database.conninfo());
+    form = get(server, "/ui/views/order/form", admin).body;
+    menus = get(server, "/ui/menus", admin).body;
+    action = get(server, "/ui/actions/shop.orders", admin).body;
+    EXPECT_EQ(shape(parse(form)["arch"]), "group(name,partner,stamp),group(notes)");
+  }
+  std::string views = kShopViews;
+  const std::string second_group = "      - {component: group, children: [{field: notes}]}\n";
+  views.erase(views.find(second_group), second_group.size());
+  views.replace(views.find("label: Orders"), 13, "label: Sales orders");
+  views.replace(views.find("filter: {date: {null: false}}"), 29, "sort: name, limit: 20");
+  tree.write("shop/v.yaml", views);
+  tree.write("shop/static/stamp.js", "export default function changed() {}\n");
+  tree.write("shop/static/added.js", "export default 1;\n");
+  {
+    TestServer server(config, database.conninfo());
+    EXPECT_EQ(get(server, "/ui/views/order/form", admin).body, form);
+    EXPECT_EQ(get(server, "/ui/assets/shop/stamp.js", admin).body,
+              "export default function stamp() {}\n");
+    EXPECT_EQ(get(server, "/ui/assets/shop/added.js", admin).status, 404);
+    EXPECT_EQ(get(server, "/ui/menus", admin).body, menus);
+    EXPECT_EQ(get(server, "/ui/actions/shop.orders", admin).body, action);
+    server.api().reload();  // what a NOTIFY does
+    EXPECT_EQ(get(server, "/ui/views/order/form", admin).body, form);
+
+    tree.write(
+        "shop/manifest.yaml",
+        std::string(kShopManifest).replace(std::string(kShopManifest).find("1.0.0"), 5, "1.0.1"));
+    lifecycle().upgrade({"shop"});
+    server.api().reload();
+    auto upgraded = parse(get(server, "/ui/views/order/form", admin).body);
+    EXPECT_EQ(shape(upgraded["arch"]), "group(name,partner,stamp)");
+    EXPECT_NE(get(server, "/ui/menus", admin).body.find("\"Sales orders\""), std::string::npos);
+    EXPECT_EQ(get(server, "/ui/actions/shop.orders", admin).body,
+              R"({"id":"shop.orders","module":"shop","label":"order","entity":"order","views":[)"
+              R"({"type":"list","id":"shop.order.list"},{"type":"form","id":"shop.order_form"}],)"
+              R"("filter":null,"sort":"name","limit":20})");
+    EXPECT_EQ(get(server, "/ui/assets/shop/stamp.js", admin).body,
+              "export default function changed() {}\n");
+    EXPECT_EQ(get(server, "/ui/assets/shop/added.js", admin).body, "export default 1;\n");
+    auto components = parse(get(server, "/ui/components", admin).body);
+    EXPECT_STREQ(components["data"][0]["asset"].GetString(),
+                 "/api/v1/ui/assets/shop/stamp.js?v=1.0.1");
+  }
+}
+
+// Everything a server answers under /ui from the rows the install wrote is, byte for byte, what
+// the catalog built from the same files answers: the demo addons, and a module with what they
+// lack (attributes holding objects whose keys jsonb would reorder, numbers it would respell,
+// sort and limit, defaults merged with another module's, a menu icon, patches by priority).
+TEST(UiStore, TheDatabaseAnswersByteForByteWhatTheFilesDeclare) {
+  testing::TestDatabase database;
+  testing::AddonTree tree;
+  tree.write("extra/manifest.yaml",
+             "name: extra\nversion: 1.2.0\ndepends: [sale_stock]\nviews: [v.yaml, w.yaml]\n");
+  tree.write("extra/v.yaml", R"(views:
+  - id: order_board
+    entity: sale_order
+    type: kanban
+    arch:
+      - {field: name, options: {zeta: 1.50, alpha: [2e3, "x", -0.0], mid: {b: null, a: true}}}
+      - {field: partner, label: "Cliente \u00e9 \"quoted\"\ttab"}
+  - id: order_board_low
+    entity: sale_order
+    type: kanban
+    priority: 16
+    arch: [{field: state}]
+  - id: totals_late
+    inherit: sales.sale_order_form
+    priority: 20
+    patch:
+      - {op: attrs, target: {id: totals}, set: {style: {width: 10.0, color: red}, label: null}}
+  - id: totals_early
+    inherit: sales.sale_order_form
+    priority: 3
+    patch:
+      - {op: inside, target: {id: totals}, node: {component: label, text: "1E3 and {b: 2, a: 1}"}}
+menus:
+  - {id: board, parent: sales.root, label: Board, action: big, sequence: 7, icon: grid}
+actions:
+  - id: big
+    entity: sale_order
+    views: [kanban, list]
+    sort: "-date,name"
+    limit: 20
+    filter: {state: {nin: [cancelled, done]}, amount: {gte: 1.50}, date: {null: false}}
+)");
+  tree.write("extra/w.yaml", R"(defaults:
+  product: {form: [name, sku], list: [sku, name]}
+  country: {search: []}
+)");
+  Config config;
+  config.addons_path = {KEEL_SOURCE_DIR "/addons", tree.path()};
+  config.core_dir = KEEL_SOURCE_DIR "/core";
+  modules::ModuleGraph graph(modules::discover(config.module_path()).modules);
+  auto conn = database.connect();
+  install::Lifecycle(conn, graph).install({"extra"});
+
+  std::vector<const modules::Manifest*> installed;
+  auto versions = install::installed_modules(conn);
+  for (const auto* m : graph.order())
+    if (versions.count(m->name)) installed.push_back(m);
+  Diagnostics diagnostics;
+  std::shared_ptr<const schema::Registry> registry =
+      schema::Registry::build(installed, diagnostics);
+  auto policy = query::load_policy(installed, *registry, diagnostics);
+  ASSERT_FALSE(diagnostics.has_errors());
+  auto files = build_catalog(installed, registry, policy);
+  auto stored = load_catalog(conn, installed, registry, policy);
+
+  auto admin = security::Context::system();
+  size_t compared = 0;
+  auto same = [&](const std::string& a, const std::string& b, const std::string& what) {
+    EXPECT_EQ(a, b) << what;
+    ++compared;
+  };
+  for (const auto& e : registry->entities())
+    for (auto type : view_types()) {
+      auto a = files->view_for(e.name, type), b = stored->view_for(e.name, type);
+      ASSERT_TRUE(a && b) << e.name << " " << type;
+      same(view_json(*files, *a, std::nullopt, admin), view_json(*stored, *b, std::nullopt, admin),
+           e.name + " " + std::string(type));
+      EXPECT_EQ(a->hash, b->hash) << e.name << " " << type;  // customisations compare it
+    }
+  ASSERT_EQ(files->views().size(), stored->views().size());
+  for (const auto& v : files->views())
+    same(view_json(*files, *files->view(v.id), std::nullopt, admin),
+         view_json(*stored, *stored->view(v.id), std::nullopt, admin), v.id);
+  same(menus_json(*files, admin), menus_json(*stored, admin), "menus");
+  ASSERT_EQ(files->actions().size(), stored->actions().size());
+  for (const auto& a : files->actions())
+    same(action_json(*files, a.id, admin), action_json(*stored, a.id, admin), a.id);
+  same(components_json(*files, "/a"), components_json(*stored, "/a"), "components");
+  EXPECT_GT(compared, 40u);
+  // The cases above are there: the board wins by file order, the patches by priority.
+  auto board = view_json(*stored, *stored->view_for("sale_order", "kanban"), std::nullopt, admin);
+  EXPECT_NE(
+      board.find(R"("options":{"zeta":1.50,"alpha":[2e3,"x",-0.0],"mid":{"b":null,"a":true}})"),
+      std::string::npos)
+      << board;
+  EXPECT_NE(action_json(*stored, "extra.big", admin).find(R"("sort":"-date,name","limit":20})"),
+            std::string::npos);
+  auto form = *stored->view("sales.sale_order_form");
+  ASSERT_GE(form.patches.size(), 2u);
+  EXPECT_EQ(form.patches[form.patches.size() - 2], "extra.totals_early");
+  EXPECT_EQ(form.patches.back(), "extra.totals_late");
 }
 
 }  // namespace
