@@ -7,6 +7,7 @@
 
 #include "app/error.hpp"
 #include "query/filter.hpp"
+#include "schema/field_traits.hpp"
 
 namespace keel::records::detail {
 
@@ -16,7 +17,7 @@ using schema::Field;
 using schema::FieldType;
 
 bool is_relation(const Field& f) {
-  return f.type == FieldType::kOne2many || f.type == FieldType::kMany2many;
+  return !schema::traits(f.type).column;
 }
 
 std::string_view trim(std::string_view s) {

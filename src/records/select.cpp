@@ -13,6 +13,7 @@
 #include "app/error.hpp"
 #include "query/filter.hpp"
 #include "records/db_errors.hpp"
+#include "schema/field_traits.hpp"
 
 namespace keel::records::detail {
 
@@ -21,6 +22,7 @@ using namespace query;  // QueryScope, compile_filter, field_visible, to_sql_tex
 using schema::Entity;
 using schema::Field;
 using schema::FieldType;
+using schema::JsonShape;
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 namespace {
@@ -30,27 +32,6 @@ constexpr std::int64_t kMaxLimit = 1000;
 
 // ---------------------------------------------------------------------------------------
 // Reading: the fields of an answer and how each is written.
-
-enum class Format { kNumber, kString, kBool, kRaw, kFloat, kDatetime };
-
-Format format_of(const Field& f) {
-  switch (f.type) {
-    case FieldType::kInteger:
-    case FieldType::kBigint:
-    case FieldType::kMany2one:
-      return Format::kNumber;
-    case FieldType::kFloat:
-      return Format::kFloat;
-    case FieldType::kBoolean:
-      return Format::kBool;
-    case FieldType::kJson:
-      return Format::kRaw;
-    case FieldType::kDatetime:
-      return Format::kDatetime;
-    default:
-      return Format::kString;
-  }
-}
 
 // The SELECT expression of a column, formatted by PostgreSQL as the answer writes it. Dates
 // and datetimes come as PostgreSQL writes them in Keel's sessions (ISO, UTC: see
@@ -203,17 +184,17 @@ class RecordWriter {
       w_.EndObject();
       return;
     }
-    switch (format_of(*f.field)) {
-      case Format::kNumber:
+    switch (schema::traits(f.field->type).json) {
+      case JsonShape::kInteger:
         raw_number(text);
         break;
-      case Format::kBool:
+      case JsonShape::kBoolean:
         w_.Bool(text == "t");
         break;
-      case Format::kRaw:
+      case JsonShape::kAny:
         w_.RawValue(text.data(), text.size(), rapidjson::kObjectType);
         break;
-      case Format::kFloat: {
+      case JsonShape::kNumber: {
         // NaN and ±Infinity are no JSON numbers: written as strings.
         size_t digit = !text.empty() && text[0] == '-' ? 1 : 0;
         if (text.size() > digit && text[digit] >= '0' && text[digit] <= '9')
@@ -222,10 +203,11 @@ class RecordWriter {
           w_.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
         break;
       }
-      case Format::kString:
+      case JsonShape::kString:
+      case JsonShape::kIdList:  // written from their own query (relation >= 0) above
         w_.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
         break;
-      case Format::kDatetime:
+      case JsonShape::kDatetime:
         datetime(text);
         break;
     }
