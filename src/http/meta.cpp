@@ -2,6 +2,7 @@
 
 #include "app/json.hpp"
 #include "query/filter.hpp"
+#include "schema/field_traits.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -50,22 +51,20 @@ void write_default(Writer& w, const schema::Field& f) {
     return;
   }
   const std::string& v = *f.default_value;
-  switch (f.type) {
-    case FieldType::kInteger:
-    case FieldType::kBigint:
-    case FieldType::kMany2one:
+  switch (schema::traits(f.type).json) {
+    case schema::JsonShape::kInteger:
       if (auto n = parse_integer(v)) {
         w.Int64(*n);
         return;
       }
       break;
-    case FieldType::kFloat:
+    case schema::JsonShape::kNumber:
       if (auto d = parse_double(v)) {
         w.Double(*d);
         return;
       }
       break;
-    case FieldType::kBoolean:
+    case schema::JsonShape::kBoolean:
       if (v == "true" || v == "True" || v == "TRUE") {
         w.Bool(true);
         return;
@@ -75,7 +74,7 @@ void write_default(Writer& w, const schema::Field& f) {
         return;
       }
       break;
-    case FieldType::kJson: {
+    case schema::JsonShape::kAny: {
       rapidjson::Document doc;
       if (json::try_parse(doc, v, json::limits().value_depth).ok) {
         doc.Accept(w);
@@ -157,10 +156,8 @@ void write_entity(Writer& w, const security::Policy& policy, const security::Con
       w.Null();
     }
     key(w, "max_length");
-    if (f.type == FieldType::kString && f.max_length)
-      w.Int(*f.max_length);
-    else if (f.type == FieldType::kEmail)
-      w.Int(254);  // varchar(254), contract §4 rule 7
+    if (auto max = schema::max_length(f))
+      w.Int(*max);  // email: varchar(254), contract §4 rule 7
     else
       w.Null();
     bool sized = f.type == FieldType::kDecimal && f.precision > 0;

@@ -11,6 +11,7 @@
 #include "http/meta.hpp"
 #include "query/filter.hpp"
 #include "schema/entity.hpp"
+#include "schema/field_traits.hpp"
 
 namespace keel::http {
 
@@ -25,7 +26,6 @@ constexpr std::string_view kDialect = "https://spec.openapis.org/oas/3.1/dialect
 constexpr std::string_view kNamePattern = "^[a-z][a-z0-9_]*$";
 constexpr int kMaxLimit = 1000;
 constexpr int kDefaultLimit = 50;
-constexpr int kEmailLength = 254;  // varchar(254), contract §4 rule 7
 
 // The tags of the non-record routes: capitalised, so that no entity name (the tag of its
 // record routes) can take them.
@@ -1128,19 +1128,6 @@ void OpenApiWriter::entity_schemas(const Entity& e) {
 void OpenApiWriter::value_schema(const Field& f, bool input) {
   const bool nullable = !f.required && !is_relational_list(f);
   switch (f.type) {
-    case FieldType::kString:
-    case FieldType::kText:
-      type("string", nullable);
-      if (f.type == FieldType::kString && f.max_length) member("maxLength", *f.max_length);
-      break;
-    case FieldType::kInteger:
-      type("integer", nullable);
-      member("format", "int32");
-      break;
-    case FieldType::kBigint:
-      type("integer", nullable);
-      member("format", "int64");
-      break;
     case FieldType::kDecimal:
       if (input) {
         // Accepted as a string or a number (contract §4 rule 9); the pattern binds strings.
@@ -1157,21 +1144,6 @@ void OpenApiWriter::value_schema(const Field& f, bool input) {
       }
       if (f.help.empty()) member("description", decimal_description(f));
       break;
-    case FieldType::kFloat:
-      type("number", nullable);
-      member("format", "double");
-      break;
-    case FieldType::kBoolean:
-      type("boolean", nullable);
-      break;
-    case FieldType::kDate:
-      type("string", nullable);
-      member("format", "date");
-      break;
-    case FieldType::kDatetime:
-      type("string", nullable);
-      member("format", "date-time");
-      break;
     case FieldType::kJson:
       // Any JSON value: no type.
       if (f.help.empty()) member("description", "Any JSON value");
@@ -1184,19 +1156,6 @@ void OpenApiWriter::value_schema(const Field& f, bool input) {
         str(o);
       if (nullable) w_.Null();
       w_.EndArray();
-      break;
-    case FieldType::kEmail:
-      type("string", nullable);
-      member("format", "email");
-      member("maxLength", kEmailLength);
-      break;
-    case FieldType::kUrl:
-      type("string", nullable);
-      member("format", "uri");
-      break;
-    case FieldType::kBinary:
-      type("string", nullable);
-      member("contentEncoding", "base64");
       break;
     case FieldType::kMany2one:
       if (input) {
@@ -1244,6 +1203,15 @@ void OpenApiWriter::value_schema(const Field& f, bool input) {
         member("description",
                "Ids of the " + f.target + " records" + (input ? "; replaces the whole set" : ""));
       break;
+    default: {
+      // The other types: their traits' type, format, length limit and encoding.
+      const schema::FieldTraits& t = schema::traits(f.type);
+      type(t.openapi_type, nullable);
+      if (!t.openapi_format.empty()) member("format", t.openapi_format);
+      if (auto max = schema::max_length(f)) member("maxLength", *max);
+      if (!t.openapi_encoding.empty()) member("contentEncoding", t.openapi_encoding);
+      break;
+    }
   }
   member("title", f.label);
   if (!f.help.empty()) member("description", f.help);

@@ -18,6 +18,7 @@
 #include "modules/manifest.hpp"
 #include "records/service.hpp"
 #include "schema/diff.hpp"
+#include "schema/field_traits.hpp"
 
 namespace keel::install {
 namespace fs = std::filesystem;
@@ -195,18 +196,16 @@ void write_value(rapidjson::Writer<rapidjson::StringBuffer>& w, const Value& v,
     return;
   }
   const std::string& s = *v.scalar;
-  switch (v.field->type) {
-    case FieldType::kInteger:
-    case FieldType::kBigint:
-    case FieldType::kFloat:
-    case FieldType::kMany2one:
+  switch (schema::traits(v.field->type).json) {
+    case schema::JsonShape::kInteger:
+    case schema::JsonShape::kNumber:
       // A number as written; anything else goes as a string, which the service refuses.
       if (std::regex_match(s, json_number()))
         raw(s);
       else
         string(s);
       return;
-    case FieldType::kBoolean: {
+    case schema::JsonShape::kBoolean: {
       bool b = false;
       if (YAML::convert<bool>::decode(YAML::Node(s), b))
         w.Bool(b);
@@ -214,7 +213,7 @@ void write_value(rapidjson::Writer<rapidjson::StringBuffer>& w, const Value& v,
         string(s);
       return;
     }
-    case FieldType::kJson: {
+    case schema::JsonShape::kAny: {
       rapidjson::Document doc;
       if (json::try_parse(doc, s, json::limits().value_depth).ok)
         w.RawValue(s.c_str(), s.size(), doc.GetType());

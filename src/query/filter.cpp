@@ -5,6 +5,7 @@
 #include "app/error.hpp"
 #include "app/json.hpp"
 #include "query/values.hpp"
+#include "schema/field_traits.hpp"
 
 namespace keel::query {
 
@@ -72,12 +73,11 @@ std::string array_element(std::string_view text) {
 }
 
 bool integral(const Field& f) {
-  return f.type == FieldType::kInteger || f.type == FieldType::kBigint ||
-         f.type == FieldType::kMany2one;
+  return schema::traits(f.type).integral;
 }
 
 bool temporal(const Field& f) {
-  return f.type == FieldType::kDate || f.type == FieldType::kDatetime;
+  return schema::traits(f.type).temporal;
 }
 
 class FilterCompiler {
@@ -137,7 +137,7 @@ class FilterCompiler {
   std::string field(std::string_view path, const rapidjson::Value& v) {
     QueryScope::Column c = scope_.resolve(path, "filter");
     const Field& f = *c.field;
-    if (f.type == FieldType::kOne2many || f.type == FieldType::kMany2many)
+    if (schema::traits(f.type).filter == schema::FilterOperators::kNone)
       bad("filter",
           "\"" + std::string(path) + "\" is a " + std::string(to_string(f.type)) +
               ": filters on one2many and many2many fields are not supported yet",
@@ -180,7 +180,9 @@ class FilterCompiler {
       if (!v.IsBool()) bad_value(path, op, "null takes true or false");
       return c.sql + (v.GetBool() ? " IS NULL" : " IS NOT NULL");
     }
-    bool json = f.type == FieldType::kJson, binary = f.type == FieldType::kBinary;
+    const auto ops = schema::traits(f.type).filter;
+    bool json = ops == schema::FilterOperators::kEquality,
+         binary = ops == schema::FilterOperators::kNullOnly;
     if (binary || (json && op != "eq" && op != "ne"))
       bad("filter",
           "operator \"" + std::string(op) + "\" does not apply to " +

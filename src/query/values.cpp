@@ -13,6 +13,7 @@
 
 #include "app/json.hpp"
 #include "schema/diff.hpp"
+#include "schema/field_traits.hpp"
 
 namespace keel::query {
 
@@ -79,7 +80,9 @@ std::optional<std::string> valid_datetime(std::string_view s) {
 
 bool valid_email(std::string_view s) {
   static const std::regex kEmail(R"(^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$)");
-  return s.size() <= 254 && std::regex_match(s.begin(), s.end(), kEmail);
+  // The email limit of the field type (254), counted here in bytes.
+  return s.size() <= static_cast<size_t>(schema::traits(FieldType::kEmail).max_length) &&
+         std::regex_match(s.begin(), s.end(), kEmail);
 }
 
 bool valid_url(std::string_view s) {
@@ -200,16 +203,7 @@ std::string number_text(const rapidjson::Value& number) {
 }
 
 bool is_textual(const Field& field) {
-  switch (field.type) {
-    case FieldType::kString:
-    case FieldType::kText:
-    case FieldType::kSelection:
-    case FieldType::kEmail:
-    case FieldType::kUrl:
-      return true;
-    default:
-      return false;
-  }
+  return schema::traits(field.type).textual;
 }
 
 std::optional<std::string> to_sql_text(const Field& field, const rapidjson::Value& v,
@@ -348,15 +342,7 @@ std::optional<std::string> to_sql_text(const Field& field, const rapidjson::Valu
 }
 
 std::string param_type(const Field& field) {
-  switch (field.type) {
-    case FieldType::kString:
-    case FieldType::kEmail:
-      return "text";
-    case FieldType::kDecimal:
-      return "numeric";
-    default:
-      return schema::sql_type(field);
-  }
+  return std::string(schema::traits(field.type).sql_cast);
 }
 
 std::string param_expr(const Field& field, size_t index) {

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "db/connection.hpp"
+#include "schema/field_traits.hpp"
 
 namespace keel::schema {
 
@@ -484,44 +485,11 @@ class Planner {
 }  // namespace
 
 std::string sql_type(const Field& f) {
-  switch (f.type) {
-    case FieldType::kString:
-      return f.max_length ? "character varying(" + std::to_string(*f.max_length) + ")" : "text";
-    case FieldType::kText:
-      return "text";
-    case FieldType::kInteger:
-      return "integer";
-    case FieldType::kBigint:
-      return "bigint";
-    case FieldType::kDecimal:
-      return f.precision > 0
-                 ? "numeric(" + std::to_string(f.precision) + "," + std::to_string(f.scale) + ")"
-                 : "numeric";
-    case FieldType::kFloat:
-      return "double precision";
-    case FieldType::kBoolean:
-      return "boolean";
-    case FieldType::kDate:
-      return "date";
-    case FieldType::kDatetime:
-      return "timestamp with time zone";
-    case FieldType::kJson:
-      return "jsonb";
-    case FieldType::kSelection:
-      return "text";
-    case FieldType::kEmail:
-      return "character varying(254)";
-    case FieldType::kUrl:
-      return "text";
-    case FieldType::kBinary:
-      return "bytea";
-    case FieldType::kMany2one:
-      return "bigint";
-    case FieldType::kOne2many:
-    case FieldType::kMany2many:
-      break;
-  }
-  return "";
+  if (f.type == FieldType::kString && f.max_length)
+    return "character varying(" + std::to_string(*f.max_length) + ")";
+  if (f.type == FieldType::kDecimal && f.precision > 0)
+    return "numeric(" + std::to_string(f.precision) + "," + std::to_string(f.scale) + ")";
+  return std::string(traits(f.type).sql_type);
 }
 
 std::string link_table(const Registry& registry, const Entity& entity, const Field& field) {

@@ -1,48 +1,24 @@
 #include "schema/entity.hpp"
 
-#include <array>
+#include "schema/field_traits.hpp"
 
 namespace keel::schema {
 
-namespace {
-constexpr std::array<std::pair<FieldType, std::string_view>, 17> kTypes = {{
-    {FieldType::kString, "string"},
-    {FieldType::kText, "text"},
-    {FieldType::kInteger, "integer"},
-    {FieldType::kBigint, "bigint"},
-    {FieldType::kDecimal, "decimal"},
-    {FieldType::kFloat, "float"},
-    {FieldType::kBoolean, "boolean"},
-    {FieldType::kDate, "date"},
-    {FieldType::kDatetime, "datetime"},
-    {FieldType::kJson, "json"},
-    {FieldType::kSelection, "selection"},
-    {FieldType::kEmail, "email"},
-    {FieldType::kUrl, "url"},
-    {FieldType::kBinary, "binary"},
-    {FieldType::kMany2one, "many2one"},
-    {FieldType::kOne2many, "one2many"},
-    {FieldType::kMany2many, "many2many"},
-}};
-}  // namespace
-
 std::optional<FieldType> parse_field_type(std::string_view name) {
-  for (auto [type, text] : kTypes)
-    if (text == name) return type;
+  for (const auto& t : all_field_traits())
+    if (t.name == name) return t.type;
   return std::nullopt;
 }
 
 std::string_view to_string(FieldType type) {
-  for (auto [t, text] : kTypes)
-    if (t == type) return text;
-  return "?";
+  return traits(type).name;
 }
 
 const std::vector<std::string_view>& field_type_names() {
   static const std::vector<std::string_view> names = [] {
     std::vector<std::string_view> out;
-    for (auto [type, text] : kTypes)
-      out.push_back(text);
+    for (const auto& t : all_field_traits())
+      out.push_back(t.name);
     return out;
   }();
   return names;
@@ -61,8 +37,7 @@ std::string_view to_string(OnDelete on_delete) {
 }
 
 bool Field::has_column() const {
-  if (type == FieldType::kOne2many || type == FieldType::kMany2many) return false;
-  return !computed || store;
+  return traits(type).column && (!computed || store);
 }
 
 const std::string& Field::module_of(std::string_view attribute) const {

@@ -1,211 +1,26 @@
+// The Registry: entities files (read by entity_file.cpp) declared and extended in dependency
+// order, then validated all at once (the rules of attributes by type: field_rules.cpp).
+
 #include "schema/registry.hpp"
 
 #include <algorithm>
-#include <charconv>
-#include <fstream>
 #include <functional>
-#include <regex>
 #include <set>
-#include <sstream>
 
 #include "app/yaml_reader.hpp"
 #include "modules/manifest.hpp"
+#include "schema/entity_file.hpp"
+#include "schema/field_rules.hpp"
 
 namespace keel::schema {
 namespace fs = std::filesystem;
 
 namespace {
 
-// A field as written: every attribute optional, so that `extend:` can change some of them.
-struct FieldSpec {
-  std::string name;
-  SourceLocation location;
-  std::optional<FieldType> type;
-  std::optional<std::string> label, help, target, inverse, default_value;
-  std::optional<bool> required, unique, index, readonly, computed, store, secret;
-  std::optional<int> max_length, precision, scale;
-  std::optional<std::vector<std::string>> options, roles;
-  std::optional<std::vector<LocatedString>> depends;
-  std::optional<OnDelete> on_delete;
-  std::map<std::string, SourceLocation> where;  // attribute -> where its value was written
-  bool valid = true;  // false when the field is not even a map (already reported)
-};
-
-struct EntitySpec {
-  std::string name;
-  SourceLocation location;
-  std::optional<std::string> label, title, order, table;
-  std::map<std::string, SourceLocation> where;  // attribute -> where its value was written
-  std::vector<FieldSpec> fields;
-};
-
-const std::vector<std::string_view> kFieldKeys = {
-    "type",     "label",     "help",       "required",  "unique", "index",   "readonly",
-    "computed", "store",     "max_length", "precision", "scale",  "options", "target",
-    "inverse",  "on_delete", "default",    "roles",     "secret", "depends"};
-const std::vector<std::string_view> kEntityKeys = {"label", "title", "order", "table", "fields"};
-const std::vector<std::string_view> kFileKeys = {"entities", "extend"};
-const char* kNameHint = "names are lowercase letters, digits and _, starting with a letter";
-// PostgreSQL silently truncates longer identifiers.
-constexpr size_t kMaxNameLength = 63;
-
-bool is_relational(FieldType t) {
-  return t == FieldType::kMany2one || t == FieldType::kOne2many || t == FieldType::kMany2many;
-}
+using namespace detail;
 
 // Where each attribute of each field got its current value: entity -> field -> attribute.
 using FieldPlaces = std::map<std::string, std::map<std::string, SourceLocation>>;
-
-// Entries of a map whose keys are names (entities, fields), with duplicate keys reported.
-std::vector<std::pair<YAML::Node, YAML::Node>> named_entries(YamlReader& r, const YAML::Node& map,
-                                                             const std::string& what) {
-  std::vector<std::pair<YAML::Node, YAML::Node>> out;
-  if (!map.IsDefined() || map.IsNull()) return out;
-  if (!map.IsMap()) {
-    r.error(map, what + " must be a map of names, got " + std::string(yaml_kind(map)));
-    return out;
-  }
-  std::set<std::string> seen;
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    if (!it->first.IsScalar()) {
-      r.error(it->first, "keys of " + what + " must be names");
-      continue;
-    }
-    const std::string& name = it->first.Scalar();
-    if (!seen.insert(name).second) {
-      r.error(it->first, "\"" + name + "\" is declared twice in " + what);
-      continue;
-    }
-    if (!modules::is_valid_name(name)) {
-      r.error(it->first, "bad name \"" + name + "\" in " + what, kNameHint);
-      continue;
-    }
-    if (name.size() > kMaxNameLength) {
-      r.error(it->first,
-              "name \"" + name + "\" in " + what + " is longer than " +
-                  std::to_string(kMaxNameLength) + " characters",
-              "PostgreSQL would truncate it; choose a shorter name");
-      continue;
-    }
-    out.emplace_back(it->first, it->second);
-  }
-  return out;
-}
-
-FieldSpec parse_field(YamlReader& r, const YAML::Node& key, const YAML::Node& node) {
-  FieldSpec f;
-  f.name = key.Scalar();
-  f.location = r.at(key);
-  if (!r.check_map(node, kFieldKeys, "field \"" + f.name + "\"")) {
-    f.valid = false;
-    return f;
-  }
-  for (auto it = node.begin(); it != node.end(); ++it)
-    if (it->first.IsScalar()) f.where[it->first.Scalar()] = r.at(it->second);
-  if (auto t = r.string(node, "type")) {
-    f.type = parse_field_type(t->value);
-    if (!f.type) {
-      std::string hint = "field types:";
-      for (auto n : field_type_names())
-        hint += " " + std::string(n);
-      if (auto near = closest_match(t->value, field_type_names()))
-        hint = "did you mean \"" + std::string(*near) + "\"?";
-      r.diagnostics().error(t->location, "unknown field type \"" + t->value + "\"", hint);
-    }
-  }
-  auto str = [&](const char* k, std::optional<std::string>& out) {
-    if (auto s = r.string(node, k)) out = s->value;
-  };
-  str("label", f.label);
-  str("help", f.help);
-  str("target", f.target);
-  str("inverse", f.inverse);
-  if (YAML::Node d = node["default"]; d.IsDefined() && !d.IsNull()) {
-    if (d.IsScalar())
-      f.default_value = d.Scalar();
-    else
-      r.error(d, "\"default\" must be a single value, got " + std::string(yaml_kind(d)));
-  }
-  for (auto [k, out] : {std::pair{"required", &f.required},
-                        {"unique", &f.unique},
-                        {"index", &f.index},
-                        {"readonly", &f.readonly},
-                        {"secret", &f.secret},
-                        {"computed", &f.computed},
-                        {"store", &f.store}})
-    *out = r.boolean(node, k);
-  for (auto [k, out] :
-       {std::pair{"max_length", &f.max_length}, {"precision", &f.precision}, {"scale", &f.scale}}) {
-    if (auto v = r.integer(node, k)) {
-      long long low = std::string_view(k) == "scale" ? 0 : 1;
-      long long high = std::string_view(k) == "max_length" ? 10485760 : 1000;
-      if (*v < low || *v > high)
-        r.error(node[k], "\"" + std::string(k) + "\" must be between " + std::to_string(low) +
-                             " and " + std::to_string(high) + ", got " + std::to_string(*v));
-      else
-        *out = static_cast<int>(*v);
-    }
-  }
-  for (auto [k, out] : {std::pair{"options", &f.options}, {"roles", &f.roles}}) {
-    if (auto list = r.string_list(node, k)) {
-      std::vector<std::string> values;
-      for (auto& item : *list)
-        values.push_back(item.value);
-      *out = std::move(values);
-    }
-  }
-  f.depends = r.string_list(node, "depends");
-  if (auto od = r.string(node, "on_delete")) {
-    if (od->value == "restrict")
-      f.on_delete = OnDelete::kRestrict;
-    else if (od->value == "cascade")
-      f.on_delete = OnDelete::kCascade;
-    else if (od->value == "set_null")
-      f.on_delete = OnDelete::kSetNull;
-    else
-      r.diagnostics().error(od->location, "unknown on_delete \"" + od->value + "\"",
-                            "use restrict (default), cascade or set_null");
-  }
-  return f;
-}
-
-EntitySpec parse_entity(YamlReader& r, const YAML::Node& key, const YAML::Node& node,
-                        bool extension) {
-  EntitySpec e;
-  e.name = key.Scalar();
-  e.location = r.at(key);
-  std::string what = (extension ? "extension of \"" : "entity \"") + e.name + "\"";
-  if (!r.check_map(node, kEntityKeys, what)) return e;
-  for (auto it = node.begin(); it != node.end(); ++it)
-    if (it->first.IsScalar()) e.where[it->first.Scalar()] = r.at(it->second);
-  auto str = [&](const char* k, std::optional<std::string>& out) {
-    if (auto s = r.string(node, k)) out = s->value;
-  };
-  str("label", e.label);
-  str("title", e.title);
-  str("order", e.order);
-  str("table", e.table);
-  if (e.table && extension)
-    r.error(node["table"], "an extension cannot change the table of \"" + e.name + "\"");
-  else if (e.table && !modules::is_valid_name(*e.table))
-    r.error(node["table"], "bad table name \"" + *e.table + "\"", kNameHint);
-  else if (e.table && e.table->size() > kMaxNameLength)
-    r.error(node["table"],
-            "table name \"" + *e.table + "\" is longer than " + std::to_string(kMaxNameLength) +
-                " characters",
-            "PostgreSQL would truncate it; choose a shorter name");
-  for (auto& [fkey, fnode] : named_entries(r, node["fields"], "the fields of \"" + e.name + "\""))
-    e.fields.push_back(parse_field(r, fkey, fnode));
-  return e;
-}
-
-std::optional<std::string> read_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Copies the attributes `spec` writes onto `f`; `module` becomes their writer (Field::set_by).
 void apply(const FieldSpec& spec, const std::string& module, Field& f) {
@@ -239,113 +54,6 @@ void apply(const FieldSpec& spec, const std::string& module, Field& f) {
   for (const auto& [attr, where] : spec.where)
     if (std::find(kFieldKeys.begin(), kFieldKeys.end(), attr) != kFieldKeys.end())
       f.set_by[attr] = module;
-}
-
-// Which attributes make sense for which types.
-bool attribute_allowed(std::string_view attr, FieldType t) {
-  bool x2many = t == FieldType::kOne2many || t == FieldType::kMany2many;
-  if (attr == "max_length") return t == FieldType::kString;
-  if (attr == "precision" || attr == "scale") return t == FieldType::kDecimal;
-  if (attr == "options") return t == FieldType::kSelection;
-  if (attr == "target") return is_relational(t);
-  if (attr == "inverse") return t == FieldType::kOne2many;
-  if (attr == "on_delete") return t == FieldType::kMany2one;
-  // one2many and many2many have no column to constrain, default or index.
-  if (attr == "unique" || attr == "default" || attr == "index") return !x2many;
-  return true;
-}
-
-bool is_integer_text(const std::string& s, bool wide) {
-  long long v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return false;
-  return wide || (v >= -2147483648LL && v <= 2147483647LL);
-}
-
-// Characters of UTF-8 text: varchar(n) counts characters, not bytes.
-size_t utf8_length(const std::string& s) {
-  return static_cast<size_t>(
-      std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
-}
-
-bool is_calendar_date(const std::string& y, const std::string& m, const std::string& d) {
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  int year = std::stoi(y), month = std::stoi(m), day = std::stoi(d);
-  if (month < 1 || month > 12 || day < 1) return false;
-  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  return day <= kDays[month - 1] + (month == 2 && leap ? 1 : 0);
-}
-
-// Checks a default against the field's type; returns the problem, or "" when it is fine.
-std::string check_default(const Field& f, const std::string& v) {
-  static const std::regex kDecimal(R"(^[-+]?(\d+(\.\d*)?|\.\d+)$)");
-  static const std::regex kFloat(R"(^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$)");
-  static const std::regex kDate(R"(^(\d{4})-(\d{2})-(\d{2})$)");
-  static const std::regex kDatetime(
-      R"(^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(:(\d{2})(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$)");
-  static const std::regex kEmail(R"(^[^@\s]+@[^@\s]+\.[^@\s]+$)");
-  std::smatch m;
-  switch (f.type) {
-    case FieldType::kString:
-      if (f.max_length && utf8_length(v) > static_cast<size_t>(*f.max_length))
-        return "is longer than max_length " + std::to_string(*f.max_length);
-      return "";
-    case FieldType::kInteger:
-    case FieldType::kMany2one:
-      return is_integer_text(v, f.type == FieldType::kMany2one) ? "" : "is not an integer";
-    case FieldType::kBigint:
-      return is_integer_text(v, true) ? "" : "is not an integer";
-    case FieldType::kDecimal: {
-      if (!std::regex_match(v, kDecimal)) return "is not a decimal number";
-      if (f.precision == 0) return "";  // numeric without limits
-      std::string digits = v[0] == '-' || v[0] == '+' ? v.substr(1) : v;
-      auto dot = digits.find('.');
-      std::string whole = digits.substr(0, dot);
-      std::string fraction = dot == std::string::npos ? "" : digits.substr(dot + 1);
-      whole.erase(0, std::min(whole.find_first_not_of('0'), whole.size()));
-      fraction.erase(fraction.find_last_not_of('0') + 1);  // trailing zeros lose nothing
-      if (static_cast<int>(fraction.size()) > f.scale)
-        return "has more than " + std::to_string(f.scale) + " decimals (scale)";
-      if (static_cast<int>(whole.size()) > f.precision - f.scale)
-        return "does not fit numeric(" + std::to_string(f.precision) + "," +
-               std::to_string(f.scale) + ")";
-      return "";
-    }
-    case FieldType::kFloat:
-      return std::regex_match(v, kFloat) ? "" : "is not a number";
-    case FieldType::kBoolean:
-      return (v == "true" || v == "True" || v == "TRUE" || v == "false" || v == "False" ||
-              v == "FALSE")
-                 ? ""
-                 : "is not true or false";
-    case FieldType::kDate:
-      if (v == "today") return "";
-      return std::regex_match(v, m, kDate) && is_calendar_date(m[1], m[2], m[3])
-                 ? ""
-                 : "is not today or a date YYYY-MM-DD";
-    case FieldType::kDatetime:
-      if (v == "now") return "";
-      return std::regex_match(v, m, kDatetime) && is_calendar_date(m[1], m[2], m[3]) &&
-                     std::stoi(m[4]) <= 23 && std::stoi(m[5]) <= 59 &&
-                     (!m[7].matched || std::stoi(m[7]) <= 59)
-                 ? ""
-                 : "is not now or an ISO 8601 time";
-    case FieldType::kSelection:
-      return std::find(f.options.begin(), f.options.end(), v) != f.options.end()
-                 ? ""
-                 : "is not one of the options";
-    case FieldType::kEmail:
-      return std::regex_match(v, kEmail) ? "" : "is not an email address";
-    case FieldType::kBinary:
-      return "binary fields take no default";
-    case FieldType::kJson:
-    case FieldType::kText:
-    case FieldType::kUrl:
-    case FieldType::kOne2many:
-    case FieldType::kMany2many:
-      return "";
-  }
-  return "";
 }
 
 template <typename T>

@@ -103,7 +103,7 @@ TEST_F(Idempotency, TheSameKeyWithAnotherRequestIsRefused) {
   };
   expect_reused(send(server.port(), "POST", "/api/v1/records/item", R"({"name": "b"})", "k1"),
                 "another body");
-  auto id = conn->exec("SELECT id FROM item").get(0, 0);
+  std::string id(conn->exec("SELECT id FROM item").get(0, 0));
   expect_reused(send(server.port(), "PATCH", "/api/v1/records/item/" + std::string(id),
                      R"({"name": "a"})", "k1"),
                 "another method and path");
@@ -117,7 +117,7 @@ TEST_F(Idempotency, TheSameKeyWithAnotherRequestIsRefused) {
 
 TEST_F(Idempotency, ARetryOfAnUpdateDoesNotApplyItAgain) {
   TestServer server(config, database.conninfo());
-  auto id = conn->exec("INSERT INTO item (name, qty) VALUES ('a', 1) RETURNING id").get(0, 0);
+  std::string id(conn->exec("INSERT INTO item (name, qty) VALUES ('a', 1) RETURNING id").get(0, 0));
   std::string target = "/api/v1/records/item/" + std::string(id);
   auto first = send(server.port(), "PATCH", target, R"({"qty": 2})", "u1");
   ASSERT_EQ(first.status, 200) << first.body;
