@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "security/crypto.hpp"
+#include "modules/discovery.hpp"
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
 #include "support/fixture.hpp"
