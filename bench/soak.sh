@@ -84,6 +84,34 @@ wrk -t2 -c"$conns" -d"${seconds}s" --timeout 10s -s "$work/mixed.lua" "http://12
 grep -E "^(STATUS|TIMEOUTS)" "$work/wrk.out" || true
 read -r _ requests rps p50 p99 errors < <(grep RESULT "$work/wrk.out")
 kill "$sampler" 2>/dev/null || true
+echo "machine after the run: $(uptime | sed 's/.*load/load/')"
+# The server's side (its /metrics): what it answered per route, how long it took (time from
+# the whole request read to the answer ready), and how many took over 2.5 s, its largest
+# bucket. wrk counts a request whose answer came after its timeout as a timeout, and requests
+# still waiting at the end are not counted: when the server answered as many requests as wrk
+# sent (within the connections in flight at the end) and none took it long, wrk's timeouts were
+# spent outside Keel's handlers (the client, the scheduler, the sockets).
+curl -sf "127.0.0.1:$port/api/v1/metrics" >"$work/metrics" || true
+awk -v conns="$conns" -v wrk="$requests" '
+  /^keel_http_requests_total\{/ && !/metrics/ {
+    match($0, /route="[^"]*"/); route = substr($0, RSTART + 7, RLENGTH - 8);
+    match($0, /method="[^"]*"/); method = substr($0, RSTART + 8, RLENGTH - 9);
+    key = method " " route; n[key] += $NF; total += $NF }
+  /^keel_http_request_duration_seconds_bucket\{/ && /le="2.5"/ && !/metrics/ {
+    match($0, /route="[^"]*"/); route = substr($0, RSTART + 7, RLENGTH - 8);
+    match($0, /method="[^"]*"/); method = substr($0, RSTART + 8, RLENGTH - 9);
+    fast[method " " route] += $NF }
+  /^keel_http_request_duration_seconds_sum\{/ && !/metrics/ {
+    match($0, /route="[^"]*"/); route = substr($0, RSTART + 7, RLENGTH - 8);
+    match($0, /method="[^"]*"/); method = substr($0, RSTART + 8, RLENGTH - 9);
+    sum[method " " route] += $NF }
+  END {
+    for (k in n) {
+      printf "server: %-40s %8d answered, mean %.1f ms, %d over 2.5 s\n", k, n[k],
+        sum[k] * 1000 / n[k], n[k] - fast[k]; slow += n[k] - fast[k] }
+    printf "server: %d requests answered (wrk completed %d; up to %d in flight at the end), %d took the server over 2.5 s\n",
+      total, wrk, conns, slow
+  }' "$work/metrics"
 awk -v w=$((warmup / 10)) '
   /^SAMPLE/ { n++; rss[n] = $2; c[n] = $3; if (n == 1 || $3 < cmin) cmin = $3; if ($3 > cmax) cmax = $3 }
   END {
