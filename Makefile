@@ -2,7 +2,7 @@
 JOBS ?= $(shell nproc)
 KEEL := build/debug/src/keel
 
-.PHONY: all bootstrap build run test test-asan fuzz fuzz-long soak bench package package-test \
+.PHONY: all bootstrap build run test test-asan fuzz fuzz-long soak soak-short bench package package-test \
 	package-install-test format format-check clean
 
 all: build
@@ -38,6 +38,12 @@ soak: bootstrap
 	@cmake --preset release >/dev/null
 	@cmake --build build/release -j $(JOBS) --target keel
 	bench/soak.sh 600
+
+# The same for 60 s: a quick check after a change to the server or the pools.
+soak-short: bootstrap
+	@cmake --preset release >/dev/null
+	@cmake --build build/release -j $(JOBS) --target keel
+	bench/soak.sh 60
 
 # The Debian package (build/package/keel_<version>_<arch>.deb) and its checks
 # (docs/operations.md): package-test inspects it without root; package-install-test installs,

@@ -106,7 +106,8 @@ void apply_file(const fs::path& file, Config& config) {
       {"database", {"url", "embedded_user", "read_connections", "write_connections"}},
       {"addons", {"path"}},
       {"server",
-       {"listen", "cors_origins", "hsts_max_age", "io_workers", "web_root", "trusted_proxies"}},
+       {"listen", "cors_origins", "hsts_max_age", "io_workers", "web_root", "trusted_proxies",
+        "max_connections", "idle_timeout", "request_timeout"}},
       {"security",
        {"secret", "trusted_keys", "require_signed_modules", "access_token_lifetime",
         "refresh_token_lifetime", "module_isolation", "module_isolation_overrides",
@@ -174,6 +175,11 @@ void apply_file(const fs::path& file, Config& config) {
   if (auto v = whole("security", "refresh_token_lifetime", 1, kForever, seconds))
     config.refresh_token_lifetime = *v;
   if (auto v = whole("server", "hsts_max_age", 0, kForever, seconds)) config.hsts_max_age = *v;
+  if (auto v = whole("server", "max_connections", 16, 1000000, "a whole number from 16 to 1000000"))
+    config.max_connections = *v;
+  const std::string timeout = "a whole number of seconds from 1 to 3600";
+  if (auto v = whole("server", "idle_timeout", 1, 3600, timeout)) config.idle_timeout = *v;
+  if (auto v = whole("server", "request_timeout", 1, 3600, timeout)) config.request_timeout = *v;
   const std::string count = "a whole number from 1 to 1024";
   if (auto v = whole("server", "io_workers", 1, 1024, count))
     config.io_workers = static_cast<unsigned>(*v);

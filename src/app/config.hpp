@@ -55,6 +55,11 @@ struct Config {
   // Addresses of reverse proxies whose X-Forwarded-For is believed (exact IP addresses).
   std::vector<std::string> trusted_proxies;
   std::int64_t hsts_max_age = 0;
+  // Slow and idle clients (docs/configuration.md): open connections at most, how long one may
+  // wait idle for a request, and how long a request may take to arrive once it began.
+  std::int64_t max_connections = 10000;
+  std::int64_t idle_timeout = 30;
+  std::int64_t request_timeout = 30;
   // The web client's files (docs/web.md), served at `/`; empty: none (only /api/v1 answers).
   std::filesystem::path web_root;
   // How much of the machine and of the database one server takes (docs/configuration.md):

@@ -75,6 +75,9 @@ int serve(Context& context) {
   options.cors_origins = context.config.cors_origins;
   options.trusted_proxies = context.config.trusted_proxies;
   options.hsts_max_age = context.config.hsts_max_age;
+  options.max_connections = static_cast<std::size_t>(context.config.max_connections);
+  options.idle_timeout = std::chrono::seconds(context.config.idle_timeout);
+  options.read_timeout = std::chrono::seconds(context.config.request_timeout);
   // One I/O thread per core: handlers that may block run on io_workers (Router::add).
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   options.threads = threads;

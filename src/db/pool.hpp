@@ -16,7 +16,7 @@ namespace keel::db {
 // PostgreSQL restart, a killed backend) is dropped when its lease ends; one that sat idle for a
 // while, or that PostgreSQL wrote to or closed while idle (a restart), is checked with a ping
 // before it is handed out, and replaced when the ping fails. Failed attempts to connect back
-// off (50 ms doubling to 1 s). The lock is never held during I/O.
+// off (50 ms doubling to 500 ms). The lock is never held during I/O.
 class Pool {
  public:
   struct Options {
@@ -72,7 +72,7 @@ class Pool {
   std::vector<Idle> idle_;
   size_t open_ = 0;  // idle + leased + being opened
   // After a failed attempt to connect, no new connection is tried before retry_at_ (the wait
-  // doubles with every failure, up to a second); acquire() fails at once meanwhile.
+  // doubles with every failure, up to 500 ms); acquire() fails at once meanwhile.
   std::chrono::milliseconds backoff_{0};
   std::chrono::steady_clock::time_point retry_at_{};
 };

@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include <sys/resource.h>
+
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -59,6 +61,8 @@ struct Server::Impl {
   std::list<std::shared_ptr<Session>> sessions;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::uint16_t bound_port = 0;
+  std::uint64_t refused = 0;  // connections refused over the limit (the accept loop's alone)
+  std::chrono::steady_clock::time_point last_refusal_warning;
 
   static std::vector<std::unique_ptr<asio::io_context>> make_loops(unsigned threads) {
     unsigned n = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
@@ -380,6 +384,14 @@ struct Server::Impl {
       bhttp::request_parser<bhttp::string_body> parser;
       parser.body_limit(options.body_limit);
       parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
+      if (buffer.size() == 0) {
+        // Idle: the first byte of the next request, within idle_timeout.
+        stream.expires_after(options.idle_timeout);
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096),
+                                                       asio::as_tuple(asio::use_awaitable));
+        if (ec) break;
+        buffer.commit(n);
+      }
       stream.expires_after(options.read_timeout);
       auto [ec, n] =
           co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
@@ -436,7 +448,16 @@ struct Server::Impl {
       auto [ec, socket] = co_await acceptor.async_accept(loop, asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (draining || ec == asio::error::operation_aborted) break;
-        continue;  // e.g. too many open files: keep serving the others
+        // E.g. too many open files: keep serving the others, and retry shortly rather than
+        // spinning on an accept that fails at once.
+        spdlog::warn("accept: {}", ec.message());
+        asio::steady_timer pause(*loops.front(), std::chrono::milliseconds(100));
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
+      if (active >= options.max_connections) {
+        refuse(socket);
+        continue;
       }
       auto self = std::make_shared<Session>(Session{&loop});
       {
@@ -446,6 +467,29 @@ struct Server::Impl {
       ++active;
       asio::co_spawn(loop, session(std::move(socket), self),
                      [this, self](std::exception_ptr) { finished(self); });
+    }
+  }
+
+  // Over the connection limit: a 503 written without waiting (into the socket's empty send
+  // buffer), then closed. Counted, and warned about at most once a minute.
+  template <class Socket>
+  void refuse(Socket& socket) {
+    static const std::string kBusy = [] {
+      auto r = Response::problem(503, "http.busy", "Service Unavailable",
+                                 "too many connections are open; retry shortly");
+      r.headers.emplace_back("Retry-After", "1");
+      return head_of(r, 11, false) + r.body;
+    }();
+    beast::error_code ec;
+    socket.non_blocking(true, ec);
+    socket.write_some(asio::buffer(kBusy.data(), kBusy.size()), ec);
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+    auto now = std::chrono::steady_clock::now();
+    if (refused++ == 0 || now - last_refusal_warning > std::chrono::minutes(1)) {
+      last_refusal_warning = now;
+      spdlog::warn("{} connections open, the limit (server.max_connections): refusing new ones",
+                   options.max_connections);
     }
   }
 
@@ -497,6 +541,25 @@ std::uint16_t Server::listen() {
                     ec.message(),
                 "choose another address with --listen or KEEL_LISTEN");
   i.bound_port = i.acceptor.local_endpoint().port();
+  // Each connection holds a file descriptor; keep 256 for the database, logs and libraries.
+  constexpr rlim_t kReserve = 256;
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    rlim_t wanted = static_cast<rlim_t>(i.options.max_connections) + kReserve;
+    if (files.rlim_cur < wanted) {
+      files.rlim_cur = files.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, files.rlim_max);
+      ::setrlimit(RLIMIT_NOFILE, &files);
+      ::getrlimit(RLIMIT_NOFILE, &files);
+    }
+    if (files.rlim_cur < wanted) {
+      auto allowed =
+          static_cast<std::size_t>(files.rlim_cur > kReserve + 16 ? files.rlim_cur - kReserve : 16);
+      spdlog::warn(
+          "the open-file limit ({}) allows {} connections, not {} (server.max_connections)",
+          files.rlim_cur, allowed, i.options.max_connections);
+      i.options.max_connections = allowed;
+    }
+  }
   return i.bound_port;
 }
 

@@ -21,7 +21,14 @@ struct ServerOptions {
   unsigned threads = 0;       // I/O threads; 0: one per core
   std::size_t body_limit = 1 << 20;
   std::size_t header_limit = 16 << 10;
-  std::chrono::seconds read_timeout{30};   // to receive one request, idle wait included
+  // A connection waits at most idle_timeout for the first byte of a request (between requests
+  // of a keep-alive connection too), then read_timeout from that byte for the whole request,
+  // headers and body: a client that sends its headers byte by byte is cut after read_timeout.
+  std::chrono::seconds idle_timeout{30};
+  std::chrono::seconds read_timeout{30};
+  // Open connections at most; beyond, a new connection is answered 503 (Retry-After) and closed.
+  // Lowered at listen() to what the process's open-file limit allows, with a warning.
+  std::size_t max_connections = 10000;
   std::chrono::seconds drain_timeout{30};  // graceful shutdown: in-flight requests finish
   bool handle_signals = true;              // SIGINT/SIGTERM start a graceful shutdown
   // Deferred work (Response::defer: password hashing) runs on this many worker threads, never

@@ -6,13 +6,10 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-#include <string_view>
 #include <thread>
-#include <vector>
 
 #include "security/crypto.hpp"
 #include "support/auth.hpp"
@@ -20,22 +17,30 @@
 extern char** environ;
 
 namespace keel::testing {
+
 namespace fs = std::filesystem;
 
 ServeProcess::ServeProcess(const std::string& conninfo, const fs::path& addons,
-                           const std::string& secret)
+                           const std::string& secret,
+                           const std::map<std::string, std::string>& extra_env,
+                           const std::string& config)
     : dir_(fs::temp_directory_path() / ("keel-serve-" + security::random_token(6))) {
   fs::create_directories(dir_);
   log_ = dir_ / "serve.log";
+  if (!config.empty()) std::ofstream(dir_ / "keel.toml") << config;
+  std::map<std::string, std::string> settings = {{"KEEL_CORE_PATH", KEEL_SOURCE_DIR "/core"},
+                                                 {"KEEL_DB_URL", conninfo},
+                                                 {"KEEL_ADDONS_PATH", addons.string()},
+                                                 {"KEEL_SECRET", secret},
+                                                 {"KEEL_LISTEN", "127.0.0.1:0"},
+                                                 {"KEEL_ADMIN_PASSWORD", kTestPassword}};
+  for (const auto& [name, value] : extra_env)
+    settings[name] = value;
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e)
     if (std::string_view(*e).rfind("KEEL_", 0) != 0) env.emplace_back(*e);
-  env.push_back("KEEL_CORE_PATH=" KEEL_SOURCE_DIR "/core");
-  env.push_back("KEEL_DB_URL=" + conninfo);
-  env.push_back("KEEL_ADDONS_PATH=" + addons.string());
-  env.push_back("KEEL_SECRET=" + secret);
-  env.push_back("KEEL_LISTEN=127.0.0.1:0");
-  env.push_back(std::string("KEEL_ADMIN_PASSWORD=") + kTestPassword);
+  for (const auto& [name, value] : settings)
+    env.push_back(name + "=" + value);
   std::vector<char*> envp;
   for (auto& e : env)
     envp.push_back(e.data());
@@ -87,6 +92,16 @@ ServeProcess::~ServeProcess() {
   }
   std::error_code ec;
   fs::remove_all(dir_, ec);
+}
+
+bool ServeProcess::running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
 }
 
 std::string ServeProcess::log_text() const {

@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
+#include <vector>
 
 namespace keel::testing {
 
@@ -13,15 +15,21 @@ namespace keel::testing {
 // port chosen by the system (read back from its log). Stopped with SIGTERM at the end.
 class ServeProcess {
  public:
+  // `env` is added to the environment (after the settings above, which it may override);
+  // `config` (when not empty) is written to keel.toml in the working directory, which
+  // `keel serve` reads.
   ServeProcess(const std::string& conninfo, const std::filesystem::path& addons,
-               const std::string& secret);
+               const std::string& secret, const std::map<std::string, std::string>& env = {},
+               const std::string& config = {});
   ~ServeProcess();
   ServeProcess(const ServeProcess&) = delete;
   ServeProcess& operator=(const ServeProcess&) = delete;
 
   std::uint16_t port() const { return port_; }
-  // Everything it wrote (stdout and stderr) so far.
+  pid_t pid() const { return pid_; }
   std::string log_text() const;
+  // Whether the process still runs (false once it exited or crashed).
+  bool running();
 
  private:
   std::filesystem::path dir_, log_;

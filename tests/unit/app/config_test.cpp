@@ -135,6 +135,9 @@ path = ["/srv/addons", "more"]
 [server]
 listen = "0.0.0.0:9000"
 io_workers = 12
+max_connections = 500
+idle_timeout = 5
+request_timeout = 7
 
 [security]
 secret = "s3cret"
@@ -154,6 +157,9 @@ var = "state"
   EXPECT_EQ(c.addons_path, (Paths{"/srv/addons", dir_ / "etc" / "more"}));
   EXPECT_EQ(c.listen, "0.0.0.0:9000");
   EXPECT_EQ(c.io_workers, 12u);
+  EXPECT_EQ(c.max_connections, 500);
+  EXPECT_EQ(c.idle_timeout, 5);
+  EXPECT_EQ(c.request_timeout, 7);
   EXPECT_EQ(c.read_connections, 6u);
   EXPECT_EQ(c.write_connections, 24u);
   EXPECT_EQ(c.secret, "s3cret");
@@ -369,6 +375,10 @@ TEST_F(ConfigTest, WrongTypesAreLocated) {
   d = invalid("[server]\nio_workers = 0\n");
   EXPECT_EQ(d.message, "server.io_workers must be a whole number from 1 to 1024");
   EXPECT_EQ(d.location.line, 2);
+  d = invalid("[server]\nmax_connections = 8\n");
+  EXPECT_EQ(d.message, "server.max_connections must be a whole number from 16 to 1000000");
+  d = invalid("[server]\nidle_timeout = 0\n");
+  EXPECT_EQ(d.message, "server.idle_timeout must be a whole number of seconds from 1 to 3600");
   d = invalid("[database]\nwrite_connections = \"many\"\n");
   EXPECT_EQ(d.message, "database.write_connections must be a whole number from 1 to 1024");
 }
