@@ -611,7 +611,7 @@ TEST(NativeRoundTrip, OneCallIntoAModuleHost) {
                         IsolationSettings{});
   const auto& routes = process.registered().at(0).routes;
   size_t whoami = 0;
-  while (whoami < routes.size() && routes[whoami].second != "/whoami")
+  while (whoami < routes.size() && routes[whoami].path != "/whoami")
     ++whoami;
   ASSERT_LT(whoami, routes.size());
   EXPECT_EQ(process.route(0, whoami, env, {}).body, R"({"admin":true,"user_id":7})");
