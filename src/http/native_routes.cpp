@@ -24,8 +24,14 @@ RouteDoc document(const native::Extensions::Route& route) {
   if (id.empty()) {
     for (char c : route.method)
       id += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    for (char c : route.pattern.substr(kNativeRoutePrefix.size() + module.size()))
-      id += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    // "post_items_name_fail" for POST /items/{name}/fail
+    for (char c : route.pattern.substr(kNativeRoutePrefix.size() + module.size())) {
+      if (std::isalnum(static_cast<unsigned char>(c)))
+        id += c;
+      else if (!id.empty() && id.back() != '_')
+        id += '_';
+    }
+    if (!id.empty() && id.back() == '_') id.pop_back();
   }
   doc.operation_id = module + "." + id;
   if (doc.tags.empty()) doc.tags.push_back("x/" + module);
