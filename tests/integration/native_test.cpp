@@ -498,6 +498,15 @@ TEST_P(NativeModes, RoutesOfModulesAreInTheOpenApiDocument) {
     }
   EXPECT_EQ(native, 5u);
   EXPECT_GT(operations, 30u);
+
+  // Valid OpenAPI 3.1, module routes included (tests/unit/http/validate_openapi.py).
+  auto file = std::filesystem::temp_directory_path() /
+              ("keel-native-openapi-" + std::to_string(::getpid()) + ".json");
+  std::ofstream(file, std::ios::binary) << reply.body;
+  auto check = testing::run_program(
+      "/usr/bin/python3", {KEEL_SOURCE_DIR "/tests/unit/http/validate_openapi.py", file.string()});
+  std::filesystem::remove(file);
+  EXPECT_TRUE(check.status == 0 || check.status == 77) << check.out << check.err;
 }
 
 // A chain of overrides that crosses between the server and a module host, twice: the provider
