@@ -441,155 +441,147 @@ void Api::add_routes() {
 
   add_auth_routes(router_, v1, pool_, *auth_);
 
-  router_.add("GET", v1 + "/healthz",
-              {.summary = "Liveness and readiness",
-               .operation_id = "getHealth",
-               .tags = {"System"},
-               .responses = {{.status = "200", .description = "Serving", .schema = "Health"},
-                             shared_answer("503", "Unavailable")},
-               .open = true},
-              [this](Request& req) {
-                try {
-                  auto conn = pool_.acquire();
-                  conn->exec("SELECT 1");
-                  std::string stale;
-                  {
-                    std::lock_guard lock(stale_mutex_);
-                    stale = stale_reason_;
-                  }
-                  if (stale.empty())
-                    return Response::json(200, R"({"status":"ok","database":"ok"})");
-                  // Degraded: the previous registry serves; why (file names, positions) only to an
-                  // administrator.
-                  bool admin = false;
-                  if (!req.header("authorization").empty()) {
-                    auto who = authenticator_->authenticate(req.header("authorization"),
-                                                            *snapshot()->policy);
-                    admin = who && who->admin;
-                  }
-                  rapidjson::StringBuffer buffer;
-                  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
-                  w.StartObject();
-                  w.Key("status");
-                  w.String("degraded");
-                  w.Key("database");
-                  w.String("ok");
-                  w.Key("registry");
-                  w.String("stale");
-                  if (admin) {
-                    w.Key("registry_error");
-                    w.String(stale.c_str());
-                  }
-                  w.EndObject();
-                  return Response::json(200, buffer.GetString());
-                } catch (const std::exception& e) {
-                  // The status alone: libpq's text names hosts and addresses, and anyone may ask.
-                  // It goes to the log.
-                  spdlog::warn("healthz: the database is not available: {}", e.what());
-                  auto r = Response::json(503, R"({"status":"unavailable","database":"down"})");
-                  r.headers.emplace_back("Retry-After", "1");
-                  return r;
-                }
-              });
+  const RouteDoc health_doc{
+      .summary = "Liveness and readiness",
+      .operation_id = "getHealth",
+      .tags = {"System"},
+      .responses = {{.status = "200", .description = "Serving", .schema = "Health"},
+                    shared_answer("503", "Unavailable")},
+      .open = true};
+  router_.add("GET", v1 + "/healthz", health_doc, [this](Request& req) {
+    try {
+      auto conn = pool_.acquire();
+      conn->exec("SELECT 1");
+      std::string stale;
+      {
+        std::lock_guard lock(stale_mutex_);
+        stale = stale_reason_;
+      }
+      if (stale.empty()) return Response::json(200, R"({"status":"ok","database":"ok"})");
+      // Degraded: the previous registry serves; why (file names, positions) only to an
+      // administrator.
+      bool admin = false;
+      if (!req.header("authorization").empty()) {
+        auto who = authenticator_->authenticate(req.header("authorization"), *snapshot()->policy);
+        admin = who && who->admin;
+      }
+      rapidjson::StringBuffer buffer;
+      rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+      w.StartObject();
+      w.Key("status");
+      w.String("degraded");
+      w.Key("database");
+      w.String("ok");
+      w.Key("registry");
+      w.String("stale");
+      if (admin) {
+        w.Key("registry_error");
+        w.String(stale.c_str());
+      }
+      w.EndObject();
+      return Response::json(200, buffer.GetString());
+    } catch (const std::exception& e) {
+      // The status alone: libpq's text names hosts and addresses, and anyone may ask. It goes
+      // to the log.
+      spdlog::warn("healthz: the database is not available: {}", e.what());
+      auto r = Response::json(503, R"({"status":"unavailable","database":"down"})");
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    }
+  });
 
-  router_.add_inline(
-      "GET", v1 + "/metrics",
-      {.summary = "Metrics in the Prometheus text format",
-       .operation_id = "getMetrics",
-       .tags = {"System"},
-       .responses = {{.status = "200",
-                      .description = "The metrics",
-                      .schema = R"({"type":"string"})",
-                      .content_type = "text/plain"}},
-       .open = true},
-      [this](Request&) {
-        auto s = pool_.stats();
-        std::string extra =
-            "# HELP keel_db_pool_connections Connections of the database pool by state.\n"
-            "# TYPE keel_db_pool_connections gauge\n"
-            "keel_db_pool_connections{state=\"idle\"} " +
-            std::to_string(s.idle) +
-            "\n"
-            "keel_db_pool_connections{state=\"leased\"} " +
-            std::to_string(s.leased) +
-            "\n"
-            "keel_db_pool_connections{state=\"max\"} " +
-            std::to_string(s.max) + "\n";
-        auto failed = native::host_failures();
-        extra +=
-            "# HELP keel_native_host_failures_total Calls into isolated native modules whose host "
-            "crashed or missed the deadline.\n"
-            "# TYPE keel_native_host_failures_total counter\n"
-            "keel_native_host_failures_total{kind=\"crashed\"} " +
-            std::to_string(failed.crashed) +
-            "\n"
-            "keel_native_host_failures_total{kind=\"timeout\"} " +
-            std::to_string(failed.timeout) + "\n";
-        bool stale = false;
-        {
-          std::lock_guard lock(stale_mutex_);
-          stale = !stale_reason_.empty();
-        }
-        extra +=
-            "# HELP keel_registry_reload_failures_total Reloads of the registry after a module "
-            "change "
-            "that failed (the previous registry kept serving).\n"
-            "# TYPE keel_registry_reload_failures_total counter\n"
-            "keel_registry_reload_failures_total " +
-            std::to_string(reload_failures_.load()) +
-            "\n"
-            "# HELP keel_registry_stale 1 while the registry failed to reload and is retried.\n"
-            "# TYPE keel_registry_stale gauge\n"
-            "keel_registry_stale " +
-            std::string(stale ? "1" : "0") + "\n";
-        Response r;
-        r.content_type = "text/plain; version=0.0.4";
-        r.body = metrics_.render(extra);
-        return r;
-      });
+  const RouteDoc metrics_doc{.summary = "Metrics in the Prometheus text format",
+                             .operation_id = "getMetrics",
+                             .tags = {"System"},
+                             .responses = {{.status = "200",
+                                            .description = "The metrics",
+                                            .schema = R"({"type":"string"})",
+                                            .content_type = "text/plain"}},
+                             .open = true};
+  router_.add_inline("GET", v1 + "/metrics", metrics_doc, [this](Request&) {
+    auto s = pool_.stats();
+    std::string extra =
+        "# HELP keel_db_pool_connections Connections of the database pool by state.\n"
+        "# TYPE keel_db_pool_connections gauge\n"
+        "keel_db_pool_connections{state=\"idle\"} " +
+        std::to_string(s.idle) +
+        "\n"
+        "keel_db_pool_connections{state=\"leased\"} " +
+        std::to_string(s.leased) +
+        "\n"
+        "keel_db_pool_connections{state=\"max\"} " +
+        std::to_string(s.max) + "\n";
+    auto failed = native::host_failures();
+    extra +=
+        "# HELP keel_native_host_failures_total Calls into isolated native modules whose host "
+        "crashed or missed the deadline.\n"
+        "# TYPE keel_native_host_failures_total counter\n"
+        "keel_native_host_failures_total{kind=\"crashed\"} " +
+        std::to_string(failed.crashed) +
+        "\n"
+        "keel_native_host_failures_total{kind=\"timeout\"} " +
+        std::to_string(failed.timeout) + "\n";
+    bool stale = false;
+    {
+      std::lock_guard lock(stale_mutex_);
+      stale = !stale_reason_.empty();
+    }
+    extra +=
+        "# HELP keel_registry_reload_failures_total Reloads of the registry after a module change "
+        "that failed (the previous registry kept serving).\n"
+        "# TYPE keel_registry_reload_failures_total counter\n"
+        "keel_registry_reload_failures_total " +
+        std::to_string(reload_failures_.load()) +
+        "\n"
+        "# HELP keel_registry_stale 1 while the registry failed to reload and is retried.\n"
+        "# TYPE keel_registry_stale gauge\n"
+        "keel_registry_stale " +
+        std::string(stale ? "1" : "0") + "\n";
+    Response r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = metrics_.render(extra);
+    return r;
+  });
 
-  router_.add_inline("GET", v1 + "/openapi.json",
-                     {.summary = "This document: every entity and route installed now",
-                      .operation_id = "getOpenApi",
-                      .tags = {"System"},
-                      .responses = {{.status = "200",
-                                     .description = "An OpenAPI 3.1 document",
-                                     .schema = R"({"type":"object"})"},
-                                    shared_answer("401", "Unauthorized")}},
-                     [this](Request& req) {
-                       return Response::json(
-                           200, snapshot()->openapi(caller(req), router_, *openapi_base_));
-                     });
+  const RouteDoc openapi_doc{.summary = "This document: every entity and route installed now",
+                             .operation_id = "getOpenApi",
+                             .tags = {"System"},
+                             .responses = {{.status = "200",
+                                            .description = "An OpenAPI 3.1 document",
+                                            .schema = R"({"type":"object"})"},
+                                           shared_answer("401", "Unauthorized")}};
+  router_.add_inline("GET", v1 + "/openapi.json", openapi_doc, [this](Request& req) {
+    return Response::json(200, snapshot()->openapi(caller(req), router_, *openapi_base_));
+  });
 
-  router_.add_inline("GET", v1 + "/meta/entities",
-                     {.summary = "The entities the caller may read, with their fields and rights",
-                      .operation_id = "listEntities",
-                      .tags = {"Meta"},
-                      .responses = {{.status = "200",
-                                     .description = "Every readable entity, sorted by name",
-                                     .schema = "EntityMetaList"},
-                                    shared_answer("401", "Unauthorized")}},
-                     [this](Request& req) {
-                       return Response::json(200, meta_entities(*snapshot()->registry,
-                                                                *snapshot()->policy, caller(req)));
-                     });
-  router_.add_inline(
-      "GET", v1 + "/meta/entities/{entity}",
-      {.summary = "One entity, with its fields and the caller's rights",
-       .operation_id = "readEntity",
-       .tags = {"Meta"},
-       .parameters = {shared_parameter("entity")},
-       .responses = {{.status = "200", .description = "The entity", .schema = "EntityMeta"},
-                     shared_answer("401", "Unauthorized"),
-                     shared_answer("404", "NotFound")}},
-      [this](Request& req) {
-        auto one = meta_entity(*snapshot()->registry, *snapshot()->policy, caller(req),
-                               req.param("entity"));
-        if (!one)
-          throw ApiError(ErrorKind::kNotFound, "records.unknown_entity",
-                         "no entity \"" + req.param("entity") + "\"");
-        return Response::json(200, std::move(*one));
-      });
+  const RouteDoc entities_doc{
+      .summary = "The entities the caller may read, with their fields and rights",
+      .operation_id = "listEntities",
+      .tags = {"Meta"},
+      .responses = {{.status = "200",
+                     .description = "Every readable entity, sorted by name",
+                     .schema = "EntityMetaList"},
+                    shared_answer("401", "Unauthorized")}};
+  router_.add_inline("GET", v1 + "/meta/entities", entities_doc, [this](Request& req) {
+    return Response::json(200,
+                          meta_entities(*snapshot()->registry, *snapshot()->policy, caller(req)));
+  });
+  const RouteDoc entity_doc{
+      .summary = "One entity, with its fields and the caller's rights",
+      .operation_id = "readEntity",
+      .tags = {"Meta"},
+      .parameters = {shared_parameter("entity")},
+      .responses = {{.status = "200", .description = "The entity", .schema = "EntityMeta"},
+                    shared_answer("401", "Unauthorized"),
+                    shared_answer("404", "NotFound")}};
+  router_.add_inline("GET", v1 + "/meta/entities/{entity}", entity_doc, [this](Request& req) {
+    auto one =
+        meta_entity(*snapshot()->registry, *snapshot()->policy, caller(req), req.param("entity"));
+    if (!one)
+      throw ApiError(ErrorKind::kNotFound, "records.unknown_entity",
+                     "no entity \"" + req.param("entity") + "\"");
+    return Response::json(200, std::move(*one));
+  });
 
   add_ui_routes(
       router_, v1, [this] { return snapshot(); }, pool_, caller);
@@ -605,267 +597,256 @@ void Api::add_routes() {
   const auto not_found = shared_answer("404", "NotFound");
   const auto conflict = shared_answer("409", "Conflict");
   const auto invalid = shared_answer("422", "UnprocessableContent");
-  router_.add_inline(
-      "GET", v1 + "/records/{entity}",
-      {.summary = "{label}: list",
-       .description = "Records the caller may read, filtered, sorted and paginated; `total` "
-                      "counts every record matching the filter.",
-       .operation_id = "list_{entity}",
-       .tags = {"{entity}"},
-       .parameters = {shared_parameter("filter"), shared_parameter("sort"),
-                      shared_parameter("limit"), shared_parameter("offset"),
-                      shared_parameter("fields")},
-       .responses = {{.status = "200",
-                      .description = "One page of records",
-                      .schema = "{entity}_list"},
-                     bad_request,
-                     unauthorized,
-                     forbidden}},
-      [this](Request& req) {
-        auto snap = snapshot();
-        records::ListRequest list{req.query_value("filter"), req.query_value("sort"),
-                                  req.query_value("limit"), req.query_value("offset"),
-                                  req.query_value("fields")};
-        if (auto s = snap->records->list_statement(caller(req), req.param("entity"), list))
-          return run_statement(snap, std::move(*s), Use::kRead);
-        return Response::block([this, snap, &req, list = std::move(list)] {
-          auto conn = pool_.acquire();
-          return Response::json(
-              200, snap->records->list(*conn, caller(req), req.param("entity"), list).json);
-        });
-      });
-  router_.add_inline(
-      "GET", v1 + "/records/{entity}/{id}",
-      {.summary = "{label}: read one",
-       .operation_id = "read_{entity}",
-       .tags = {"{entity}"},
-       .parameters = {shared_parameter("id"), shared_parameter("fields")},
-       .responses = {{.status = "200", .description = "The record", .schema = "{entity}"},
-                     bad_request,
-                     unauthorized,
-                     forbidden,
-                     not_found}},
-      [this](Request& req) {
-        auto snap = snapshot();
-        if (auto s =
-                snap->records->read_statement(caller(req), req.param("entity"),
-                                              parse_id(req.param("id")), req.query_value("fields")))
-          return run_statement(snap, std::move(*s), Use::kRead);
-        return Response::block([this, snap, &req] {
-          auto conn = pool_.acquire();
-          return Response::json(
-              200, snap->records
-                       ->read(*conn, caller(req), req.param("entity"), parse_id(req.param("id")),
-                              req.query_value("fields"))
-                       .json);
-        });
-      });
+  const RouteDoc list_doc{
+      .summary = "{label}: list",
+      .description =
+          "Records the caller may read, filtered, sorted and paginated; `total` "
+          "counts every record matching the filter.",
+      .operation_id = "list_{entity}",
+      .tags = {"{entity}"},
+      .parameters = {shared_parameter("filter"), shared_parameter("sort"),
+                     shared_parameter("limit"), shared_parameter("offset"),
+                     shared_parameter("fields")},
+      .responses = {
+          {.status = "200", .description = "One page of records", .schema = "{entity}_list"},
+          bad_request,
+          unauthorized,
+          forbidden}};
+  router_.add_inline("GET", v1 + "/records/{entity}", list_doc, [this](Request& req) {
+    auto snap = snapshot();
+    records::ListRequest list{req.query_value("filter"), req.query_value("sort"),
+                              req.query_value("limit"), req.query_value("offset"),
+                              req.query_value("fields")};
+    if (auto s = snap->records->list_statement(caller(req), req.param("entity"), list))
+      return run_statement(snap, std::move(*s), Use::kRead);
+    return Response::block([this, snap, &req, list = std::move(list)] {
+      auto conn = pool_.acquire();
+      return Response::json(
+          200, snap->records->list(*conn, caller(req), req.param("entity"), list).json);
+    });
+  });
+  const RouteDoc read_doc{
+      .summary = "{label}: read one",
+      .operation_id = "read_{entity}",
+      .tags = {"{entity}"},
+      .parameters = {shared_parameter("id"), shared_parameter("fields")},
+      .responses = {{.status = "200", .description = "The record", .schema = "{entity}"},
+                    bad_request,
+                    unauthorized,
+                    forbidden,
+                    not_found}};
+  router_.add_inline("GET", v1 + "/records/{entity}/{id}", read_doc, [this](Request& req) {
+    auto snap = snapshot();
+    if (auto s = snap->records->read_statement(
+            caller(req), req.param("entity"), parse_id(req.param("id")), req.query_value("fields")))
+      return run_statement(snap, std::move(*s), Use::kRead);
+    return Response::block([this, snap, &req] {
+      auto conn = pool_.acquire();
+      return Response::json(200, snap->records
+                                     ->read(*conn, caller(req), req.param("entity"),
+                                            parse_id(req.param("id")), req.query_value("fields"))
+                                     .json);
+    });
+  });
   // A create that is one statement runs on the thread's write pipeline; other writes hold a
   // pooled connection for their transaction, on the server's io_workers. Either way many
   // commits wait for the disk at once (and are flushed together).
-  router_.add_inline(
-      "POST", v1 + "/records/{entity}",
-      {.summary = "{label}: create",
-       .operation_id = "create_{entity}",
-       .tags = {"{entity}"},
-       .parameters = {shared_parameter("idempotency_key")},
-       .body = "{entity}_input",
-       .responses = {{.status = "201",
-                      .description = "Created; the record as stored",
-                      .schema = "{entity}",
-                      .headers = {"Location"}},
-                     bad_request,
-                     unauthorized,
-                     forbidden,
-                     conflict,
-                     invalid}},
-      [this](Request& req) {
-        auto snap = snapshot();
-        std::string location = "/api/v1/records/" + req.param("entity") + "/";
-        // With an Idempotency-Key, the write and its stored answer are one transaction.
-        if (auto key = idempotency_key(req))
-          return Response::block([this, snap, &req, location, key = std::move(*key)] {
-            auto conn = pool_.acquire();
-            return answer_of(records::run_idempotent(
-                *conn, caller(req).user_id, key,
-                records::request_fingerprint(req.method, req.path, req.body), [&] {
-                  auto result =
-                      snap->records->create(*conn, caller(req), req.param("entity"), req.body);
-                  records::IdempotentAnswer answer;
-                  answer.status = 201;
-                  answer.body = std::move(result.json);
-                  answer.location = location + std::to_string(result.id);
-                  return answer;
-                }));
-          });
-        if (auto s = snap->records->create_statement(caller(req), req.param("entity"), req.body))
-          return run_statement(snap, std::move(*s), Use::kWrite, 201, std::move(location));
-        return Response::block([this, snap, &req, location] {
-          auto conn = pool_.acquire();
-          auto result = snap->records->create(*conn, caller(req), req.param("entity"), req.body);
-          auto r = Response::json(201, std::move(result.json));
-          r.headers.emplace_back("Location", location + std::to_string(result.id));
-          return r;
-        });
+  const RouteDoc create_doc{.summary = "{label}: create",
+                            .operation_id = "create_{entity}",
+                            .tags = {"{entity}"},
+                            .parameters = {shared_parameter("idempotency_key")},
+                            .body = "{entity}_input",
+                            .responses = {{.status = "201",
+                                           .description = "Created; the record as stored",
+                                           .schema = "{entity}",
+                                           .headers = {"Location"}},
+                                          bad_request,
+                                          unauthorized,
+                                          forbidden,
+                                          conflict,
+                                          invalid}};
+  router_.add_inline("POST", v1 + "/records/{entity}", create_doc, [this](Request& req) {
+    auto snap = snapshot();
+    std::string location = "/api/v1/records/" + req.param("entity") + "/";
+    // With an Idempotency-Key, the write and its stored answer are one transaction.
+    if (auto key = idempotency_key(req))
+      return Response::block([this, snap, &req, location, key = std::move(*key)] {
+        auto conn = pool_.acquire();
+        return answer_of(records::run_idempotent(
+            *conn, caller(req).user_id, key,
+            records::request_fingerprint(req.method, req.path, req.body), [&] {
+              auto result =
+                  snap->records->create(*conn, caller(req), req.param("entity"), req.body);
+              records::IdempotentAnswer answer;
+              answer.status = 201;
+              answer.body = std::move(result.json);
+              answer.location = location + std::to_string(result.id);
+              return answer;
+            }));
       });
-  router_.add("PATCH", v1 + "/records/{entity}/{id}",
-              {.summary = "{label}: update",
-               .description = "Writes the given fields only; a list of ids replaces the whole set.",
-               .operation_id = "update_{entity}",
-               .tags = {"{entity}"},
-               .parameters = {shared_parameter("id"), shared_parameter("idempotency_key")},
-               .body = "{entity}_patch",
-               .responses = {{.status = "200",
-                              .description = "Updated; the record as stored",
-                              .schema = "{entity}"},
-                             bad_request,
-                             unauthorized,
-                             forbidden,
-                             not_found,
-                             conflict,
-                             invalid}},
-              [this](Request& req) {
-                auto snap = snapshot();
-                auto conn = pool_.acquire();
-                if (auto key = idempotency_key(req))
-                  return answer_of(records::run_idempotent(
-                      *conn, caller(req).user_id, *key,
-                      records::request_fingerprint(req.method, req.path, req.body), [&] {
-                        records::IdempotentAnswer answer;
-                        answer.body = snap->records
-                                          ->update(*conn, caller(req), req.param("entity"),
-                                                   parse_id(req.param("id")), req.body)
-                                          .json;
-                        return answer;
-                      }));
-                return Response::json(200, snap->records
-                                               ->update(*conn, caller(req), req.param("entity"),
-                                                        parse_id(req.param("id")), req.body)
-                                               .json);
-              });
-  router_.add("DELETE", v1 + "/records/{entity}/{id}",
-              {.summary = "{label}: delete",
-               .operation_id = "delete_{entity}",
-               .tags = {"{entity}"},
-               .parameters = {shared_parameter("id")},
-               .responses = {{.status = "204", .description = "Deleted"},
-                             unauthorized,
-                             forbidden,
-                             not_found,
-                             conflict}},
-              [this](Request& req) {
-                auto snap = snapshot();
-                auto conn = pool_.acquire();
-                snap->records->remove(*conn, caller(req), req.param("entity"),
-                                      parse_id(req.param("id")));
-                Response r;
-                r.status = 204;
-                return r;
-              });
+    if (auto s = snap->records->create_statement(caller(req), req.param("entity"), req.body))
+      return run_statement(snap, std::move(*s), Use::kWrite, 201, std::move(location));
+    return Response::block([this, snap, &req, location] {
+      auto conn = pool_.acquire();
+      auto result = snap->records->create(*conn, caller(req), req.param("entity"), req.body);
+      auto r = Response::json(201, std::move(result.json));
+      r.headers.emplace_back("Location", location + std::to_string(result.id));
+      return r;
+    });
+  });
+  const RouteDoc update_doc{
+      .summary = "{label}: update",
+      .description = "Writes the given fields only; a list of ids replaces the whole set.",
+      .operation_id = "update_{entity}",
+      .tags = {"{entity}"},
+      .parameters = {shared_parameter("id"), shared_parameter("idempotency_key")},
+      .body = "{entity}_patch",
+      .responses = {
+          {.status = "200", .description = "Updated; the record as stored", .schema = "{entity}"},
+          bad_request,
+          unauthorized,
+          forbidden,
+          not_found,
+          conflict,
+          invalid}};
+  router_.add("PATCH", v1 + "/records/{entity}/{id}", update_doc, [this](Request& req) {
+    auto snap = snapshot();
+    auto conn = pool_.acquire();
+    if (auto key = idempotency_key(req))
+      return answer_of(records::run_idempotent(
+          *conn, caller(req).user_id, *key,
+          records::request_fingerprint(req.method, req.path, req.body), [&] {
+            records::IdempotentAnswer answer;
+            answer.body = snap->records
+                              ->update(*conn, caller(req), req.param("entity"),
+                                       parse_id(req.param("id")), req.body)
+                              .json;
+            return answer;
+          }));
+    return Response::json(200, snap->records
+                                   ->update(*conn, caller(req), req.param("entity"),
+                                            parse_id(req.param("id")), req.body)
+                                   .json);
+  });
+  const RouteDoc delete_doc{.summary = "{label}: delete",
+                            .operation_id = "delete_{entity}",
+                            .tags = {"{entity}"},
+                            .parameters = {shared_parameter("id")},
+                            .responses = {{.status = "204", .description = "Deleted"},
+                                          unauthorized,
+                                          forbidden,
+                                          not_found,
+                                          conflict}};
+  router_.add("DELETE", v1 + "/records/{entity}/{id}", delete_doc, [this](Request& req) {
+    auto snap = snapshot();
+    auto conn = pool_.acquire();
+    snap->records->remove(*conn, caller(req), req.param("entity"), parse_id(req.param("id")));
+    Response r;
+    r.status = 204;
+    return r;
+  });
 
   // Module administration; takes effect without a restart.
-  router_.add("GET", v1 + "/modules",
-              {.summary = "Every module found on the addons path, with its state",
-               .operation_id = "listModules",
-               .tags = {"Modules"},
-               .responses = {{.status = "200",
-                              .description = "The modules, sorted by name",
-                              .schema = "ModuleList"},
-                             unauthorized,
-                             forbidden}},
-              [this](Request& req) {
-                require_admin(req);
-                auto graph = discover_graph(config_);
-                std::map<std::string, std::string> installed;
-                {
-                  auto conn = pool_.acquire();
-                  installed = install::installed_modules(*conn);
-                }
-                rapidjson::StringBuffer buffer;
-                rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
-                w.StartObject();
-                w.Key("data");
-                w.StartArray();
-                for (const auto& row : install::module_states(graph, installed)) {
-                  w.StartObject();
-                  install::write_module_state(w, row);
-                  w.Key("summary");
-                  w.String(row.manifest->summary.c_str());
-                  w.EndObject();
-                }
-                w.EndArray();
-                w.EndObject();
-                return Response::json(200, buffer.GetString());
-              });
+  const RouteDoc modules_doc{
+      .summary = "Every module found on the addons path, with its state",
+      .operation_id = "listModules",
+      .tags = {"Modules"},
+      .responses = {
+          {.status = "200", .description = "The modules, sorted by name", .schema = "ModuleList"},
+          unauthorized,
+          forbidden}};
+  router_.add("GET", v1 + "/modules", modules_doc, [this](Request& req) {
+    require_admin(req);
+    auto graph = discover_graph(config_);
+    std::map<std::string, std::string> installed;
+    {
+      auto conn = pool_.acquire();
+      installed = install::installed_modules(*conn);
+    }
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+    w.StartObject();
+    w.Key("data");
+    w.StartArray();
+    for (const auto& row : install::module_states(graph, installed)) {
+      w.StartObject();
+      install::write_module_state(w, row);
+      w.Key("summary");
+      w.String(row.manifest->summary.c_str());
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    return Response::json(200, buffer.GetString());
+  });
   // What the native code of the installed modules registered, stamped with module and policy.
-  router_.add("GET", v1 + "/modules/native",
-              {.summary = "What the native code of the installed modules registered",
-               .operation_id = "listNativeRegistrations",
-               .tags = {"Modules"},
-               .responses = {{.status = "200",
-                              .description = "One line per hook, computed field, route and "
-                                             "service, with its module and policy",
-                              .schema = "NativeRegistrations"},
-                             unauthorized,
-                             forbidden}},
-              [this](Request& req) {
-                require_admin(req);
-                auto snap = snapshot();
-                return Response::json(200, names_json(snap->native->describe(), "registrations"));
-              });
-  router_.add("POST", v1 + "/modules/{name}/{action}",
-              {.summary = "Install, upgrade or uninstall a module",
-               .description = "Answers after the commit; the new registry serves the next "
-                              "request. Install brings in missing dependencies; uninstall takes "
-                              "the installed modules depending on it.",
-               .operation_id = "runModuleAction",
-               .tags = {"Modules"},
-               .parameters = {shared_parameter("module"), shared_parameter("action"),
-                              shared_parameter("demo"), shared_parameter("purge")},
-               .responses = {{.status = "200",
-                              .description = "Done; the modules it changed",
-                              .schema = "ModuleChanges"},
-                             unauthorized,
-                             forbidden,
-                             not_found,
-                             conflict,
-                             invalid}},
-              [this](Request& req) {
-                require_admin(req);
-                const std::string& action = req.param("action");
-                if (action != "install" && action != "upgrade" && action != "uninstall")
-                  throw ApiError(ErrorKind::kNotFound, "http.not_found",
-                                 "unknown module action \"" + action + "\"",
-                                 "use install, upgrade or uninstall");
-                std::vector<std::string> changed;
-                try {
-                  auto graph = discover_graph(config_);
-                  auto conn = pool_.acquire();
-                  install::Lifecycle lifecycle(*conn, graph);
-                  lifecycle.set_isolation(native::isolation_of(config_));
-                  lifecycle.set_module_check(modules::signature_check(config_));
-                  std::vector<std::string> names{req.param("name")};
-                  bool purge = req.query_value("purge").value_or("") == "true";
-                  if (action == "install")
-                    changed =
-                        lifecycle.install(names, req.query_value("demo").value_or("") == "true");
-                  else if (action == "upgrade")
-                    changed = lifecycle.upgrade(names);
-                  else
-                    changed = lifecycle.uninstall(names, purge);
-                } catch (const Error& e) {
-                  rethrow_as_api_error(e);
-                }
-                // The next request sees the new registry; a failure is visible as after a NOTIFY.
-                try {
-                  reload();
-                  reload_succeeded();
-                } catch (const std::exception& e) {
-                  reload_failed(e);
-                  throw;
-                }
-                return Response::json(200, names_json(changed, "changed"));
-              });
+  const RouteDoc native_doc{
+      .summary = "What the native code of the installed modules registered",
+      .operation_id = "listNativeRegistrations",
+      .tags = {"Modules"},
+      .responses = {{.status = "200",
+                     .description = "One line per hook, computed field, route and "
+                                    "service, with its module and policy",
+                     .schema = "NativeRegistrations"},
+                    unauthorized,
+                    forbidden}};
+  router_.add("GET", v1 + "/modules/native", native_doc, [this](Request& req) {
+    require_admin(req);
+    auto snap = snapshot();
+    return Response::json(200, names_json(snap->native->describe(), "registrations"));
+  });
+  const RouteDoc action_doc{.summary = "Install, upgrade or uninstall a module",
+                            .description =
+                                "Answers after the commit; the new registry serves the next "
+                                "request. Install brings in missing dependencies; uninstall takes "
+                                "the installed modules depending on it.",
+                            .operation_id = "runModuleAction",
+                            .tags = {"Modules"},
+                            .parameters = {shared_parameter("module"), shared_parameter("action"),
+                                           shared_parameter("demo"), shared_parameter("purge")},
+                            .responses = {{.status = "200",
+                                           .description = "Done; the modules it changed",
+                                           .schema = "ModuleChanges"},
+                                          unauthorized,
+                                          forbidden,
+                                          not_found,
+                                          conflict,
+                                          invalid}};
+  router_.add("POST", v1 + "/modules/{name}/{action}", action_doc, [this](Request& req) {
+    require_admin(req);
+    const std::string& action = req.param("action");
+    if (action != "install" && action != "upgrade" && action != "uninstall")
+      throw ApiError(ErrorKind::kNotFound, "http.not_found",
+                     "unknown module action \"" + action + "\"",
+                     "use install, upgrade or uninstall");
+    std::vector<std::string> changed;
+    try {
+      auto graph = discover_graph(config_);
+      auto conn = pool_.acquire();
+      install::Lifecycle lifecycle(*conn, graph);
+      lifecycle.set_isolation(native::isolation_of(config_));
+      lifecycle.set_module_check(modules::signature_check(config_));
+      std::vector<std::string> names{req.param("name")};
+      bool purge = req.query_value("purge").value_or("") == "true";
+      if (action == "install")
+        changed = lifecycle.install(names, req.query_value("demo").value_or("") == "true");
+      else if (action == "upgrade")
+        changed = lifecycle.upgrade(names);
+      else
+        changed = lifecycle.uninstall(names, purge);
+    } catch (const Error& e) {
+      rethrow_as_api_error(e);
+    }
+    // The next request sees the new registry; a failure is visible as after a NOTIFY.
+    try {
+      reload();
+      reload_succeeded();
+    } catch (const std::exception& e) {
+      reload_failed(e);
+      throw;
+    }
+    return Response::json(200, names_json(changed, "changed"));
+  });
 }
 
 }  // namespace keel::http
