@@ -102,65 +102,67 @@ void add_admin_routes(Router& router, const std::string& prefix,
                             .description = "Invalid body: `errors` names each problem"};
   const ApiResponse no_user{.status = "404", .description = "No such user"};
   const ApiParameter user_id = path_parameter("id", "The user's id");
-  router.add("POST", prefix + "/users",
-             {.summary = "A user from {login, password, name, email, active, roles}; the "
-                         "password hashed",
-              .operation_id = "createUser",
-              .tags = {"Users"},
-              .body = object,
-              .responses = {{.status = "201",
-                             .description = "The user's record (never the password)",
-                             .schema = object},
-                            shared_answer("401", "Unauthorized"),
-                            admin_only,
-                            {.status = "409", .description = "The login is taken"},
-                            invalid}},
-             [snapshot, &pool, caller, prefix](Request& req) {
-               security::Context ctx = caller(req);
-               require_admin(ctx);
-               auto d = object_body(req.body, false);
-               auto password = take_string(d, "password");
-               if (!password)
-                 throw ApiError(ErrorKind::kInvalid, "records.invalid", "the body is invalid",
-                                "send a \"password\"", {{"password", "required"}});
-               check_password(*password);
-               std::string body = text_of(d);
-               auto snap = snapshot();
-               // argon2id takes a third of a second: never on an I/O thread.
-               return Response::defer([snap, &pool, ctx, body, password = *password, prefix] {
-                 std::string hash = security::hash_password(password);
-                 auto conn = pool.acquire();
-                 db::Transaction tx(*conn);
-                 auto created = snap->records->create(*conn, ctx, "base_user", body);
-                 try {
-                   security::replace_password(*conn, created.id, hash);
-                 } catch (const Error& e) {
-                   rethrow(e);
-                 }
-                 tx.commit();
-                 auto r = Response::json(201, std::move(created.json));
-                 r.headers.emplace_back(
-                     "Location", prefix + "/records/base_user/" + std::to_string(created.id));
-                 return r;
-               });
-             });
+  const RouteDoc user_doc{.summary =
+                              "A user from {login, password, name, email, active, roles}; the "
+                              "password hashed",
+                          .operation_id = "createUser",
+                          .tags = {"Users"},
+                          .body = object,
+                          .responses = {{.status = "201",
+                                         .description = "The user's record (never the password)",
+                                         .schema = object},
+                                        shared_answer("401", "Unauthorized"),
+                                        admin_only,
+                                        {.status = "409", .description = "The login is taken"},
+                                        invalid}};
+  router.add("POST", prefix + "/users", user_doc, [snapshot, &pool, caller, prefix](Request& req) {
+    security::Context ctx = caller(req);
+    require_admin(ctx);
+    auto d = object_body(req.body, false);
+    auto password = take_string(d, "password");
+    if (!password)
+      throw ApiError(ErrorKind::kInvalid, "records.invalid", "the body is invalid",
+                     "send a \"password\"", {{"password", "required"}});
+    check_password(*password);
+    std::string body = text_of(d);
+    auto snap = snapshot();
+    // argon2id takes a third of a second: never on an I/O thread.
+    return Response::defer([snap, &pool, ctx, body, password = *password, prefix] {
+      std::string hash = security::hash_password(password);
+      auto conn = pool.acquire();
+      db::Transaction tx(*conn);
+      auto created = snap->records->create(*conn, ctx, "base_user", body);
+      try {
+        security::replace_password(*conn, created.id, hash);
+      } catch (const Error& e) {
+        rethrow(e);
+      }
+      tx.commit();
+      auto r = Response::json(201, std::move(created.json));
+      r.headers.emplace_back("Location",
+                             prefix + "/records/base_user/" + std::to_string(created.id));
+      return r;
+    });
+  });
 
   // A new password: the one given, or a generated one answered once. Either way the user's
   // sessions end (refresh tokens revoked, access tokens outdated by the trigger of base_user).
-  router.add("POST", prefix + "/users/{id}/password",
-             {.summary = "{password} sets it; no body resets it to a generated one; the sessions "
-                         "end",
-              .operation_id = "setUserPassword",
-              .tags = {"Users"},
-              .parameters = {user_id},
-              .responses = {{.status = "200",
-                             .description = "{password}: the generated one, shown once",
-                             .schema = object},
-                            {.status = "204", .description = "Set"},
-                            shared_answer("401", "Unauthorized"),
-                            admin_only,
-                            no_user,
-                            invalid}},
+  const RouteDoc password_doc{
+      .summary =
+          "{password} sets it; no body resets it to a generated one; the sessions "
+          "end",
+      .operation_id = "setUserPassword",
+      .tags = {"Users"},
+      .parameters = {user_id},
+      .responses = {{.status = "200",
+                     .description = "{password}: the generated one, shown once",
+                     .schema = object},
+                    {.status = "204", .description = "Set"},
+                    shared_answer("401", "Unauthorized"),
+                    admin_only,
+                    no_user,
+                    invalid}};
+  router.add("POST", prefix + "/users/{id}/password", password_doc,
              [snapshot, &pool, caller, prefix](Request& req) {
                security::Context ctx = caller(req);
                require_admin(ctx);
@@ -203,19 +205,20 @@ void add_admin_routes(Router& router, const std::string& prefix,
              });
 
   // An API key of a user; the key itself is in this answer only (only its hash is stored).
+  const RouteDoc key_doc{
+      .summary = "An API key of the user, from {name, expires_at} (optional)",
+      .operation_id = "createApiKey",
+      .tags = {"Users"},
+      .parameters = {user_id},
+      .responses = {{.status = "201",
+                     .description = "The base_api_key record with `key`, shown once",
+                     .schema = object},
+                    shared_answer("401", "Unauthorized"),
+                    admin_only,
+                    no_user,
+                    invalid}};
   router.add(
-      "POST", prefix + "/users/{id}/api-keys",
-      {.summary = "An API key of the user, from {name, expires_at} (optional)",
-       .operation_id = "createApiKey",
-       .tags = {"Users"},
-       .parameters = {user_id},
-       .responses = {{.status = "201",
-                      .description = "The base_api_key record with `key`, shown once",
-                      .schema = object},
-                     shared_answer("401", "Unauthorized"),
-                     admin_only,
-                     no_user,
-                     invalid}},
+      "POST", prefix + "/users/{id}/api-keys", key_doc,
       [snapshot, &pool, caller, prefix](Request& req) {
         security::Context ctx = caller(req);
         require_admin(ctx);

@@ -72,66 +72,65 @@ Response auth_problem(const ApiError& e) {
 void add_auth_routes(Router& router, const std::string& prefix, db::Pool& pool,
                      const security::AuthService& auth) {
   // Login and refresh need no token (contract §4 rules 13 and 14).
-  router.add("POST", prefix + "/auth/login",
-             {.summary = "Exchange a login and password for an access and a refresh token",
-              .operation_id = "login",
-              .tags = {"Auth"},
-              .body = "LoginRequest",
-              .responses = {{.status = "200", .description = "The tokens", .schema = "Tokens"},
-                            shared_answer("400", "BadRequest"),
-                            shared_answer("401", "Unauthorized"),
-                            shared_answer("429", "TooManyRequests")},
-              .open = true},
-             [&pool, &auth](Request& req) {
-               auto fields = string_members(req.body, {"login", "password"});
-               std::string address(req.header("x-remote-address"));
-               // argon2id takes a third of a second: never on an I/O thread.
-               return Response::defer([&pool, &auth, fields = std::move(fields), address] {
-                 try {
-                   auto conn = pool.acquire();
-                   return Response::json(
-                       200, tokens_json(auth.login(*conn, fields[0], fields[1], address)));
-                 } catch (const ApiError& e) {
-                   return auth_problem(e);
-                 }
-               });
-             });
-  router.add("POST", prefix + "/auth/refresh",
-             {.summary = "A new access token and a new refresh token; the old refresh token is "
-                         "retired (reusing it revokes its whole chain)",
-              .operation_id = "refreshToken",
-              .tags = {"Auth"},
-              .body = "RefreshRequest",
-              .responses = {{.status = "200", .description = "The tokens", .schema = "Tokens"},
-                            shared_answer("400", "BadRequest"),
-                            shared_answer("401", "Unauthorized"),
-                            shared_answer("429", "TooManyRequests")},
-              .open = true},
-             [&pool, &auth](Request& req) {
-               auto fields = string_members(req.body, {"refresh_token"});
-               try {
-                 auto conn = pool.acquire();
-                 return Response::json(200, tokens_json(auth.refresh(*conn, fields[0])));
-               } catch (const ApiError& e) {
-                 return auth_problem(e);
-               }
-             });
-  router.add("POST", prefix + "/auth/logout",
-             {.summary = "Revoke a refresh token",
-              .operation_id = "logout",
-              .tags = {"Auth"},
-              .body = "RefreshRequest",
-              .responses = {{.status = "204", .description = "Revoked"},
-                            shared_answer("400", "BadRequest"),
-                            shared_answer("401", "Unauthorized")}},
-             [&pool, &auth](Request& req) {
-               auto fields = string_members(req.body, {"refresh_token"});
-               auto conn = pool.acquire();
-               auth.logout(*conn, req.caller ? req.caller->user_id : 0, fields[0]);
-               Response r;
-               r.status = 204;
-               return r;
-             });
+  const RouteDoc login_doc{
+      .summary = "Exchange a login and password for an access and a refresh token",
+      .operation_id = "login",
+      .tags = {"Auth"},
+      .body = "LoginRequest",
+      .responses = {{.status = "200", .description = "The tokens", .schema = "Tokens"},
+                    shared_answer("400", "BadRequest"),
+                    shared_answer("401", "Unauthorized"),
+                    shared_answer("429", "TooManyRequests")},
+      .open = true};
+  router.add("POST", prefix + "/auth/login", login_doc, [&pool, &auth](Request& req) {
+    auto fields = string_members(req.body, {"login", "password"});
+    std::string address(req.header("x-remote-address"));
+    // argon2id takes a third of a second: never on an I/O thread.
+    return Response::defer([&pool, &auth, fields = std::move(fields), address] {
+      try {
+        auto conn = pool.acquire();
+        return Response::json(200, tokens_json(auth.login(*conn, fields[0], fields[1], address)));
+      } catch (const ApiError& e) {
+        return auth_problem(e);
+      }
+    });
+  });
+  const RouteDoc refresh_doc{
+      .summary =
+          "A new access token and a new refresh token; the old refresh token is "
+          "retired (reusing it revokes its whole chain)",
+      .operation_id = "refreshToken",
+      .tags = {"Auth"},
+      .body = "RefreshRequest",
+      .responses = {{.status = "200", .description = "The tokens", .schema = "Tokens"},
+                    shared_answer("400", "BadRequest"),
+                    shared_answer("401", "Unauthorized"),
+                    shared_answer("429", "TooManyRequests")},
+      .open = true};
+  router.add("POST", prefix + "/auth/refresh", refresh_doc, [&pool, &auth](Request& req) {
+    auto fields = string_members(req.body, {"refresh_token"});
+    try {
+      auto conn = pool.acquire();
+      return Response::json(200, tokens_json(auth.refresh(*conn, fields[0])));
+    } catch (const ApiError& e) {
+      return auth_problem(e);
+    }
+  });
+  const RouteDoc logout_doc{.summary = "Revoke a refresh token",
+                            .operation_id = "logout",
+                            .tags = {"Auth"},
+                            .body = "RefreshRequest",
+                            .responses = {{.status = "204", .description = "Revoked"},
+                                          shared_answer("400", "BadRequest"),
+                                          shared_answer("401", "Unauthorized")}};
+  router.add("POST", prefix + "/auth/logout", logout_doc, [&pool, &auth](Request& req) {
+    auto fields = string_members(req.body, {"refresh_token"});
+    auto conn = pool.acquire();
+    auth.logout(*conn, req.caller ? req.caller->user_id : 0, fields[0]);
+    Response r;
+    r.status = 204;
+    return r;
+  });
 }
 
 }  // namespace keel::http

@@ -57,118 +57,111 @@ void add_ui_routes(Router& router, const std::string& prefix,
         200, ui::view_json(catalog, view, ui::load_customization(*conn, view.id), caller(req)));
   };
 
-  router.add(
-      "GET", ui + "/views/{entity}/{type}",
-      {.summary = "The view of an entity of a type (generated if none)",
-       .operation_id = "readEntityView",
-       .tags = {"UI"},
-       .parameters = {path_parameter("entity", "Entity name"),
-                      path_parameter("type", "list, form, search or kanban")},
-       .responses = {view_answer(), shared_answer("401", "Unauthorized"), forbidden(), missing()}},
-      [=](Request& req) {
-        auto snap = snapshot();
-        auto view = ui::find_view_for(catalog_of(*snap), req.param("entity"), req.param("type"),
-                                      caller(req));
-        return answer_view(req, view, catalog_of(*snap));
-      });
-  router.add(
-      "GET", ui + "/views/{id}",
-      {.summary = "A view by id",
-       .operation_id = "readView",
-       .tags = {"UI"},
-       .parameters = {view_id()},
-       .responses = {view_answer(), shared_answer("401", "Unauthorized"), forbidden(), missing()}},
-      [=](Request& req) {
-        auto snap = snapshot();
-        auto view = ui::find_view(catalog_of(*snap), req.param("id"), caller(req));
-        return answer_view(req, view, catalog_of(*snap));
-      });
-  router.add("PUT", ui + "/views/{id}",
-             {.summary = "Store a customised arch (admin); survives upgrades",
-              .operation_id = "customizeView",
-              .tags = {"UI"},
-              .parameters = {view_id()},
-              .body = kObject,
-              .responses = {view_answer(),
-                            shared_answer("401", "Unauthorized"),
-                            forbidden(),
-                            missing(),
-                            {.status = "422",
-                             .description = "Invalid arch: `errors` names each problem"}}},
-             [=, &pool](Request& req) {
-               auto snap = snapshot();
-               auto ctx = caller(req);
-               require_admin(ctx);
-               const auto& catalog = catalog_of(*snap);
-               auto view = ui::find_view(catalog, req.param("id"), ctx);
-               auto arch = ui::parse_customization(catalog, view, req.body);
-               auto conn = pool.acquire();
-               ui::save_customization(*conn, view, arch);
-               return Response::json(
-                   200, ui::view_json(catalog, view, ui::Customization{arch, view.hash}, ctx));
-             });
-  router.add(
-      "DELETE", ui + "/views/{id}/customization",
-      {.summary = "Remove the customisation (admin)",
-       .operation_id = "revertView",
-       .tags = {"UI"},
-       .parameters = {view_id()},
-       .responses = {{.status = "204", .description = "Removed: the module's version is back"},
-                     shared_answer("401", "Unauthorized"),
-                     forbidden(),
-                     missing()}},
-      [=, &pool](Request& req) {
-        auto snap = snapshot();
-        auto ctx = caller(req);
-        require_admin(ctx);
-        auto view = ui::find_view(catalog_of(*snap), req.param("id"), ctx);
-        auto conn = pool.acquire();
-        if (!ui::delete_customization(*conn, view.id))
-          throw ApiError(ErrorKind::kNotFound, "ui.not_customized",
-                         "view \"" + view.id + "\" is not customised");
-        Response r;
-        r.status = 204;
-        return r;
-      });
+  const RouteDoc entity_view_doc{
+      .summary = "The view of an entity of a type (generated if none)",
+      .operation_id = "readEntityView",
+      .tags = {"UI"},
+      .parameters = {path_parameter("entity", "Entity name"),
+                     path_parameter("type", "list, form, search or kanban")},
+      .responses = {view_answer(), shared_answer("401", "Unauthorized"), forbidden(), missing()}};
+  router.add("GET", ui + "/views/{entity}/{type}", entity_view_doc, [=](Request& req) {
+    auto snap = snapshot();
+    auto view =
+        ui::find_view_for(catalog_of(*snap), req.param("entity"), req.param("type"), caller(req));
+    return answer_view(req, view, catalog_of(*snap));
+  });
+  const RouteDoc view_doc{
+      .summary = "A view by id",
+      .operation_id = "readView",
+      .tags = {"UI"},
+      .parameters = {view_id()},
+      .responses = {view_answer(), shared_answer("401", "Unauthorized"), forbidden(), missing()}};
+  router.add("GET", ui + "/views/{id}", view_doc, [=](Request& req) {
+    auto snap = snapshot();
+    auto view = ui::find_view(catalog_of(*snap), req.param("id"), caller(req));
+    return answer_view(req, view, catalog_of(*snap));
+  });
+  const RouteDoc customize_doc{
+      .summary = "Store a customised arch (admin); survives upgrades",
+      .operation_id = "customizeView",
+      .tags = {"UI"},
+      .parameters = {view_id()},
+      .body = kObject,
+      .responses = {view_answer(),
+                    shared_answer("401", "Unauthorized"),
+                    forbidden(),
+                    missing(),
+                    {.status = "422", .description = "Invalid arch: `errors` names each problem"}}};
+  router.add("PUT", ui + "/views/{id}", customize_doc, [=, &pool](Request& req) {
+    auto snap = snapshot();
+    auto ctx = caller(req);
+    require_admin(ctx);
+    const auto& catalog = catalog_of(*snap);
+    auto view = ui::find_view(catalog, req.param("id"), ctx);
+    auto arch = ui::parse_customization(catalog, view, req.body);
+    auto conn = pool.acquire();
+    ui::save_customization(*conn, view, arch);
+    return Response::json(200,
+                          ui::view_json(catalog, view, ui::Customization{arch, view.hash}, ctx));
+  });
+  const RouteDoc revert_doc{
+      .summary = "Remove the customisation (admin)",
+      .operation_id = "revertView",
+      .tags = {"UI"},
+      .parameters = {view_id()},
+      .responses = {{.status = "204", .description = "Removed: the module's version is back"},
+                    shared_answer("401", "Unauthorized"),
+                    forbidden(),
+                    missing()}};
+  router.add("DELETE", ui + "/views/{id}/customization", revert_doc, [=, &pool](Request& req) {
+    auto snap = snapshot();
+    auto ctx = caller(req);
+    require_admin(ctx);
+    auto view = ui::find_view(catalog_of(*snap), req.param("id"), ctx);
+    auto conn = pool.acquire();
+    if (!ui::delete_customization(*conn, view.id))
+      throw ApiError(ErrorKind::kNotFound, "ui.not_customized",
+                     "view \"" + view.id + "\" is not customised");
+    Response r;
+    r.status = 204;
+    return r;
+  });
 
-  router.add(
-      "GET", ui + "/menus",
-      {.summary = "The menu tree the caller may see",
-       .operation_id = "listMenus",
-       .tags = {"UI"},
-       .responses = {{.status = "200",
-                      .description = "{data: [{id, label, sequence, action, icon, children}]}",
-                      .schema = kObject},
-                     shared_answer("401", "Unauthorized")}},
-      [=](Request& req) {
-        return Response::json(200, ui::menus_json(catalog_of(*snapshot()), caller(req)));
-      });
-  router.add("GET", ui + "/actions/{id}",
-             {.summary = "An action: entity, views, filter",
-              .operation_id = "readAction",
-              .tags = {"UI"},
-              .parameters = {path_parameter("id", "Qualified action id (sales.orders)")},
-              .responses = {{.status = "200", .description = "The action", .schema = kObject},
-                            shared_answer("401", "Unauthorized"),
-                            forbidden(),
-                            missing()}},
-             [=](Request& req) {
-               return Response::json(
-                   200, ui::action_json(catalog_of(*snapshot()), req.param("id"), caller(req)));
-             });
-  router.add("GET", ui + "/components",
-             {.summary = "Custom UI components and their asset URLs",
-              .operation_id = "listComponents",
-              .tags = {"UI"},
-              .responses = {{.status = "200",
-                             .description = "{data: [{name, module, asset}]}",
-                             .schema = kObject},
-                            shared_answer("401", "Unauthorized")}},
-             [=](Request& req) {
-               caller(req);  // a token is needed, as for every /ui route
-               return Response::json(200,
-                                     ui::components_json(catalog_of(*snapshot()), ui + "/assets"));
-             });
+  const RouteDoc menus_doc{
+      .summary = "The menu tree the caller may see",
+      .operation_id = "listMenus",
+      .tags = {"UI"},
+      .responses = {{.status = "200",
+                     .description = "{data: [{id, label, sequence, action, icon, children}]}",
+                     .schema = kObject},
+                    shared_answer("401", "Unauthorized")}};
+  router.add("GET", ui + "/menus", menus_doc, [=](Request& req) {
+    return Response::json(200, ui::menus_json(catalog_of(*snapshot()), caller(req)));
+  });
+  const RouteDoc action_doc{
+      .summary = "An action: entity, views, filter",
+      .operation_id = "readAction",
+      .tags = {"UI"},
+      .parameters = {path_parameter("id", "Qualified action id (sales.orders)")},
+      .responses = {{.status = "200", .description = "The action", .schema = kObject},
+                    shared_answer("401", "Unauthorized"),
+                    forbidden(),
+                    missing()}};
+  router.add("GET", ui + "/actions/{id}", action_doc, [=](Request& req) {
+    return Response::json(200,
+                          ui::action_json(catalog_of(*snapshot()), req.param("id"), caller(req)));
+  });
+  const RouteDoc components_doc{
+      .summary = "Custom UI components and their asset URLs",
+      .operation_id = "listComponents",
+      .tags = {"UI"},
+      .responses = {
+          {.status = "200", .description = "{data: [{name, module, asset}]}", .schema = kObject},
+          shared_answer("401", "Unauthorized")}};
+  router.add("GET", ui + "/components", components_doc, [=](Request& req) {
+    caller(req);  // a token is needed, as for every /ui route
+    return Response::json(200, ui::components_json(catalog_of(*snapshot()), ui + "/assets"));
+  });
 
   std::string pattern = ui + "/assets/{module}";
   // Module assets are public code: a <script src> sends no token.
