@@ -55,6 +55,17 @@ fs::path default_core_dir(const EnvLookup& env) {
   return KEEL_SOURCE_CORE_DIR;
 }
 
+fs::path default_share_dir() {
+  if (const char* v = std::getenv("KEEL_SHARE_PATH"); v && *v) return v;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path installed = exe.parent_path().parent_path() / "share" / "keel";
+    if (fs::is_directory(installed / "openapi", ec)) return installed;
+  }
+  return fs::path(KEEL_SOURCE_CORE_DIR).parent_path() / "share";
+}
+
 fs::path default_web_root() {
   std::error_code ec;
   if (fs::is_regular_file("web/dist/index.html", ec)) return fs::absolute("web/dist", ec);

@@ -21,13 +21,19 @@ struct CommandLineSettings {
   std::optional<std::string> embedded_user;
 };
 
+// Where the data files shipped with Keel live (openapi/: the static parts of the OpenAPI
+// document): KEEL_SHARE_PATH when set, next to an installed binary (<prefix>/share/keel), else
+// share/ of the source tree this binary was built from.
+std::filesystem::path default_share_dir();
+
 struct Config {
   std::filesystem::path config_file;  // the file that was read; empty when none
   std::string db_url;                 // empty: the embedded PostgreSQL
   std::string embedded_user = "postgres";
-  std::vector<std::filesystem::path> addons_path;  // custom directories, in order
-  std::filesystem::path core_dir;                  // the core modules shipped with Keel
-  std::filesystem::path var_dir = "var";           // embedded cluster, secrets, sockets
+  std::vector<std::filesystem::path> addons_path;         // custom directories, in order
+  std::filesystem::path core_dir;                         // the core modules shipped with Keel
+  std::filesystem::path share_dir = default_share_dir();  // data files shipped with Keel
+  std::filesystem::path var_dir = "var";                  // embedded cluster, secrets, sockets
   std::string listen = "127.0.0.1:8080";
   std::string secret;
   // Module signatures (docs/modules.md "Signing"): keys written "ed25519:..." or paths of .pub

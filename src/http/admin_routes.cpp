@@ -95,7 +95,27 @@ void add_admin_routes(Router& router, const std::string& prefix,
                       std::function<const security::Context&(const Request&)> caller) {
   // A user with a password: the record through RecordService (its checks: login unique, roles
   // that exist, field rights), the hash in the same transaction.
-  router.add("POST", prefix + "/users", [snapshot, &pool, caller, prefix](Request& req) {
+  const std::string object = R"({"type":"object"})";
+  const ApiResponse admin_only{.status = "403",
+                               .description = "The caller is not an administrator"};
+  const ApiResponse invalid{.status = "422",
+                            .description = "Invalid body: `errors` names each problem"};
+  const ApiResponse no_user{.status = "404", .description = "No such user"};
+  const ApiParameter user_id = path_parameter("id", "The user's id");
+  const RouteDoc user_doc{.summary =
+                              "A user from {login, password, name, email, active, roles}; the "
+                              "password hashed",
+                          .operation_id = "createUser",
+                          .tags = {"Users"},
+                          .body = object,
+                          .responses = {{.status = "201",
+                                         .description = "The user's record (never the password)",
+                                         .schema = object},
+                                        shared_answer("401", "Unauthorized"),
+                                        admin_only,
+                                        {.status = "409", .description = "The login is taken"},
+                                        invalid}};
+  router.add("POST", prefix + "/users", user_doc, [snapshot, &pool, caller, prefix](Request& req) {
     security::Context ctx = caller(req);
     require_admin(ctx);
     auto d = object_body(req.body, false);
@@ -127,7 +147,22 @@ void add_admin_routes(Router& router, const std::string& prefix,
 
   // A new password: the one given, or a generated one answered once. Either way the user's
   // sessions end (refresh tokens revoked, access tokens outdated by the trigger of base_user).
-  router.add("POST", prefix + "/users/{id}/password",
+  const RouteDoc password_doc{
+      .summary =
+          "{password} sets it; no body resets it to a generated one; the sessions "
+          "end",
+      .operation_id = "setUserPassword",
+      .tags = {"Users"},
+      .parameters = {user_id},
+      .responses = {{.status = "200",
+                     .description = "{password}: the generated one, shown once",
+                     .schema = object},
+                    {.status = "204", .description = "Set"},
+                    shared_answer("401", "Unauthorized"),
+                    admin_only,
+                    no_user,
+                    invalid}};
+  router.add("POST", prefix + "/users/{id}/password", password_doc,
              [snapshot, &pool, caller, prefix](Request& req) {
                security::Context ctx = caller(req);
                require_admin(ctx);
@@ -170,8 +205,21 @@ void add_admin_routes(Router& router, const std::string& prefix,
              });
 
   // An API key of a user; the key itself is in this answer only (only its hash is stored).
+  const RouteDoc key_doc{
+      .summary = "An API key of the user, from {name, expires_at} (optional)",
+      .operation_id = "createApiKey",
+      .tags = {"Users"},
+      .parameters = {user_id},
+      .responses = {{.status = "201",
+                     .description = "The base_api_key record with `key`, shown once",
+                     .schema = object},
+                    shared_answer("401", "Unauthorized"),
+                    admin_only,
+                    no_user,
+                    invalid}};
   router.add(
-      "POST", prefix + "/users/{id}/api-keys", [snapshot, &pool, caller, prefix](Request& req) {
+      "POST", prefix + "/users/{id}/api-keys", key_doc,
+      [snapshot, &pool, caller, prefix](Request& req) {
         security::Context ctx = caller(req);
         require_admin(ctx);
         std::int64_t id = user_id_of(req.param("id"));

@@ -133,7 +133,17 @@ Response answer_of(const records::IdempotentAnswer& a) {
 
 }  // namespace
 
+Api::Api(const Config& config, db::Pool& pool, RoutesOnly) : config_(config), pool_(pool) {
+  openapi_base_ = load_openapi_base(config_.share_dir / "openapi");
+  signer_ = std::make_unique<security::TokenSigner>(
+      security::load_secret(config_), std::chrono::seconds(config_.access_token_lifetime));
+  auth_ = std::make_unique<security::AuthService>(*signer_, security::AuthService::Options{});
+  authenticator_ = std::make_unique<security::Authenticator>(pool_, *signer_);
+  add_routes();
+}
+
 Api::Api(const Config& config, db::Pool& pool) : config_(config), pool_(pool) {
+  openapi_base_ = load_openapi_base(config_.share_dir / "openapi");
   reload();
   {
     auto conn = pool_.acquire();
@@ -282,7 +292,8 @@ void Api::retry_reloads() {
   }
 }
 
-std::string Snapshot::openapi(const security::Context& ctx) const {
+std::string Snapshot::openapi(const security::Context& ctx, const Router& api_routes,
+                              const OpenApiBase& base) const {
   // One document per set of roles: what a caller may read depends on its roles only.
   std::string key = ctx.admin ? std::string(security::kAdminRole) : std::string();
   if (!ctx.admin)
@@ -291,7 +302,10 @@ std::string Snapshot::openapi(const security::Context& ctx) const {
   std::lock_guard lock(openapi_mutex_);
   auto it = openapi_.find(key);
   if (it == openapi_.end())
-    it = openapi_.emplace(key, openapi_document(*registry, *policy, ctx, "/")).first;
+    it = openapi_
+             .emplace(key, openapi_document(base, {&api_routes, native_routes.get()}, *registry,
+                                            *policy, ctx, "/"))
+             .first;
   return it->second;
 }
 
@@ -430,7 +444,14 @@ void Api::add_routes() {
 
   add_auth_routes(router_, v1, pool_, *auth_);
 
-  router_.add("GET", v1 + "/healthz", [this](Request& req) {
+  const RouteDoc health_doc{
+      .summary = "Liveness and readiness",
+      .operation_id = "getHealth",
+      .tags = {"System"},
+      .responses = {{.status = "200", .description = "Serving", .schema = "Health"},
+                    shared_answer("503", "Unavailable")},
+      .open = true};
+  router_.add("GET", v1 + "/healthz", health_doc, [this](Request& req) {
     try {
       auto conn = pool_.acquire();
       conn->exec("SELECT 1");
@@ -472,7 +493,15 @@ void Api::add_routes() {
     }
   });
 
-  router_.add_inline("GET", v1 + "/metrics", [this](Request&) {
+  const RouteDoc metrics_doc{.summary = "Metrics in the Prometheus text format",
+                             .operation_id = "getMetrics",
+                             .tags = {"System"},
+                             .responses = {{.status = "200",
+                                            .description = "The metrics",
+                                            .schema = R"({"type":"string"})",
+                                            .content_type = "text/plain"}},
+                             .open = true};
+  router_.add_inline("GET", v1 + "/metrics", metrics_doc, [this](Request&) {
     auto s = pool_.stats();
     std::string extra =
         "# HELP keel_db_pool_connections Connections of the database pool by state.\n"
@@ -517,15 +546,38 @@ void Api::add_routes() {
     return r;
   });
 
-  router_.add_inline("GET", v1 + "/openapi.json", [this](Request& req) {
-    return Response::json(200, snapshot()->openapi(caller(req)));
+  const RouteDoc openapi_doc{.summary = "This document: every entity and route installed now",
+                             .operation_id = "getOpenApi",
+                             .tags = {"System"},
+                             .responses = {{.status = "200",
+                                            .description = "An OpenAPI 3.1 document",
+                                            .schema = R"({"type":"object"})"},
+                                           shared_answer("401", "Unauthorized")}};
+  router_.add_inline("GET", v1 + "/openapi.json", openapi_doc, [this](Request& req) {
+    return Response::json(200, snapshot()->openapi(caller(req), router_, *openapi_base_));
   });
 
-  router_.add_inline("GET", v1 + "/meta/entities", [this](Request& req) {
+  const RouteDoc entities_doc{
+      .summary = "The entities the caller may read, with their fields and rights",
+      .operation_id = "listEntities",
+      .tags = {"Meta"},
+      .responses = {{.status = "200",
+                     .description = "Every readable entity, sorted by name",
+                     .schema = "EntityMetaList"},
+                    shared_answer("401", "Unauthorized")}};
+  router_.add_inline("GET", v1 + "/meta/entities", entities_doc, [this](Request& req) {
     return Response::json(200,
                           meta_entities(*snapshot()->registry, *snapshot()->policy, caller(req)));
   });
-  router_.add_inline("GET", v1 + "/meta/entities/{entity}", [this](Request& req) {
+  const RouteDoc entity_doc{
+      .summary = "One entity, with its fields and the caller's rights",
+      .operation_id = "readEntity",
+      .tags = {"Meta"},
+      .parameters = {shared_parameter("entity")},
+      .responses = {{.status = "200", .description = "The entity", .schema = "EntityMeta"},
+                    shared_answer("401", "Unauthorized"),
+                    shared_answer("404", "NotFound")}};
+  router_.add_inline("GET", v1 + "/meta/entities/{entity}", entity_doc, [this](Request& req) {
     auto one =
         meta_entity(*snapshot()->registry, *snapshot()->policy, caller(req), req.param("entity"));
     if (!one)
@@ -541,7 +593,29 @@ void Api::add_routes() {
 
   // Records: the handler parses and shapes; RecordService decides.
   // Reads that are one statement run on the pipeline: no thread waits for PostgreSQL.
-  router_.add_inline("GET", v1 + "/records/{entity}", [this](Request& req) {
+  // Their descriptions are written once per entity the caller may read (http/openapi.hpp).
+  const auto bad_request = shared_answer("400", "BadRequest");
+  const auto unauthorized = shared_answer("401", "Unauthorized");
+  const auto forbidden = shared_answer("403", "Forbidden");
+  const auto not_found = shared_answer("404", "NotFound");
+  const auto conflict = shared_answer("409", "Conflict");
+  const auto invalid = shared_answer("422", "UnprocessableContent");
+  const RouteDoc list_doc{
+      .summary = "{label}: list",
+      .description =
+          "Records the caller may read, filtered, sorted and paginated; `total` "
+          "counts every record matching the filter.",
+      .operation_id = "list_{entity}",
+      .tags = {"{entity}"},
+      .parameters = {shared_parameter("filter"), shared_parameter("sort"),
+                     shared_parameter("limit"), shared_parameter("offset"),
+                     shared_parameter("fields")},
+      .responses = {
+          {.status = "200", .description = "One page of records", .schema = "{entity}_list"},
+          bad_request,
+          unauthorized,
+          forbidden}};
+  router_.add_inline("GET", v1 + "/records/{entity}", list_doc, [this](Request& req) {
     auto snap = snapshot();
     records::ListRequest list{req.query_value("filter"), req.query_value("sort"),
                               req.query_value("limit"), req.query_value("offset"),
@@ -554,7 +628,17 @@ void Api::add_routes() {
           200, snap->records->list(*conn, caller(req), req.param("entity"), list).json);
     });
   });
-  router_.add_inline("GET", v1 + "/records/{entity}/{id}", [this](Request& req) {
+  const RouteDoc read_doc{
+      .summary = "{label}: read one",
+      .operation_id = "read_{entity}",
+      .tags = {"{entity}"},
+      .parameters = {shared_parameter("id"), shared_parameter("fields")},
+      .responses = {{.status = "200", .description = "The record", .schema = "{entity}"},
+                    bad_request,
+                    unauthorized,
+                    forbidden,
+                    not_found}};
+  router_.add_inline("GET", v1 + "/records/{entity}/{id}", read_doc, [this](Request& req) {
     auto snap = snapshot();
     if (auto s = snap->records->read_statement(
             caller(req), req.param("entity"), parse_id(req.param("id")), req.query_value("fields")))
@@ -570,7 +654,21 @@ void Api::add_routes() {
   // A create that is one statement runs on the thread's write pipeline; other writes hold a
   // pooled connection for their transaction, on the server's io_workers. Either way many
   // commits wait for the disk at once (and are flushed together).
-  router_.add_inline("POST", v1 + "/records/{entity}", [this](Request& req) {
+  const RouteDoc create_doc{.summary = "{label}: create",
+                            .operation_id = "create_{entity}",
+                            .tags = {"{entity}"},
+                            .parameters = {shared_parameter("idempotency_key")},
+                            .body = "{entity}_input",
+                            .responses = {{.status = "201",
+                                           .description = "Created; the record as stored",
+                                           .schema = "{entity}",
+                                           .headers = {"Location"}},
+                                          bad_request,
+                                          unauthorized,
+                                          forbidden,
+                                          conflict,
+                                          invalid}};
+  router_.add_inline("POST", v1 + "/records/{entity}", create_doc, [this](Request& req) {
     auto snap = snapshot();
     std::string location = "/api/v1/records/" + req.param("entity") + "/";
     // With an Idempotency-Key, the write and its stored answer are one transaction.
@@ -599,7 +697,22 @@ void Api::add_routes() {
       return r;
     });
   });
-  router_.add("PATCH", v1 + "/records/{entity}/{id}", [this](Request& req) {
+  const RouteDoc update_doc{
+      .summary = "{label}: update",
+      .description = "Writes the given fields only; a list of ids replaces the whole set.",
+      .operation_id = "update_{entity}",
+      .tags = {"{entity}"},
+      .parameters = {shared_parameter("id"), shared_parameter("idempotency_key")},
+      .body = "{entity}_patch",
+      .responses = {
+          {.status = "200", .description = "Updated; the record as stored", .schema = "{entity}"},
+          bad_request,
+          unauthorized,
+          forbidden,
+          not_found,
+          conflict,
+          invalid}};
+  router_.add("PATCH", v1 + "/records/{entity}/{id}", update_doc, [this](Request& req) {
     auto snap = snapshot();
     auto conn = pool_.acquire();
     if (auto key = idempotency_key(req))
@@ -618,7 +731,16 @@ void Api::add_routes() {
                                             parse_id(req.param("id")), req.body)
                                    .json);
   });
-  router_.add("DELETE", v1 + "/records/{entity}/{id}", [this](Request& req) {
+  const RouteDoc delete_doc{.summary = "{label}: delete",
+                            .operation_id = "delete_{entity}",
+                            .tags = {"{entity}"},
+                            .parameters = {shared_parameter("id")},
+                            .responses = {{.status = "204", .description = "Deleted"},
+                                          unauthorized,
+                                          forbidden,
+                                          not_found,
+                                          conflict}};
+  router_.add("DELETE", v1 + "/records/{entity}/{id}", delete_doc, [this](Request& req) {
     auto snap = snapshot();
     auto conn = pool_.acquire();
     snap->records->remove(*conn, caller(req), req.param("entity"), parse_id(req.param("id")));
@@ -628,7 +750,15 @@ void Api::add_routes() {
   });
 
   // Module administration; takes effect without a restart.
-  router_.add("GET", v1 + "/modules", [this](Request& req) {
+  const RouteDoc modules_doc{
+      .summary = "Every module found on the addons path, with its state",
+      .operation_id = "listModules",
+      .tags = {"Modules"},
+      .responses = {
+          {.status = "200", .description = "The modules, sorted by name", .schema = "ModuleList"},
+          unauthorized,
+          forbidden}};
+  router_.add("GET", v1 + "/modules", modules_doc, [this](Request& req) {
     require_admin(req);
     auto graph = discover_graph(config_);
     std::map<std::string, std::string> installed;
@@ -653,12 +783,39 @@ void Api::add_routes() {
     return Response::json(200, buffer.GetString());
   });
   // What the native code of the installed modules registered, stamped with module and policy.
-  router_.add("GET", v1 + "/modules/native", [this](Request& req) {
+  const RouteDoc native_doc{
+      .summary = "What the native code of the installed modules registered",
+      .operation_id = "listNativeRegistrations",
+      .tags = {"Modules"},
+      .responses = {{.status = "200",
+                     .description = "One line per hook, computed field, route and "
+                                    "service, with its module and policy",
+                     .schema = "NativeRegistrations"},
+                    unauthorized,
+                    forbidden}};
+  router_.add("GET", v1 + "/modules/native", native_doc, [this](Request& req) {
     require_admin(req);
     auto snap = snapshot();
     return Response::json(200, names_json(snap->native->describe(), "registrations"));
   });
-  router_.add("POST", v1 + "/modules/{name}/{action}", [this](Request& req) {
+  const RouteDoc action_doc{.summary = "Install, upgrade or uninstall a module",
+                            .description =
+                                "Answers after the commit; the new registry serves the next "
+                                "request. Install brings in missing dependencies; uninstall takes "
+                                "the installed modules depending on it.",
+                            .operation_id = "runModuleAction",
+                            .tags = {"Modules"},
+                            .parameters = {shared_parameter("module"), shared_parameter("action"),
+                                           shared_parameter("demo"), shared_parameter("purge")},
+                            .responses = {{.status = "200",
+                                           .description = "Done; the modules it changed",
+                                           .schema = "ModuleChanges"},
+                                          unauthorized,
+                                          forbidden,
+                                          not_found,
+                                          conflict,
+                                          invalid}};
+  router_.add("POST", v1 + "/modules/{name}/{action}", action_doc, [this](Request& req) {
     require_admin(req);
     const std::string& action = req.param("action");
     if (action != "install" && action != "upgrade" && action != "uninstall")

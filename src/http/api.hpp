@@ -44,6 +44,8 @@ class Catalog;
 
 namespace keel::http {
 
+struct OpenApiBase;
+
 // What requests work on: built once per module change, never mutated, swapped atomically.
 // A request holds its snapshot until it ends, so an install never changes the ground under it.
 struct Snapshot {
@@ -53,8 +55,10 @@ struct Snapshot {
   std::shared_ptr<const records::RecordService> records;
   std::shared_ptr<const native::Extensions> native;  // what the native modules registered
   std::shared_ptr<const Router> native_routes;       // theirs: /api/v1/x/{module}/...
-  // The OpenAPI document as `ctx` may see it, generated once per set of roles.
-  std::string openapi(const security::Context& ctx) const;
+  // The OpenAPI document as `ctx` may see it, generated once per set of roles from the API's
+  // routes, the native modules' and the registry (http/openapi.hpp).
+  std::string openapi(const security::Context& ctx, const Router& api_routes,
+                      const OpenApiBase& base) const;
   std::shared_ptr<const ui::Catalog> ui;  // views, menus, actions, components
 
  private:
@@ -67,6 +71,10 @@ struct Snapshot {
 class Api {
  public:
   Api(const Config& config, db::Pool& pool);
+  // The routes only, for what reads their descriptions (tests of the OpenAPI document): no
+  // registry, no database connection; dispatching a request is not possible.
+  struct RoutesOnly {};
+  Api(const Config& config, db::Pool& pool, RoutesOnly);
   ~Api();
 
   // Rebuilds the snapshot from the installed modules and swaps it in (hot install, NOTIFY).
@@ -93,6 +101,10 @@ class Api {
   // Signs access tokens (tests mint tokens with it) and resolves callers.
   const security::TokenSigner& signer() const { return *signer_; }
   security::Authenticator& authenticator() { return *authenticator_; }
+  // The API's own routes (the native modules' are the snapshot's), and the static parts of
+  // the OpenAPI document (share/openapi), loaded at start.
+  const Router& router() const { return router_; }
+  const OpenApiBase& openapi_base() const { return *openapi_base_; }
 
  private:
   void add_routes();
@@ -116,6 +128,7 @@ class Api {
   const Config& config_;
   db::Pool& pool_;
   Router router_;
+  std::shared_ptr<const OpenApiBase> openapi_base_;
   Metrics metrics_;
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::mutex reload_mutex_;  // one rebuild at a time

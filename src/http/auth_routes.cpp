@@ -71,7 +71,18 @@ Response auth_problem(const ApiError& e) {
 
 void add_auth_routes(Router& router, const std::string& prefix, db::Pool& pool,
                      const security::AuthService& auth) {
-  router.add("POST", prefix + "/auth/login", [&pool, &auth](Request& req) {
+  // Login and refresh need no token (contract §4 rules 13 and 14).
+  const RouteDoc login_doc{
+      .summary = "Exchange a login and password for an access and a refresh token",
+      .operation_id = "login",
+      .tags = {"Auth"},
+      .body = "LoginRequest",
+      .responses = {{.status = "200", .description = "The tokens", .schema = "Tokens"},
+                    shared_answer("400", "BadRequest"),
+                    shared_answer("401", "Unauthorized"),
+                    shared_answer("429", "TooManyRequests")},
+      .open = true};
+  router.add("POST", prefix + "/auth/login", login_doc, [&pool, &auth](Request& req) {
     auto fields = string_members(req.body, {"login", "password"});
     std::string address(req.header("x-remote-address"));
     // argon2id takes a third of a second: never on an I/O thread.
@@ -84,7 +95,19 @@ void add_auth_routes(Router& router, const std::string& prefix, db::Pool& pool,
       }
     });
   });
-  router.add("POST", prefix + "/auth/refresh", [&pool, &auth](Request& req) {
+  const RouteDoc refresh_doc{
+      .summary =
+          "A new access token and a new refresh token; the old refresh token is "
+          "retired (reusing it revokes its whole chain)",
+      .operation_id = "refreshToken",
+      .tags = {"Auth"},
+      .body = "RefreshRequest",
+      .responses = {{.status = "200", .description = "The tokens", .schema = "Tokens"},
+                    shared_answer("400", "BadRequest"),
+                    shared_answer("401", "Unauthorized"),
+                    shared_answer("429", "TooManyRequests")},
+      .open = true};
+  router.add("POST", prefix + "/auth/refresh", refresh_doc, [&pool, &auth](Request& req) {
     auto fields = string_members(req.body, {"refresh_token"});
     try {
       auto conn = pool.acquire();
@@ -93,7 +116,14 @@ void add_auth_routes(Router& router, const std::string& prefix, db::Pool& pool,
       return auth_problem(e);
     }
   });
-  router.add("POST", prefix + "/auth/logout", [&pool, &auth](Request& req) {
+  const RouteDoc logout_doc{.summary = "Revoke a refresh token",
+                            .operation_id = "logout",
+                            .tags = {"Auth"},
+                            .body = "RefreshRequest",
+                            .responses = {{.status = "204", .description = "Revoked"},
+                                          shared_answer("400", "BadRequest"),
+                                          shared_answer("401", "Unauthorized")}};
+  router.add("POST", prefix + "/auth/logout", logout_doc, [&pool, &auth](Request& req) {
     auto fields = string_members(req.body, {"refresh_token"});
     auto conn = pool.acquire();
     auth.logout(*conn, req.caller ? req.caller->user_id : 0, fields[0]);

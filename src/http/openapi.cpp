@@ -1,19 +1,34 @@
+// Over 700 lines, for now: the entity schemas (entity_schemas, value_schema, read_property,
+// write_property) stay here as one unit until the field-type traits table replaces
+// value_schema's switch (issue 15, item 5); they can then move to a file of their own.
 #include "http/openapi.hpp"
 
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <fstream>
 #include <initializer_list>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "app/error.hpp"
+#include "app/json.hpp"
 #include "http/meta.hpp"
+#include "http/native_routes.hpp"
 #include "query/filter.hpp"
 #include "schema/entity.hpp"
 #include "schema/field_traits.hpp"
 
 namespace keel::http {
+
+// The static parts of the document, as share/openapi/components.json holds them.
+struct OpenApiBase {
+  rapidjson::Document doc;
+};
 
 namespace {
 
@@ -23,25 +38,60 @@ using schema::FieldType;
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 constexpr std::string_view kDialect = "https://spec.openapis.org/oas/3.1/dialect/base";
-constexpr std::string_view kNamePattern = "^[a-z][a-z0-9_]*$";
-constexpr int kMaxLimit = 1000;
-constexpr int kDefaultLimit = 50;
+constexpr std::string_view kEntity = "{entity}";
 
-// The tags of the non-record routes: capitalised, so that no entity name (the tag of its
-// record routes) can take them.
-constexpr std::string_view kTagMeta = "Meta";
-constexpr std::string_view kTagModules = "Modules";
-constexpr std::string_view kTagSystem = "System";
-constexpr std::string_view kTagAuth = "Auth";
-constexpr std::string_view kTagUi = "UI";
-constexpr std::string_view kTagUsers = "Users";
+// A route's operation as it stands in the document: per-entity routes once per entity.
+struct Operation {
+  std::string method;  // lowercase
+  const RouteDoc* doc;
+  const Entity* entity;  // the entity its `{entity}` stands for; nullptr when none
+};
+struct PathItem {
+  std::string path;
+  std::vector<Operation> operations;
+};
+
+// A route described once per entity: its operation id names `{entity}` (http/openapi.hpp).
+bool per_entity(const Router::Described& r) {
+  return r.doc.operation_id.find(kEntity) != std::string::npos &&
+         r.pattern.find(kEntity) != std::string::npos;
+}
+
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
+}
+
+// The `{name}` segments of a path.
+std::vector<std::string> path_names(std::string_view path) {
+  std::vector<std::string> out;
+  for (size_t open = path.find('{'); open != std::string_view::npos;
+       open = path.find('{', open + 1)) {
+    size_t close = path.find('}', open);
+    if (close == std::string_view::npos) break;
+    out.emplace_back(path.substr(open + 1, close - open - 1));
+  }
+  return out;
+}
+
+const rapidjson::Value* member_of(const rapidjson::Value& v, const char* name) {
+  if (!v.IsObject()) return nullptr;
+  auto it = v.FindMember(name);
+  return it == v.MemberEnd() ? nullptr : &it->value;
+}
 
 // Writes the document; one instance per call.
 class OpenApiWriter {
  public:
-  OpenApiWriter(const schema::Registry& registry, const security::Policy& policy,
+  OpenApiWriter(const OpenApiBase& base, const std::vector<const Router*>& routers,
+                const schema::Registry& registry, const security::Policy& policy,
                 const security::Context& ctx, std::string_view server_url)
-      : registry_(registry), ctx_(ctx), server_url_(server_url), w_(buffer_) {
+      : base_(base.doc),
+        routers_(routers),
+        registry_(registry),
+        ctx_(ctx),
+        server_url_(server_url),
+        w_(buffer_) {
     for (const auto& e : registry.entities())
       if (policy.allowed(ctx, e.name, security::Operation::kRead)) entities_.push_back(&e);
   }
@@ -90,22 +140,6 @@ class OpenApiWriter {
     member("$ref", "#/components/" + std::string(kind) + "/" + std::string(name));
     w_.EndObject();
   }
-  // "<code>": {"$ref": "#/components/responses/<name>"}
-  void response_ref(std::string_view code, std::string_view name) {
-    key(code);
-    ref("responses", name);
-  }
-  // "application/json": {"schema": {"$ref": "#/components/schemas/<name>"}}
-  void json_content(std::string_view schema_name) {
-    key("content");
-    w_.StartObject();
-    key("application/json");
-    w_.StartObject();
-    key("schema");
-    ref("schemas", schema_name);
-    w_.EndObject();
-    w_.EndObject();
-  }
 
   // ---- names -------------------------------------------------------------------------------
   // The name of a schema derived from entity `e` ("e_input"); spelled "e.input" when another
@@ -115,33 +149,44 @@ class OpenApiWriter {
     if (registry_.entity(name)) name = e.name + "." + std::string(suffix);
     return name;
   }
+  // `text` of an operation of entity `e`: {entity} and {label} replaced.
+  static std::string of_entity(std::string text, const Entity* e) {
+    if (!e) return text;
+    replace_all(text, kEntity, e->name);
+    replace_all(text, "{label}", e->label);
+    return text;
+  }
 
   // ---- document parts ----------------------------------------------------------------------
   void info();
   void tags();
+  std::vector<PathItem> path_items() const;
   void paths();
-  void record_paths(const Entity& e);
-  void meta_paths();
-  void module_paths();
-  void ui_paths();
-  void system_paths();
-  void auth_paths();
+  void operation(const std::string& path, const Operation& op,
+                 const std::set<std::string>& hoisted);
+  void parameter(const ApiParameter& p);
+  void schema_of(const std::string& text, const Entity* e);
+  void response(const ApiResponse& a, const Entity* e);
   void components();
-  void parameters();
-  void responses();
-  void security_schemes();
   void entity_schemas(const Entity& e);
   void value_schema(const Field& f, bool input);
   void read_property(const Field& f);
   void write_property(const Field& f);
-  void fixed_schemas();
 
   // Whether the caller may read entity `name` (the document shows only those).
   bool readable(std::string_view name) const {
     return std::any_of(entities_.begin(), entities_.end(),
                        [&](const Entity* e) { return e->name == name; });
   }
+  // The shared parameter `name` of the base (components/parameters); nullptr when none.
+  const rapidjson::Value* shared_parameter(const std::string& name) const {
+    const auto* components = member_of(base_, "components");
+    const auto* parameters = components ? member_of(*components, "parameters") : nullptr;
+    return parameters ? member_of(*parameters, name.c_str()) : nullptr;
+  }
 
+  const rapidjson::Document& base_;
+  const std::vector<const Router*>& routers_;
   const schema::Registry& registry_;
   const security::Context& ctx_;
   std::vector<const Entity*> entities_;  // the entities the caller may read
@@ -210,633 +255,256 @@ std::string OpenApiWriter::write() {
 void OpenApiWriter::info() {
   key("info");
   w_.StartObject();
-  member("title", "Keel");
+  const auto& info = base_["info"];
+  for (const auto& m : info.GetObject()) {
+    m.name.Accept(w_);
+    m.value.Accept(w_);
+  }
   member("version", KEEL_VERSION);
-  member("description",
-         "REST API of a Keel server: the records of every installed entity, their metadata, "
-         "module administration and system routes. Errors are application/problem+json "
-         "(RFC 9457).");
   w_.EndObject();
 }
 
 void OpenApiWriter::tags() {
   key("tags");
   w_.StartArray();
+  std::set<std::string> named;
   for (const auto* entity : entities_) {
     const Entity& e = *entity;
     w_.StartObject();
     member("name", e.name);
     member("description", e.label + " records (module " + e.module + ")");
     w_.EndObject();
+    named.insert(e.name);
   }
-  for (auto [name, text] : {std::pair{kTagMeta, "Entities, their fields and the caller's rights"},
-                            {kTagModules, "Module administration (admin)"},
-                            {kTagUi, "Views, menus, actions and components (docs/views.md)"},
-                            {kTagAuth, "Login, token refresh and logout"},
-                            {kTagUsers, "Passwords and API keys of users (admin)"},
-                            {kTagSystem, "Health, metrics and this document"}}) {
-    w_.StartObject();
-    member("name", name);
-    member("description", text);
-    w_.EndObject();
+  for (const auto& t : base_["tags"].GetArray()) {
+    t.Accept(w_);
+    named.insert(t["name"].GetString());
   }
+  // The tags of the native modules' routes ("x/<module>"), in the order the routes come.
+  for (const auto& item : path_items())
+    for (const auto& op : item.operations)
+      for (const auto& t : op.doc->tags) {
+        std::string name = of_entity(t, op.entity);
+        if (!named.insert(name).second) continue;
+        w_.StartObject();
+        member("name", name);
+        if (name.rfind("x/", 0) == 0) member("description", "Routes of module " + name.substr(2));
+        w_.EndObject();
+      }
   w_.EndArray();
 }
 
 // ---- paths ----------------------------------------------------------------------------------
 
+// Every route of the routers in the order they were added; the routes described per entity are
+// written together, entity by entity, where the first of them stands.
+std::vector<PathItem> OpenApiWriter::path_items() const {
+  std::vector<PathItem> items;
+  auto add = [&](std::string path, std::string method, const RouteDoc& doc, const Entity* e) {
+    std::transform(method.begin(), method.end(), method.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto it =
+        std::find_if(items.begin(), items.end(), [&](const PathItem& i) { return i.path == path; });
+    if (it == items.end()) it = items.insert(items.end(), PathItem{std::move(path), {}});
+    it->operations.push_back({std::move(method), &doc, e});
+  };
+  for (const Router* router : routers_) {
+    if (!router) continue;
+    auto routes = router->routes();
+    bool entities_written = false;
+    for (const auto& r : routes) {
+      if (!per_entity(r)) {
+        add(r.pattern, r.method, r.doc, nullptr);
+        continue;
+      }
+      if (entities_written) continue;
+      entities_written = true;
+      for (const Entity* e : entities_)
+        for (const auto& each : routes)
+          if (per_entity(each)) {
+            std::string path = each.pattern;
+            replace_all(path, kEntity, e->name);
+            add(std::move(path), each.method, each.doc, e);
+          }
+    }
+  }
+  return items;
+}
+
 void OpenApiWriter::paths() {
   key("paths");
   w_.StartObject();
-  for (const auto* e : entities_)
-    record_paths(*e);
-  meta_paths();
-  module_paths();
-  ui_paths();
-  auth_paths();
-  system_paths();
-  w_.EndObject();
-}
-
-void OpenApiWriter::record_paths(const Entity& e) {
-  const std::string base = "/api/v1/records/" + e.name;
-  const std::string list_schema = derived(e, "list");
-
-  key(base);
-  w_.StartObject();
-
-  key("get");
-  w_.StartObject();
-  member("operationId", "list_" + e.name);
-  strings("tags", {e.name});
-  member("summary", e.label + ": list");
-  member("description",
-         "Records the caller may read, filtered, sorted and paginated; `total` counts every "
-         "record matching the filter.");
-  key("parameters");
-  w_.StartArray();
-  for (auto p : {"filter", "sort", "limit", "offset", "fields"})
-    ref("parameters", p);
-  w_.EndArray();
-  key("responses");
-  w_.StartObject();
-  key("200");
-  w_.StartObject();
-  member("description", "One page of records");
-  json_content(list_schema);
-  w_.EndObject();
-  response_ref("400", "BadRequest");
-  response_ref("401", "Unauthorized");
-  response_ref("403", "Forbidden");
-  w_.EndObject();
-  w_.EndObject();
-
-  key("post");
-  w_.StartObject();
-  member("operationId", "create_" + e.name);
-  strings("tags", {e.name});
-  member("summary", e.label + ": create");
-  key("parameters");
-  w_.StartArray();
-  ref("parameters", "idempotency_key");
-  w_.EndArray();
-  key("requestBody");
-  w_.StartObject();
-  flag("required", true);
-  json_content(derived(e, "input"));
-  w_.EndObject();
-  key("responses");
-  w_.StartObject();
-  key("201");
-  w_.StartObject();
-  member("description", "Created; the record as stored");
-  key("headers");
-  w_.StartObject();
-  key("Location");
-  w_.StartObject();
-  member("description", "The new record's URL (" + base + "/{id})");
-  flag("required", true);
-  key("schema");
-  w_.StartObject();
-  type("string");
-  member("format", "uri-reference");
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-  json_content(e.name);
-  w_.EndObject();
-  response_ref("400", "BadRequest");
-  response_ref("401", "Unauthorized");
-  response_ref("403", "Forbidden");
-  response_ref("409", "Conflict");
-  response_ref("422", "UnprocessableContent");
-  w_.EndObject();
-  w_.EndObject();
-
-  w_.EndObject();
-
-  key(base + "/{id}");
-  w_.StartObject();
-  key("parameters");
-  w_.StartArray();
-  ref("parameters", "id");
-  w_.EndArray();
-
-  key("get");
-  w_.StartObject();
-  member("operationId", "read_" + e.name);
-  strings("tags", {e.name});
-  member("summary", e.label + ": read one");
-  key("parameters");
-  w_.StartArray();
-  ref("parameters", "fields");
-  w_.EndArray();
-  key("responses");
-  w_.StartObject();
-  key("200");
-  w_.StartObject();
-  member("description", "The record");
-  json_content(e.name);
-  w_.EndObject();
-  response_ref("400", "BadRequest");
-  response_ref("401", "Unauthorized");
-  response_ref("403", "Forbidden");
-  response_ref("404", "NotFound");
-  w_.EndObject();
-  w_.EndObject();
-
-  key("patch");
-  w_.StartObject();
-  member("operationId", "update_" + e.name);
-  strings("tags", {e.name});
-  member("summary", e.label + ": update");
-  member("description", "Writes the given fields only; a list of ids replaces the whole set.");
-  key("parameters");
-  w_.StartArray();
-  ref("parameters", "idempotency_key");
-  w_.EndArray();
-  key("requestBody");
-  w_.StartObject();
-  flag("required", true);
-  json_content(derived(e, "patch"));
-  w_.EndObject();
-  key("responses");
-  w_.StartObject();
-  key("200");
-  w_.StartObject();
-  member("description", "Updated; the record as stored");
-  json_content(e.name);
-  w_.EndObject();
-  response_ref("400", "BadRequest");
-  response_ref("401", "Unauthorized");
-  response_ref("403", "Forbidden");
-  response_ref("404", "NotFound");
-  response_ref("409", "Conflict");
-  response_ref("422", "UnprocessableContent");
-  w_.EndObject();
-  w_.EndObject();
-
-  key("delete");
-  w_.StartObject();
-  member("operationId", "delete_" + e.name);
-  strings("tags", {e.name});
-  member("summary", e.label + ": delete");
-  key("responses");
-  w_.StartObject();
-  key("204");
-  w_.StartObject();
-  member("description", "Deleted");
-  w_.EndObject();
-  response_ref("401", "Unauthorized");
-  response_ref("403", "Forbidden");
-  response_ref("404", "NotFound");
-  response_ref("409", "Conflict");
-  w_.EndObject();
-  w_.EndObject();
-
-  w_.EndObject();
-}
-
-void OpenApiWriter::meta_paths() {
-  key("/api/v1/meta/entities");
-  w_.StartObject();
-  key("get");
-  w_.StartObject();
-  member("operationId", "listEntities");
-  strings("tags", {kTagMeta});
-  member("summary", "The entities the caller may read, with their fields and rights");
-  key("responses");
-  w_.StartObject();
-  key("200");
-  w_.StartObject();
-  member("description", "Every readable entity, sorted by name");
-  json_content("EntityMetaList");
-  w_.EndObject();
-  response_ref("401", "Unauthorized");
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-
-  key("/api/v1/meta/entities/{entity}");
-  w_.StartObject();
-  key("get");
-  w_.StartObject();
-  member("operationId", "readEntity");
-  strings("tags", {kTagMeta});
-  member("summary", "One entity, with its fields and the caller's rights");
-  key("parameters");
-  w_.StartArray();
-  ref("parameters", "entity");
-  w_.EndArray();
-  key("responses");
-  w_.StartObject();
-  key("200");
-  w_.StartObject();
-  member("description", "The entity");
-  json_content("EntityMeta");
-  w_.EndObject();
-  response_ref("401", "Unauthorized");
-  response_ref("404", "NotFound");
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-}
-
-void OpenApiWriter::module_paths() {
-  key("/api/v1/modules");
-  w_.StartObject();
-  key("get");
-  w_.StartObject();
-  member("operationId", "listModules");
-  strings("tags", {kTagModules});
-  member("summary", "Every module found on the addons path, with its state");
-  key("responses");
-  w_.StartObject();
-  key("200");
-  w_.StartObject();
-  member("description", "The modules, sorted by name");
-  json_content("ModuleList");
-  w_.EndObject();
-  response_ref("401", "Unauthorized");
-  response_ref("403", "Forbidden");
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-
-  key("/api/v1/modules/{name}/{action}");
-  w_.StartObject();
-  key("post");
-  w_.StartObject();
-  member("operationId", "runModuleAction");
-  strings("tags", {kTagModules});
-  member("summary", "Install, upgrade or uninstall a module");
-  member("description",
-         "Answers after the commit; the new registry serves the next request. Install brings "
-         "in missing dependencies; uninstall takes the installed modules depending on it.");
-  key("parameters");
-  w_.StartArray();
-  ref("parameters", "module");
-  ref("parameters", "action");
-  ref("parameters", "demo");
-  ref("parameters", "purge");
-  w_.EndArray();
-  key("responses");
-  w_.StartObject();
-  key("200");
-  w_.StartObject();
-  member("description", "Done; the modules it changed");
-  json_content("ModuleChanges");
-  w_.EndObject();
-  response_ref("401", "Unauthorized");
-  response_ref("403", "Forbidden");
-  response_ref("404", "NotFound");
-  response_ref("409", "Conflict");
-  response_ref("422", "UnprocessableContent");
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-}
-
-void OpenApiWriter::ui_paths() {
-  std::string_view tag = kTagUi;  // then kTagUsers, for the routes of http/admin_routes.cpp
-  // One operation: its id, summary, path parameters (name, description), whether it takes a
-  // JSON body, and its answers (status, description, whether the body is a JSON object).
-  struct Answer {
-    std::string_view status, description;
-    bool json;
-  };
-  auto operation = [&](std::string_view method, std::string_view id, std::string_view summary,
-                       std::initializer_list<std::pair<std::string_view, std::string_view>> params,
-                       bool body, std::initializer_list<Answer> answers) {
-    key(method);
+  for (const auto& item : path_items()) {
+    key(item.path);
     w_.StartObject();
-    member("operationId", id);
-    strings("tags", {tag});
-    member("summary", summary);
-    if (id == "readAsset") {  // module assets are public code: a <script src> sends no token
-      key("security");
-      w_.StartArray();
-      w_.EndArray();
-    }
-    if (params.size()) {
-      key("parameters");
-      w_.StartArray();
-      for (auto [name, description] : params) {
-        w_.StartObject();
-        member("name", name);
-        member("in", "path");
-        flag("required", true);
-        member("description", description);
-        key("schema");
-        w_.StartObject();
-        type("string");
-        w_.EndObject();
-        w_.EndObject();
+    // A shared path parameter that every operation of the path names is written once, for the
+    // path (the records' {id}).
+    std::set<std::string> hoisted;
+    if (item.operations.size() > 1) {
+      for (const auto& p : item.operations.front().doc->parameters) {
+        const auto* shared = p.ref.empty() ? nullptr : shared_parameter(p.ref);
+        if (!shared || std::string_view((*shared)["in"].GetString()) != "path") continue;
+        bool everywhere =
+            std::all_of(item.operations.begin(), item.operations.end(), [&](const Operation& op) {
+              return std::any_of(op.doc->parameters.begin(), op.doc->parameters.end(),
+                                 [&](const ApiParameter& q) { return q.ref == p.ref; });
+            });
+        if (everywhere) hoisted.insert(p.ref);
       }
-      w_.EndArray();
-    }
-    if (body) {
-      key("requestBody");
-      w_.StartObject();
-      flag("required", true);
-      key("content");
-      w_.StartObject();
-      key("application/json");
-      w_.StartObject();
-      key("schema");
-      w_.StartObject();
-      type("object");
-      w_.EndObject();
-      w_.EndObject();
-      w_.EndObject();
-      w_.EndObject();
-    }
-    key("responses");
-    w_.StartObject();
-    for (const auto& a : answers) {
-      key(a.status);
-      w_.StartObject();
-      member("description", a.description);
-      if (a.json) {
-        key("content");
-        w_.StartObject();
-        key("application/json");
-        w_.StartObject();
-        key("schema");
-        w_.StartObject();
-        type("object");
-        w_.EndObject();
-        w_.EndObject();
-        w_.EndObject();
+      if (!hoisted.empty()) {
+        key("parameters");
+        w_.StartArray();
+        for (const auto& name : hoisted)
+          ref("parameters", name);
+        w_.EndArray();
       }
-      w_.EndObject();
     }
-    response_ref("401", "Unauthorized");
+    for (const auto& op : item.operations)
+      operation(item.path, op, hoisted);
     w_.EndObject();
-    w_.EndObject();
-  };
-  const std::pair<std::string_view, std::string_view> view_id{
-      "id", "Qualified view id (sales.sale_order_form; generated: module.entity.type)"};
-  const Answer view{"200", "The view: base arch, patches, customisation", true};
-  const Answer forbidden{"403", "The caller may not read the entity (or is not an administrator)",
-                         false};
-  const Answer missing{"404", "No such view, action or asset", false};
-
-  key("/api/v1/ui/views/{entity}/{type}");
-  w_.StartObject();
-  operation("get", "readEntityView", "The view of an entity of a type (generated if none)",
-            {{"entity", "Entity name"}, {"type", "list, form, search or kanban"}}, false,
-            {view, forbidden, missing});
-  w_.EndObject();
-  key("/api/v1/ui/views/{id}");
-  w_.StartObject();
-  operation("get", "readView", "A view by id", {view_id}, false, {view, forbidden, missing});
-  operation(
-      "put", "customizeView", "Store a customised arch (admin); survives upgrades", {view_id}, true,
-      {view, forbidden, missing, {"422", "Invalid arch: `errors` names each problem", false}});
-  w_.EndObject();
-  key("/api/v1/ui/views/{id}/customization");
-  w_.StartObject();
-  operation("delete", "revertView", "Remove the customisation (admin)", {view_id}, false,
-            {{"204", "Removed: the module's version is back", false}, forbidden, missing});
-  w_.EndObject();
-  key("/api/v1/ui/menus");
-  w_.StartObject();
-  operation("get", "listMenus", "The menu tree the caller may see", {}, false,
-            {{"200", "{data: [{id, label, sequence, action, icon, children}]}", true}});
-  w_.EndObject();
-  key("/api/v1/ui/actions/{id}");
-  w_.StartObject();
-  operation("get", "readAction", "An action: entity, views, filter",
-            {{"id", "Qualified action id (sales.orders)"}}, false,
-            {{"200", "The action", true}, forbidden, missing});
-  w_.EndObject();
-  key("/api/v1/ui/components");
-  w_.StartObject();
-  operation("get", "listComponents", "Custom UI components and their asset URLs", {}, false,
-            {{"200", "{data: [{name, module, asset}]}", true}});
-  w_.EndObject();
-  key("/api/v1/ui/assets/{module}/{path}");
-  w_.StartObject();
-  operation("get", "readAsset",
-            "A file of a module's static/ folder (up to four folders deep), with ETag",
-            {{"module", "Module name"}, {"path", "File below static/"}}, false,
-            {{"200", "The file, with its content type", false},
-             {"304", "Not modified (If-None-Match)", false},
-             missing});
-  w_.EndObject();
-
-  tag = kTagUsers;
-  const std::pair<std::string_view, std::string_view> user_id{"id", "The user's id"};
-  const Answer admin_only{"403", "The caller is not an administrator", false};
-  const Answer invalid{"422", "Invalid body: `errors` names each problem", false};
-  key("/api/v1/users");
-  w_.StartObject();
-  operation("post", "createUser",
-            "A user from {login, password, name, email, active, roles}; the password hashed", {},
-            true,
-            {{"201", "The user's record (never the password)", true},
-             admin_only,
-             {"409", "The login is taken", false},
-             invalid});
-  w_.EndObject();
-  key("/api/v1/users/{id}/password");
-  w_.StartObject();
-  operation("post", "setUserPassword",
-            "{password} sets it; no body resets it to a generated one; the sessions end", {user_id},
-            false,
-            {{"200", "{password}: the generated one, shown once", true},
-             {"204", "Set", false},
-             admin_only,
-             {"404", "No such user", false},
-             invalid});
-  w_.EndObject();
-  key("/api/v1/users/{id}/api-keys");
-  w_.StartObject();
-  operation("post", "createApiKey", "An API key of the user, from {name, expires_at} (optional)",
-            {user_id}, false,
-            {{"201", "The base_api_key record with `key`, shown once", true},
-             admin_only,
-             {"404", "No such user", false},
-             invalid});
+  }
   w_.EndObject();
 }
 
-void OpenApiWriter::system_paths() {
-  auto no_security = [&] {
+void OpenApiWriter::operation(const std::string& path, const Operation& op,
+                              const std::set<std::string>& hoisted) {
+  const RouteDoc& d = *op.doc;
+  const Entity* e = op.entity;
+  key(op.method);
+  w_.StartObject();
+  member("operationId", of_entity(d.operation_id, e));
+  key("tags");
+  w_.StartArray();
+  for (const auto& t : d.tags)
+    str(of_entity(t, e));
+  w_.EndArray();
+  member("summary", of_entity(d.summary, e));
+  if (!d.description.empty()) member("description", of_entity(d.description, e));
+  if (d.open) {
     key("security");
     w_.StartArray();
     w_.EndArray();
-  };
-
-  key("/api/v1/healthz");
-  w_.StartObject();
-  key("get");
-  w_.StartObject();
-  member("operationId", "getHealth");
-  strings("tags", {kTagSystem});
-  member("summary", "Liveness and readiness");
-  no_security();
-  key("responses");
-  w_.StartObject();
-  key("200");
-  w_.StartObject();
-  member("description", "Serving");
-  key("content");
-  w_.StartObject();
-  key("application/json");
-  w_.StartObject();
-  key("schema");
-  w_.StartObject();
-  type("object");
-  key("properties");
-  w_.StartObject();
-  for (auto name : {"status", "database"}) {
-    key(name);
+  }
+  // The parameters it declares, then the path's {name} segments that none describes.
+  std::vector<ApiParameter> params;
+  std::set<std::string> in_path;
+  for (const auto& p : d.parameters) {
+    if (hoisted.count(p.ref)) {
+      in_path.insert((*shared_parameter(p.ref))["name"].GetString());
+      continue;
+    }
+    params.push_back(p);
+    if (!p.ref.empty()) {
+      const auto* shared = shared_parameter(p.ref);
+      if (shared && std::string_view((*shared)["in"].GetString()) == "path")
+        in_path.insert((*shared)["name"].GetString());
+    } else if (p.in == "path") {
+      in_path.insert(p.name);
+    }
+  }
+  for (const auto& name : path_names(path))
+    if (!in_path.count(name)) params.push_back(path_parameter(name, "A segment of the path"));
+  if (!params.empty()) {
+    key("parameters");
+    w_.StartArray();
+    for (const auto& p : params)
+      parameter(p);
+    w_.EndArray();
+  }
+  if (!d.body.empty()) {
+    key("requestBody");
     w_.StartObject();
-    type("string");
+    flag("required", true);
+    key("content");
+    w_.StartObject();
+    key("application/json");
+    w_.StartObject();
+    key("schema");
+    schema_of(d.body, e);
+    w_.EndObject();
+    w_.EndObject();
     w_.EndObject();
   }
-  w_.EndObject();
-  strings("required", {"status"});
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-  response_ref("503", "Unavailable");
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-
-  key("/api/v1/metrics");
-  w_.StartObject();
-  key("get");
-  w_.StartObject();
-  member("operationId", "getMetrics");
-  strings("tags", {kTagSystem});
-  member("summary", "Metrics in the Prometheus text format");
-  no_security();
   key("responses");
   w_.StartObject();
-  key("200");
-  w_.StartObject();
-  member("description", "The metrics");
-  key("content");
-  w_.StartObject();
-  key("text/plain");
-  w_.StartObject();
-  key("schema");
-  w_.StartObject();
-  type("string");
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-
-  key("/api/v1/openapi.json");
-  w_.StartObject();
-  key("get");
-  w_.StartObject();
-  member("operationId", "getOpenApi");
-  strings("tags", {kTagSystem});
-  member("summary", "This document: every entity and route installed now");
-  key("responses");
-  w_.StartObject();
-  key("200");
-  w_.StartObject();
-  member("description", "An OpenAPI 3.1 document");
-  key("content");
-  w_.StartObject();
-  key("application/json");
-  w_.StartObject();
-  key("schema");
-  w_.StartObject();
-  type("object");
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-  response_ref("401", "Unauthorized");
-  w_.EndObject();
+  if (d.responses.empty()) {
+    key("default");
+    w_.StartObject();
+    member("description", "The answer");
+    w_.EndObject();
+  }
+  for (const auto& a : d.responses)
+    response(a, e);
   w_.EndObject();
   w_.EndObject();
 }
 
-// The three routes of contract §3 auth (§4 rules 13 and 14): login and refresh need no token.
-void OpenApiWriter::auth_paths() {
-  struct Route {
-    const char* path;
-    const char* id;
-    const char* summary;
-    const char* body;    // request schema
-    const char* answer;  // 200 schema; nullptr: 204
-    bool open;           // no token needed
-  };
-  for (const Route& r : {
-           Route{"/api/v1/auth/login", "login",
-                 "Exchange a login and password for an access and a refresh token", "LoginRequest",
-                 "Tokens", true},
-           Route{"/api/v1/auth/refresh", "refreshToken",
-                 "A new access token and a new refresh token; the old refresh token is retired "
-                 "(reusing it revokes its whole chain)",
-                 "RefreshRequest", "Tokens", true},
-           Route{"/api/v1/auth/logout", "logout", "Revoke a refresh token", "RefreshRequest",
-                 nullptr, false},
-       }) {
-    key(r.path);
-    w_.StartObject();
-    key("post");
-    w_.StartObject();
-    member("operationId", r.id);
-    strings("tags", {kTagAuth});
-    member("summary", r.summary);
-    if (r.open) {
-      key("security");
-      w_.StartArray();
-      w_.EndArray();
+void OpenApiWriter::parameter(const ApiParameter& p) {
+  if (!p.ref.empty()) {
+    ref("parameters", p.ref);
+    return;
+  }
+  w_.StartObject();
+  member("name", p.name);
+  member("in", p.in);
+  if (p.required || p.in == "path") flag("required", true);
+  if (!p.description.empty()) member("description", p.description);
+  key("schema");
+  w_.StartObject();
+  type(p.type);
+  w_.EndObject();
+  w_.EndObject();
+}
+
+// A schema given by name (components/schemas; "{entity}_input" and the like for entity `e`) or
+// as JSON Schema text.
+void OpenApiWriter::schema_of(const std::string& text, const Entity* e) {
+  if (!text.empty() && text.front() == '{' && text.rfind(kEntity, 0) != 0) {
+    rapidjson::Document schema;
+    if (json::try_parse(schema, text, json::kEnvelopeDepth * 4).ok) {
+      schema.Accept(w_);
+    } else {  // native_router refuses such text; Keel's own routes never give it
+      w_.StartObject();
+      w_.EndObject();
     }
-    key("requestBody");
+    return;
+  }
+  std::string name = text;
+  if (e && text.rfind(kEntity, 0) == 0) {
+    std::string_view suffix = std::string_view(text).substr(kEntity.size());
+    name = suffix.empty() ? e->name : derived(*e, suffix.substr(1));
+  }
+  ref("schemas", name);
+}
+
+void OpenApiWriter::response(const ApiResponse& a, const Entity* e) {
+  key(a.status);
+  if (!a.ref.empty()) {
+    ref("responses", a.ref);
+    return;
+  }
+  w_.StartObject();
+  member("description", of_entity(a.description, e));
+  if (!a.headers.empty()) {
+    key("headers");
     w_.StartObject();
-    flag("required", true);
-    json_content(r.body);
+    for (const auto& h : a.headers) {
+      key(h);
+      ref("headers", h);
+    }
     w_.EndObject();
-    key("responses");
+  }
+  if (!a.schema.empty()) {
+    key("content");
     w_.StartObject();
-    key(r.answer ? "200" : "204");
+    key(a.content_type);
     w_.StartObject();
-    member("description", r.answer ? "The tokens" : "Revoked");
-    if (r.answer) json_content(r.answer);
-    w_.EndObject();
-    response_ref("400", "BadRequest");
-    response_ref("401", "Unauthorized");
-    if (r.open) response_ref("429", "TooManyRequests");
-    w_.EndObject();
+    key("schema");
+    schema_of(a.schema, e);
     w_.EndObject();
     w_.EndObject();
   }
+  w_.EndObject();
 }
 
 // ---- components -----------------------------------------------------------------------------
@@ -844,183 +512,46 @@ void OpenApiWriter::auth_paths() {
 void OpenApiWriter::components() {
   key("components");
   w_.StartObject();
-  key("schemas");
-  w_.StartObject();
-  for (const auto* e : entities_)
-    entity_schemas(*e);
-  fixed_schemas();
-  w_.EndObject();
-  parameters();
-  responses();
-  security_schemes();
-  w_.EndObject();
-}
-
-void OpenApiWriter::parameters() {
-  key("parameters");
-  w_.StartObject();
-  auto query = [&](std::string_view name, std::string_view description, auto&& schema) {
-    key(name);
+  for (const auto& part : base_["components"].GetObject()) {
+    std::string_view kind(part.name.GetString(), part.name.GetStringLength());
+    part.name.Accept(w_);
     w_.StartObject();
-    member("name", name);
-    member("in", "query");
-    member("description", description);
-    key("schema");
-    w_.StartObject();
-    schema();
-    w_.EndObject();
-    w_.EndObject();
-  };
-  query("filter",
-        "JSON filter: {\"field\": {\"op\": value}} with eq ne lt lte gt gte in nin like ilike "
-        "null, combined with and/or/not; paths through many2one fields (\"partner.city\")",
-        [&] {
-          type("string");
-          key("examples");
-          w_.StartArray();
-          str(R"({"state": {"eq": "draft"}})");
-          w_.EndArray();
-        });
-  query("sort", "Comma-separated fields, `-` for descending (\"-date,name\")", [&] {
-    type("string");
-    key("examples");
-    w_.StartArray();
-    str("-date,name");
-    w_.EndArray();
-  });
-  query("limit", "Records per page", [&] {
-    type("integer");
-    member("minimum", 0);
-    member("maximum", kMaxLimit);
-    member("default", kDefaultLimit);
-  });
-  query("offset", "Records to skip", [&] {
-    type("integer");
-    member("minimum", 0);
-    member("default", 0);
-  });
-  query("fields",
-        "Comma-separated fields to answer; a many2one path (\"partner.name\") expands the "
-        "many2one into an object",
-        [&] {
-          type("string");
-          key("examples");
-          w_.StartArray();
-          str("name,partner.name");
-          w_.EndArray();
-        });
-
-  query("demo", "install: also load the modules' demo data", [&] {
-    type("boolean");
-    flag("default", false);
-  });
-  query("purge", "uninstall: also drop the modules' tables and columns", [&] {
-    type("boolean");
-    flag("default", false);
-  });
-  // Retries of creates and updates (docs/api.md, "Retrying writes").
-  key("idempotency_key");
-  w_.StartObject();
-  member("name", "Idempotency-Key");
-  member("in", "header");
-  member("description",
-         "A unique value per request (a UUID), sent again on retries: a retry gets the first "
-         "answer (Idempotent-Replayed: true) instead of writing twice; the same key with "
-         "another request is 422. Kept 24 hours.");
-  key("schema");
-  w_.StartObject();
-  type("string");
-  member("minLength", 1);
-  member("maxLength", 257);
-  w_.EndObject();
-  w_.EndObject();
-
-  auto path = [&](std::string_view name, std::string_view param, std::string_view description,
-                  auto&& schema) {
-    key(name);
-    w_.StartObject();
-    member("name", param);
-    member("in", "path");
-    flag("required", true);
-    member("description", description);
-    key("schema");
-    w_.StartObject();
-    schema();
-    w_.EndObject();
-    w_.EndObject();
-  };
-  path("id", "id", "Record id", [&] {
-    type("integer");
-    member("format", "int64");
-    member("minimum", 1);
-  });
-  path("entity", "entity", "Entity name", [&] {
-    type("string");
-    if (!entities_.empty()) {
-      key("enum");
-      w_.StartArray();
+    if (kind == "schemas")
       for (const auto* e : entities_)
-        str(e->name);
-      w_.EndArray();
-    } else {
-      member("pattern", kNamePattern);
+        entity_schemas(*e);
+    for (const auto& m : part.value.GetObject()) {
+      std::string_view name(m.name.GetString(), m.name.GetStringLength());
+      m.name.Accept(w_);
+      if (kind == "schemas" && name == "FieldMeta") {
+        // The field types are Keel's own: listed from the code, not the file.
+        rapidjson::Document copy;
+        copy.CopyFrom(m.value, copy.GetAllocator());
+        auto& list = copy["properties"]["type"]["enum"];
+        list.SetArray();
+        for (auto t : schema::field_type_names())
+          list.PushBack(rapidjson::Value(t.data(), static_cast<rapidjson::SizeType>(t.size()),
+                                         copy.GetAllocator()),
+                        copy.GetAllocator());
+        copy["properties"]["type"].RemoveMember("description");
+        copy.Accept(w_);
+      } else if (kind == "parameters" && name == "entity" && !entities_.empty()) {
+        // The entities the caller may read, by name.
+        rapidjson::Document copy;
+        copy.CopyFrom(m.value, copy.GetAllocator());
+        auto& schema = copy["schema"];
+        schema.RemoveMember("pattern");
+        rapidjson::Value list(rapidjson::kArrayType);
+        for (const auto* e : entities_)
+          list.PushBack(rapidjson::Value(e->name.c_str(), copy.GetAllocator()),
+                        copy.GetAllocator());
+        schema.AddMember("enum", list, copy.GetAllocator());
+        copy.Accept(w_);
+      } else {
+        m.value.Accept(w_);
+      }
     }
-  });
-  path("module", "name", "Module name", [&] {
-    type("string");
-    member("pattern", kNamePattern);
-  });
-  path("action", "action", "What to do with the module", [&] {
-    type("string");
-    strings("enum", {"install", "upgrade", "uninstall"});
-  });
-  w_.EndObject();
-}
-
-void OpenApiWriter::responses() {
-  key("responses");
-  w_.StartObject();
-  for (auto [name, description] : {
-           std::pair{"BadRequest",
-                     "Bad request: an unknown name in filter, sort or fields, a limit above "
-                     "1000, a malformed query or body"},
-           {"Unauthorized", "No valid bearer token"},
-           {"Forbidden", "The caller has no right for this operation, entity or field"},
-           {"NotFound", "No such record (or not visible to the caller), entity or module"},
-           {"Conflict", "A unique constraint, or a restrict foreign key referring to the record"},
-           {"UnprocessableContent",
-            "Invalid data: `errors` names each field (unknown, readonly, wrong type, missing)"},
-           {"Unavailable", "Not ready to serve (the database is unreachable)"},
-           {"TooManyRequests",
-            "Too many failed logins for this login or address; retry after `Retry-After` "
-            "seconds"},
-       }) {
-    key(name);
-    w_.StartObject();
-    member("description", description);
-    key("content");
-    w_.StartObject();
-    key("application/problem+json");
-    w_.StartObject();
-    key("schema");
-    ref("schemas", "Problem");
-    w_.EndObject();
-    w_.EndObject();
     w_.EndObject();
   }
-  w_.EndObject();
-}
-
-void OpenApiWriter::security_schemes() {
-  key("securitySchemes");
-  w_.StartObject();
-  key("bearer");
-  w_.StartObject();
-  type("http");
-  member("scheme", "bearer");
-  member("bearerFormat", "JWT");
-  member("description", "An access token from POST /api/v1/auth/login, or an API key");
-  w_.EndObject();
   w_.EndObject();
 }
 
@@ -1240,256 +771,62 @@ void OpenApiWriter::write_property(const Field& f) {
   w_.EndObject();
 }
 
-void OpenApiWriter::fixed_schemas() {
-  // Bodies and answers of /auth/*: objects of required string properties (plus expires_in).
-  auto strings_object = [&](const char* name, std::initializer_list<std::string_view> props,
-                            bool expires) {
-    key(name);
-    w_.StartObject();
-    type("object");
-    key("properties");
-    w_.StartObject();
-    for (auto p : props) {
-      key(p);
-      w_.StartObject();
-      type("string");
-      w_.EndObject();
-    }
-    if (expires) {
-      key("expires_in");
-      w_.StartObject();
-      type("integer");
-      member("description", "Seconds until the access token expires");
-      w_.EndObject();
-    }
-    w_.EndObject();
-    strings("required", props);
-    w_.EndObject();
-  };
-  strings_object("LoginRequest", {"login", "password"}, false);
-  strings_object("RefreshRequest", {"refresh_token"}, false);
-  strings_object("Tokens", {"access_token", "refresh_token", "token_type"}, true);
-
-  // RFC 9457 problem details, with the field errors of a 422.
-  key("Problem");
-  w_.StartObject();
-  type("object");
-  member("title", "Problem details (RFC 9457)");
-  key("properties");
-  w_.StartObject();
-  key("type");
-  w_.StartObject();
-  type("string");
-  member("format", "uri-reference");
-  member("description", "Stable code of the problem (urn:keel:problem:<code>)");
-  w_.EndObject();
-  key("title");
-  w_.StartObject();
-  type("string");
-  w_.EndObject();
-  key("status");
-  w_.StartObject();
-  type("integer");
-  member("minimum", 100);
-  member("maximum", 599);
-  w_.EndObject();
-  key("detail");
-  w_.StartObject();
-  type("string");
-  w_.EndObject();
-  key("instance");
-  w_.StartObject();
-  type("string");
-  member("format", "uri-reference");
-  w_.EndObject();
-  key("errors");
-  w_.StartObject();
-  type("array");
-  member("description", "Validation errors, one per field");
-  key("items");
-  w_.StartObject();
-  type("object");
-  key("properties");
-  w_.StartObject();
-  key("field");
-  w_.StartObject();
-  type("string");
-  w_.EndObject();
-  key("message");
-  w_.StartObject();
-  type("string");
-  w_.EndObject();
-  w_.EndObject();
-  strings("required", {"field", "message"});
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-  strings("required", {"type", "title", "status"});
-  w_.EndObject();
-
-  // GET /meta/entities (http/meta.hpp).
-  auto property = [&](std::string_view name, std::string_view t, bool nullable) {
-    key(name);
-    w_.StartObject();
-    type(t, nullable);
-    w_.EndObject();
-  };
-  key("FieldMeta");
-  w_.StartObject();
-  type("object");
-  key("properties");
-  w_.StartObject();
-  property("name", "string", false);
-  key("type");
-  w_.StartObject();
-  type("string");
-  key("enum");
-  w_.StartArray();
-  for (auto t : schema::field_type_names())
-    str(t);
-  w_.EndArray();
-  w_.EndObject();
-  property("label", "string", false);
-  property("help", "string", true);
-  property("required", "boolean", false);
-  property("readonly", "boolean", false);
-  property("unique", "boolean", false);
-  property("computed", "boolean", false);
-  property("target", "string", true);
-  property("inverse", "string", true);
-  key("options");
-  w_.StartObject();
-  type("array", true);
-  key("items");
-  w_.StartObject();
-  type("string");
-  w_.EndObject();
-  w_.EndObject();
-  property("max_length", "integer", true);
-  property("precision", "integer", true);
-  property("scale", "integer", true);
-  key("default");
-  w_.StartObject();
-  member("description", "The default, as a value of the field's type; null when none");
-  w_.EndObject();
-  w_.EndObject();
-  strings("required", {"name", "type", "label", "required", "readonly", "unique", "computed"});
-  w_.EndObject();
-
-  key("EntityMeta");
-  w_.StartObject();
-  type("object");
-  key("properties");
-  w_.StartObject();
-  property("name", "string", false);
-  property("label", "string", false);
-  property("table", "string", false);
-  property("title", "string", true);
-  property("order", "string", true);
-  property("module", "string", false);
-  key("fields");
-  w_.StartObject();
-  type("array");
-  key("items");
-  ref("schemas", "FieldMeta");
-  w_.EndObject();
-  key("rights");
-  w_.StartObject();
-  type("object");
-  member("description", "What the caller may do with the entity's records");
-  key("properties");
-  w_.StartObject();
-  for (auto right : {"read", "create", "update", "delete"})
-    property(right, "boolean", false);
-  w_.EndObject();
-  strings("required", {"read", "create", "update", "delete"});
-  w_.EndObject();
-  w_.EndObject();
-  strings("required", {"name", "label", "table", "module", "fields", "rights"});
-  w_.EndObject();
-
-  key("EntityMetaList");
-  w_.StartObject();
-  type("object");
-  key("properties");
-  w_.StartObject();
-  key("data");
-  w_.StartObject();
-  type("array");
-  key("items");
-  ref("schemas", "EntityMeta");
-  w_.EndObject();
-  w_.EndObject();
-  strings("required", {"data"});
-  w_.EndObject();
-
-  // Module administration, as http/api.cpp answers it (contract §4 rules 2 and 16).
-  key("Module");
-  w_.StartObject();
-  type("object");
-  key("properties");
-  w_.StartObject();
-  property("name", "string", false);
-  property("version", "string", false);
-  property("installed_version", "string", true);
-  key("state");
-  w_.StartObject();
-  type("string");
-  strings("enum", {"uninstalled", "installed", "to upgrade"});
-  w_.EndObject();
-  property("core", "boolean", false);
-  property("summary", "string", false);
-  key("depends");
-  w_.StartObject();
-  type("array");
-  key("items");
-  w_.StartObject();
-  type("string");
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-  strings("required", {"name", "version", "state"});
-  w_.EndObject();
-
-  key("ModuleList");
-  w_.StartObject();
-  type("object");
-  key("properties");
-  w_.StartObject();
-  key("data");
-  w_.StartObject();
-  type("array");
-  key("items");
-  ref("schemas", "Module");
-  w_.EndObject();
-  w_.EndObject();
-  strings("required", {"data"});
-  w_.EndObject();
-
-  key("ModuleChanges");
-  w_.StartObject();
-  type("object");
-  key("properties");
-  w_.StartObject();
-  key("changed");
-  w_.StartObject();
-  type("array");
-  member("description", "Names of the modules the action installed, upgraded or uninstalled");
-  key("items");
-  w_.StartObject();
-  type("string");
-  w_.EndObject();
-  w_.EndObject();
-  w_.EndObject();
-  strings("required", {"changed"});
-  w_.EndObject();
-}
-
 }  // namespace
 
-std::string openapi_document(const schema::Registry& registry, const security::Policy& policy,
+std::shared_ptr<const OpenApiBase> load_openapi_base(const std::filesystem::path& dir) {
+  auto file = dir / "components.json";
+  std::ifstream in(file, std::ios::binary);
+  const std::string hint =
+      "reinstall Keel, or point KEEL_SHARE_PATH at the share/ folder of its sources";
+  if (!in) throw Error("openapi.base", "cannot read " + file.string(), hint);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto base = std::make_shared<OpenApiBase>();
+  auto parsed = json::try_parse(base->doc, text.str(), 64);
+  if (!parsed.ok) throw Error("openapi.base", file.string() + ": " + parsed.message, hint);
+  // What the writer relies on.
+  auto fail = [&](const std::string& what) {
+    throw Error("openapi.base", file.string() + ": " + what, hint);
+  };
+  const auto& d = base->doc;
+  if (!d.IsObject()) fail("the file must hold a JSON object");
+  if (!member_of(d, "info") || !d["info"].IsObject()) fail("\"info\" must be an object");
+  if (!member_of(d, "tags") || !d["tags"].IsArray()) fail("\"tags\" must be an array");
+  for (const auto& t : d["tags"].GetArray())
+    if (!member_of(t, "name") || !t["name"].IsString()) fail("every tag needs a \"name\"");
+  const auto* components = member_of(d, "components");
+  if (!components || !components->IsObject()) fail("\"components\" must be an object");
+  for (const auto& part : components->GetObject()) {
+    if (!part.value.IsObject())
+      fail("components." + std::string(part.name.GetString()) + " must be an object");
+    for (const auto& m : part.value.GetObject())
+      if (!m.value.IsObject())
+        fail("components." + std::string(part.name.GetString()) + "." + m.name.GetString() +
+             " must be an object");
+  }
+  for (const char* kind : {"schemas", "parameters", "responses"})
+    if (!member_of(*components, kind)) fail("components." + std::string(kind) + " is missing");
+  for (const auto& p : (*components)["parameters"].GetObject())
+    if (!member_of(p.value, "name") || !p.value["name"].IsString() || !member_of(p.value, "in") ||
+        !p.value["in"].IsString())
+      fail("components.parameters." + std::string(p.name.GetString()) +
+           " needs a \"name\" and an \"in\"");
+  const auto* schemas = member_of(*components, "schemas");
+  const auto* field_meta = member_of(*schemas, "FieldMeta");
+  if (!field_meta || !member_of(*field_meta, "properties") ||
+      !member_of((*field_meta)["properties"], "type") ||
+      !member_of((*field_meta)["properties"]["type"], "enum"))
+    fail("components.schemas.FieldMeta.properties.type.enum is missing");
+  const auto* entity = member_of((*components)["parameters"], "entity");
+  if (!entity || !member_of(*entity, "schema") || !(*entity)["schema"].IsObject())
+    fail("components.parameters.entity.schema is missing");
+  return base;
+}
+
+std::string openapi_document(const OpenApiBase& base, const std::vector<const Router*>& routers,
+                             const schema::Registry& registry, const security::Policy& policy,
                              const security::Context& ctx, std::string_view server_url) {
-  return OpenApiWriter(registry, policy, ctx, server_url).write();
+  return OpenApiWriter(base, routers, registry, policy, ctx, server_url).write();
 }
 
 }  // namespace keel::http

@@ -18,16 +18,17 @@ std::vector<std::string_view> split_path(std::string_view path) {
 
 }  // namespace
 
-void Router::add(std::string method, std::string pattern, Handler handler) {
-  add_route(std::move(method), std::move(pattern), std::move(handler), false);
+void Router::add(std::string method, std::string pattern, RouteDoc doc, Handler handler) {
+  add_route(std::move(method), std::move(pattern), std::move(doc), std::move(handler), false);
 }
 
-void Router::add_inline(std::string method, std::string pattern, Handler handler) {
-  add_route(std::move(method), std::move(pattern), std::move(handler), true);
+void Router::add_inline(std::string method, std::string pattern, RouteDoc doc, Handler handler) {
+  add_route(std::move(method), std::move(pattern), std::move(doc), std::move(handler), true);
 }
 
-void Router::add_route(std::string method, std::string pattern, Handler handler, bool runs_inline) {
-  Route r{std::move(method), pattern, {}, std::move(handler), runs_inline};
+void Router::add_route(std::string method, std::string pattern, RouteDoc doc, Handler handler,
+                       bool runs_inline) {
+  Route r{std::move(method), pattern, {}, std::move(handler), runs_inline, std::move(doc)};
   for (auto part : split_path(pattern))
     r.segments.emplace_back(part);
   routes_.push_back(std::move(r));
@@ -50,6 +51,23 @@ bool Router::match(const Route& route, const std::vector<std::string_view>& part
     request->route = route.pattern;
   }
   return true;
+}
+
+std::vector<Router::Described> Router::routes() const {
+  std::vector<Described> out;
+  out.reserve(routes_.size());
+  for (const auto& r : routes_)
+    out.push_back({r.method, r.pattern, r.doc});
+  return out;
+}
+
+bool Router::serves(std::string_view method, std::string_view path) const {
+  auto parts = split_path(path);
+  for (const auto& route : routes_)
+    if ((route.method == method || (method == "HEAD" && route.method == "GET")) &&
+        match(route, parts, nullptr))
+      return true;
+  return false;
 }
 
 Response Router::dispatch(Request& request) const {

@@ -39,6 +39,7 @@ class Extensions final : public records::Extensions {
     std::string method;
     std::string pattern;  // full path: /api/v1/x/{module}/...
     sdk::RouteHandler fn;
+    sdk::RouteDoc doc;  // what the OpenAPI document says of it
   };
   struct Service {
     std::string signature;            // typeid(Sig).name() of the provider

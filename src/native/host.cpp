@@ -42,10 +42,11 @@ class RecordingLoader final : public sdk::Loader {
     require(policy != sdk::Policy::kExtend, "computed fields are new or overridden, not extended");
     module_.computes.push_back({std::move(entity), std::move(field), policy, std::move(fn)});
   }
-  void route(std::string method, std::string path, sdk::RouteHandler fn) override {
+  void route(std::string method, std::string path, sdk::RouteDoc doc,
+             sdk::RouteHandler fn) override {
     require(fn != nullptr, "a route without a handler");
     require(!path.empty() && path[0] == '/', "route path \"" + path + "\" must start with /");
-    module_.routes.push_back({std::move(method), std::move(path), std::move(fn)});
+    module_.routes.push_back({std::move(method), std::move(path), std::move(fn), std::move(doc)});
   }
   void on_loaded(sdk::Callback fn) override { module_.on_loaded.push_back(std::move(fn)); }
   void on_stopping(sdk::Callback fn) override { module_.on_stopping.push_back(std::move(fn)); }
@@ -303,10 +304,11 @@ std::map<std::string, Host::Module, std::less<>> proxies_of(
            }});
     }
     for (size_t i = 0; i < all[mi].routes.size(); ++i)
-      m.routes.push_back({all[mi].routes[i].first, all[mi].routes[i].second,
+      m.routes.push_back({all[mi].routes[i].method, all[mi].routes[i].path,
                           [p, mi, i](sdk::Env& env, const sdk::HttpRequest& req) {
                             return p->route(mi, i, env, req);
-                          }});
+                          },
+                          all[mi].routes[i].doc});
     // Services run in the host; the server builds proxies of those whose chain crosses into it
     // (Host::extensions), and knows the others for the checks and listings only.
     for (const auto& [name, signature, policy, bridged] : all[mi].services)
@@ -450,7 +452,7 @@ std::pair<std::shared_ptr<Extensions>, std::vector<ModuleProcess::CrossService>>
         if (other.method == r.method && other.pattern == pattern)
           conflict("module \"" + name + "\" registers " + r.method + " " + pattern + " twice",
                    "register each method and path once");
-      out->routes_.push_back({{name, sdk::Policy::kNew}, r.method, pattern, r.fn});
+      out->routes_.push_back({{name, sdk::Policy::kNew}, r.method, pattern, r.fn, r.doc});
     }
 
     const bool in_host = proxies.count(name) > 0;

@@ -94,6 +94,7 @@ class Host {
     struct RouteReg {
       std::string method, path;
       sdk::RouteHandler fn;
+      sdk::RouteDoc doc;
     };
     using ServiceFactory = std::function<std::shared_ptr<const void>(std::shared_ptr<const void>)>;
     struct ServiceReg {

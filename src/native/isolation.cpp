@@ -279,8 +279,10 @@ void ModuleProcess::start() {
                               static_cast<sdk::Policy>(r.u8()));
     }
     for (auto n = r.u32(); n > 0; --n) {
-      auto method = r.str();
-      m.routes.emplace_back(std::move(method), r.str());
+      auto& route = m.routes.emplace_back();
+      route.method = r.str();
+      route.path = r.str();
+      route.doc = wire::read_route_doc(r);
     }
     for (auto n = r.u32(); n > 0; --n) {
       auto name = r.str();

@@ -75,7 +75,11 @@ class ModuleProcess {
     std::string module;
     std::vector<std::pair<std::string, sdk::Event>> hooks;
     std::vector<std::tuple<std::string, std::string, sdk::Policy>> computes;
-    std::vector<std::pair<std::string, std::string>> routes;
+    struct Route {
+      std::string method, path;
+      sdk::RouteDoc doc;
+    };
+    std::vector<Route> routes;
     // name, signature, policy, and whether it can cross between processes (a ServiceBridge)
     std::vector<std::tuple<std::string, std::string, sdk::Policy, bool>> services;
   };

@@ -553,7 +553,7 @@ int run(int argc, char** argv) {
       loaded.str(c.entity).str(c.field).u8(static_cast<std::uint8_t>(c.policy));
     loaded.u32(static_cast<std::uint32_t>(m->routes.size()));
     for (const auto& rt : m->routes)
-      loaded.str(rt.method).str(rt.path);
+      wire::write_route_doc(loaded.str(rt.method).str(rt.path), rt.doc);
     loaded.u32(static_cast<std::uint32_t>(m->services.size()));
     for (const auto& s : m->services)
       loaded.str(s.name)

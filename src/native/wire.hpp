@@ -266,6 +266,53 @@ inline std::map<std::string, std::string, std::less<>> read_map(Reader& r) {
   return m;
 }
 
+// A route's description (sdk::RouteDoc), sent with the routes a host's modules registered.
+inline void write_route_doc(Writer& w, const sdk::RouteDoc& d) {
+  w.str(d.summary).str(d.description).str(d.operation_id).strings(d.tags);
+  w.u32(static_cast<std::uint32_t>(d.parameters.size()));
+  for (const auto& p : d.parameters)
+    w.str(p.name).str(p.in).str(p.description).str(p.type).u8(p.required ? 1 : 0).str(p.ref);
+  w.str(d.body);
+  w.u32(static_cast<std::uint32_t>(d.responses.size()));
+  for (const auto& a : d.responses)
+    w.str(a.status)
+        .str(a.description)
+        .str(a.schema)
+        .str(a.content_type)
+        .strings(a.headers)
+        .str(a.ref);
+  w.u8(d.open ? 1 : 0);
+}
+inline sdk::RouteDoc read_route_doc(Reader& r) {
+  sdk::RouteDoc d;
+  d.summary = r.str();
+  d.description = r.str();
+  d.operation_id = r.str();
+  d.tags = r.strings();
+  // One at a time: a count that the frame does not hold fails reading, never allocates.
+  for (auto n = r.u32(); n > 0; --n) {
+    auto& p = d.parameters.emplace_back();
+    p.name = r.str();
+    p.in = r.str();
+    p.description = r.str();
+    p.type = r.str();
+    p.required = r.u8() != 0;
+    p.ref = r.str();
+  }
+  d.body = r.str();
+  for (auto n = r.u32(); n > 0; --n) {
+    auto& a = d.responses.emplace_back();
+    a.status = r.str();
+    a.description = r.str();
+    a.schema = r.str();
+    a.content_type = r.str();
+    a.headers = r.strings();
+    a.ref = r.str();
+  }
+  d.open = r.u8() != 0;
+  return d;
+}
+
 // sdk::Error as it travels: status, code, message, hint, field errors, and the index of the
 // server-side failure it carries on (-1: none), so the server rethrows its own exception.
 inline void write_error(Writer& w, const sdk::Error& e, std::int64_t token) {

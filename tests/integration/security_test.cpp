@@ -11,8 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "app/config.hpp"
 #include "app/error.hpp"
 #include "db/connection.hpp"
+#include "db/pool.hpp"
+#include "http/api.hpp"
 #include "http/message.hpp"
 #include "http/meta.hpp"
 #include "http/openapi.hpp"
@@ -20,6 +23,7 @@
 #include "query/filter.hpp"
 #include "records/service.hpp"
 #include "support/addon_tree.hpp"
+#include "support/auth.hpp"
 #include "support/fixture.hpp"
 #include "support/pg.hpp"
 
@@ -264,10 +268,19 @@ TEST_F(Security, MetaAndOpenApiShowOnlyWhatTheCallerMayRead) {
   EXPECT_NE(meta.find(R"("rights":{"read":true,"create":true,"update":true,"delete":false})"),
             std::string::npos);
   EXPECT_FALSE(http::meta_entity(*registry, *policy, clerk, "ledger").has_value());
-  std::string doc = http::openapi_document(*registry, *policy, clerk, "/");
+  // The API's routes, as a server registers them.
+  Config config;
+  config.secret = testing::kTestSecret;
+  db::Pool no_pool("host=/nonexistent dbname=none");
+  http::Api api(config, no_pool, http::Api::RoutesOnly{});
+  auto openapi = [&](const security::Context& ctx) {
+    return http::openapi_document(api.openapi_base(), {&api.router()}, *registry, *policy, ctx,
+                                  "/");
+  };
+  std::string doc = openapi(clerk);
   EXPECT_NE(doc.find("/api/v1/records/item"), std::string::npos);
   EXPECT_EQ(doc.find("/api/v1/records/ledger"), std::string::npos);
-  std::string all = http::openapi_document(*registry, *policy, SecurityContext::system(), "/");
+  std::string all = openapi(SecurityContext::system());
   EXPECT_NE(all.find("/api/v1/records/ledger"), std::string::npos);
 }
 

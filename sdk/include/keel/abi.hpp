@@ -9,8 +9,9 @@
 #include "keel/version.hpp"
 
 // Raised whenever a type or a virtual function of the SDK changes in an incompatible way.
-// 2: Value carries a Decimal (keel/decimal.hpp); 3: services carry a ServiceBridge (loader.hpp)
-#define KEEL_SDK_ABI_VERSION 3
+// 2: Value carries a Decimal (keel/decimal.hpp); 3: services carry a ServiceBridge (loader.hpp);
+// 4: routes carry a RouteDoc (Loader::route, keel/http.hpp)
+#define KEEL_SDK_ABI_VERSION 4
 
 #define KEEL_SDK_STR_(x) #x
 #define KEEL_SDK_STR(x) KEEL_SDK_STR_(x)

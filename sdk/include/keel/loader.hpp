@@ -187,8 +187,13 @@ class Loader {
   virtual void compute(std::string entity, std::string field, Compute fn,
                        Policy policy = Policy::kNew) = 0;
 
-  // An HTTP route under /api/v1/x/{module}: route("GET", "/orders/{id}/summary", ...).
-  virtual void route(std::string method, std::string path, RouteHandler fn) = 0;
+  // An HTTP route under /api/v1/x/{module}: route("GET", "/orders/{id}/summary", doc, ...).
+  // `doc` is what GET /api/v1/openapi.json says about it (keel/http.hpp).
+  virtual void route(std::string method, std::string path, RouteDoc doc, RouteHandler fn) = 0;
+  // A route described by its method and path only.
+  void route(std::string method, std::string path, RouteHandler fn) {
+    route(std::move(method), std::move(path), RouteDoc{}, std::move(fn));
+  }
 
   // A named service other modules call through Env::service<Sig>(name).
   template <typename Sig>

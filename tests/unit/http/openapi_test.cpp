@@ -1,5 +1,6 @@
 #include "http/openapi.hpp"
 
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <rapidjson/pointer.h>
@@ -8,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +21,9 @@
 #include <string>
 #include <vector>
 
+#include "app/config.hpp"
+#include "db/pool.hpp"
+#include "http/api.hpp"
 #include "http/meta.hpp"
 #include "support/addon_tree.hpp"
 #include "unit/http/registry_fixture.hpp"
@@ -29,6 +35,38 @@ using namespace keel::http::testing;
 using Strings = std::vector<std::string>;
 
 constexpr const char* kServer = "http://127.0.0.1:8080";
+
+// The API's routes as a server registers them (no database: the handlers never run), and the
+// document written from them.
+class Routes {
+ public:
+  Routes() {
+    config_.secret = "keel-test-secret-0123456789abcdef";
+    api_ = std::make_unique<Api>(config_, pool_, Api::RoutesOnly{});
+  }
+  const Router& router() const { return api_->router(); }
+  std::string document(const schema::Registry& registry, const Router* native = nullptr,
+                       std::string_view server = kServer,
+                       const security::Context& ctx = security::Context::system()) const {
+    return openapi_document(api_->openapi_base(), {&router(), native}, registry, security::Policy(),
+                            ctx, server);
+  }
+
+ private:
+  Config config_;
+  db::Pool pool_{"host=/nonexistent dbname=none"};
+  std::unique_ptr<Api> api_;
+};
+
+const Routes& routes() {
+  static const Routes* r = new Routes();
+  return *r;
+}
+
+std::string openapi_document(const schema::Registry& registry, const security::Policy&,
+                             const security::Context& ctx, std::string_view server) {
+  return routes().document(registry, nullptr, server, ctx);
+}
 
 class OpenApiTest : public ::testing::Test {
  protected:
@@ -113,6 +151,14 @@ TEST_F(OpenApiTest, EveryEntityHasItsSchemasTagAndPaths) {
     tags.push_back(string_of(at(t, "name")));
   EXPECT_EQ(tags, (Strings{"partner", "sale_line", "sale_order", "tag", "Meta", "Modules", "UI",
                            "Auth", "Users", "System"}));
+  std::set<std::string> tag_set(tags.begin(), tags.end());
+  for (const auto& p : at(doc_, "paths").GetObject())
+    for (const auto& op : p.value.GetObject()) {
+      if (string_of(op.name) == "parameters") continue;
+      for (const auto& t : strings_of(at(op.value, "tags"))) {
+        EXPECT_TRUE(tag_set.count(t)) << t << " of " << string_of(p.name);
+      }
+    }
 
   for (const auto& name : entities) {
     for (const std::string& s : {name, name + "_input", name + "_patch", name + "_list"})
@@ -125,8 +171,30 @@ TEST_F(OpenApiTest, EveryEntityHasItsSchemasTagAndPaths) {
       EXPECT_EQ(strings_of(at(operation(base, method), "tags")), Strings{name});
   }
 
-  // Paths: the entities' in name order, then the fixed ones.
-  EXPECT_EQ(keys_of(at(doc_, "paths")), (Strings{"/api/v1/records/partner",
+  // Paths: in the order the server registers its routes, the records' entity by entity (in
+  // name order) where the first record route stands.
+  EXPECT_EQ(keys_of(at(doc_, "paths")), (Strings{"/api/v1/auth/login",
+                                                 "/api/v1/auth/refresh",
+                                                 "/api/v1/auth/logout",
+                                                 "/api/v1/healthz",
+                                                 "/api/v1/metrics",
+                                                 "/api/v1/openapi.json",
+                                                 "/api/v1/meta/entities",
+                                                 "/api/v1/meta/entities/{entity}",
+                                                 "/api/v1/ui/views/{entity}/{type}",
+                                                 "/api/v1/ui/views/{id}",
+                                                 "/api/v1/ui/views/{id}/customization",
+                                                 "/api/v1/ui/menus",
+                                                 "/api/v1/ui/actions/{id}",
+                                                 "/api/v1/ui/components",
+                                                 "/api/v1/ui/assets/{module}/{p1}",
+                                                 "/api/v1/ui/assets/{module}/{p1}/{p2}",
+                                                 "/api/v1/ui/assets/{module}/{p1}/{p2}/{p3}",
+                                                 "/api/v1/ui/assets/{module}/{p1}/{p2}/{p3}/{p4}",
+                                                 "/api/v1/users",
+                                                 "/api/v1/users/{id}/password",
+                                                 "/api/v1/users/{id}/api-keys",
+                                                 "/api/v1/records/partner",
                                                  "/api/v1/records/partner/{id}",
                                                  "/api/v1/records/sale_line",
                                                  "/api/v1/records/sale_line/{id}",
@@ -134,30 +202,13 @@ TEST_F(OpenApiTest, EveryEntityHasItsSchemasTagAndPaths) {
                                                  "/api/v1/records/sale_order/{id}",
                                                  "/api/v1/records/tag",
                                                  "/api/v1/records/tag/{id}",
-                                                 "/api/v1/meta/entities",
-                                                 "/api/v1/meta/entities/{entity}",
                                                  "/api/v1/modules",
-                                                 "/api/v1/modules/{name}/{action}",
-                                                 "/api/v1/ui/views/{entity}/{type}",
-                                                 "/api/v1/ui/views/{id}",
-                                                 "/api/v1/ui/views/{id}/customization",
-                                                 "/api/v1/ui/menus",
-                                                 "/api/v1/ui/actions/{id}",
-                                                 "/api/v1/ui/components",
-                                                 "/api/v1/ui/assets/{module}/{path}",
-                                                 "/api/v1/users",
-                                                 "/api/v1/users/{id}/password",
-                                                 "/api/v1/users/{id}/api-keys",
-                                                 "/api/v1/auth/login",
-                                                 "/api/v1/auth/refresh",
-                                                 "/api/v1/auth/logout",
-                                                 "/api/v1/healthz",
-                                                 "/api/v1/metrics",
-                                                 "/api/v1/openapi.json"}));
+                                                 "/api/v1/modules/native",
+                                                 "/api/v1/modules/{name}/{action}"}));
   EXPECT_EQ(keys_of(path("/api/v1/modules/{name}/{action}")), Strings{"post"});
   for (const char* p :
        {"/api/v1/meta/entities", "/api/v1/meta/entities/{entity}", "/api/v1/modules",
-        "/api/v1/healthz", "/api/v1/metrics", "/api/v1/openapi.json"})
+        "/api/v1/modules/native", "/api/v1/healthz", "/api/v1/metrics", "/api/v1/openapi.json"})
     EXPECT_EQ(keys_of(path(p)), Strings{"get"}) << p;
 
   // The meta route's entity parameter lists the entities.
@@ -200,8 +251,8 @@ TEST_F(OpenApiTest, OperationIdsAreUniqueAndTheDocumentDeterministic) {
       if (string_of(op.name) != "parameters") ids.push_back(string_of(at(op.value, "operationId")));
   std::set<std::string> unique(ids.begin(), ids.end());
   EXPECT_EQ(unique.size(), ids.size());
-  // records, fixed routes, /ui, /auth and /users routes
-  EXPECT_EQ(ids.size(), 4u * 5u + 7u + 8u + 3u + 3u);
+  // records, fixed routes, /ui (four depths of assets), /auth and /users routes
+  EXPECT_EQ(ids.size(), 4u * 5u + 8u + 11u + 3u + 3u);
   for (const char* id : {"list_sale_order", "create_sale_order", "read_sale_order",
                          "update_sale_order", "delete_sale_order", "listEntities", "readEntity",
                          "listModules", "runModuleAction", "getHealth", "getMetrics", "getOpenApi"})
@@ -214,6 +265,82 @@ TEST_F(OpenApiTest, OperationIdsAreUniqueAndTheDocumentDeterministic) {
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(openapi_document(*again, security::Policy(), security::Context::system(), kServer),
             text_);
+}
+
+// ---- the document and the routes --------------------------------------------------------------
+
+// Every operation of `doc`: method (uppercase) and path.
+std::vector<std::pair<std::string, std::string>> operations_of(const rapidjson::Value& doc) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& p : at(doc, "paths").GetObject())
+    for (const auto& op : p.value.GetObject()) {
+      std::string method = string_of(op.name);
+      if (method == "parameters") continue;
+      for (auto& c : method)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      out.emplace_back(method, string_of(p.name));
+    }
+  return out;
+}
+
+// Fails when the document lists an operation that `routers` do not serve, or when a route of
+// theirs has no operation in the document (matched with the router's own rules: a `{name}`
+// segment of either side matches one segment of the other).
+void expect_document_matches_routes(const rapidjson::Value& doc,
+                                    const std::vector<const Router*>& routers) {
+  auto ops = operations_of(doc);
+  for (const auto& [method, path] : ops) {
+    bool served = std::any_of(routers.begin(), routers.end(),
+                              [&](const Router* r) { return r && r->serves(method, path); });
+    EXPECT_TRUE(served) << "the document lists " << method << " " << path
+                        << ", which no route serves";
+  }
+  for (const Router* router : routers) {
+    if (!router) continue;
+    for (const auto& route : router->routes()) {
+      Router one;
+      one.add(route.method, route.pattern, {}, [](Request&) { return Response(); });
+      bool documented = std::any_of(ops.begin(), ops.end(), [&](const auto& op) {
+        return op.first == route.method && one.serves(op.first, op.second);
+      });
+      EXPECT_TRUE(documented) << route.method << " " << route.pattern
+                              << " is served but missing from the document";
+    }
+  }
+}
+
+TEST_F(OpenApiTest, ListsEveryServedRouteAndNothingElse) {
+  const Router& router = routes().router();
+  ASSERT_GT(router.routes().size(), 20u);
+  expect_document_matches_routes(doc_, {&router});
+  // Each of the API's routes describes itself.
+  std::set<std::string> ids;
+  for (const auto& route : router.routes()) {
+    std::string name = route.method + " " + route.pattern;
+    EXPECT_FALSE(route.doc.summary.empty()) << name;
+    EXPECT_FALSE(route.doc.operation_id.empty()) << name;
+    EXPECT_TRUE(ids.insert(route.doc.operation_id).second) << name;
+    EXPECT_FALSE(route.doc.tags.empty()) << name;
+    EXPECT_FALSE(route.doc.responses.empty()) << name;
+    // Exactly the routes that need no token say so (Api::dispatch, contract §4 rule 14).
+    bool open = route.pattern == "/api/v1/auth/login" || route.pattern == "/api/v1/auth/refresh" ||
+                route.pattern == "/api/v1/healthz" || route.pattern == "/api/v1/metrics" ||
+                route.pattern.rfind("/api/v1/ui/assets/", 0) == 0;
+    EXPECT_EQ(route.doc.open, open) << name;
+  }
+
+  // The check fails both ways: a route the document lacks, an operation no route serves.
+  Router more;
+  more.add("GET", "/api/v1/x/shop/extra", {.summary = "Extra"},
+           [](Request&) { return Response(); });
+  rapidjson::Document with_more;
+  parse(with_more, routes().document(*registry_, &more));
+  EXPECT_TRUE(rapidjson::Pointer("/paths/~1api~1v1~1x~1shop~1extra/get").Get(with_more));
+  expect_document_matches_routes(with_more, {&router, &more});
+  EXPECT_NONFATAL_FAILURE(expect_document_matches_routes(doc_, {&router, &more}),
+                          "GET /api/v1/x/shop/extra is served but missing from the document");
+  EXPECT_NONFATAL_FAILURE(expect_document_matches_routes(with_more, {&router}),
+                          "the document lists GET /api/v1/x/shop/extra, which no route serves");
 }
 
 // ---- schemas ----------------------------------------------------------------------------------
@@ -474,7 +601,10 @@ TEST_F(OpenApiTest, RecordOperationsHaveTheirParametersBodiesAndStatuses) {
       at(at(operation(base + "/{id}", "delete"), "responses"), "204").HasMember("content"));
   const auto& location =
       at(at(at(at(operation(base, "post"), "responses"), "201"), "headers"), "Location");
-  EXPECT_EQ(string_of(at(at(location, "schema"), "type")), "string");
+  const rapidjson::Value* header = resolve(string_of(at(location, "$ref")));
+  ASSERT_NE(header, nullptr);
+  EXPECT_EQ(string_of(at(at(*header, "schema"), "type")), "string");
+  EXPECT_TRUE(at(*header, "required").IsTrue());
 
   // The other routes answer their own schemas.
   EXPECT_EQ(answer_ref("/api/v1/meta/entities", "get", "200"),
@@ -539,7 +669,8 @@ TEST(OpenApiEmpty, NoEntitiesStillGivesTheFixedRoutes) {
   ASSERT_NE(registry, nullptr);
   rapidjson::Document doc;
   parse(doc, openapi_document(*registry, security::Policy(), security::Context::system(), kServer));
-  EXPECT_EQ(keys_of(at(doc, "paths")).size(), 7u + 7u + 3u + 3u);  // fixed, /ui, /auth, /users
+  // fixed, /ui (four depths of assets), /auth, /users
+  EXPECT_EQ(keys_of(at(doc, "paths")).size(), 8u + 10u + 3u + 3u);
   const auto& entity = at(at(at(doc, "components"), "parameters"), "entity");
   EXPECT_FALSE(at(entity, "schema").HasMember("enum"));
   EXPECT_TRUE(at(at(entity, "schema"), "pattern").IsString());
