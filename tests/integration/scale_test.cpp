@@ -2,15 +2,9 @@
 // installed through one server, or by the CLI, is served by every server within a second
 // (LISTEN/NOTIFY); an access token issued by one is accepted by the others (they share
 // KEEL_SECRET); failed logins are counted in the database, so throttling counts across servers.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "install/lifecycle.hpp"
@@ -21,8 +15,7 @@
 #include "support/http_client.hpp"
 #include "support/pg.hpp"
 #include "support/run.hpp"
-
-extern char** environ;
+#include "support/serve_process.hpp"
 
 namespace keel {
 namespace {
@@ -31,92 +24,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using testing::bearer;
 using testing::http_request;
-
-// One `keel serve` process of this build, as on its own machine: its own working directory
-// (so its own var/), the database, addons path and secret given through the environment, on a
-// port chosen by the system (read back from its log). Stopped with SIGTERM at the end.
-class ServeProcess {
- public:
-  ServeProcess(const std::string& conninfo, const fs::path& addons, const std::string& secret)
-      : dir_(fs::temp_directory_path() / ("keel-serve-" + security::random_token(6))) {
-    fs::create_directories(dir_);
-    log_ = dir_ / "serve.log";
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e)
-      if (std::string_view(*e).rfind("KEEL_", 0) != 0) env.emplace_back(*e);
-    env.push_back("KEEL_CORE_PATH=" KEEL_SOURCE_DIR "/core");
-    env.push_back("KEEL_DB_URL=" + conninfo);
-    env.push_back("KEEL_ADDONS_PATH=" + addons.string());
-    env.push_back("KEEL_SECRET=" + secret);
-    env.push_back("KEEL_LISTEN=127.0.0.1:0");
-    env.push_back(std::string("KEEL_ADMIN_PASSWORD=") + testing::kTestPassword);
-    std::vector<char*> envp;
-    for (auto& e : env)
-      envp.push_back(e.data());
-    envp.push_back(nullptr);
-    std::string exe = KEEL_BINARY, serve = "serve", dir = dir_.string(), log = log_.string();
-    std::vector<char*> argv = {exe.data(), serve.data(), nullptr};
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      int in = ::open("/dev/null", O_RDONLY);
-      if (out < 0 || in < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0 ||
-          ::chdir(dir.c_str()) != 0)
-        ::_exit(126);
-      ::execve(exe.c_str(), argv.data(), envp.data());
-      ::_exit(127);
-    }
-    // Up to 60 s for "listening on http://127.0.0.1:PORT" (a loaded CI machine).
-    const std::string marker = "listening on http://127.0.0.1:";
-    for (int i = 0; i < 1200 && port_ == 0; ++i) {
-      std::string text = log_text();
-      if (auto at = text.find(marker); at != std::string::npos) {
-        port_ = static_cast<std::uint16_t>(std::atoi(text.c_str() + at + marker.size()));
-        break;
-      }
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("keel serve exited at start:\n" + text);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    if (port_ == 0) throw std::runtime_error("keel serve did not start:\n" + log_text());
-  }
-  ~ServeProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      bool gone = false;
-      for (int i = 0; i < 200 && !gone; ++i) {
-        gone = ::waitpid(pid_, &status, WNOHANG) == pid_;
-        if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-      if (!gone) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-      }
-    }
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  ServeProcess(const ServeProcess&) = delete;
-  ServeProcess& operator=(const ServeProcess&) = delete;
-
-  std::uint16_t port() const { return port_; }
-  std::string log_text() const {
-    std::ifstream in(log_);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
-
- private:
-  fs::path dir_, log_;
-  pid_t pid_ = -1;
-  std::uint16_t port_ = 0;
-};
 
 std::string credentials(const std::string& login, const std::string& password) {
   return R"({"login": ")" + login + R"(", "password": ")" + password + R"("})";
@@ -161,8 +68,8 @@ class Scale : public ::testing::Test {
 };
 
 TEST_F(Scale, TwoServersOnOneDatabaseShareModulesTokensAndThrottling) {
-  ServeProcess a(database.conninfo(), tree.path(), secret);
-  ServeProcess b(database.conninfo(), tree.path(), secret);
+  testing::ServeProcess a(database.conninfo(), tree.path(), secret);
+  testing::ServeProcess b(database.conninfo(), tree.path(), secret);
   ASSERT_NE(a.port(), b.port());
 
   // Tokens: issued by either, accepted by both; one signed with another secret by neither.
