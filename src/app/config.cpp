@@ -114,7 +114,9 @@ void apply_file(const fs::path& file, Config& config) {
     problems.error(location_of(file, where), std::move(message), std::move(hint));
   };
   const std::map<std::string, std::vector<std::string_view>> known = {
-      {"database", {"url", "embedded_user", "read_connections", "write_connections"}},
+      {"database",
+       {"url", "embedded_user", "read_connections", "write_connections", "replica_urls",
+        "replica_max_lag_ms", "replica_check_ms"}},
       {"addons", {"path"}},
       {"server",
        {"listen", "cors_origins", "hsts_max_age", "io_workers", "web_root", "trusted_proxies",
@@ -198,6 +200,25 @@ void apply_file(const fs::path& file, Config& config) {
     config.read_connections = static_cast<unsigned>(*v);
   if (auto v = whole("database", "write_connections", 1, 1024, count))
     config.write_connections = static_cast<unsigned>(*v);
+  if (auto v = whole("database", "replica_max_lag_ms", 1, 3600 * 1000,
+                     "a whole number of milliseconds from 1 to 3600000"))
+    config.replica_max_lag_ms = *v;
+  if (auto v = whole("database", "replica_check_ms", 10, 60 * 1000,
+                     "a whole number of milliseconds from 10 to 60000"))
+    config.replica_check_ms = *v;
+  if (auto node = root["database"]["replica_urls"]) {
+    auto* arr = node.as_array();
+    if (!arr)
+      error(node.node()->source(), "database.replica_urls must be a list of connection strings");
+    for (size_t i = 0; arr && i < arr->size(); ++i) {
+      if (auto v = (*arr)[i].value<std::string>(); v && !v->empty())
+        config.replica_urls.push_back(*v);
+      else
+        error((*arr)[i].source(),
+              "database.replica_urls entries must be connection strings such as "
+              "\"postgresql://replica1/keel\"");
+    }
+  }
   const std::string levels = "a whole number of levels from 8 to 10000";
   if (auto v = whole("limits", "json_depth", 8, 10000, levels))
     config.json_depth = static_cast<int>(*v);

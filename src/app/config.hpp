@@ -75,6 +75,12 @@ struct Config {
   unsigned io_workers = 0;
   unsigned read_connections = 0;
   unsigned write_connections = 0;
+  // Streaming replicas that one-statement reads of records may go to (docs/scaling.md "Read
+  // replicas"): skipped when down or when they lag more than replica_max_lag_ms behind the
+  // primary, which is checked every replica_check_ms.
+  std::vector<std::string> replica_urls;
+  std::int64_t replica_max_lag_ms = 1000;
+  std::int64_t replica_check_ms = 100;
   // How deep client JSON may nest (docs/configuration.md "[limits]"): a request's structure,
   // and the value of a json field.
   int json_depth = 64;

@@ -183,14 +183,25 @@ void Cluster::init() {
   fs::path log = options_.socket_dir / "initdb.log";
   prepare_dir(options_.data_dir);
   ::chmod(options_.data_dir.c_str(), 0700);
-  spdlog::info("creating the embedded PostgreSQL cluster in {}", options_.data_dir.string());
-  int rc = run("initdb",
-               {"-D", options_.data_dir.string(), "-U", "keel", "-A", "trust", "-E", "UTF8",
-                "--locale=C", "--no-instructions"},
-               log, true);
-  if (rc != 0)
-    throw Error("db.embedded", "initdb failed (exit " + std::to_string(rc) + ")",
-                "see " + log.string(), tail_of(log));
+  if (!options_.primary_conninfo.empty()) {
+    spdlog::info("copying the primary into {} (pg_basebackup)", options_.data_dir.string());
+    int rc = run("pg_basebackup",
+                 {"-D", options_.data_dir.string(), "-R", "-X", "stream", "-c", "fast", "-d",
+                  options_.primary_conninfo},
+                 log, true);
+    if (rc != 0)
+      throw Error("db.embedded", "pg_basebackup failed (exit " + std::to_string(rc) + ")",
+                  "see " + log.string(), tail_of(log));
+  } else {
+    spdlog::info("creating the embedded PostgreSQL cluster in {}", options_.data_dir.string());
+    int rc = run("initdb",
+                 {"-D", options_.data_dir.string(), "-U", "keel", "-A", "trust", "-E", "UTF8",
+                  "--locale=C", "--no-instructions"},
+                 log, true);
+    if (rc != 0)
+      throw Error("db.embedded", "initdb failed (exit " + std::to_string(rc) + ")",
+                  "see " + log.string(), tail_of(log));
+  }
   std::ofstream conf(options_.data_dir / "postgresql.conf", std::ios::app);
   conf << "\n# Keel embedded cluster: Unix socket only\n"
        << "listen_addresses = ''\n"

@@ -19,6 +19,11 @@ class Cluster {
     std::string os_user = "postgres";  // used only when running as root
     int port = 5432;
     bool durable = true;  // false for tests: fsync off, faster
+    // Non-empty: the cluster is a streaming replica of the cluster this libpq connection string
+    // reaches (as a superuser or a role with REPLICATION), made by `pg_basebackup -R` instead of
+    // initdb (the primary needs wal_level replica and a replication entry in pg_hba.conf, both
+    // PostgreSQL's defaults for local connections).
+    std::string primary_conninfo;
   };
 
   explicit Cluster(Options options);

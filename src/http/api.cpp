@@ -11,6 +11,7 @@
 #include "db/listener.hpp"
 #include "db/pipeline.hpp"
 #include "db/pool.hpp"
+#include "db/replicas.hpp"
 #include "http/admin_routes.hpp"
 #include "http/auth_routes.hpp"
 #include "http/meta.hpp"
@@ -144,6 +145,13 @@ Api::Api(const Config& config, db::Pool& pool, RoutesOnly) : config_(config), po
 
 Api::Api(const Config& config, db::Pool& pool) : config_(config), pool_(pool) {
   openapi_base_ = load_openapi_base(config_.share_dir / "openapi");
+  if (!config_.replica_urls.empty()) {
+    db::Replicas::Options options;
+    options.conninfos = config_.replica_urls;
+    options.max_lag = std::chrono::milliseconds(config_.replica_max_lag_ms);
+    options.check_interval = std::chrono::milliseconds(config_.replica_check_ms);
+    replicas_ = std::make_unique<db::Replicas>(pool_.conninfo(), std::move(options));
+  }
   reload();
   {
     auto conn = pool_.acquire();
@@ -316,6 +324,8 @@ void Api::reload() {
   {
     auto conn = pool_.acquire();
     installed = install::installed_modules(*conn);
+    // Reads on replicas from now on need what the primary has now: these modules' tables.
+    if (replicas_) replicas_->raise_floor(db::current_lsn(*conn));
   }
   std::vector<const modules::Manifest*> modules;
   for (const auto* m : graph.order())
@@ -369,6 +379,10 @@ struct ThreadPipelines {
   const Api* owner = nullptr;
   db::Pipeline* reads = nullptr;
   db::Pipeline* writes = nullptr;
+  // Reads on replicas, opened on first use (a replica may be down at start).
+  std::vector<std::unique_ptr<db::Pipeline>>* replicas = nullptr;
+  boost::asio::io_context* loop = nullptr;
+  unsigned replica_connections = 1;
 };
 thread_local ThreadPipelines t_pipelines;
 
@@ -378,6 +392,7 @@ std::shared_ptr<void> Api::thread_resources(boost::asio::io_context& loop, unsig
   unsigned threads = std::max(1u, loops);
   struct Owned {
     db::Pipeline reads, writes;
+    std::vector<std::unique_ptr<db::Pipeline>> replicas;
     Owned(const Config& config, const std::string& conninfo, unsigned threads,
           boost::asio::io_context& loop)
         : reads(conninfo, std::max(1u, read_connections(config) / threads), loop),
@@ -385,7 +400,10 @@ std::shared_ptr<void> Api::thread_resources(boost::asio::io_context& loop, unsig
     ~Owned() { t_pipelines = {}; }
   };
   auto owned = std::make_shared<Owned>(config_, pool_.conninfo(), threads, loop);
-  t_pipelines = {this, &owned->reads, &owned->writes};
+  owned->replicas.resize(replicas_ ? replicas_->size() : 0);
+  t_pipelines = {this,           &owned->reads,
+                 &owned->writes, &owned->replicas,
+                 &loop,          std::max(1u, read_connections(config_) / threads)};
   return owned;  // released on the same thread after its loop stopped
 }
 
@@ -399,34 +417,99 @@ db::Pipeline& Api::pipeline(Use use) {
   return use == Use::kRead ? *shared_reads_ : *shared_writes_;
 }
 
+db::Pipeline* Api::replica_pipeline(size_t replica) {
+  if (t_pipelines.owner != this) return nullptr;  // off the I/O threads: the primary
+  auto& slot = (*t_pipelines.replicas)[replica];
+  if (!slot) {
+    try {
+      slot = std::make_unique<db::Pipeline>(replicas_->conninfo(replica),
+                                            t_pipelines.replica_connections, *t_pipelines.loop);
+    } catch (const std::exception& e) {
+      spdlog::warn("replica {}: cannot open its connections: {}", replica, e.what());
+      replicas_->failed(replica, true);
+      return nullptr;
+    }
+  }
+  return slot.get();
+}
+
 Response Api::run_statement(std::shared_ptr<const Snapshot> snap, records::Statement statement,
-                            Use use, int status, std::string location) {
+                            Use use, int status, std::string location, const Request* request) {
   auto shared = std::make_shared<records::Statement>(std::move(statement));
-  return Response::await([this, snap = std::move(snap), shared, use, status,
-                          location = std::move(location)](Response::Resume resume) {
-    pipeline(use).exec_cached(shared->sql, shared->params,
-                              [snap, shared, status, location, resume = std::move(resume)](
-                                  db::Result rows, std::exception_ptr error) {
-                                // On the pipeline's thread (this request's own, on the server): the
-                                // answer is made when the server resumes the request.
-                                auto result = std::make_shared<db::Result>(std::move(rows));
-                                resume([snap, shared, status, location, result, error]() {
-                                  if (error) {
-                                    try {
-                                      std::rethrow_exception(error);
-                                    } catch (const db::DbError& e) {
-                                      shared->fail(e);
-                                    }
-                                  }
-                                  auto answer = shared->answer(*result);
-                                  auto r = Response::json(status, std::move(answer.json));
-                                  if (!location.empty())
-                                    r.headers.emplace_back("Location",
-                                                           location + std::to_string(answer.id));
-                                  return r;
-                                });
-                              });
+  // Where a read goes: a replica that has what this caller must see, else the primary.
+  std::optional<size_t> replica;
+  std::int64_t user = request && request->caller ? request->caller->user_id : 0;
+  if (replicas_ && use == Use::kRead) {
+    auto client_lsn = db::parse_lsn(request ? request->header("keel-lsn") : "").value_or(0);
+    replica = replicas_->choose(user, client_lsn);
+  }
+  bool note_lsn = replicas_ && use == Use::kWrite;
+  return Response::await([this, snap = std::move(snap), shared, use, status, replica, user,
+                          note_lsn, location = std::move(location)](Response::Resume resume) {
+    auto answer = [snap, shared, status, location, resume = std::move(resume)](
+                      db::Result rows, std::exception_ptr error, std::string lsn) {
+      // On the pipeline's thread (this request's own, on the server): the answer is made when
+      // the server resumes the request.
+      auto result = std::make_shared<db::Result>(std::move(rows));
+      resume([snap, shared, status, location, result, error, lsn = std::move(lsn)]() {
+        if (error) {
+          try {
+            std::rethrow_exception(error);
+          } catch (const db::DbError& e) {
+            shared->fail(e);
+          }
+        }
+        auto answer = shared->answer(*result);
+        auto r = Response::json(status, std::move(answer.json));
+        if (!location.empty())
+          r.headers.emplace_back("Location", location + std::to_string(answer.id));
+        if (!lsn.empty()) r.headers.emplace_back("Keel-LSN", std::move(lsn));
+        return r;
+      });
+    };
+    auto on_primary = [this, shared, use, user, note_lsn, answer](
+                          db::Result rows, std::exception_ptr error) mutable {
+      if (!note_lsn || error) return answer(std::move(rows), error, {});
+      // The primary's LSN after the commit (a statement queued after the create's sync).
+      auto kept = std::make_shared<db::Result>(std::move(rows));
+      pipeline(use).exec_cached(
+          "SELECT pg_current_wal_insert_lsn()::text", {},
+          [this, user, kept, answer](db::Result lsn_rows, std::exception_ptr lsn_error) mutable {
+            std::string lsn;
+            if (!lsn_error && lsn_rows.rows() == 1) {
+              lsn = std::string(lsn_rows.get(0, 0));
+              replicas_->note_write(user, db::parse_lsn(lsn).value_or(0));
+            }
+            answer(std::move(*kept), nullptr, std::move(lsn));
+          });
+    };
+    db::Pipeline* on = replica ? replica_pipeline(*replica) : nullptr;
+    if (!on) return pipeline(use).exec_cached(shared->sql, shared->params, std::move(on_primary));
+    // On a replica; whatever fails there (a lost connection, a query cancelled by replay, a
+    // table it has not replayed yet) is asked of the primary, which has the last word.
+    on->exec_cached(shared->sql, shared->params,
+                    [this, shared, use, i = *replica, on_primary = std::move(on_primary)](
+                        db::Result rows, std::exception_ptr error) mutable {
+                      if (!error) return on_primary(std::move(rows), nullptr);
+                      bool lost = true;
+                      try {
+                        std::rethrow_exception(error);
+                      } catch (const db::DbError& e) {
+                        lost = db::unavailable(e);
+                      } catch (...) {
+                      }
+                      replicas_->failed(i, lost);
+                      pipeline(use).exec_cached(shared->sql, shared->params, std::move(on_primary));
+                    });
   });
+}
+
+Response Api::written(const Request& request, db::Connection& conn, Response response) {
+  if (!replicas_) return response;
+  auto lsn = db::current_lsn(conn);
+  replicas_->note_write(request.caller ? request.caller->user_id : 0, lsn);
+  response.headers.emplace_back("Keel-LSN", db::format_lsn(lsn));
+  return response;
 }
 
 void Api::observe(const Request& request, const Response& response, double seconds) {
@@ -524,6 +607,7 @@ void Api::add_routes() {
         "\n"
         "keel_native_host_failures_total{kind=\"timeout\"} " +
         std::to_string(failed.timeout) + "\n";
+    if (replicas_) extra += replica_metrics(replicas_->stats());
     bool stale = false;
     {
       std::lock_guard lock(stale_mutex_);
@@ -621,7 +705,7 @@ void Api::add_routes() {
                               req.query_value("limit"), req.query_value("offset"),
                               req.query_value("fields")};
     if (auto s = snap->records->list_statement(caller(req), req.param("entity"), list))
-      return run_statement(snap, std::move(*s), Use::kRead);
+      return run_statement(snap, std::move(*s), Use::kRead, 200, {}, &req);
     return Response::block([this, snap, &req, list = std::move(list)] {
       auto conn = pool_.acquire();
       return Response::json(
@@ -642,7 +726,7 @@ void Api::add_routes() {
     auto snap = snapshot();
     if (auto s = snap->records->read_statement(
             caller(req), req.param("entity"), parse_id(req.param("id")), req.query_value("fields")))
-      return run_statement(snap, std::move(*s), Use::kRead);
+      return run_statement(snap, std::move(*s), Use::kRead, 200, {}, &req);
     return Response::block([this, snap, &req] {
       auto conn = pool_.acquire();
       return Response::json(200, snap->records
@@ -675,26 +759,27 @@ void Api::add_routes() {
     if (auto key = idempotency_key(req))
       return Response::block([this, snap, &req, location, key = std::move(*key)] {
         auto conn = pool_.acquire();
-        return answer_of(records::run_idempotent(
-            *conn, caller(req).user_id, key,
-            records::request_fingerprint(req.method, req.path, req.body), [&] {
-              auto result =
-                  snap->records->create(*conn, caller(req), req.param("entity"), req.body);
-              records::IdempotentAnswer answer;
-              answer.status = 201;
-              answer.body = std::move(result.json);
-              answer.location = location + std::to_string(result.id);
-              return answer;
-            }));
+        return written(req, *conn,
+                       answer_of(records::run_idempotent(
+                           *conn, caller(req).user_id, key,
+                           records::request_fingerprint(req.method, req.path, req.body), [&] {
+                             auto result = snap->records->create(*conn, caller(req),
+                                                                 req.param("entity"), req.body);
+                             records::IdempotentAnswer answer;
+                             answer.status = 201;
+                             answer.body = std::move(result.json);
+                             answer.location = location + std::to_string(result.id);
+                             return answer;
+                           })));
       });
     if (auto s = snap->records->create_statement(caller(req), req.param("entity"), req.body))
-      return run_statement(snap, std::move(*s), Use::kWrite, 201, std::move(location));
+      return run_statement(snap, std::move(*s), Use::kWrite, 201, std::move(location), &req);
     return Response::block([this, snap, &req, location] {
       auto conn = pool_.acquire();
       auto result = snap->records->create(*conn, caller(req), req.param("entity"), req.body);
       auto r = Response::json(201, std::move(result.json));
       r.headers.emplace_back("Location", location + std::to_string(result.id));
-      return r;
+      return written(req, *conn, std::move(r));
     });
   });
   const RouteDoc update_doc{
@@ -716,20 +801,22 @@ void Api::add_routes() {
     auto snap = snapshot();
     auto conn = pool_.acquire();
     if (auto key = idempotency_key(req))
-      return answer_of(records::run_idempotent(
-          *conn, caller(req).user_id, *key,
-          records::request_fingerprint(req.method, req.path, req.body), [&] {
-            records::IdempotentAnswer answer;
-            answer.body = snap->records
-                              ->update(*conn, caller(req), req.param("entity"),
-                                       parse_id(req.param("id")), req.body)
-                              .json;
-            return answer;
-          }));
-    return Response::json(200, snap->records
-                                   ->update(*conn, caller(req), req.param("entity"),
-                                            parse_id(req.param("id")), req.body)
-                                   .json);
+      return written(req, *conn,
+                     answer_of(records::run_idempotent(
+                         *conn, caller(req).user_id, *key,
+                         records::request_fingerprint(req.method, req.path, req.body), [&] {
+                           records::IdempotentAnswer answer;
+                           answer.body = snap->records
+                                             ->update(*conn, caller(req), req.param("entity"),
+                                                      parse_id(req.param("id")), req.body)
+                                             .json;
+                           return answer;
+                         })));
+    return written(req, *conn,
+                   Response::json(200, snap->records
+                                           ->update(*conn, caller(req), req.param("entity"),
+                                                    parse_id(req.param("id")), req.body)
+                                           .json));
   });
   const RouteDoc delete_doc{.summary = "{label}: delete",
                             .operation_id = "delete_{entity}",
@@ -746,7 +833,7 @@ void Api::add_routes() {
     snap->records->remove(*conn, caller(req), req.param("entity"), parse_id(req.param("id")));
     Response r;
     r.status = 204;
-    return r;
+    return written(req, *conn, std::move(r));
   });
 
   // Module administration; takes effect without a restart.

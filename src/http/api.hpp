@@ -16,9 +16,11 @@
 #include "http/server.hpp"
 
 namespace keel::db {
+class Connection;
 class Listener;
 class Pipeline;
 class Pool;
+class Replicas;
 }  // namespace keel::db
 namespace keel::native {
 class Extensions;
@@ -115,10 +117,19 @@ class Api {
   // the answer (`status`; with `location`, a Location header of it and the record's id) is
   // made when its rows arrive.
   enum class Use { kRead, kWrite };
+  // With read replicas, a read may go to one (db::Replicas decides, given `request`'s user and
+  // Keel-LSN header), and a write's answer carries the primary's LSN after it (Keel-LSN).
   Response run_statement(std::shared_ptr<const Snapshot> snap, records::Statement statement,
-                         Use use, int status = 200, std::string location = {});
+                         Use use, int status = 200, std::string location = {},
+                         const Request* request = nullptr);
+  // After a write by `request`'s caller on `conn` (committed): with replicas, remembers the
+  // primary's LSN for the caller and adds it to `response` as Keel-LSN.
+  Response written(const Request& request, db::Connection& conn, Response response);
   // The pipelines of the calling I/O thread, or else ones shared by every thread.
   db::Pipeline& pipeline(Use use);
+  // This I/O thread's pipeline to `replica`, opened on first use; nullptr off the I/O threads or
+  // when it cannot be opened (the replica is then skipped until a check reaches it).
+  db::Pipeline* replica_pipeline(size_t replica);
 
   // The failure of a reload after a change (logged, counted, retried); its success clears it.
   void reload_failed(const std::exception& e);
@@ -146,7 +157,8 @@ class Api {
   std::chrono::steady_clock::time_point stale_retry_at_;
   bool stopping_ = false;
   std::atomic<unsigned long long> reload_failures_{0};
-  std::thread reload_retry_;  // last: it uses the members above
+  std::unique_ptr<db::Replicas> replicas_;  // none without database.replica_urls
+  std::thread reload_retry_;                // last: it uses the members above
 };
 
 }  // namespace keel::http

@@ -63,4 +63,38 @@ std::string Metrics::render(const std::string& extra) const {
   return out + hist + extra;
 }
 
+std::string replica_metrics(const db::Replicas::Stats& rs) {
+  std::string extra;
+  extra +=
+      "# HELP keel_db_reads_total One-statement reads of records by where they ran "
+      "(with database.replica_urls).\n"
+      "# TYPE keel_db_reads_total counter\n"
+      "keel_db_reads_total{target=\"primary\"} " +
+      std::to_string(rs.primary_reads) + "\n";
+  std::string up, lag, failures;
+  for (size_t i = 0; i < rs.replicas.size(); ++i) {
+    const auto& r = rs.replicas[i];
+    std::string label = "{replica=\"" + std::to_string(i) + "\"}";
+    extra += "keel_db_reads_total{target=\"replica\",replica=\"" + std::to_string(i) + "\"} " +
+             std::to_string(r.reads) + "\n";
+    up += "keel_db_replica_up" + label + (r.up ? " 1\n" : " 0\n");
+    lag += "keel_db_replica_lag_seconds" + label + " " + std::to_string(r.lag_seconds) + "\n";
+    failures +=
+        "keel_db_replica_read_failures_total" + label + " " + std::to_string(r.failures) + "\n";
+  }
+  extra +=
+      "# HELP keel_db_replica_up 1 while the last check reached the replica.\n"
+      "# TYPE keel_db_replica_up gauge\n" +
+      up +
+      "# HELP keel_db_replica_lag_seconds How far the replica is behind the primary "
+      "(-1: unknown).\n"
+      "# TYPE keel_db_replica_lag_seconds gauge\n" +
+      lag +
+      "# HELP keel_db_replica_read_failures_total Reads that failed on the replica and "
+      "were run on the primary.\n"
+      "# TYPE keel_db_replica_read_failures_total counter\n" +
+      failures;
+  return extra;
+}
+
 }  // namespace keel::http

@@ -6,6 +6,8 @@
 #include <tuple>
 #include <vector>
 
+#include "db/replicas.hpp"
+
 namespace keel::http {
 
 // Request counters and a latency histogram by route, method and status, in Prometheus text
@@ -25,5 +27,9 @@ class Metrics {
   mutable std::mutex mutex_;
   std::map<std::tuple<std::string, std::string, int>, Series> series_;
 };
+
+// The replicas' lines of /metrics (database.replica_urls): reads by target, and per replica
+// whether it is up, its lag and its failed reads.
+std::string replica_metrics(const db::Replicas::Stats& stats);
 
 }  // namespace keel::http

@@ -2,15 +2,9 @@
 // installed through one server, or by the CLI, is served by every server within a second
 // (LISTEN/NOTIFY); an access token issued by one is accepted by the others (they share
 // KEEL_SECRET); failed logins are counted in the database, so throttling counts across servers.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "security/crypto.hpp"
@@ -68,8 +62,8 @@ class Scale : public ::testing::Test, protected testing::AddonsFixture {
 };
 
 TEST_F(Scale, TwoServersOnOneDatabaseShareModulesTokensAndThrottling) {
-  ServeProcess a(database.conninfo(), tree.path(), secret);
-  ServeProcess b(database.conninfo(), tree.path(), secret);
+  testing::ServeProcess a(database.conninfo(), tree.path(), secret);
+  testing::ServeProcess b(database.conninfo(), tree.path(), secret);
   ASSERT_NE(a.port(), b.port());
 
   // Tokens: issued by either, accepted by both; one signed with another secret by neither.

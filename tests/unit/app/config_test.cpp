@@ -128,6 +128,9 @@ url = "postgresql://db/keel"
 embedded_user = "keel"
 read_connections = 6
 write_connections = 24
+replica_urls = ["postgresql://replica1/keel", "host=replica2 dbname=keel"]
+replica_max_lag_ms = 250
+replica_check_ms = 20
 
 [addons]
 path = ["/srv/addons", "more"]
@@ -162,6 +165,10 @@ var = "state"
   EXPECT_EQ(c.request_timeout, 7);
   EXPECT_EQ(c.read_connections, 6u);
   EXPECT_EQ(c.write_connections, 24u);
+  EXPECT_EQ(c.replica_urls,
+            (std::vector<std::string>{"postgresql://replica1/keel", "host=replica2 dbname=keel"}));
+  EXPECT_EQ(c.replica_max_lag_ms, 250);
+  EXPECT_EQ(c.replica_check_ms, 20);
   EXPECT_EQ(c.secret, "s3cret");
   EXPECT_EQ(c.log_level, "debug");
   EXPECT_EQ(c.var_dir, dir_ / "etc" / "state");
@@ -381,6 +388,24 @@ TEST_F(ConfigTest, WrongTypesAreLocated) {
   EXPECT_EQ(d.message, "server.idle_timeout must be a whole number of seconds from 1 to 3600");
   d = invalid("[database]\nwrite_connections = \"many\"\n");
   EXPECT_EQ(d.message, "database.write_connections must be a whole number from 1 to 1024");
+  d = invalid("[database]\nreplica_urls = \"postgresql://replica1/keel\"\n");
+  EXPECT_EQ(d.message, "database.replica_urls must be a list of connection strings");
+  d = invalid("[database]\nreplica_urls = [\"\"]\n");
+  EXPECT_EQ(d.message,
+            "database.replica_urls entries must be connection strings such as "
+            "\"postgresql://replica1/keel\"");
+  d = invalid("[database]\nreplica_check_ms = 5\n");
+  EXPECT_EQ(d.message,
+            "database.replica_check_ms must be a whole number of milliseconds from 10 "
+            "to 60000");
+}
+
+TEST_F(ConfigTest, ReplicasDefaultToNone) {
+  CommandLineSettings flags;
+  Config c = load_config(flags, env());
+  EXPECT_TRUE(c.replica_urls.empty());
+  EXPECT_EQ(c.replica_max_lag_ms, 1000);
+  EXPECT_EQ(c.replica_check_ms, 100);
 }
 
 TEST_F(ConfigTest, SyntaxErrorIsLocated) {
