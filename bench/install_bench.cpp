@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <sstream>
 #include <string>
 
 #include <arpa/inet.h>
@@ -85,6 +87,25 @@ bool healthy(int port) {
   return ok;
 }
 
+// CPU seconds (user + system) the process has used so far.
+double cpu_seconds(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  unsigned long utime = 0, stime = 0;
+  for (int i = 3; fields >> field; ++i) {  // field 3 is the state; 14 and 15 the times
+    if (i == 14) utime = std::stoul(field);
+    if (i == 15) {
+      stime = std::stoul(field);
+      break;
+    }
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 long rss_kib(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(status, line);)
@@ -93,8 +114,9 @@ long rss_kib(pid_t pid) {
 }
 
 // Starts `keel serve` over the installed database (the binary of this build, or $KEEL) and
-// prints the time to its first answered request and its resident memory when idle.
-void measure_start(const fs::path& root, const std::string& conninfo) {
+// prints the time to its first answered request, the CPU time the server used until then (which
+// a loaded machine does not inflate) and its resident memory when idle. `what` names the start.
+void measure_start(const fs::path& root, const std::string& conninfo, const char* what) {
   fs::path keel = getenv("KEEL") ? fs::path(getenv("KEEL"))
                                  : fs::read_symlink("/proc/self/exe").parent_path().parent_path() /
                                        "src" / "keel";
@@ -118,6 +140,7 @@ void measure_start(const fs::path& root, const std::string& conninfo) {
   }
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  double cpu_ms = cpu_seconds(pid) * 1000;
   ::sleep(2);
   long rss = rss_kib(pid);
   ::kill(pid, SIGTERM);
@@ -126,7 +149,8 @@ void measure_start(const fs::path& root, const std::string& conninfo) {
     std::printf("start: keel serve did not answer within 30 s (%s)\n", keel.c_str());
     return;
   }
-  std::printf("start_ms=%.0f (target < 200) idle_rss_mib=%.1f (target < 50)\n", ms, rss / 1024.0);
+  std::printf("%s: start_ms=%.0f (target < 200) cpu_ms=%.0f idle_rss_mib=%.1f (target < 50)\n",
+              what, ms, cpu_ms, rss / 1024.0);
 }
 
 }  // namespace
@@ -166,6 +190,7 @@ int main() {
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
                 m.c_str(), s.c_str());
         });
+    lifecycle.set_registry_cache(root / "var" / "cache");  // as `keel module install` does
     auto installed = lifecycle.install(names);
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -177,7 +202,10 @@ int main() {
                 static_cast<double>(statements) / entities);
     std::printf("target=5s %s\n", seconds < 5.0 ? "MET" : "MISSED");
     status = seconds < 5.0 ? 0 : 1;
-    measure_start(root, cluster.conninfo());
+    // The first start also creates the administrator (hashing its password); a restart is what
+    // an operator waits for after an upgrade or a crash.
+    measure_start(root, cluster.conninfo(), "first start");
+    measure_start(root, cluster.conninfo(), "restart");
   }
   std::error_code ec;
   fs::remove_all(root, ec);

@@ -93,6 +93,7 @@ void add_lifecycle_commands(CLI::App& module, Runner& selected) {
       auto database = Database::open(c.config);
       install::Lifecycle lifecycle(database->connection(), graph, terminal_progress());
       lifecycle.set_isolation(native::isolation_of(c.config));
+      lifecycle.set_registry_cache(c.config.var_dir / "cache");
       lifecycle.set_module_check(modules::signature_check(c.config));
       print_list("install", "installed", lifecycle.install(args->names, args->demo));
       return 0;
@@ -113,6 +114,7 @@ void add_lifecycle_commands(CLI::App& module, Runner& selected) {
       auto database = Database::open(c.config);
       install::Lifecycle lifecycle(database->connection(), graph, terminal_progress());
       lifecycle.set_isolation(native::isolation_of(c.config));
+      lifecycle.set_registry_cache(c.config.var_dir / "cache");
       lifecycle.set_module_check(modules::signature_check(c.config));
       print_list("upgrade", "upgraded", lifecycle.upgrade(args->names));
       return 0;
@@ -130,6 +132,7 @@ void add_lifecycle_commands(CLI::App& module, Runner& selected) {
       auto database = Database::open(c.config);
       install::Lifecycle lifecycle(database->connection(), graph, terminal_progress());
       lifecycle.set_isolation(native::isolation_of(c.config));
+      lifecycle.set_registry_cache(c.config.var_dir / "cache");
       auto closure = lifecycle.uninstall_closure(args->names);
       if (!args->yes) {
         if (!::isatty(STDIN_FILENO))

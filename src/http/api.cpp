@@ -30,6 +30,7 @@
 #include "records/idempotency.hpp"
 #include "records/service.hpp"
 #include "schema/registry.hpp"
+#include "schema/registry_cache.hpp"
 #include "security/auth_service.hpp"
 #include "security/authenticator.hpp"
 #include "security/jwt.hpp"
@@ -335,7 +336,7 @@ void Api::reload() {
   if (config_.require_signed_modules)
     modules::enforce_signatures(modules::trust_policy(config_), modules);
   Diagnostics diagnostics;
-  auto registry = schema::Registry::build(modules, diagnostics);
+  auto registry = schema::build_registry_cached(modules, diagnostics, config_.var_dir / "cache");
   auto policy = query::load_policy(modules, *registry, diagnostics);
   throw_if_errors(diagnostics, "entity.invalid", "invalid entity definitions");
   auto snapshot = std::make_shared<Snapshot>();
@@ -915,6 +916,7 @@ void Api::add_routes() {
       auto conn = pool_.acquire();
       install::Lifecycle lifecycle(*conn, graph);
       lifecycle.set_isolation(native::isolation_of(config_));
+      lifecycle.set_registry_cache(config_.var_dir / "cache");
       lifecycle.set_module_check(modules::signature_check(config_));
       std::vector<std::string> names{req.param("name")};
       bool purge = req.query_value("purge").value_or("") == "true";

@@ -16,6 +16,7 @@
 #include "query/filter.hpp"
 #include "records/service.hpp"
 #include "schema/registry.hpp"
+#include "schema/registry_cache.hpp"
 #include "ui/catalog.hpp"
 #include "ui/store.hpp"
 
@@ -48,9 +49,10 @@ struct Model {
 
 // Builds the registry and the policy of `modules` (in dependency order); throws on invalid
 // entity or security files.
-Model build_registry(const std::vector<const modules::Manifest*>& modules) {
+Model build_registry(const std::vector<const modules::Manifest*>& modules,
+                     const std::filesystem::path& cache = {}) {
   Diagnostics diagnostics;
-  auto registry = schema::Registry::build(modules, diagnostics);
+  auto registry = schema::build_registry_cached(modules, diagnostics, cache);
   auto policy = query::load_policy(modules, *registry, diagnostics);
   throw_if_errors(diagnostics, "entity.invalid", "invalid entity definitions");
   return {registry, policy};
@@ -382,7 +384,7 @@ InstallPlan Lifecycle::plan(const std::vector<std::string>& names) {
   InstallPlan plan;
   plan.modules = graph_.install_closure(wanted, installed);
   auto all = with_installed(graph_, installed, plan.modules);
-  auto [registry, policy] = build_registry(all);
+  auto [registry, policy] = build_registry(all, registry_cache_);
   ui::build_catalog(all, registry, policy);  // views are checked too
   plan.statements = schema::plan_schema(*registry, db::introspect(conn_));
   return plan;
@@ -398,7 +400,7 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
   if (adding.empty()) return {};
   if (check_) check_(adding);
   auto all = with_installed(graph_, installed, adding);
-  auto [registry, policy] = build_registry(all);
+  auto [registry, policy] = build_registry(all, registry_cache_);
   auto views = ui::build_catalog(all, registry, policy);
   // Native code loads (and its registrations are checked) before the schema, data and
   // migrations: a library that fails fails the install, which then leaves nothing.
@@ -501,7 +503,8 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
       }
     }
   };
-  auto [registry, policy] = build_registry(all);  // files only: every problem before anything runs
+  auto [registry, policy] =
+      build_registry(all, registry_cache_);  // files only: every problem before anything runs
   auto views = ui::build_catalog(all, registry, policy);
   // Before migrations, like install.
   auto extensions = native::Host::instance().extensions(all, *registry, isolation_);
@@ -553,7 +556,7 @@ std::vector<std::string> Lifecycle::uninstall(const std::vector<std::string>& na
   std::set<std::string> remaining;
   for (const auto& name : installed)
     if (!removed.count(name)) remaining.insert(name);
-  auto [registry, policy] = build_registry(with_installed(graph_, remaining, {}));
+  auto [registry, policy] = build_registry(with_installed(graph_, remaining, {}), registry_cache_);
 
   for (const auto* m : removing) {
     ui::remove_module(conn_, m->name, purge);

@@ -55,6 +55,9 @@ class Lifecycle {
   // Where the native code of the modules is loaded to be checked (security.module_isolation):
   // isolated modules are loaded by a module host, never by this process.
   void set_isolation(native::IsolationSettings isolation) { isolation_ = std::move(isolation); }
+  // Where the built registry is cached for the servers' next start (schema/registry_cache.hpp):
+  // `<var>/cache`; empty, the default, caches nothing.
+  void set_registry_cache(std::filesystem::path dir) { registry_cache_ = std::move(dir); }
 
   // What `install(names)` would do; changes nothing (not even on an empty database).
   InstallPlan plan(const std::vector<std::string>& names);
@@ -82,6 +85,7 @@ class Lifecycle {
   const modules::ModuleGraph& graph_;
   Progress progress_;
   native::IsolationSettings isolation_;
+  std::filesystem::path registry_cache_;
   ModuleCheck check_;
 };
 

@@ -432,12 +432,19 @@ std::shared_ptr<const Registry> Registry::build(
   Builder builder(diagnostics, deps);
   for (const auto* m : modules)
     builder.add_module(*m);
+  std::vector<std::string> names;
+  for (const auto* m : modules)
+    names.push_back(m->name);
+  return assemble(builder.finish(), std::move(names));
+}
+
+std::shared_ptr<const Registry> Registry::assemble(std::vector<Entity> entities,
+                                                   std::vector<std::string> modules) {
   auto registry = std::make_shared<Registry>();
-  registry->entities_ = builder.finish();
+  registry->entities_ = std::move(entities);
   for (size_t i = 0; i < registry->entities_.size(); ++i)
     registry->index_.emplace(registry->entities_[i].name, i);
-  for (const auto* m : modules)
-    registry->modules_.push_back(m->name);
+  registry->modules_ = std::move(modules);
   return registry;
 }
 

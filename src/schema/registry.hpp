@@ -27,6 +27,11 @@ class Registry {
   static std::shared_ptr<const Registry> build(const std::vector<const modules::Manifest*>& modules,
                                                Diagnostics& diagnostics);
 
+  // A registry of entities already built and checked (by `build`, or read back from
+  // build_registry_cached's cache): `entities` sorted by name, `modules` in dependency order.
+  static std::shared_ptr<const Registry> assemble(std::vector<Entity> entities,
+                                                  std::vector<std::string> modules);
+
   const Entity* entity(std::string_view name) const;
   const std::vector<Entity>& entities() const { return entities_; }     // sorted by name
   const std::vector<std::string>& modules() const { return modules_; }  // dependency order
