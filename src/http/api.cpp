@@ -302,30 +302,20 @@ void Api::reload() {
     auto conn = pool_.acquire();
     installed = install::installed_modules(*conn);
   }
-  std::vector<const modules::Manifest*> modules;
-  for (const auto* m : graph.order())
-    if (installed.count(m->name)) modules.push_back(m);
+  auto modules = runtime::installed_order(graph, installed);
   // With security.require_signed_modules, a custom module that no longer verifies (a file
   // changed since it was signed) is refused here, before any of it is loaded.
   if (config_.require_signed_modules)
     modules::enforce_signatures(modules::trust_policy(config_), modules);
-  Diagnostics diagnostics;
-  auto registry = schema::Registry::build(modules, diagnostics);
-  auto policy = query::load_policy(modules, *registry, diagnostics);
-  throw_if_errors(diagnostics, "entity.invalid", "invalid entity definitions");
+  runtime::BuildOptions options;
+  options.isolation = native::isolation_of(config_);
   auto snapshot = std::make_shared<Snapshot>();
-  snapshot->registry = registry;
-  snapshot->policy = policy;
-  // Native code of the installed modules: loaded once per process, checked against the registry.
-  snapshot->native =
-      native::Host::instance().extensions(modules, *registry, native::isolation_of(config_));
-  snapshot->records = std::make_shared<records::RecordService>(registry, policy, snapshot->native);
+  static_cast<runtime::Snapshot&>(*snapshot) = runtime::build(modules, options);
   snapshot->native_routes = native_router(snapshot->native, snapshot->records, pool_,
                                           [](const Request& r) { return caller(r); });
-  snapshot->ui = ui::build_catalog(modules, registry, policy);
+  auto entities = snapshot->registry->entities().size();
   snapshot_.store(std::move(snapshot));
-  spdlog::info("registry loaded: {} modules, {} entities", modules.size(),
-               registry->entities().size());
+  spdlog::info("registry loaded: {} modules, {} entities", modules.size(), entities);
 }
 
 namespace {

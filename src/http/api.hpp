@@ -14,6 +14,7 @@
 #include "http/metrics.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "runtime/snapshot.hpp"
 
 namespace keel::db {
 class Listener;
@@ -44,18 +45,14 @@ class Catalog;
 
 namespace keel::http {
 
-// What requests work on: built once per module change, never mutated, swapped atomically.
-// A request holds its snapshot until it ends, so an install never changes the ground under it.
-struct Snapshot {
-  std::shared_ptr<const schema::Registry> registry;
-  // Roles, access rights and record rules of the same modules, validated against the registry.
-  std::shared_ptr<const security::Policy> policy;
-  std::shared_ptr<const records::RecordService> records;
-  std::shared_ptr<const native::Extensions> native;  // what the native modules registered
-  std::shared_ptr<const Router> native_routes;       // theirs: /api/v1/x/{module}/...
+// What requests work on: the runtime snapshot of the installed modules (registry, policy,
+// RecordService, native extensions, UI catalog: runtime/snapshot.hpp) and what the API adds to
+// it. Built once per module change, never mutated, swapped atomically. A request holds its
+// snapshot until it ends, so an install never changes the ground under it.
+struct Snapshot : runtime::Snapshot {
+  std::shared_ptr<const Router> native_routes;  // the native modules': /api/v1/x/{module}/...
   // The OpenAPI document as `ctx` may see it, generated once per set of roles.
   std::string openapi(const security::Context& ctx) const;
-  std::shared_ptr<const ui::Catalog> ui;  // views, menus, actions, components
 
  private:
   mutable std::mutex openapi_mutex_;

@@ -15,6 +15,7 @@
 #include "native/host.hpp"
 #include "query/filter.hpp"
 #include "records/service.hpp"
+#include "runtime/snapshot.hpp"
 #include "schema/registry.hpp"
 #include "ui/catalog.hpp"
 #include "ui/store.hpp"
@@ -29,10 +30,6 @@ namespace {
 // pg_advisory_xact_lock key shared by every Keel process: "keel" in ASCII.
 constexpr std::int64_t kLockKey = 0x6b65656c;
 
-bool has_table(db::Connection& conn, const char* table) {
-  return !conn.exec("SELECT to_regclass($1) IS NULL", Params().add(table)).get_bool(0, 0);
-}
-
 std::string read_text(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
   std::ostringstream s;
@@ -40,20 +37,14 @@ std::string read_text(const fs::path& file) {
   return s.str();
 }
 
-// The registry of `modules` (in dependency order) and the policy beside it.
-struct Model {
-  std::shared_ptr<const schema::Registry> registry;
-  std::shared_ptr<const security::Policy> policy;
-};
-
-// Builds the registry and the policy of `modules` (in dependency order); throws on invalid
-// entity or security files.
-Model build_registry(const std::vector<const modules::Manifest*>& modules) {
-  Diagnostics diagnostics;
-  auto registry = schema::Registry::build(modules, diagnostics);
-  auto policy = query::load_policy(modules, *registry, diagnostics);
-  throw_if_errors(diagnostics, "entity.invalid", "invalid entity definitions");
-  return {registry, policy};
+// The snapshot of `modules` (runtime/snapshot.hpp): every file checked before anything is
+// written; native code loaded (and its registrations checked) unless `native` is false.
+runtime::Snapshot snapshot_of(const std::vector<const modules::Manifest*>& modules, bool native,
+                              const native::IsolationSettings& isolation) {
+  runtime::BuildOptions options;
+  options.load_native = native;
+  options.isolation = isolation;
+  return runtime::build(modules, options);
 }
 
 // Runs one statement; a failure names the module the statement was run for.
@@ -312,15 +303,6 @@ std::vector<std::pair<modules::Version, fs::path>> migrations(const modules::Man
 
 }  // namespace
 
-std::map<std::string, std::string> installed_modules(db::Connection& conn) {
-  std::map<std::string, std::string> out;
-  if (!has_table(conn, "base_module")) return out;
-  auto rows = conn.exec("SELECT name, version FROM base_module WHERE state = 'installed'");
-  for (int i = 0; i < rows.rows(); ++i)
-    out.emplace(std::string(rows.get(i, 0)), std::string(rows.get(i, 1)));
-  return out;
-}
-
 std::vector<ModuleState> module_states(const modules::ModuleGraph& graph,
                                        const std::map<std::string, std::string>& installed) {
   std::vector<ModuleState> out;
@@ -382,9 +364,8 @@ InstallPlan Lifecycle::plan(const std::vector<std::string>& names) {
   InstallPlan plan;
   plan.modules = graph_.install_closure(wanted, installed);
   auto all = with_installed(graph_, installed, plan.modules);
-  auto [registry, policy] = build_registry(all);
-  ui::build_catalog(all, registry, policy);  // views are checked too
-  plan.statements = schema::plan_schema(*registry, db::introspect(conn_));
+  auto snap = snapshot_of(all, /*native=*/false, isolation_);  // files only, views too
+  plan.statements = schema::plan_schema(*snap.registry, db::introspect(conn_));
   return plan;
 }
 
@@ -398,19 +379,17 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
   if (adding.empty()) return {};
   if (check_) check_(adding);
   auto all = with_installed(graph_, installed, adding);
-  auto [registry, policy] = build_registry(all);
-  auto views = ui::build_catalog(all, registry, policy);
   // Native code loads (and its registrations are checked) before the schema, data and
   // migrations: a library that fails fails the install, which then leaves nothing.
-  auto extensions = native::Host::instance().extensions(all, *registry, isolation_);
-  auto statements = schema::plan_schema(*registry, db::introspect(conn_));
+  auto snap = snapshot_of(all, /*native=*/true, isolation_);
+  const auto& service = *snap.records;
+  auto statements = schema::plan_schema(*snap.registry, db::introspect(conn_));
   step("schema", std::to_string(statements.size()) + " statements");
   apply_schema(conn_, statements);
-  records::RecordService service(registry, policy, extensions);
   for (const auto* m : adding) {
     step(m->name, "data");
     load_data(conn_, service, *m, demo, DataMode::kInstall);
-    ui::store_module(conn_, *views, m->name);
+    ui::store_module(conn_, *snap.ui, m->name);
     conn_.exec(
         "INSERT INTO base_module (name, version, state, core, summary, installed_at) "
         "VALUES ($1, $2, 'installed', $3, $4, now()) "
@@ -422,8 +401,8 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
   }
   // Stored computed fields of new columns.
   service.fill_stored_computed(conn_);
-  sync_metadata(conn_, *registry);
-  sync_security(conn_, *policy);
+  sync_metadata(conn_, *snap.registry);
+  sync_security(conn_, *snap.policy);
   notify_servers(conn_);
   tx.commit();
   return names_of(adding);
@@ -501,12 +480,11 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
       }
     }
   };
-  auto [registry, policy] = build_registry(all);  // files only: every problem before anything runs
-  auto views = ui::build_catalog(all, registry, policy);
-  // Before migrations, like install.
-  auto extensions = native::Host::instance().extensions(all, *registry, isolation_);
+  // Every file checked and native code loaded before anything runs, like install.
+  auto snap = snapshot_of(all, /*native=*/true, isolation_);
+  const auto& service = *snap.records;
   run_scripts("pre.sql");
-  auto statements = schema::plan_schema(*registry, db::introspect(conn_));
+  auto statements = schema::plan_schema(*snap.registry, db::introspect(conn_));
   step("schema", std::to_string(statements.size()) + " statements");
   apply_schema(conn_, statements);
   run_scripts("post.sql");
@@ -514,13 +492,12 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
   for (const auto* m : adding)
     adding_names.insert(m->name);
   std::vector<std::string> changed;
-  records::RecordService service(registry, policy, extensions);
   for (const auto* m : all) {
     bool is_new = adding_names.count(m->name) > 0;
     if (!is_new && !target_set.count(m->name)) continue;
     step(m->name, "data");
     load_data(conn_, service, *m, false, is_new ? DataMode::kInstall : DataMode::kUpgrade);
-    ui::store_module(conn_, *views, m->name);
+    ui::store_module(conn_, *snap.ui, m->name);
     conn_.exec(
         "INSERT INTO base_module (name, version, state, core, summary, installed_at) "
         "VALUES ($1, $2, 'installed', $3, $4, now()) "
@@ -530,8 +507,8 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
     changed.push_back(m->name);
   }
   service.fill_stored_computed(conn_);
-  sync_metadata(conn_, *registry);
-  sync_security(conn_, *policy);
+  sync_metadata(conn_, *snap.registry);
+  sync_security(conn_, *snap.policy);
   notify_servers(conn_);
   tx.commit();
   return changed;
@@ -553,22 +530,30 @@ std::vector<std::string> Lifecycle::uninstall(const std::vector<std::string>& na
   std::set<std::string> remaining;
   for (const auto& name : installed)
     if (!removed.count(name)) remaining.insert(name);
-  auto [registry, policy] = build_registry(with_installed(graph_, remaining, {}));
+  // What stays installed: its RecordService deletes the records of a purge (as Keel: hooks of
+  // the remaining modules and stored computed fields see them go), its registry and policy are
+  // synced below. Native code is needed for a purge only.
+  auto snap = snapshot_of(with_installed(graph_, remaining, {}), purge, isolation_);
+  const auto system = security::Context::system();
 
   for (const auto* m : removing) {
-    ui::remove_module(conn_, m->name, purge);
+    ui::remove_module(conn_, m->name);
     if (purge) {
       step(m->name, "purge");
-      // Records its data files created, then the objects the ledger says it created.
+      ui::purge_customizations(conn_, *snap.records, m->name);
+      // Records its data files created (newest first), then the objects the ledger says it
+      // created. A record of an entity that does not stay goes with its table.
       auto records = conn_.exec(
-          "SELECT x.entity, x.record_id, e.table_name FROM base_external_id x "
-          "JOIN base_entity e ON e.name = x.entity WHERE x.module = $1 ORDER BY x.id DESC",
+          "SELECT entity, record_id FROM base_external_id WHERE module = $1 ORDER BY id DESC",
           Params().add(m->name));
       for (int i = 0; i < records.rows(); ++i) {
-        std::string table(records.get(i, 2));
-        if (!registry->entity(std::string(records.get(i, 0)))) continue;  // table goes anyway
-        conn_.exec("DELETE FROM " + quote_ident(table) + " WHERE id = $1",
-                   Params().add(records.get_int(i, 1)));
+        std::string entity(records.get(i, 0));
+        if (!snap.registry->entity(entity)) continue;
+        try {
+          snap.records->remove(conn_, system, entity, records.get_int(i, 1));
+        } catch (const Error& e) {
+          if (e.kind() != ErrorKind::kNotFound) throw;  // gone already (a cascade)
+        }
       }
       conn_.exec("DELETE FROM base_external_id WHERE module = $1", Params().add(m->name));
       auto owned = conn_.exec(
@@ -609,8 +594,8 @@ std::vector<std::string> Lifecycle::uninstall(const std::vector<std::string>& na
                Params().add(m->name));
     step(m->name, purge ? "uninstalled and purged" : "uninstalled (data kept)");
   }
-  sync_metadata(conn_, *registry);
-  sync_security(conn_, *policy);
+  sync_metadata(conn_, *snap.registry);
+  sync_security(conn_, *snap.policy);
   notify_servers(conn_);
   tx.commit();
   return names_of(removing);

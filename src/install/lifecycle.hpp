@@ -7,6 +7,7 @@
 
 #include "modules/graph.hpp"
 #include "native/isolation.hpp"
+#include "runtime/snapshot.hpp"
 #include "schema/diff.hpp"
 
 namespace keel::db {
@@ -19,7 +20,7 @@ namespace keel::install {
 using Progress = std::function<void(const std::string& module, const std::string& step)>;
 
 // Installed modules and their versions, read from base_module; empty before base exists.
-std::map<std::string, std::string> installed_modules(db::Connection& conn);
+using runtime::installed_modules;
 
 // A module on the addons path with its state in the database: `uninstalled`, `installed`, or
 // `to upgrade` when the addons path holds a newer version than the installed one.

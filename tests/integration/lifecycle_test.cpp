@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "app/error.hpp"
 #include "db/catalog.hpp"
 #include "db/connection.hpp"
 #include "install/lifecycle.hpp"
@@ -314,6 +315,51 @@ extend:
   EXPECT_EQ(snapshot(*conn, /*with_rows=*/false), catalog_before_extra);  // nothing else left
   EXPECT_EQ(one("SELECT count(*) FROM base_ownership WHERE module = 'extra'"), "0");
   EXPECT_EQ(one("SELECT count(*) FROM partner"), "1");
+}
+
+// One write path (issue 15): a purge deletes the records a module's data files created through
+// RecordService, as Keel, so what the remaining modules attached to them still happens: here
+// the stored totals of sales (native code) drop with a purged line, and sales' delete hook can
+// refuse a line of a done order, which leaves everything as it was.
+TEST_F(Lifecycle, PurgeDeletesRecordsThroughRecordService) {
+  tree.write("seed/manifest.yaml",
+             "name: seed\nversion: 1.0.0\ndepends: [sales]\ndata: [data.yaml]\n");
+  tree.write("seed/data.yaml", R"(records:
+  - {id: acme, entity: contact, values: {name: ACME}}
+  - {id: bolt, entity: product, values: {name: Bolt, uom: {ref: products.uom_unit}, list_price: "10.00"}}
+  - {id: order, entity: sale_order, values: {name: SO-SEED, partner: {ref: acme}}}
+)");
+  tree.write("extra_line/manifest.yaml",
+             "name: extra_line\nversion: 1.0.0\ndepends: [seed]\ndata: [data.yaml]\n");
+  tree.write("extra_line/data.yaml", R"(records:
+  - {id: line, entity: sale_order_line, values: {order: {ref: seed.order}, product: {ref: seed.bolt}, quantity: "2", unit_price: "10.00"}}
+)");
+  auto found = modules::discover({KEEL_SOURCE_DIR "/core", KEEL_SOURCE_DIR "/addons", tree.path()});
+  ASSERT_FALSE(found.diagnostics.has_errors());
+  modules::ModuleGraph graph(std::move(found.modules));
+  install::Lifecycle(*conn, graph).install({"extra_line"});
+  auto amount = [&] { return one("SELECT amount FROM sale_order WHERE name = 'SO-SEED'"); };
+  EXPECT_EQ(amount(), "20.00");
+
+  // A done order's lines do not change: sales' before_delete hook refuses the purge.
+  conn->exec("UPDATE sale_order SET state = 'done' WHERE name = 'SO-SEED'");
+  try {
+    install::Lifecycle(*conn, graph).uninstall({"extra_line"}, true);
+    ADD_FAILURE() << "the purge should have been refused by the hook of sales";
+  } catch (const Error& e) {
+    std::string text = e.what();
+    for (const auto& f : e.field_errors())
+      text += "; " + f.field + ": " + f.message;
+    EXPECT_NE(text.find("the order is done"), std::string::npos) << text;
+  }
+  EXPECT_EQ(one("SELECT count(*) FROM sale_order_line"), "1");
+  EXPECT_EQ(one("SELECT state FROM base_module WHERE name = 'extra_line'"), "installed");
+
+  conn->exec("UPDATE sale_order SET state = 'draft' WHERE name = 'SO-SEED'");
+  install::Lifecycle(*conn, graph).uninstall({"extra_line"}, true);
+  EXPECT_EQ(one("SELECT count(*) FROM sale_order_line"), "0");
+  EXPECT_EQ(amount(), "0.00") << "the stored total follows the purged line";
+  EXPECT_EQ(one("SELECT count(*) FROM base_external_id WHERE module = 'extra_line'"), "0");
 }
 
 TEST_F(Lifecycle, UpgradeInstallsNewDependencies) {
