@@ -136,19 +136,8 @@ Api::Api(const Config& config, db::Pool& pool) : config_(config), pool_(pool) {
   reload();
   {
     auto conn = pool_.acquire();
-    security::install_auth_triggers(*conn);
-    // A database made before keel_refuse() existed (installs create it); servers starting
-    // together create it one at a time.
-    auto missing = [&] {
-      return !conn->exec("SELECT to_regprocedure('keel_refuse(boolean)') IS NOT NULL")
-                  .get_bool(0, 0);
-    };
-    if (missing()) {
-      db::Transaction tx(*conn);
-      conn->exec("SELECT pg_advisory_xact_lock(hashtext('keel_sql_functions'))");
-      if (missing()) records::install_sql_functions(*conn);
-      tx.commit();
-    }
+    // A database made before Keel's own functions and triggers existed (installs create them).
+    install::ensure_sql_objects(*conn);
   }
   signer_ = std::make_unique<security::TokenSigner>(
       security::load_secret(config_), std::chrono::seconds(config_.access_token_lifetime));

@@ -17,6 +17,7 @@
 #include "records/service.hpp"
 #include "runtime/snapshot.hpp"
 #include "schema/registry.hpp"
+#include "security/users.hpp"
 #include "ui/catalog.hpp"
 #include "ui/store.hpp"
 
@@ -45,6 +46,28 @@ runtime::Snapshot snapshot_of(const std::vector<const modules::Manifest*>& modul
   options.load_native = native;
   options.isolation = isolation;
   return runtime::build(modules, options);
+}
+
+// Keel's own SQL objects (functions, triggers), created through the schema plan.
+std::vector<schema::SqlObject> keel_objects() {
+  auto out = records::sql_objects();
+  auto auth = security::auth_sql_objects();
+  out.insert(out.end(), auth.begin(), auth.end());
+  return out;
+}
+
+// The schema plan of `registry` against the live database, then Keel's own objects.
+std::vector<schema::Statement> plan_statements(db::Connection& conn,
+                                               const schema::Registry& registry) {
+  auto live = db::introspect(conn);
+  auto statements = schema::plan_schema(registry, live);
+  std::set<std::string> tables;  // created by the statements before (link tables included)
+  for (const auto& st : statements)
+    for (const auto& o : st.creates)
+      if (o.kind == "table") tables.insert(o.name);
+  auto own = schema::plan_sql_objects(keel_objects(), live, tables);
+  statements.insert(statements.end(), own.begin(), own.end());
+  return statements;
 }
 
 // Runs one statement; a failure names the module the statement was run for.
@@ -177,7 +200,6 @@ void sync_metadata(db::Connection& conn, const schema::Registry& registry) {
 // ids (users' role assignments refer to them); a role no installed module declares any more is
 // deleted, and with it its assignments, access rows and rules (cascade).
 void sync_security(db::Connection& conn, const security::Policy& policy) {
-  records::install_sql_functions(conn);  // what enforcing the rules in SQL calls
   rapidjson::StringBuffer roles_buf, access_buf, rules_buf;
   {
     rapidjson::Writer<rapidjson::StringBuffer> w(roles_buf);
@@ -303,6 +325,15 @@ std::vector<std::pair<modules::Version, fs::path>> migrations(const modules::Man
 
 }  // namespace
 
+void ensure_sql_objects(db::Connection& conn) {
+  auto planned = [&] { return schema::plan_sql_objects(keel_objects(), db::introspect(conn)); };
+  if (installed_modules(conn).empty() || planned().empty()) return;
+  db::Transaction tx(conn);
+  conn.exec("SELECT pg_advisory_xact_lock($1)", Params().add(kLockKey));
+  apply_schema(conn, planned());  // what another server did meanwhile is not planned again
+  tx.commit();
+}
+
 std::vector<ModuleState> module_states(const modules::ModuleGraph& graph,
                                        const std::map<std::string, std::string>& installed) {
   std::vector<ModuleState> out;
@@ -365,7 +396,7 @@ InstallPlan Lifecycle::plan(const std::vector<std::string>& names) {
   plan.modules = graph_.install_closure(wanted, installed);
   auto all = with_installed(graph_, installed, plan.modules);
   auto snap = snapshot_of(all, /*native=*/false, isolation_);  // files only, views too
-  plan.statements = schema::plan_schema(*snap.registry, db::introspect(conn_));
+  plan.statements = plan_statements(conn_, *snap.registry);
   return plan;
 }
 
@@ -383,7 +414,7 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
   // migrations: a library that fails fails the install, which then leaves nothing.
   auto snap = snapshot_of(all, /*native=*/true, isolation_);
   const auto& service = *snap.records;
-  auto statements = schema::plan_schema(*snap.registry, db::introspect(conn_));
+  auto statements = plan_statements(conn_, *snap.registry);
   step("schema", std::to_string(statements.size()) + " statements");
   apply_schema(conn_, statements);
   for (const auto* m : adding) {
@@ -484,7 +515,7 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
   auto snap = snapshot_of(all, /*native=*/true, isolation_);
   const auto& service = *snap.records;
   run_scripts("pre.sql");
-  auto statements = schema::plan_schema(*snap.registry, db::introspect(conn_));
+  auto statements = plan_statements(conn_, *snap.registry);
   step("schema", std::to_string(statements.size()) + " statements");
   apply_schema(conn_, statements);
   run_scripts("post.sql");
@@ -574,6 +605,10 @@ std::vector<std::string> Lifecycle::uninstall(const std::vector<std::string>& na
                      quote_ident(name));
         else if (kind == "index")
           conn_.exec("DROP INDEX IF EXISTS " + quote_ident(name));
+        else if (kind == "trigger")
+          conn_.exec("DROP TRIGGER IF EXISTS " + quote_ident(name) + " ON " + quote_ident(table));
+        else if (kind == "function")
+          conn_.exec("DROP FUNCTION IF EXISTS " + quote_ident(name) + " CASCADE");
       }
       for (const auto& table : dropped_tables)
         conn_.exec("DROP TABLE IF EXISTS " + quote_ident(table) + " CASCADE");

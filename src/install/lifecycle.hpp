@@ -22,6 +22,11 @@ using Progress = std::function<void(const std::string& module, const std::string
 // Installed modules and their versions, read from base_module; empty before base exists.
 using runtime::installed_modules;
 
+// Creates Keel's own SQL objects (records::sql_objects, security::auth_sql_objects) missing from
+// a database made by an older Keel, through the same plan and ownership ledger as an install,
+// under the install lock. A starting server calls it; nothing to do on a current database.
+void ensure_sql_objects(db::Connection& conn);
+
 // A module on the addons path with its state in the database: `uninstalled`, `installed`, or
 // `to upgrade` when the addons path holds a newer version than the installed one.
 struct ModuleState {

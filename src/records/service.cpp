@@ -741,7 +741,7 @@ std::string key_column(const std::string& detail) {
   return detail.substr(open + 5, close - open - 5);
 }
 
-// The SQLSTATE of keel_refuse() (install_sql_functions).
+// The SQLSTATE of keel_refuse() (sql_objects).
 constexpr std::string_view kRefused = "KR403";
 
 // A new record the caller's create rules do not allow: nothing was kept.
@@ -919,7 +919,7 @@ std::string insert_sql(const Entity& e, const WritePlan& plan, std::optional<std
 // A create as ONE statement, when nothing else is needed (no reference to check, no one2many
 // or many2many to write or read, rules and fields of the table alone): INSERT ... RETURNING the
 // record as read() writes it, with the caller's create rules checked on the new row by
-// keel_refuse() (an error, so that a refused row is never kept: install_sql_functions) and its
+// keel_refuse() (an error, so that a refused row is never kept: sql_objects) and its
 // read rules evaluated there too.
 struct CreateQuery {
   std::string sql;
@@ -1323,13 +1323,16 @@ void RecordService::remove_stored(db::Connection& conn, const SecurityContext& c
   }
 }
 
-void install_sql_functions(db::Connection& conn) {
-  conn.exec(
-      "CREATE OR REPLACE FUNCTION keel_refuse(allowed boolean) RETURNS boolean "
-      "LANGUAGE plpgsql VOLATILE AS $$ BEGIN "
-      "IF allowed IS NOT TRUE THEN RAISE EXCEPTION 'a record rule refuses this record' "
+std::vector<schema::SqlObject> sql_objects() {
+  std::string body =
+      " BEGIN IF allowed IS NOT TRUE THEN RAISE EXCEPTION 'a record rule refuses this record' "
       "USING ERRCODE = '" +
-      std::string(kRefused) + "'; END IF; RETURN TRUE; END $$");
+      std::string(kRefused) + "'; END IF; RETURN TRUE; END ";
+  return {{"function", "", "keel_refuse", "base",
+           "CREATE OR REPLACE FUNCTION keel_refuse(allowed boolean) RETURNS boolean "
+           "LANGUAGE plpgsql VOLATILE AS $$" +
+               body + "$$",
+           body}};
 }
 
 }  // namespace keel::records

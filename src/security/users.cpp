@@ -24,41 +24,37 @@ constexpr std::pair<std::string_view, std::string_view> kWatched[] = {
 
 }  // namespace
 
-void install_auth_triggers(db::Connection& conn) {
-  auto present = [&] {
-    auto r = conn.exec(
-        "SELECT count(*) FILTER (WHERE tgname = 'keel_auth_notify'), "
-        "count(*) FILTER (WHERE tgname = 'keel_user_tokens') FROM pg_trigger "
-        "WHERE NOT tgisinternal");
-    return r.get_int(0, 0) == static_cast<std::int64_t>(std::size(kWatched)) &&
-           r.get_int(0, 1) == 1;
+std::vector<schema::SqlObject> auth_sql_objects() {
+  std::vector<schema::SqlObject> out;
+  auto function = [&](const std::string& name, const std::string& body) {
+    out.push_back({"function", "", name, "base",
+                   "CREATE OR REPLACE FUNCTION " + name +
+                       "() RETURNS trigger LANGUAGE plpgsql AS $$" + body + "$$",
+                   body});
   };
-  if (present()) return;
-  db::Transaction tx(conn);
-  conn.exec("SELECT pg_advisory_xact_lock(hashtext('keel_auth_triggers'))");
-  if (present()) return;
-  conn.exec(
-      "CREATE OR REPLACE FUNCTION keel_auth_notify() RETURNS trigger LANGUAGE plpgsql AS $$ "
-      "BEGIN PERFORM pg_notify('" +
-      std::string(kAuthChannel) + "', TG_TABLE_NAME); RETURN NULL; END $$");
+  auto trigger = [&](std::string_view table, const std::string& name, const std::string& sql) {
+    out.push_back({"trigger", std::string(table), name, "base", sql, ""});
+  };
+  function("keel_auth_notify", " BEGIN PERFORM pg_notify('" + std::string(kAuthChannel) +
+                                   "', TG_TABLE_NAME); RETURN NULL; END ");
+  // A new password or a change of the active flag ends every access token of the user, however
+  // the row is changed (the API, `keel user passwd`, SQL).
+  function("keel_user_tokens",
+           " BEGIN IF NEW.password IS DISTINCT FROM OLD.password OR NEW.active IS DISTINCT FROM "
+           "OLD.active THEN NEW.token_generation = OLD.token_generation + 1; END IF; RETURN NEW; "
+           "END ");
   for (auto [table, columns] : kWatched) {
     std::string events = "INSERT OR UPDATE" + std::string(columns) + " OR DELETE";
     if (columns.empty()) events += " OR TRUNCATE";
     if (columns.rfind("UPDATE", 0) == 0) events = columns;
-    conn.exec("CREATE OR REPLACE TRIGGER keel_auth_notify AFTER " + events + " ON " +
-              db::quote_ident(table) + " FOR EACH STATEMENT EXECUTE FUNCTION keel_auth_notify()");
+    trigger(table, "keel_auth_notify",
+            "CREATE OR REPLACE TRIGGER keel_auth_notify AFTER " + events + " ON " +
+                db::quote_ident(table) + " FOR EACH STATEMENT EXECUTE FUNCTION keel_auth_notify()");
   }
-  // A new password or a change of the active flag ends every access token of the user, however
-  // the row is changed (the API, `keel user passwd`, SQL).
-  conn.exec(
-      "CREATE OR REPLACE FUNCTION keel_user_tokens() RETURNS trigger LANGUAGE plpgsql AS $$ "
-      "BEGIN IF NEW.password IS DISTINCT FROM OLD.password OR NEW.active IS DISTINCT FROM "
-      "OLD.active THEN NEW.token_generation = OLD.token_generation + 1; END IF; RETURN NEW; "
-      "END $$");
-  conn.exec(
-      "CREATE OR REPLACE TRIGGER keel_user_tokens BEFORE UPDATE ON base_user FOR EACH ROW "
-      "EXECUTE FUNCTION keel_user_tokens()");
-  tx.commit();
+  trigger("base_user", "keel_user_tokens",
+          "CREATE OR REPLACE TRIGGER keel_user_tokens BEFORE UPDATE ON base_user FOR EACH ROW "
+          "EXECUTE FUNCTION keel_user_tokens()");
+  return out;
 }
 
 bool has_users(db::Connection& conn) {

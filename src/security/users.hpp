@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "schema/diff.hpp"
+
 namespace keel::db {
 class Connection;
 }
@@ -19,9 +21,10 @@ namespace keel::security {
 // change: servers drop what they cached about callers.
 inline constexpr std::string_view kAuthChannel = "keel_auth";
 
-// Creates the triggers that notify kAuthChannel, once per database (idempotent, serialised by
-// an advisory lock). Needs `base` installed.
-void install_auth_triggers(db::Connection& conn);
+// The triggers that notify kAuthChannel, and the one that outdates a user's access tokens when
+// its password or active flag changes, with their functions: created through the schema plan
+// of an install or upgrade (install/lifecycle.cpp), owned by base in the ledger.
+std::vector<schema::SqlObject> auth_sql_objects();
 
 // Whether the database has at least one user.
 bool has_users(db::Connection& conn);
