@@ -25,6 +25,8 @@ void print_error(const Error& e) {
       std::cerr << d.to_string() << '\n';
   }
   std::cerr << "error: " << e.what() << '\n';
+  for (const auto& f : e.field_errors())
+    std::cerr << "  " << f.field << ": " << f.message << '\n';
   if (!e.detail().empty()) std::cerr << "  detail: " << e.detail() << '\n';
   if (!e.hint().empty()) std::cerr << "  hint: " << e.hint() << '\n';
 }

@@ -9,6 +9,7 @@
 #include "install/lifecycle.hpp"
 #include "modules/graph.hpp"
 #include "modules/signing.hpp"
+#include "native/isolation.hpp"
 
 namespace keel::cli {
 namespace fs = std::filesystem;
@@ -35,6 +36,12 @@ std::unique_ptr<Database> open_with_base(const Context& context) {
   auto installed = lifecycle.install({});
   if (!installed.empty()) spdlog::info("installed base on the empty database");
   return database;
+}
+
+runtime::Snapshot installed_snapshot(const Context& context, db::Connection& conn) {
+  runtime::BuildOptions options;
+  options.isolation = native::isolation_of(context.config);
+  return runtime::load_installed(conn, load_graph(context), options);
 }
 
 }  // namespace keel::cli

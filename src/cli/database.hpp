@@ -5,6 +5,7 @@
 #include "app/config.hpp"
 #include "db/cluster.hpp"
 #include "db/connection.hpp"
+#include "runtime/snapshot.hpp"
 
 namespace keel::cli {
 
@@ -37,5 +38,9 @@ class Database {
 // Opens the database (created when needed) and installs `base` when it is empty: serve and
 // user administration need its tables.
 std::unique_ptr<Database> open_with_base(const Context& context);
+
+// The snapshot of the modules installed in `conn`'s database (their native code loaded as the
+// configuration says): its RecordService is how commands write records, as the server does.
+runtime::Snapshot installed_snapshot(const Context& context, db::Connection& conn);
 
 }  // namespace keel::cli

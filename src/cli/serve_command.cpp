@@ -16,6 +16,7 @@
 #include "install/lifecycle.hpp"
 #include "modules/graph.hpp"
 #include "native/host.hpp"
+#include "runtime/users.hpp"
 #include "security/crypto.hpp"
 #include "security/policy.hpp"
 #include "security/users.hpp"
@@ -41,15 +42,16 @@ std::pair<std::string, std::uint16_t> parse_listen(const std::string& text) {
 
 // The first `serve` on a database without users creates `admin` (base.admin): with the password
 // of KEEL_ADMIN_PASSWORD, or a generated one printed once, on the terminal and not in the log.
-void create_first_admin(db::Connection& conn) {
+void create_first_admin(db::Connection& conn, const records::RecordService& records) {
   if (security::has_users(conn)) return;
   auto given = process_env("KEEL_ADMIN_PASSWORD");
   std::string password = given ? *given : security::random_token(12);
   try {
-    security::create_user(conn, "admin", security::hash_password(password),
-                          {std::string(security::kAdminRole)});
+    runtime::create_user(conn, records, "admin", security::hash_password(password),
+                         {std::string(security::kAdminRole)});
   } catch (const Error& e) {
-    if (e.code() == "user.exists") return;  // another server was faster
+    // Another server was faster (seen first, or by the unique login).
+    if (e.code() == "user.exists" || e.kind() == ErrorKind::kConflict) return;
     throw;
   }
   if (given) {
@@ -68,7 +70,6 @@ int serve(Context& context) {
                  host);
 
   auto database = open_with_base(context);
-  create_first_admin(database->connection());
   http::ServerOptions options;
   options.host = host;
   options.port = port;
@@ -86,6 +87,7 @@ int serve(Context& context) {
   pool_options.max_size = threads + options.io_workers + 2;
   db::Pool pool(database->conninfo(), pool_options);
   http::Api api(context.config, pool);
+  create_first_admin(database->connection(), *api.snapshot()->records);
   // Another `keel` (CLI or server) changed the modules: reload within a second.
   db::Listener listener(database->conninfo(), "keel_modules",
                         [&api] { api.reload_after_change(); });

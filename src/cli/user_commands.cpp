@@ -10,6 +10,7 @@
 #include "app/error.hpp"
 #include "cli/context.hpp"
 #include "cli/database.hpp"
+#include "runtime/users.hpp"
 #include "security/crypto.hpp"
 #include "security/policy.hpp"
 #include "security/users.hpp"
@@ -93,8 +94,9 @@ void add_user_commands(CLI::App& app, Runner& selected) {
       std::string password = read_new_password();
       auto roles = args->roles;
       if (roles.empty()) roles.emplace_back(security::kUserRole);
-      security::create_user(database->connection(), args->login, security::hash_password(password),
-                            roles);
+      std::string hash = security::hash_password(password);
+      auto& conn = database->connection();
+      runtime::create_user(conn, *installed_snapshot(c, conn).records, args->login, hash, roles);
       std::string listed;
       for (const auto& r : roles)
         listed += (listed.empty() ? "" : ", ") + r;
@@ -110,8 +112,9 @@ void add_user_commands(CLI::App& app, Runner& selected) {
     selected = [args](Context& c) {
       auto database = open_with_base(c);
       std::string password = read_new_password();
-      security::set_password(database->connection(), args->login,
-                             security::hash_password(password));
+      std::string hash = security::hash_password(password);
+      auto& conn = database->connection();
+      runtime::set_password(conn, *installed_snapshot(c, conn).records, args->login, hash);
       std::cout << "changed the password of " << args->login << "; its sessions were signed out\n";
       return 0;
     };
@@ -124,7 +127,9 @@ void add_user_commands(CLI::App& app, Runner& selected) {
   apikey->callback([&selected, args] {
     selected = [args](Context& c) {
       auto database = open_with_base(c);
-      auto key = security::create_api_key(database->connection(), args->login, args->name);
+      auto& conn = database->connection();
+      auto key = runtime::create_api_key(conn, *installed_snapshot(c, conn).records, args->login,
+                                         args->name);
       std::cout << key.key << '\n';
       if (::isatty(STDOUT_FILENO))
         std::cerr << "store this key now: it is not shown again. Send it as "

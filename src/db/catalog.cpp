@@ -40,6 +40,23 @@ LiveSchema introspect(Connection& conn) {
      WHERE n.nspname = 'public')");
   for (int i = 0; i < indexes.rows(); ++i)
     schema.tables[std::string(indexes.get(i, 0))].indexes.insert(std::string(indexes.get(i, 1)));
+  // Functions and the triggers on tables, in one query (kind 'f' / 't').
+  auto code = conn.exec(R"(
+    SELECT 'f', p.proname, p.prosrc
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname = 'public'
+    UNION ALL
+    SELECT 't', c.relname, t.tgname
+      FROM pg_trigger t
+      JOIN pg_class c ON c.oid = t.tgrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'public' AND NOT t.tgisinternal)");
+  for (int i = 0; i < code.rows(); ++i) {
+    if (code.get(i, 0) == "f")
+      schema.functions[std::string(code.get(i, 1))] = code.get(i, 2);
+    else
+      schema.tables[std::string(code.get(i, 1))].triggers.insert(std::string(code.get(i, 2)));
+  }
   return schema;
 }
 

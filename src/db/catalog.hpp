@@ -18,11 +18,13 @@ struct LiveTable {
   std::map<std::string, LiveColumn> columns;
   std::map<std::string, std::string> constraints;  // name -> pg_get_constraintdef()
   std::set<std::string> indexes;
+  std::set<std::string> triggers;  // user-defined triggers
 };
 
-// What exists in schema `public`, read from pg_catalog in three queries.
+// What exists in schema `public`, read from pg_catalog in four queries.
 struct LiveSchema {
   std::map<std::string, LiveTable> tables;
+  std::map<std::string, std::string> functions;  // name -> prosrc (its body)
   bool has_table(const std::string& name) const { return tables.count(name) > 0; }
 };
 

@@ -11,6 +11,7 @@
 #include "db/pool.hpp"
 #include "http/api.hpp"
 #include "records/service.hpp"
+#include "runtime/users.hpp"
 #include "security/crypto.hpp"
 #include "security/policy.hpp"
 #include "security/users.hpp"
@@ -133,7 +134,7 @@ void add_admin_routes(Router& router, const std::string& prefix,
       db::Transaction tx(*conn);
       auto created = snap->records->create(*conn, ctx, "base_user", body);
       try {
-        security::replace_password(*conn, created.id, hash);
+        runtime::replace_password(*conn, *snap->records, created.id, hash);
       } catch (const Error& e) {
         rethrow(e);
       }
@@ -184,7 +185,7 @@ void add_admin_routes(Router& router, const std::string& prefix,
                  // 404 for a user the caller cannot see, as a read would answer.
                  snap->records->read(*conn, ctx, "base_user", id, std::string("id"));
                  try {
-                   security::replace_password(*conn, id, hash);
+                   runtime::replace_password(*conn, *snap->records, id, hash);
                  } catch (const Error& e) {
                    rethrow(e);
                  }
@@ -233,17 +234,9 @@ void add_admin_routes(Router& router, const std::string& prefix,
         auto snap = snapshot();
         auto conn = pool.acquire();
         db::Transaction tx(*conn);
-        rapidjson::Document user;
-        json::parse(user,
-                    snap->records->read(*conn, ctx, "base_user", id, std::string("login")).json,
-                    "a user", "http.internal", json::kEnvelopeDepth);
-        std::string login = user["login"].GetString();
-        security::NewApiKey key;
-        try {
-          key = security::create_api_key(*conn, login, name.value_or(""));
-        } catch (const Error& e) {
-          rethrow(e);
-        }
+        // 404 for a user the caller cannot see, as a read would answer.
+        snap->records->read(*conn, ctx, "base_user", id, std::string("id"));
+        auto key = runtime::create_api_key(*conn, *snap->records, id, name.value_or(""));
         if (expires_at) {
           rapidjson::Document set;
           set.SetObject();

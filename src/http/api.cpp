@@ -156,19 +156,8 @@ Api::Api(const Config& config, db::Pool& pool) : config_(config), pool_(pool) {
   reload();
   {
     auto conn = pool_.acquire();
-    security::install_auth_triggers(*conn);
-    // A database made before keel_refuse() existed (installs create it); servers starting
-    // together create it one at a time.
-    auto missing = [&] {
-      return !conn->exec("SELECT to_regprocedure('keel_refuse(boolean)') IS NOT NULL")
-                  .get_bool(0, 0);
-    };
-    if (missing()) {
-      db::Transaction tx(*conn);
-      conn->exec("SELECT pg_advisory_xact_lock(hashtext('keel_sql_functions'))");
-      if (missing()) records::install_sql_functions(*conn);
-      tx.commit();
-    }
+    // A database made before Keel's own functions and triggers existed (installs create them).
+    install::ensure_sql_objects(*conn);
   }
   signer_ = std::make_unique<security::TokenSigner>(
       security::load_secret(config_), std::chrono::seconds(config_.access_token_lifetime));
@@ -328,32 +317,25 @@ void Api::reload() {
     // Reads on replicas from now on need what the primary has now: these modules' tables.
     if (replicas_) replicas_->raise_floor(db::current_lsn(*conn));
   }
-  std::vector<const modules::Manifest*> modules;
-  for (const auto* m : graph.order())
-    if (installed.count(m->name)) modules.push_back(m);
+  auto modules = runtime::installed_order(graph, installed);
   // With security.require_signed_modules, a custom module that no longer verifies (a file
   // changed since it was signed) is refused here, before any of it is loaded.
   if (config_.require_signed_modules)
     modules::enforce_signatures(modules::trust_policy(config_), modules);
-  Diagnostics diagnostics;
-  auto registry = schema::build_registry_cached(modules, diagnostics, config_.var_dir / "cache");
-  auto policy = query::load_policy(modules, *registry, diagnostics);
-  throw_if_errors(diagnostics, "entity.invalid", "invalid entity definitions");
-  auto snapshot = std::make_shared<Snapshot>();
-  snapshot->registry = registry;
-  snapshot->policy = policy;
-  // Native code of the installed modules: loaded once per process, checked against the registry.
-  snapshot->native =
-      native::Host::instance().extensions(modules, *registry, native::isolation_of(config_));
-  snapshot->records = std::make_shared<records::RecordService>(registry, policy, snapshot->native);
-  snapshot->native_routes = native_router(snapshot->native, snapshot->records, pool_,
-                                          [](const Request& r) { return caller(r); });
+  runtime::BuildOptions options;
+  options.isolation = native::isolation_of(config_);
+  options.registry_cache = config_.var_dir / "cache";
   // Views, menus, actions and components as the database holds them for the installed modules
   // (written at install and upgrade), not as the files on this disk say.
-  snapshot->ui = ui::load_catalog(*pool_.acquire(), modules, registry, policy);
+  auto ui_conn = pool_.acquire();
+  options.stored_ui = &*ui_conn;
+  auto snapshot = std::make_shared<Snapshot>();
+  static_cast<runtime::Snapshot&>(*snapshot) = runtime::build(modules, options);
+  snapshot->native_routes = native_router(snapshot->native, snapshot->records, pool_,
+                                          [](const Request& r) { return caller(r); });
+  auto entities = snapshot->registry->entities().size();
   snapshot_.store(std::move(snapshot));
-  spdlog::info("registry loaded: {} modules, {} entities", modules.size(),
-               registry->entities().size());
+  spdlog::info("registry loaded: {} modules, {} entities", modules.size(), entities);
 }
 
 namespace {

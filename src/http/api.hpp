@@ -14,6 +14,7 @@
 #include "http/metrics.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "runtime/snapshot.hpp"
 
 namespace keel::db {
 class Connection;
@@ -48,20 +49,16 @@ namespace keel::http {
 
 struct OpenApiBase;
 
-// What requests work on: built once per module change, never mutated, swapped atomically.
-// A request holds its snapshot until it ends, so an install never changes the ground under it.
-struct Snapshot {
-  std::shared_ptr<const schema::Registry> registry;
-  // Roles, access rights and record rules of the same modules, validated against the registry.
-  std::shared_ptr<const security::Policy> policy;
-  std::shared_ptr<const records::RecordService> records;
-  std::shared_ptr<const native::Extensions> native;  // what the native modules registered
-  std::shared_ptr<const Router> native_routes;       // theirs: /api/v1/x/{module}/...
+// What requests work on: the runtime snapshot of the installed modules (registry, policy,
+// RecordService, native extensions, UI catalog: runtime/snapshot.hpp) and what the API adds to
+// it. Built once per module change, never mutated, swapped atomically. A request holds its
+// snapshot until it ends, so an install never changes the ground under it.
+struct Snapshot : runtime::Snapshot {
+  std::shared_ptr<const Router> native_routes;  // the native modules': /api/v1/x/{module}/...
   // The OpenAPI document as `ctx` may see it, generated once per set of roles from the API's
   // routes, the native modules' and the registry (http/openapi.hpp).
   std::string openapi(const security::Context& ctx, const Router& api_routes,
                       const OpenApiBase& base) const;
-  std::shared_ptr<const ui::Catalog> ui;  // views, menus, actions, components
 
  private:
   mutable std::mutex openapi_mutex_;

@@ -1,38 +1,33 @@
 #include "install/lifecycle.hpp"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <string_view>
 
-#include "db/catalog.hpp"
 #include "db/connection.hpp"
 #include "install/data.hpp"
-#include "native/host.hpp"
-#include "query/filter.hpp"
+#include "install/ledger.hpp"
+#include "install/schema_apply.hpp"
+#include "install/sync.hpp"
 #include "records/service.hpp"
+#include "runtime/snapshot.hpp"
 #include "schema/registry.hpp"
-#include "schema/registry_cache.hpp"
 #include "ui/catalog.hpp"
 #include "ui/store.hpp"
+
+// Install, upgrade and uninstall: which modules, in which order, under one transaction and the
+// install lock. The work itself is in schema_apply (plan and DDL with the ownership ledger),
+// ledger (what a module owns), sync (the tables that mirror module files), data (data files)
+// and ui/store (the UI tables).
 
 namespace keel::install {
 namespace fs = std::filesystem;
 using db::Params;
-using db::quote_ident;
 
 namespace {
-
-// pg_advisory_xact_lock key shared by every Keel process: "keel" in ASCII.
-constexpr std::int64_t kLockKey = 0x6b65656c;
-
-bool has_table(db::Connection& conn, const char* table) {
-  return !conn.exec("SELECT to_regclass($1) IS NULL", Params().add(table)).get_bool(0, 0);
-}
 
 std::string read_text(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -41,251 +36,12 @@ std::string read_text(const fs::path& file) {
   return s.str();
 }
 
-// The registry of `modules` (in dependency order) and the policy beside it.
-struct Model {
-  std::shared_ptr<const schema::Registry> registry;
-  std::shared_ptr<const security::Policy> policy;
-};
-
-// Builds the registry and the policy of `modules` (in dependency order); throws on invalid
-// entity or security files.
-Model build_registry(const std::vector<const modules::Manifest*>& modules,
-                     const std::filesystem::path& cache = {}) {
-  Diagnostics diagnostics;
-  auto registry = schema::build_registry_cached(modules, diagnostics, cache);
-  auto policy = query::load_policy(modules, *registry, diagnostics);
-  throw_if_errors(diagnostics, "entity.invalid", "invalid entity definitions");
-  return {registry, policy};
-}
-
-// Runs one statement; a failure names the module the statement was run for.
-void run_statement(db::Connection& conn, const schema::Statement& st) {
-  if (!st.check_sql.empty()) {
-    auto count = conn.exec(st.check_sql).get_int(0, 0);
-    if (count > 0) {
-      std::string message = st.check_message;
-      auto pos = message.find("{}");
-      if (pos != std::string::npos) message.replace(pos, 2, std::to_string(count));
-      throw Error("schema.violation", "module \"" + st.module + "\": " + message,
-                  "fix the data first (for example in migrations/<version>/pre.sql)",
-                  "statement: " + st.sql);
-    }
-  }
-  try {
-    conn.exec(st.sql);
-  } catch (const db::DbError& e) {
-    throw db::DbError("module \"" + st.module + "\": " + e.what(), e.sqlstate(), e.detail(),
-                      e.hint());
-  }
-}
-
-// Runs the schema plan and records what each statement created in the ownership ledger.
-// Statements without a guard go to the server in batches (one round trip each); when a batch
-// fails, it is rolled back to its savepoint and replayed one statement at a time, so that the
-// error names the exact statement.
-void apply_schema(db::Connection& conn, const std::vector<schema::Statement>& statements) {
-  constexpr size_t kBatch = 256;
-  std::vector<schema::OwnedObject> created;
-  size_t i = 0;
-  while (i < statements.size()) {
-    if (!statements[i].check_sql.empty()) {
-      run_statement(conn, statements[i]);
-      created.insert(created.end(), statements[i].creates.begin(), statements[i].creates.end());
-      ++i;
-      continue;
-    }
-    size_t end = i;
-    std::string batch;
-    while (end < statements.size() && end - i < kBatch && statements[end].check_sql.empty())
-      batch += statements[end++].sql + ";\n";
-    bool failed = false;
-    {
-      db::Savepoint savepoint(conn, "keel_schema_batch");
-      try {
-        conn.exec(batch);
-        savepoint.release();
-      } catch (const db::DbError&) {
-        failed = true;  // rolled back to the savepoint when it leaves scope
-      }
-    }
-    for (size_t k = i; k < end; ++k) {
-      if (failed) run_statement(conn, statements[k]);
-      created.insert(created.end(), statements[k].creates.begin(), statements[k].creates.end());
-    }
-    i = end;
-  }
-  if (created.empty()) return;
-  // One statement for the whole ledger: arrays of the columns, unnested.
-  auto array = [](const std::vector<schema::OwnedObject>& objects, auto member) {
-    std::string out = "{";
-    for (size_t i = 0; i < objects.size(); ++i) {
-      out += i ? ",\"" : "\"";
-      for (char c : objects[i].*member) {
-        if (c == '"' || c == '\\') out += '\\';
-        out += c;
-      }
-      out += '"';
-    }
-    return out + "}";
-  };
-  conn.exec(
-      "INSERT INTO base_ownership (module, kind, table_name, name) "
-      "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])",
-      Params()
-          .add(array(created, &schema::OwnedObject::module))
-          .add(array(created, &schema::OwnedObject::kind))
-          .add(array(created, &schema::OwnedObject::table))
-          .add(array(created, &schema::OwnedObject::name)));
-}
-
-// Rewrites the entity and field metadata tables from the registry (two statements each way).
-void sync_metadata(db::Connection& conn, const schema::Registry& registry) {
-  conn.exec("DELETE FROM base_entity");
-  std::string entities = "[", fields = "[";
-  auto json = [](const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-      if (c == '"' || c == '\\') out += '\\';
-      if (static_cast<unsigned char>(c) < 0x20) {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\u%04x", c);
-        out += buf;
-        continue;
-      }
-      out += c;
-    }
-    return out + "\"";
-  };
-  for (const auto& e : registry.entities()) {
-    if (entities.size() > 1) entities += ",";
-    entities += "{\"name\":" + json(e.name) + ",\"table_name\":" + json(e.table) +
-                ",\"label\":" + json(e.label) + ",\"module\":" + json(e.module) + "}";
-    for (const auto& f : e.fields) {
-      if (fields.size() > 1) fields += ",";
-      fields += "{\"entity\":" + json(e.name) + ",\"name\":" + json(f.name) +
-                ",\"type\":" + json(std::string(to_string(f.type))) +
-                ",\"label\":" + json(f.label) + ",\"required\":" + (f.required ? "true" : "false") +
-                ",\"target\":" + (f.target.empty() ? "null" : json(f.target)) +
-                ",\"module\":" + json(f.module) + "}";
-    }
-  }
-  entities += "]";
-  fields += "]";
-  conn.exec(
-      "INSERT INTO base_entity (name, table_name, label, module) "
-      "SELECT name, table_name, label, module FROM jsonb_to_recordset($1::jsonb) "
-      "AS x(name text, table_name text, label text, module text)",
-      Params().add(entities));
-  conn.exec(
-      "INSERT INTO base_field (entity, name, type, label, required, target, module) "
-      "SELECT e.id, x.name, x.type, x.label, x.required, x.target, x.module "
-      "FROM jsonb_to_recordset($1::jsonb) AS x(entity text, name text, type text, label text, "
-      "required boolean, target text, module text) JOIN base_entity e ON e.name = x.entity",
-      Params().add(fields));
-}
-
-// Rewrites roles, access rows and record rules from the policy. Roles keep their
-// ids (users' role assignments refer to them); a role no installed module declares any more is
-// deleted, and with it its assignments, access rows and rules (cascade).
-void sync_security(db::Connection& conn, const security::Policy& policy) {
-  records::install_sql_functions(conn);  // what enforcing the rules in SQL calls
-  rapidjson::StringBuffer roles_buf, access_buf, rules_buf;
-  {
-    rapidjson::Writer<rapidjson::StringBuffer> w(roles_buf);
-    w.StartArray();
-    for (const auto& r : policy.roles()) {
-      std::string implies;
-      for (const auto& i : r.implies)
-        implies += (implies.empty() ? "" : ",") + i;
-      w.StartObject();
-      w.Key("name");
-      w.String(r.name.c_str());
-      w.Key("label");
-      w.String(r.label.c_str());
-      w.Key("implies");
-      w.String(implies.c_str());
-      w.Key("module");
-      w.String(r.module.c_str());
-      w.EndObject();
-    }
-    w.EndArray();
-  }
-  {
-    rapidjson::Writer<rapidjson::StringBuffer> w(access_buf);
-    w.StartArray();
-    for (const auto& a : policy.access()) {
-      w.StartObject();
-      w.Key("entity");
-      w.String(a.entity.c_str());
-      w.Key("role");
-      w.String(a.role.c_str());
-      for (size_t i = 0; i < security::kOperationCount; ++i) {
-        std::string key =
-            "can_" + std::string(security::to_string(static_cast<security::Operation>(i)));
-        w.Key(key.c_str());
-        w.Bool(a.allow[i]);
-      }
-      w.Key("module");
-      w.String(a.module.c_str());
-      w.EndObject();
-    }
-    w.EndArray();
-  }
-  {
-    rapidjson::Writer<rapidjson::StringBuffer> w(rules_buf);
-    w.StartArray();
-    for (const auto& r : policy.rules()) {
-      std::string ops;
-      for (size_t i = 0; i < security::kOperationCount; ++i)
-        if (r.operations[i])
-          ops += (ops.empty() ? "" : ",") +
-                 std::string(security::to_string(static_cast<security::Operation>(i)));
-      w.StartObject();
-      w.Key("entity");
-      w.String(r.entity.c_str());
-      w.Key("role");
-      if (r.role.empty())
-        w.Null();
-      else
-        w.String(r.role.c_str());
-      w.Key("operations");
-      w.String(ops.c_str());
-      w.Key("filter");
-      w.String(r.filter.c_str());
-      w.Key("module");
-      w.String(r.module.c_str());
-      w.EndObject();
-    }
-    w.EndArray();
-  }
-  conn.exec(
-      "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) "
-      "AS x(name text, label text, implies text, module text)), "
-      "gone AS (DELETE FROM base_role WHERE name NOT IN (SELECT name FROM x)) "
-      "INSERT INTO base_role (name, label, implies, module) SELECT name, label, implies, module "
-      "FROM x ON CONFLICT (name) DO UPDATE SET label = EXCLUDED.label, implies = "
-      "EXCLUDED.implies, module = EXCLUDED.module, updated_at = now()",
-      Params().add(std::string(roles_buf.GetString())));
-  conn.exec("DELETE FROM base_access");
-  conn.exec(
-      "INSERT INTO base_access (entity, role, can_read, can_create, can_update, can_delete, "
-      "module) SELECT x.entity, r.id, x.can_read, x.can_create, x.can_update, x.can_delete, "
-      "x.module FROM jsonb_to_recordset($1::jsonb) AS x(entity text, role text, can_read boolean, "
-      "can_create boolean, can_update boolean, can_delete boolean, module text) "
-      "JOIN base_role r ON r.name = x.role",
-      Params().add(std::string(access_buf.GetString())));
-  conn.exec("DELETE FROM base_rule");
-  conn.exec(
-      "INSERT INTO base_rule (entity, role, operations, filter, module) "
-      "SELECT x.entity, r.id, x.operations, x.filter::jsonb, x.module "
-      "FROM jsonb_to_recordset($1::jsonb) AS x(entity text, role text, operations text, "
-      "filter text, module text) LEFT JOIN base_role r ON r.name = x.role",
-      Params().add(std::string(rules_buf.GetString())));
-}
-
-// Running servers reload their registry when the transaction commits (LISTEN keel_modules).
-void notify_servers(db::Connection& conn) {
-  conn.exec("NOTIFY keel_modules");
+// The snapshot of `modules` (runtime/snapshot.hpp): every file checked before anything is
+// written; native code loaded (and its registrations checked) unless `native` is false.
+runtime::Snapshot snapshot_of(const std::vector<const modules::Manifest*>& modules, bool native,
+                              runtime::BuildOptions options) {
+  options.load_native = native;
+  return runtime::build(modules, options);
 }
 
 std::vector<std::string> names_of(const std::vector<const modules::Manifest*>& modules) {
@@ -313,15 +69,6 @@ std::vector<std::pair<modules::Version, fs::path>> migrations(const modules::Man
 }
 
 }  // namespace
-
-std::map<std::string, std::string> installed_modules(db::Connection& conn) {
-  std::map<std::string, std::string> out;
-  if (!has_table(conn, "base_module")) return out;
-  auto rows = conn.exec("SELECT name, version FROM base_module WHERE state = 'installed'");
-  for (int i = 0; i < rows.rows(); ++i)
-    out.emplace(std::string(rows.get(i, 0)), std::string(rows.get(i, 1)));
-  return out;
-}
 
 std::vector<ModuleState> module_states(const modules::ModuleGraph& graph,
                                        const std::map<std::string, std::string>& installed) {
@@ -375,6 +122,50 @@ std::vector<const modules::Manifest*> with_installed(
 
 }  // namespace
 
+namespace {
+
+// What install() and upgrade() share. Before anything is written: the module check (signatures),
+// then the snapshot of every module that will be installed, each file checked and native code
+// loaded (its registrations checked): a library that fails fails the operation, which then
+// leaves nothing.
+runtime::Snapshot prepare(const Lifecycle::ModuleCheck& check,
+                          const std::vector<const modules::Manifest*>& changing,
+                          const std::vector<const modules::Manifest*>& all,
+                          const runtime::BuildOptions& options) {
+  if (check) check(changing);
+  return snapshot_of(all, /*native=*/true, options);
+}
+
+using Step = std::function<void(const std::string& module, const std::string& what)>;
+
+// The schema difference, with Keel's own objects, applied and recorded in the ledger.
+void apply_schema_step(db::Connection& conn, const runtime::Snapshot& snap, const Step& step) {
+  auto statements = plan_statements(conn, *snap.registry);
+  step("schema", std::to_string(statements.size()) + " statements");
+  apply_schema(conn, statements);
+}
+
+// A module's data files, UI rows and base_module row; `fresh`: it is being installed.
+void write_module(db::Connection& conn, const runtime::Snapshot& snap, const modules::Manifest& m,
+                  bool demo, bool fresh, const Step& step) {
+  step(m.name, "data");
+  load_data(conn, *snap.records, m, demo, fresh ? DataMode::kInstall : DataMode::kUpgrade);
+  ui::store_module(conn, *snap.ui, m.name);
+  record_module(conn, m, fresh);
+}
+
+// Stored computed fields (of new columns, of records of data files), the mirror tables, the
+// servers told, the transaction committed.
+void finish(db::Connection& conn, const runtime::Snapshot& snap, db::Transaction& tx) {
+  snap.records->fill_stored_computed(conn);
+  sync_metadata(conn, *snap.registry);
+  sync_security(conn, *snap.policy);
+  notify_servers(conn);
+  tx.commit();
+}
+
+}  // namespace
+
 InstallPlan Lifecycle::plan(const std::vector<std::string>& names) {
   // Read-only: a transaction that is always rolled back.
   db::Transaction tx(conn_);
@@ -384,13 +175,13 @@ InstallPlan Lifecycle::plan(const std::vector<std::string>& names) {
   InstallPlan plan;
   plan.modules = graph_.install_closure(wanted, installed);
   auto all = with_installed(graph_, installed, plan.modules);
-  auto [registry, policy] = build_registry(all, registry_cache_);
-  ui::build_catalog(all, registry, policy);  // views are checked too
-  plan.statements = schema::plan_schema(*registry, db::introspect(conn_));
+  auto snap = snapshot_of(all, /*native=*/false, build_options());  // files only, views too
+  plan.statements = plan_statements(conn_, *snap.registry);
   return plan;
 }
 
 std::vector<std::string> Lifecycle::install(const std::vector<std::string>& names, bool demo) {
+  Step progress = [this](const std::string& m, const std::string& what) { step(m, what); };
   db::Transaction tx(conn_);
   conn_.exec("SELECT pg_advisory_xact_lock($1)", Params().add(kLockKey));
   auto installed = keys_of(installed_modules(conn_));
@@ -398,40 +189,18 @@ std::vector<std::string> Lifecycle::install(const std::vector<std::string>& name
   if (!installed.count("base")) wanted.insert(wanted.begin(), "base");
   auto adding = graph_.install_closure(wanted, installed);
   if (adding.empty()) return {};
-  if (check_) check_(adding);
-  auto all = with_installed(graph_, installed, adding);
-  auto [registry, policy] = build_registry(all, registry_cache_);
-  auto views = ui::build_catalog(all, registry, policy);
-  // Native code loads (and its registrations are checked) before the schema, data and
-  // migrations: a library that fails fails the install, which then leaves nothing.
-  auto extensions = native::Host::instance().extensions(all, *registry, isolation_);
-  auto statements = schema::plan_schema(*registry, db::introspect(conn_));
-  step("schema", std::to_string(statements.size()) + " statements");
-  apply_schema(conn_, statements);
-  records::RecordService service(registry, policy, extensions);
+  auto snap = prepare(check_, adding, with_installed(graph_, installed, adding), build_options());
+  apply_schema_step(conn_, snap, progress);
   for (const auto* m : adding) {
-    step(m->name, "data");
-    load_data(conn_, service, *m, demo, DataMode::kInstall);
-    ui::store_module(conn_, *views, m->name);
-    conn_.exec(
-        "INSERT INTO base_module (name, version, state, core, summary, installed_at) "
-        "VALUES ($1, $2, 'installed', $3, $4, now()) "
-        "ON CONFLICT (name) DO UPDATE SET version = excluded.version, state = 'installed', "
-        "core = excluded.core, summary = excluded.summary, installed_at = now(), "
-        "updated_at = now()",
-        Params().add(m->name).add(m->version.to_string()).add(m->core).add(m->summary));
+    write_module(conn_, snap, *m, demo, /*fresh=*/true, progress);
     step(m->name, "installed " + m->version.to_string());
   }
-  // Stored computed fields of new columns.
-  service.fill_stored_computed(conn_);
-  sync_metadata(conn_, *registry);
-  sync_security(conn_, *policy);
-  notify_servers(conn_);
-  tx.commit();
+  finish(conn_, snap, tx);
   return names_of(adding);
 }
 
 std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& names) {
+  Step progress = [this](const std::string& m, const std::string& what) { step(m, what); };
   db::Transaction tx(conn_);
   conn_.exec("SELECT pg_advisory_xact_lock($1)", Params().add(kLockKey));
   auto versions = installed_modules(conn_);
@@ -475,11 +244,6 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
                   "put the newer version back on the addons path");
     upgrading.push_back(m);
   }
-  if (check_) {
-    auto checked = adding;
-    checked.insert(checked.end(), upgrading.begin(), upgrading.end());
-    check_(checked);
-  }
   auto run_scripts = [&](const char* script) {
     for (const auto* m : upgrading) {
       auto from = modules::Version::parse(versions[m->name]).value_or(modules::Version());
@@ -503,40 +267,23 @@ std::vector<std::string> Lifecycle::upgrade(const std::vector<std::string>& name
       }
     }
   };
-  auto [registry, policy] =
-      build_registry(all, registry_cache_);  // files only: every problem before anything runs
-  auto views = ui::build_catalog(all, registry, policy);
-  // Before migrations, like install.
-  auto extensions = native::Host::instance().extensions(all, *registry, isolation_);
+  auto changing = adding;
+  changing.insert(changing.end(), upgrading.begin(), upgrading.end());
+  auto snap = prepare(check_, changing, all, build_options());  // before the migrations, as install
   run_scripts("pre.sql");
-  auto statements = schema::plan_schema(*registry, db::introspect(conn_));
-  step("schema", std::to_string(statements.size()) + " statements");
-  apply_schema(conn_, statements);
+  apply_schema_step(conn_, snap, progress);
   run_scripts("post.sql");
   std::set<std::string> adding_names;
   for (const auto* m : adding)
     adding_names.insert(m->name);
   std::vector<std::string> changed;
-  records::RecordService service(registry, policy, extensions);
   for (const auto* m : all) {
     bool is_new = adding_names.count(m->name) > 0;
     if (!is_new && !target_set.count(m->name)) continue;
-    step(m->name, "data");
-    load_data(conn_, service, *m, false, is_new ? DataMode::kInstall : DataMode::kUpgrade);
-    ui::store_module(conn_, *views, m->name);
-    conn_.exec(
-        "INSERT INTO base_module (name, version, state, core, summary, installed_at) "
-        "VALUES ($1, $2, 'installed', $3, $4, now()) "
-        "ON CONFLICT (name) DO UPDATE SET version = excluded.version, state = 'installed', "
-        "core = excluded.core, summary = excluded.summary, updated_at = now()",
-        Params().add(m->name).add(m->version.to_string()).add(m->core).add(m->summary));
+    write_module(conn_, snap, *m, /*demo=*/false, is_new, progress);
     changed.push_back(m->name);
   }
-  service.fill_stored_computed(conn_);
-  sync_metadata(conn_, *registry);
-  sync_security(conn_, *policy);
-  notify_servers(conn_);
-  tx.commit();
+  finish(conn_, snap, tx);
   return changed;
 }
 
@@ -556,64 +303,43 @@ std::vector<std::string> Lifecycle::uninstall(const std::vector<std::string>& na
   std::set<std::string> remaining;
   for (const auto& name : installed)
     if (!removed.count(name)) remaining.insert(name);
-  auto [registry, policy] = build_registry(with_installed(graph_, remaining, {}), registry_cache_);
+  // What stays installed: its RecordService deletes the records of a purge (as Keel: hooks of
+  // the remaining modules and stored computed fields see them go), its registry and policy are
+  // synced below. Native code is needed for a purge only.
+  auto snap = snapshot_of(with_installed(graph_, remaining, {}), purge, build_options());
+  const auto system = security::Context::system();
 
   for (const auto* m : removing) {
-    ui::remove_module(conn_, m->name, purge);
+    ui::remove_module(conn_, m->name);
     if (purge) {
       step(m->name, "purge");
-      // Records its data files created, then the objects the ledger says it created.
+      ui::purge_customizations(conn_, *snap.records, m->name);
+      // Records its data files created (newest first), then the objects the ledger says it
+      // created. A record of an entity that does not stay goes with its table.
       auto records = conn_.exec(
-          "SELECT x.entity, x.record_id, e.table_name FROM base_external_id x "
-          "JOIN base_entity e ON e.name = x.entity WHERE x.module = $1 ORDER BY x.id DESC",
+          "SELECT entity, record_id FROM base_external_id WHERE module = $1 ORDER BY id DESC",
           Params().add(m->name));
       for (int i = 0; i < records.rows(); ++i) {
-        std::string table(records.get(i, 2));
-        if (!registry->entity(std::string(records.get(i, 0)))) continue;  // table goes anyway
-        conn_.exec("DELETE FROM " + quote_ident(table) + " WHERE id = $1",
-                   Params().add(records.get_int(i, 1)));
+        std::string entity(records.get(i, 0));
+        if (!snap.registry->entity(entity)) continue;
+        try {
+          snap.records->remove(conn_, system, entity, records.get_int(i, 1));
+        } catch (const Error& e) {
+          if (e.kind() != ErrorKind::kNotFound) throw;  // gone already (a cascade)
+        }
       }
       conn_.exec("DELETE FROM base_external_id WHERE module = $1", Params().add(m->name));
-      auto owned = conn_.exec(
-          "SELECT kind, table_name, name FROM base_ownership WHERE module = $1 ORDER BY id DESC",
-          Params().add(m->name));
-      std::set<std::string> dropped_tables;
-      for (int i = 0; i < owned.rows(); ++i)
-        if (owned.get(i, 0) == "table") dropped_tables.insert(std::string(owned.get(i, 2)));
-      for (int i = 0; i < owned.rows(); ++i) {
-        std::string kind(owned.get(i, 0)), table(owned.get(i, 1)), name(owned.get(i, 2));
-        if (kind == "table") continue;
-        if (dropped_tables.count(table)) continue;
-        if (kind == "column")
-          conn_.exec("ALTER TABLE " + quote_ident(table) + " DROP COLUMN IF EXISTS " +
-                     quote_ident(name) + " CASCADE");
-        else if (kind == "constraint")
-          conn_.exec("ALTER TABLE " + quote_ident(table) + " DROP CONSTRAINT IF EXISTS " +
-                     quote_ident(name));
-        else if (kind == "index")
-          conn_.exec("DROP INDEX IF EXISTS " + quote_ident(name));
-      }
-      for (const auto& table : dropped_tables)
-        conn_.exec("DROP TABLE IF EXISTS " + quote_ident(table) + " CASCADE");
-      conn_.exec("DELETE FROM base_ownership WHERE module = $1", Params().add(m->name));
+      drop_owned(conn_, m->name);
     } else {
-      // Data stays, but columns the module added to other modules' tables must not keep
-      // rejecting rows written without them.
-      auto columns = conn_.exec(
-          "SELECT o.table_name, o.name FROM base_ownership o WHERE o.module = $1 AND "
-          "o.kind = 'column' AND NOT EXISTS (SELECT 1 FROM base_ownership t WHERE t.module = $1 "
-          "AND t.kind = 'table' AND t.name = o.table_name)",
-          Params().add(m->name));
-      for (int i = 0; i < columns.rows(); ++i)
-        conn_.exec("ALTER TABLE " + quote_ident(std::string(columns.get(i, 0))) + " ALTER COLUMN " +
-                   quote_ident(std::string(columns.get(i, 1))) + " DROP NOT NULL");
+      // Data stays; the columns it added to other modules' tables stop being required.
+      relax_owned_columns(conn_, m->name);
     }
     conn_.exec("UPDATE base_module SET state = 'uninstalled', updated_at = now() WHERE name = $1",
                Params().add(m->name));
     step(m->name, purge ? "uninstalled and purged" : "uninstalled (data kept)");
   }
-  sync_metadata(conn_, *registry);
-  sync_security(conn_, *policy);
+  sync_metadata(conn_, *snap.registry);
+  sync_security(conn_, *snap.policy);
   notify_servers(conn_);
   tx.commit();
   return names_of(removing);

@@ -7,6 +7,7 @@
 
 #include "modules/graph.hpp"
 #include "native/isolation.hpp"
+#include "runtime/snapshot.hpp"
 #include "schema/diff.hpp"
 
 namespace keel::db {
@@ -19,7 +20,12 @@ namespace keel::install {
 using Progress = std::function<void(const std::string& module, const std::string& step)>;
 
 // Installed modules and their versions, read from base_module; empty before base exists.
-std::map<std::string, std::string> installed_modules(db::Connection& conn);
+using runtime::installed_modules;
+
+// Creates Keel's own SQL objects (records::sql_objects, security::auth_sql_objects) missing from
+// a database made by an older Keel, through the same plan and ownership ledger as an install,
+// under the install lock. A starting server calls it; nothing to do on a current database.
+void ensure_sql_objects(db::Connection& conn);
 
 // A module on the addons path with its state in the database: `uninstalled`, `installed`, or
 // `to upgrade` when the addons path holds a newer version than the installed one.
@@ -86,6 +92,13 @@ class Lifecycle {
   Progress progress_;
   native::IsolationSettings isolation_;
   std::filesystem::path registry_cache_;
+  // How snapshots of this lifecycle are built: isolation_ and registry_cache_.
+  runtime::BuildOptions build_options() const {
+    runtime::BuildOptions options;
+    options.isolation = isolation_;
+    options.registry_cache = registry_cache_;
+    return options;
+  }
   ModuleCheck check_;
 };
 

@@ -118,13 +118,16 @@ std::string key_column(const std::string& detail) {
 
 namespace keel::records {
 
-void install_sql_functions(db::Connection& conn) {
-  conn.exec(
-      "CREATE OR REPLACE FUNCTION keel_refuse(allowed boolean) RETURNS boolean "
-      "LANGUAGE plpgsql VOLATILE AS $$ BEGIN "
-      "IF allowed IS NOT TRUE THEN RAISE EXCEPTION 'a record rule refuses this record' "
+std::vector<schema::SqlObject> sql_objects() {
+  std::string body =
+      " BEGIN IF allowed IS NOT TRUE THEN RAISE EXCEPTION 'a record rule refuses this record' "
       "USING ERRCODE = '" +
-      std::string(detail::kRefused) + "'; END IF; RETURN TRUE; END $$");
+      std::string(detail::kRefused) + "'; END IF; RETURN TRUE; END ";
+  return {{"function", "", "keel_refuse", "base",
+           "CREATE OR REPLACE FUNCTION keel_refuse(allowed boolean) RETURNS boolean "
+           "LANGUAGE plpgsql VOLATILE AS $$" +
+               body + "$$",
+           body}};
 }
 
 }  // namespace keel::records

@@ -12,7 +12,7 @@ namespace keel::records::detail {
 
 enum class Operation { kRead, kWrite, kDelete };
 
-// The SQLSTATE of keel_refuse() (install_sql_functions).
+// The SQLSTATE of keel_refuse() (sql_objects).
 constexpr std::string_view kRefused = "KR403";
 
 // A new record the caller's create rules do not allow: nothing was kept.

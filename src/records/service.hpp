@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "db/connection.hpp"
+#include "schema/diff.hpp"
 #include "schema/registry.hpp"
 #include "security/policy.hpp"
 
@@ -135,9 +136,8 @@ class RecordService {
 
 // The SQL functions the statements of RecordService call: keel_refuse(allowed), which fails
 // (SQLSTATE KR403) when a new record breaks the caller's create rules, so that a create under
-// rules is one statement and nothing refused is kept. Every install, upgrade and uninstall
-// creates them (install/lifecycle.cpp), and so does a starting server (for databases made
-// before they existed). Idempotent.
-void install_sql_functions(db::Connection& conn);
+// rules is one statement and nothing refused is kept. Created through the schema plan of an
+// install or upgrade (install/lifecycle.cpp), owned by base in the ledger.
+std::vector<schema::SqlObject> sql_objects();
 
 }  // namespace keel::records

@@ -69,7 +69,8 @@ WritePlan parse_body(const Entity& entity, std::string_view body, bool create,
       error(shown(name), "unknown field of " + entity.name);
       continue;
     }
-    if (!field_visible(*f, ctx))
+    // Secret fields (hashes) are written by Keel itself only (Context::system()).
+    if (f->secret ? !ctx.is_system : !field_visible(*f, ctx))
       throw ApiError(ErrorKind::kForbidden, "records.forbidden_field",
                      "field \"" + entity.name + "." + f->name + "\" is not writable by you");
     if (f->readonly || f->computed) {

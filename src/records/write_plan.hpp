@@ -61,7 +61,7 @@ std::string insert_sql(const schema::Entity& e, const WritePlan& plan,
 // A create as ONE statement, when nothing else is needed (no reference to check, no one2many
 // or many2many to write or read, rules and fields of the table alone): INSERT ... RETURNING the
 // record as read() writes it, with the caller's create rules checked on the new row by
-// keel_refuse() (an error, so that a refused row is never kept: install_sql_functions) and its
+// keel_refuse() (an error, so that a refused row is never kept: sql_objects) and its
 // read rules evaluated there too.
 struct CreateQuery {
   std::string sql;

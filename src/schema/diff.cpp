@@ -521,4 +521,28 @@ std::vector<Statement> plan_schema(const Registry& registry, const db::LiveSchem
   return Planner(registry, live).run();
 }
 
+std::vector<Statement> plan_sql_objects(const std::vector<SqlObject>& objects,
+                                        const db::LiveSchema& live,
+                                        const std::set<std::string>& new_tables) {
+  std::vector<Statement> out;
+  for (const auto& o : objects) {
+    Statement st;
+    st.sql = o.sql;
+    st.module = o.module;
+    if (o.kind == "function") {
+      auto it = live.functions.find(o.name);
+      if (it != live.functions.end() && it->second == o.body) continue;
+      if (it == live.functions.end()) st.creates.push_back({o.kind, o.table, o.name, o.module});
+    } else {
+      auto table = live.tables.find(o.table);
+      bool exists = table != live.tables.end();
+      if (exists && table->second.triggers.count(o.name)) continue;
+      if (!exists && !new_tables.count(o.table)) continue;  // its table is not there
+      st.creates.push_back({o.kind, o.table, o.name, o.module});
+    }
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
 }  // namespace keel::schema

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -10,7 +11,7 @@ namespace keel::schema {
 
 // A database object created for a module, as recorded in the ownership ledger.
 struct OwnedObject {
-  std::string kind;    // table, column, constraint, index
+  std::string kind;    // table, column, constraint, index, function, trigger
   std::string table;   // the table it belongs to (the table itself for kind "table")
   std::string name;    // column, constraint or index name; the table name for kind "table"
   std::string module;  // its owner
@@ -55,5 +56,25 @@ std::string link_table(const Registry& registry, const Entity& entity, const Fie
 // "sale_order_date_idx"), those not yet in the database get a hashed name instead; a name
 // the database already has for the same object is always kept.
 std::vector<Statement> plan_schema(const Registry& registry, const db::LiveSchema& live);
+
+// An SQL object of Keel itself that the entities do not describe: a function that statements of
+// RecordService call (keel_refuse), a trigger that notifies servers (security/users.hpp).
+// Created through the schema plan like the entities' tables, so that `keel module plan` shows
+// it and the ownership ledger records it under `module`.
+struct SqlObject {
+  std::string kind;    // function, trigger
+  std::string table;   // a trigger's table; empty for a function
+  std::string name;    // the function's or the trigger's name
+  std::string module;  // its owner in the ledger ("base")
+  std::string sql;     // CREATE OR REPLACE ... (idempotent)
+  std::string body;    // a function's source between its $$ (prosrc): changed when it differs
+};
+
+// The statements that create the objects missing from `live` (or replace a function whose body
+// differs), in order. A trigger is planned when its table exists or is one of `new_tables`
+// (created by the statements before).
+std::vector<Statement> plan_sql_objects(const std::vector<SqlObject>& objects,
+                                        const db::LiveSchema& live,
+                                        const std::set<std::string>& new_tables = {});
 
 }  // namespace keel::schema

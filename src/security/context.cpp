@@ -25,6 +25,7 @@ std::optional<Operation> parse_operation(std::string_view name) {
 Context Context::system() {
   Context ctx;
   ctx.admin = true;
+  ctx.is_system = true;
   ctx.login = "__system__";
   ctx.roles = {std::string(kAdminRole)};
   return ctx;

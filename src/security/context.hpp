@@ -27,8 +27,14 @@ struct Context {
   std::string login;
   bool admin = false;              // base.admin: bypasses access rights and record rules
   std::vector<std::string> roles;  // sorted; implied roles included
+  // Keel itself (system()): may also write `secret` fields (password and key hashes), which no
+  // caller of the API may. Never set for a request.
+  bool is_system = false;
 
-  // Keel acting for itself (install, data files, CLI): an administrator without a user.
+  // Keel acting for itself (install, uninstall's purge, data files, `keel user`): an
+  // administrator without a user. RecordService skips access rights and record rules for it,
+  // and still runs everything else of a write: validation, defaults, native hooks, stored
+  // computed fields, the same statements.
   static Context system();
   bool has_role(std::string_view role) const;
 };

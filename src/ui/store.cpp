@@ -1,5 +1,6 @@
 #include "ui/store.hpp"
 
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -7,8 +8,11 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
+#include "app/json.hpp"
 #include "db/connection.hpp"
+#include "records/service.hpp"
 #include "ui/catalog.hpp"
 
 namespace keel::ui {
@@ -105,10 +109,39 @@ std::vector<AssetFile> asset_files(const std::string& module, const fs::path& di
   return out;
 }
 
+constexpr const char* kCustomizations = "base_view_customization";
+
+// The ids of the customisations whose `field` equals `value`, as `ctx` may read them.
+std::vector<std::int64_t> customization_ids(db::Connection& conn,
+                                            const records::RecordService& records,
+                                            const security::Context& ctx, const char* field,
+                                            const std::string& value) {
+  rapidjson::StringBuffer filter;
+  Writer w(filter);
+  w.StartObject();
+  w.Key(field);
+  w.StartObject();
+  put(w, "eq", value);
+  w.EndObject();
+  w.EndObject();
+  records::ListRequest request;
+  request.filter = filter.GetString();
+  request.fields = "id";
+  request.limit = "1000";
+  rapidjson::Document page;
+  json::parse(page, records.list(conn, ctx, kCustomizations, request).json, "a list",
+              "http.internal", json::kEnvelopeDepth);
+  std::vector<std::int64_t> out;
+  for (const auto& row : page["data"].GetArray())
+    out.push_back(row["id"].GetInt64());
+  return out;
+}
+
+
 }  // namespace
 
 void store_module(db::Connection& conn, const Catalog& catalog, const std::string& module) {
-  remove_module(conn, module, false);
+  remove_module(conn, module);
   // `position`: the order the module declared them in (ties of priority go to the first);
   // `*_text`: the JSON as written, which the server serves (jsonb reorders keys).
   int position = 0;
@@ -216,8 +249,7 @@ void store_module(db::Connection& conn, const Catalog& catalog, const std::strin
          });
 }
 
-void remove_module(db::Connection& conn, const std::string& module, bool purge) {
-  // A database whose base predates the UI tables has nothing to remove.
+void remove_module(db::Connection& conn, const std::string& module) {
   // A database whose base predates the UI tables (or base_view_default) has nothing to remove.
   auto present = conn.exec(
       "SELECT to_regclass('base_view') IS NOT NULL, to_regclass('base_view_default') IS NOT NULL");
@@ -227,8 +259,17 @@ void remove_module(db::Connection& conn, const std::string& module, bool purge) 
          std::string_view(table) != "base_ui_asset") ||
         present.get_bool(0, 1))
       conn.exec(std::string("DELETE FROM ") + table + " WHERE module = $1", Params().add(module));
-  if (purge)
-    conn.exec("DELETE FROM base_view_customization WHERE module = $1", Params().add(module));
+}
+
+void purge_customizations(db::Connection& conn, const records::RecordService& records,
+                          const std::string& module) {
+  if (!records.registry().entity(kCustomizations)) return;  // a base before the UI tables
+  const auto system = security::Context::system();
+  // Pages of at most the list limit, until none is left.
+  for (auto ids = customization_ids(conn, records, system, "module", module); !ids.empty();
+       ids = customization_ids(conn, records, system, "module", module))
+    for (auto id : ids)
+      records.remove(conn, system, kCustomizations, id);
 }
 
 std::optional<std::optional<std::string>> load_asset(db::Connection& conn,
@@ -362,18 +403,31 @@ std::optional<Customization> load_customization(db::Connection& conn, const std:
   return Customization{arch_from_json(rows.get(0, 0), ignored), std::string(rows.get(0, 1))};
 }
 
-void save_customization(db::Connection& conn, const View& view, const Arch& arch) {
-  conn.exec(
-      "INSERT INTO base_view_customization (view, module, arch, base_hash) "
-      "VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (view) DO UPDATE SET arch = excluded.arch, "
-      "base_hash = excluded.base_hash, module = excluded.module, updated_at = now()",
-      Params().add(view.id).add(view.module).add(arch_json(arch)).add(view.hash));
+void save_customization(db::Connection& conn, const records::RecordService& records,
+                        const security::Context& ctx, const View& view, const Arch& arch) {
+  rapidjson::StringBuffer body;
+  Writer w(body);
+  w.StartObject();
+  put(w, "module", view.module);
+  put_json(w, "arch", arch_json(arch));
+  put(w, "base_hash", view.hash);
+  auto ids = customization_ids(conn, records, ctx, "view", view.id);
+  if (!ids.empty()) {
+    w.EndObject();
+    records.update(conn, ctx, kCustomizations, ids.front(), body.GetString());
+    return;
+  }
+  put(w, "view", view.id);
+  w.EndObject();
+  records.create(conn, ctx, kCustomizations, body.GetString());
 }
 
-bool delete_customization(db::Connection& conn, const std::string& view) {
-  auto rows = conn.exec("DELETE FROM base_view_customization WHERE view = $1 RETURNING id",
-                        Params().add(view));
-  return rows.rows() > 0;
+bool delete_customization(db::Connection& conn, const records::RecordService& records,
+                          const security::Context& ctx, const std::string& view) {
+  auto ids = customization_ids(conn, records, ctx, "view", view);
+  for (auto id : ids)
+    records.remove(conn, ctx, kCustomizations, id);
+  return !ids.empty();
 }
 
 }  // namespace keel::ui

@@ -13,11 +13,15 @@ class Connection;
 namespace keel::modules {
 struct Manifest;
 }
+namespace keel::records {
+class RecordService;
+}
 namespace keel::schema {
 class Registry;
 }
 namespace keel::security {
 class Policy;
+struct Context;
 }
 
 namespace keel::ui {
@@ -32,9 +36,12 @@ struct View;
 
 // Rewrites the rows `module` owns from the catalog (install and upgrade).
 void store_module(db::Connection& conn, const Catalog& catalog, const std::string& module);
-// Deletes the rows `module` owns (uninstall); `purge` also deletes the customisations of its
-// views.
-void remove_module(db::Connection& conn, const std::string& module, bool purge);
+// Deletes the rows `module` owns (uninstall).
+void remove_module(db::Connection& conn, const std::string& module);
+// Deletes the customisations of the views of `module` (uninstall --purge): user data, deleted
+// through RecordService as Keel (security::Context::system()).
+void purge_customizations(db::Connection& conn, const records::RecordService& records,
+                          const std::string& module);
 
 // A file of `module`'s static/ folder as the module's install or upgrade stored it (every file
 // but hidden ones and links out of the folder). nullopt when there is no such file; a nullopt
@@ -61,8 +68,12 @@ struct Customization {
   std::string base_hash;
 };
 std::optional<Customization> load_customization(db::Connection& conn, const std::string& view);
-void save_customization(db::Connection& conn, const View& view, const Arch& arch);
+// Customisations are records of base_view_customization, written through RecordService in the
+// name of `ctx`: its access rights decide who may (base.admin, as base declares no other right).
+void save_customization(db::Connection& conn, const records::RecordService& records,
+                        const security::Context& ctx, const View& view, const Arch& arch);
 // False when there was none.
-bool delete_customization(db::Connection& conn, const std::string& view);
+bool delete_customization(db::Connection& conn, const records::RecordService& records,
+                          const security::Context& ctx, const std::string& view);
 
 }  // namespace keel::ui

@@ -227,7 +227,7 @@ TEST_F(Auth, FailedLoginsAreThrottledPerLoginAndPerAddress) {
 
 TEST_F(Auth, ApiKeysAndRoles) {
   TestServer server(config, database.conninfo());
-  auto key = create_api_key(*conn, "alice", "robot");
+  auto key = testing::create_api_key(*conn, "alice", "robot");
   auto parts = split_api_key(key.key);
   ASSERT_TRUE(parts);
   EXPECT_EQ(get(server.port(), "/api/v1/healthz", key.key).status, 200);
@@ -424,7 +424,7 @@ TEST_F(Auth, NoPasswordOrTokenInTheDatabaseOrTheLog) {
     secrets.push_back(refreshed["access_token"].GetString());
     secrets.push_back(refreshed["refresh_token"].GetString());
     post(server.port(), "/api/v1/auth/login", credentials("alice", "a wrong password"));
-    auto key = create_api_key(*conn, "alice", "robot");
+    auto key = testing::create_api_key(*conn, "alice", "robot");
     secrets.push_back(key.key);
     secrets.push_back(std::string(split_api_key(key.key)->second));
     get(server.port(), "/api/v1/records/partner", key.key);
@@ -544,7 +544,7 @@ TEST_F(Auth, AccessTokensEndOnLogoutNewPasswordAndDeactivationOnEveryServer) {
   EXPECT_TRUE(works(renewed));
 
   // A new password, however it is set (here as `keel user passwd` does).
-  set_password(*conn, "alice", hash_password("a new password 1"));
+  testing::set_password(*conn, "alice", hash_password("a new password 1"));
   EXPECT_TRUE(refused(renewed)) << "a token from before the new password still works";
   std::string after_password = login("a new password 1")["access_token"].GetString();
   EXPECT_TRUE(works(after_password));

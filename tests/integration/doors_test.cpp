@@ -242,7 +242,7 @@ TEST_F(Doors, ANewPasswordALogoutOrADeactivationEndsEarlierAccessTokens) {
   std::string before = testing::login(port, "clerk");
   ASSERT_EQ(status(before), 200);
   next_second();
-  set_password(*conn, "clerk", hash_password("a new password"));
+  testing::set_password(*conn, "clerk", hash_password("a new password"));
   EXPECT_TRUE(refused(before));
   std::string after = testing::login(port, "clerk", "a new password");
   EXPECT_EQ(status(after), 200);

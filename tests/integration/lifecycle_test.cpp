@@ -2,13 +2,17 @@
 
 #include <thread>
 
+#include "app/error.hpp"
 #include "db/catalog.hpp"
 #include "db/connection.hpp"
 #include "install/lifecycle.hpp"
 #include "modules/discovery.hpp"
+#include "records/service.hpp"
+#include "runtime/snapshot.hpp"
 #include "support/addon_tree.hpp"
 #include "support/fixture.hpp"
 #include "support/pg.hpp"
+#include "ui/catalog.hpp"
 
 namespace keel::install {
 namespace {
@@ -302,6 +306,143 @@ extend:
   EXPECT_EQ(snapshot(*conn, /*with_rows=*/false), catalog_before_extra);  // nothing else left
   EXPECT_EQ(one("SELECT count(*) FROM base_ownership WHERE module = 'extra'"), "0");
   EXPECT_EQ(one("SELECT count(*) FROM partner"), "1");
+}
+
+// One write path (issue 15): a purge deletes the records a module's data files created through
+// RecordService, as Keel, so what the remaining modules attached to them still happens: here
+// the stored totals of sales (native code) drop with a purged line, and sales' delete hook can
+// refuse a line of a done order, which leaves everything as it was.
+TEST_F(Lifecycle, PurgeDeletesRecordsThroughRecordService) {
+  tree.write("seed/manifest.yaml",
+             "name: seed\nversion: 1.0.0\ndepends: [sales]\ndata: [data.yaml]\n");
+  tree.write("seed/data.yaml", R"(records:
+  - {id: acme, entity: contact, values: {name: ACME}}
+  - {id: bolt, entity: product, values: {name: Bolt, uom: {ref: products.uom_unit}, list_price: "10.00"}}
+  - {id: order, entity: sale_order, values: {name: SO-SEED, partner: {ref: acme}}}
+)");
+  tree.write("extra_line/manifest.yaml",
+             "name: extra_line\nversion: 1.0.0\ndepends: [seed]\ndata: [data.yaml]\n");
+  tree.write("extra_line/data.yaml", R"(records:
+  - {id: line, entity: sale_order_line, values: {order: {ref: seed.order}, product: {ref: seed.bolt}, quantity: "2", unit_price: "10.00"}}
+)");
+  auto found = modules::discover({KEEL_SOURCE_DIR "/core", KEEL_SOURCE_DIR "/addons", tree.path()});
+  ASSERT_FALSE(found.diagnostics.has_errors());
+  modules::ModuleGraph graph(std::move(found.modules));
+  install::Lifecycle(*conn, graph).install({"extra_line"});
+  auto amount = [&] { return one("SELECT amount FROM sale_order WHERE name = 'SO-SEED'"); };
+  EXPECT_EQ(amount(), "20.00");
+
+  // A done order's lines do not change: sales' before_delete hook refuses the purge.
+  conn->exec("UPDATE sale_order SET state = 'done' WHERE name = 'SO-SEED'");
+  try {
+    install::Lifecycle(*conn, graph).uninstall({"extra_line"}, true);
+    ADD_FAILURE() << "the purge should have been refused by the hook of sales";
+  } catch (const Error& e) {
+    std::string text = e.what();
+    for (const auto& f : e.field_errors())
+      text += "; " + f.field + ": " + f.message;
+    EXPECT_NE(text.find("the order is done"), std::string::npos) << text;
+  }
+  EXPECT_EQ(one("SELECT count(*) FROM sale_order_line"), "1");
+  EXPECT_EQ(one("SELECT state FROM base_module WHERE name = 'extra_line'"), "installed");
+
+  conn->exec("UPDATE sale_order SET state = 'draft' WHERE name = 'SO-SEED'");
+  install::Lifecycle(*conn, graph).uninstall({"extra_line"}, true);
+  EXPECT_EQ(one("SELECT count(*) FROM sale_order_line"), "0");
+  EXPECT_EQ(amount(), "0.00") << "the stored total follows the purged line";
+  EXPECT_EQ(one("SELECT count(*) FROM base_external_id WHERE module = 'extra_line'"), "0");
+}
+
+// Keel's own SQL objects (keel_refuse, the authentication triggers) come through the schema
+// plan: `keel module plan` shows them, the ownership ledger records them under base, a plan
+// after an install has nothing left to do, and one dropped behind Keel's back is planned again
+// (and created by a starting server: ensure_sql_objects).
+TEST_F(Lifecycle, KeelsOwnSqlObjectsArePlannedAndOwned) {
+  auto graph = graph_of(tree);
+  auto planned = [&](const std::string& what) {
+    std::string all;
+    for (const auto& st : install::Lifecycle(*conn, graph).plan({"shop"}).statements)
+      if (st.sql.find(what) != std::string::npos) all += st.sql + "\n";
+    return all;
+  };
+  EXPECT_NE(planned("FUNCTION keel_refuse(allowed boolean)"), "");
+  EXPECT_NE(planned("TRIGGER keel_user_tokens BEFORE UPDATE ON base_user"), "");
+  EXPECT_NE(planned("TRIGGER keel_auth_notify AFTER"), "");
+  install({"shop"});
+  EXPECT_EQ(one("SELECT string_agg(name, ',' ORDER BY name) FROM base_ownership "
+                "WHERE module = 'base' AND kind = 'function'"),
+            "keel_auth_notify,keel_refuse,keel_user_tokens");
+  EXPECT_EQ(one("SELECT string_agg(name, ',' ORDER BY name) FROM base_ownership "
+                "WHERE module = 'base' AND kind = 'trigger' AND table_name = 'base_user'"),
+            "keel_auth_notify,keel_user_tokens");
+  auto left = [&] {
+    std::string sql;
+    for (const auto& st : install::Lifecycle(*conn, graph).plan({"shop"}).statements)
+      sql += st.sql + "\n";
+    return sql;
+  };
+  EXPECT_EQ(left(), "");
+
+  conn->exec("DROP FUNCTION keel_refuse(boolean)");
+  auto again = install::Lifecycle(*conn, graph).plan({"shop"}).statements;
+  ASSERT_EQ(again.size(), 1u) << again.back().sql;
+  EXPECT_NE(again[0].sql.find("keel_refuse"), std::string::npos);
+  install::ensure_sql_objects(*conn);
+  EXPECT_EQ(one("SELECT to_regprocedure('keel_refuse(boolean)') IS NOT NULL"), "t");
+  EXPECT_EQ(left(), "");
+}
+
+// The snapshot the server serves and the lifecycle works with is built in one place
+// (runtime::build): registry, policy, UI catalog, native extensions, and a RecordService that
+// writes as Keel.
+TEST_F(Lifecycle, OneRuntimeSnapshotForServerLifecycleAndCommands) {
+  install({"shop"});
+  auto graph = graph_of(tree);
+  auto snap = runtime::load_installed(*conn, graph);
+  ASSERT_TRUE(snap.registry && snap.policy && snap.ui && snap.native && snap.records);
+  EXPECT_TRUE(snap.registry->entity("partner"));
+  EXPECT_FALSE(snap.ui->views().empty());
+  auto created =
+      snap.records->create(*conn, security::Context::system(), "partner", R"({"name": "Initech"})");
+  EXPECT_EQ(one("SELECT score FROM partner WHERE id = " + std::to_string(created.id)), "5");
+  // A dry run (`keel module plan`) loads no native code.
+  runtime::BuildOptions dry;
+  dry.load_native = false;
+  EXPECT_FALSE(
+      runtime::build(runtime::installed_order(graph, installed_modules(*conn)), dry).native);
+}
+
+// The tables that mirror module files are written with one bulk helper (unnest of text[]
+// parameters): labels with quotes, backslashes, commas, braces and NULL-looking text arrive as
+// written, and a missing target stays NULL.
+TEST_F(Lifecycle, MirrorTablesKeepEveryCharacterOfTheFiles) {
+  tree.write(
+      "odd/manifest.yaml",
+      "name: odd\nversion: 1.0.0\ndepends: [base]\nentities: [e.yaml]\nsecurity: [s.yaml]\n");
+  tree.write("odd/e.yaml", R"(entities:
+  odd_thing:
+    label: 'He said "hi", {x} \ y'
+    fields:
+      name: {type: string, label: "NULL"}
+      other: {type: many2one, target: odd_thing, label: "a,b}"}
+)");
+  tree.write("odd/s.yaml", R"(roles:
+  clerk: {label: 'the "clerk" \ {role}'}
+access:
+  - {entity: odd_thing, role: odd.clerk, read: true}
+)");
+  install({"odd"});
+  EXPECT_EQ(one("SELECT label FROM base_entity WHERE name = 'odd_thing'"),
+            R"(He said "hi", {x} \ y)");
+  EXPECT_EQ(one("SELECT label || '|' || coalesce(target, '<null>') FROM base_field "
+                "WHERE name = 'name' AND module = 'odd'"),
+            "NULL|<null>");
+  EXPECT_EQ(one("SELECT label || '|' || target FROM base_field WHERE name = 'other'"),
+            "a,b}|odd_thing");
+  EXPECT_EQ(one("SELECT label FROM base_role WHERE name = 'odd.clerk'"), R"(the "clerk" \ {role})");
+  EXPECT_EQ(one("SELECT can_read::text || can_create::text FROM base_access a JOIN base_role r "
+                "ON r.id = a.role WHERE r.name = 'odd.clerk'"),
+            "truefalse");
 }
 
 TEST_F(Lifecycle, UpgradeInstallsNewDependencies) {

@@ -6,6 +6,9 @@
 
 #include <string>
 
+#include "install/lifecycle.hpp"
+#include "modules/discovery.hpp"
+#include "native/host.hpp"
 #include "security/crypto.hpp"
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
@@ -13,6 +16,7 @@
 #include "support/http_client.hpp"
 #include "support/json.hpp"
 #include "support/pg.hpp"
+#include "support/run.hpp"
 #include "support/test_server.hpp"
 
 namespace keel {
@@ -180,6 +184,41 @@ TEST_F(UsersAdmin, BaseDeclaresTheAdministrationScreens) {
   auto theirs = call(alice, "GET", "/ui/menus");
   EXPECT_EQ(theirs.body.find("base.api_keys"), std::string::npos) << theirs.body;
   EXPECT_EQ(call(alice, "GET", "/ui/actions/base.api_keys").status, 403);
+}
+
+// One write path (issue 15): `keel user add` writes the user through RecordService as POST
+// /users does, so what a module declares on base_user (here a native validate hook of
+// tests/fixtures/native/native_user_policy) holds for both, with the same message.
+TEST_F(UsersAdmin, ARuleOnUsersHoldsForTheCommandLineAsForTheApi) {
+  native::Host::instance().add_library_dir(KEEL_TEST_ADDON_DIR);
+  config.addons_path = {tree.path(), KEEL_FIXTURES_DIR "/native"};
+  modules::ModuleGraph graph(modules::discover(config.module_path()).modules);
+  install::Lifecycle(*conn, graph).install({"native_user_policy"});
+  server->api().reload();  // the server reads `config`: it now loads the module too
+
+  auto refused = call(admin, "POST", "/users", R"({"login": "Bob", "password": "long enough 1"})");
+  EXPECT_EQ(refused.status, 422) << refused.body;
+  EXPECT_NE(refused.body.find("must be lower case (native_user_policy)"), std::string::npos)
+      << refused.body;
+
+  auto keel = [&](const std::string& login) {
+    return testing::run_keel({"user", "add", login, "--db", database.conninfo(), "--addons-path",
+                              tree.path().string() + ":" + KEEL_FIXTURES_DIR "/native"},
+                             {{"KEEL_LIBRARY_PATH", KEEL_TEST_ADDON_DIR}}, {}, "long enough 1\n");
+  };
+  auto cli = keel("Carol");
+  EXPECT_EQ(cli.status, 1) << cli.err;
+  EXPECT_NE(cli.err.find("login: must be lower case (native_user_policy)"), std::string::npos)
+      << cli.err;
+  auto users = [&](const char* login) {
+    return conn->exec("SELECT count(*) FROM base_user WHERE login = $1", db::Params().add(login))
+        .get_int(0, 0);
+  };
+  EXPECT_EQ(users("Carol"), 0);
+  EXPECT_EQ(users("Bob"), 0);
+  auto ok = keel("carol");
+  ASSERT_EQ(ok.status, 0) << ok.err;
+  EXPECT_EQ(login_status("carol", "long enough 1"), 200);
 }
 
 }  // namespace

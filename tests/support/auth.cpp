@@ -8,12 +8,43 @@
 
 #include <mutex>
 
+#include "modules/discovery.hpp"
+#include "records/service.hpp"
+#include "runtime/snapshot.hpp"
+#include "runtime/users.hpp"
 #include "security/crypto.hpp"
 #include "security/jwt.hpp"
 #include "security/users.hpp"
 #include "support/http_client.hpp"
 
 namespace keel::testing {
+
+namespace {
+
+// The RecordService of `base` alone: what the users of the tests are written with.
+const records::RecordService& base_records() {
+  static const runtime::Snapshot snapshot = [] {
+    static const auto found = modules::discover({KEEL_SOURCE_DIR "/core"});
+    std::vector<const modules::Manifest*> base;
+    for (const auto& m : found.modules)
+      if (m.name == "base") base.push_back(&m);
+    runtime::BuildOptions options;
+    options.load_native = false;
+    return runtime::build(base, options);
+  }();
+  return *snapshot.records;
+}
+
+}  // namespace
+
+void set_password(db::Connection& conn, const std::string& login, const std::string& hash) {
+  runtime::set_password(conn, base_records(), login, hash);
+}
+
+security::NewApiKey create_api_key(db::Connection& conn, const std::string& login,
+                                   const std::string& name) {
+  return runtime::create_api_key(conn, base_records(), login, name);
+}
 
 std::int64_t create_user(db::Connection& conn, const std::string& login,
                          const std::vector<std::string>& roles, const std::string& password) {
@@ -26,7 +57,7 @@ std::int64_t create_user(db::Connection& conn, const std::string& login,
     if (it == hashes.end()) it = hashes.emplace(password, security::hash_password(password)).first;
     hash = it->second;
   }
-  return security::create_user(conn, login, hash, roles);
+  return runtime::create_user(conn, base_records(), login, hash, roles);
 }
 
 std::string login(std::uint16_t port, const std::string& login, const std::string& password) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "db/connection.hpp"
+#include "security/users.hpp"
 
 namespace keel::testing {
 
@@ -13,11 +14,18 @@ namespace keel::testing {
 inline constexpr const char* kTestSecret = "keel-test-secret-0123456789abcdef";
 inline constexpr const char* kTestPassword = "correct horse battery";
 
-// Creates a user with these roles (`base` installed). The argon2id hash of a password is
-// computed once per test process, so that many users cost one hash.
+// Creates a user with these roles (`base` installed), as `keel user add` does: through
+// RecordService (runtime/users.hpp), with a snapshot of `base` built once per test process. The
+// argon2id hash of a password is computed once per test process, so that many users cost one
+// hash.
 std::int64_t create_user(db::Connection& conn, const std::string& login,
                          const std::vector<std::string>& roles = {"base.user"},
                          const std::string& password = kTestPassword);
+
+// As `keel user passwd` and `keel user apikey` do (runtime/users.hpp).
+void set_password(db::Connection& conn, const std::string& login, const std::string& hash);
+security::NewApiKey create_api_key(db::Connection& conn, const std::string& login,
+                                   const std::string& name);
 
 // Logs in through POST /api/v1/auth/login on a running server; the access token (empty and a
 // test failure when the login fails).
