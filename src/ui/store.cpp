@@ -137,7 +137,6 @@ std::vector<std::int64_t> customization_ids(db::Connection& conn,
   return out;
 }
 
-
 }  // namespace
 
 void store_module(db::Connection& conn, const Catalog& catalog, const std::string& module) {

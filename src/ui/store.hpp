@@ -22,7 +22,7 @@ class Registry;
 namespace keel::security {
 class Policy;
 struct Context;
-}
+}  // namespace keel::security
 
 namespace keel::ui {
 

@@ -7,8 +7,8 @@
 #include <chrono>
 #include <thread>
 
-#include "security/crypto.hpp"
 #include "modules/discovery.hpp"
+#include "security/crypto.hpp"
 #include "support/addon_tree.hpp"
 #include "support/auth.hpp"
 #include "support/fixture.hpp"
