@@ -1,3 +1,7 @@
+// Over 700 lines, for now: the REST API's record and module routes, each with its OpenAPI
+// description beside its handler (http/openapi.hpp), the snapshot reload and the metrics; the
+// record routes are the next to move to a file of their own, as auth_routes, ui_routes and
+// admin_routes did.
 #include "http/api.hpp"
 
 #include <rapidjson/stringbuffer.h>

@@ -1,6 +1,7 @@
-// Over 700 lines, for now: the entity schemas (entity_schemas, value_schema, read_property,
-// write_property) stay here as one unit until the field-type traits table replaces
-// value_schema's switch (issue 15, item 5); they can then move to a file of their own.
+// Over 700 lines, for now: the document generator walks the routes (paths, operations,
+// parameters) and writes the entity schemas (entity_schemas, value_schema, read_property,
+// write_property) from the registry and the field-type traits table; the entity schemas are the
+// next to move to a file of their own.
 #include "http/openapi.hpp"
 
 #include <rapidjson/document.h>
