@@ -362,6 +362,25 @@ pid_t spawn_keel(const std::vector<std::string>& args) {
   return pid;
 }
 
+// Runs `keel ARGS`, kills it with SIGKILL after `delay`, and waits until its backend has ended
+// (PostgreSQL rolls its transaction back and its advisory lock goes with it); no advisory lock
+// may be left.
+void kill_after(db::Connection& conn, const std::vector<std::string>& args,
+                std::chrono::milliseconds delay) {
+  pid_t pid = spawn_keel(args);
+  std::this_thread::sleep_for(delay);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  auto t0 = std::chrono::steady_clock::now();
+  while (scalar(conn,
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                "pid <> pg_backend_pid() AND backend_type = 'client backend'") > 0 &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(scalar(conn, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), 0);
+}
+
 // Forty modules in a chain, each with an entity, a many2one to the previous one and data: an
 // install of the last one installs them all, in one transaction.
 void write_chain(testing::AddonTree& tree, int modules, const std::string& version = "1.0.0") {
@@ -417,20 +436,7 @@ TEST_F(Faults, KillDuringInstallLeavesTheDatabaseAsBeforeOrAsAfter) {
   std::string after;
   for (int round = 0; round < 8 && after.empty(); ++round) {
     auto delay = std::uniform_int_distribution<long>(0, ms * 9 / 10)(random);
-    pid_t pid = spawn_keel(args);
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    // The killed client's backend ends when PostgreSQL notices: its transaction rolls back and
-    // its advisory lock goes with it.
-    auto t0 = std::chrono::steady_clock::now();
-    while (scalar(*conn,
-                  "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
-                  "pid <> pg_backend_pid() AND backend_type = 'client backend'") > 0 &&
-           std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30))
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    EXPECT_EQ(scalar(*conn, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), 0);
+    kill_after(*conn, args, std::chrono::milliseconds(delay));
     auto state = database_state(*conn);
     if (state == before) {
       ++as_before;
@@ -480,18 +486,7 @@ TEST_F(Faults, KillDuringUpgradeWithMigrationsLeavesTheDatabaseAsBeforeOrAsAfter
   int as_before = 0, as_after = 0;
   // From early (before the transaction began) to late (after it committed).
   for (long delay : {100, 250, 400, 600, 800, 1100, 1500, 2000, 3000}) {
-    pid_t pid = spawn_keel(args);
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    auto t0 = std::chrono::steady_clock::now();
-    while (scalar(*conn,
-                  "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
-                  "pid <> pg_backend_pid() AND backend_type = 'client backend'") > 0 &&
-           std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30))
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    EXPECT_EQ(scalar(*conn, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), 0);
+    kill_after(*conn, args, std::chrono::milliseconds(delay));
     auto state = database_state(*conn);
     if (state == before) {
       EXPECT_EQ(migrations(), migrations_before);
