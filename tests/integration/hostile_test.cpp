@@ -285,19 +285,6 @@ TEST_F(Hostile, TheCorpusIsAnsweredWithoutA500AndTheTablesStayIntact) {
 // ---------------------------------------------------------------------------------------
 // Slow clients.
 
-int connect_to(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // What the server did to a connection: "open" (nothing yet), "closed" (end of stream or
 // reset, nothing sent), or the first line it answered.
 std::string state_of(int fd, int wait_ms = 0) {
@@ -319,8 +306,8 @@ TEST_F(Hostile, SlowClientsAreCutAndTheConnectionLimitHoldsWhileOthersAreServed)
   // finishing within the request timeout).
   std::vector<int> idle, trickling;
   for (int i = 0; i < 60; ++i) {
-    idle.push_back(connect_to(port));
-    trickling.push_back(connect_to(port));
+    idle.push_back(testing::connect_loopback(port));
+    trickling.push_back(testing::connect_loopback(port));
   }
   const std::string request =
       "GET /api/v1/records/contact HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token +
@@ -377,7 +364,7 @@ TEST_F(Hostile, SlowClientsAreCutAndTheConnectionLimitHoldsWhileOthersAreServed)
   // the others stay open (idle) until the idle timeout.
   std::vector<int> flood;
   for (int i = 0; i < 300; ++i)
-    flood.push_back(connect_to(port));
+    flood.push_back(testing::connect_loopback(port));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   int refused = 0, held = 0;
   for (int fd : flood) {

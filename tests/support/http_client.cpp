@@ -9,7 +9,7 @@
 
 namespace keel::testing {
 
-std::string http_exchange(std::uint16_t port, const std::string& bytes) {
+int connect_loopback(std::uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -17,8 +17,14 @@ std::string http_exchange(std::uint16_t port, const std::string& bytes) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd);
-    throw std::runtime_error("cannot connect to port " + std::to_string(port));
+    return -1;
   }
+  return fd;
+}
+
+std::string http_exchange(std::uint16_t port, const std::string& bytes) {
+  int fd = connect_loopback(port);
+  if (fd < 0) throw std::runtime_error("cannot connect to port " + std::to_string(port));
   size_t sent = 0;
   while (sent < bytes.size()) {
     ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);

@@ -25,6 +25,9 @@ HttpReply http_raw(std::uint16_t port, const std::string& bytes);
 // Sends bytes as they are and returns every byte the server sent until it closed.
 std::string http_exchange(std::uint16_t port, const std::string& bytes);
 
+// A TCP connection to 127.0.0.1:`port` (a socket the caller closes), or -1 when refused.
+int connect_loopback(std::uint16_t port);
+
 // Percent-encodes a query-string value.
 std::string url_encode(const std::string& text);
 
