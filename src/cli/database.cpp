@@ -30,12 +30,16 @@ std::unique_ptr<Database> Database::open(const Config& config, bool create) {
 
 std::unique_ptr<Database> open_with_base(const Context& context) {
   auto database = Database::open(context.config);
+  install_base(context, *database);
+  return database;
+}
+
+void install_base(const Context& context, Database& database) {
   auto graph = load_graph(context);
-  install::Lifecycle lifecycle(database->connection(), graph);
+  install::Lifecycle lifecycle(database.connection(), graph);
   lifecycle.set_module_check(modules::signature_check(context.config));
   auto installed = lifecycle.install({});
   if (!installed.empty()) spdlog::info("installed base on the empty database");
-  return database;
 }
 
 runtime::Snapshot installed_snapshot(const Context& context, db::Connection& conn) {

@@ -38,6 +38,8 @@ class Database {
 // Opens the database (created when needed) and installs `base` when it is empty: serve and
 // user administration need its tables.
 std::unique_ptr<Database> open_with_base(const Context& context);
+// The second half of open_with_base, for a caller with work of its own in between.
+void install_base(const Context& context, Database& database);
 
 // The snapshot of the modules installed in `conn`'s database (their native code loaded as the
 // configuration says): its RecordService is how commands write records, as the server does.

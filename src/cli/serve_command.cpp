@@ -6,6 +6,7 @@
 #include <charconv>
 #include <iostream>
 #include <memory>
+#include <mutex>
 
 #include "cli/context.hpp"
 #include "cli/database.hpp"
@@ -62,6 +63,30 @@ void create_first_admin(db::Connection& conn, const records::RecordService& reco
   }
 }
 
+// Where the modules listener's notifications go: the Api once it exists; one that came before
+// (or while the Api was not attached) is replayed by attach().
+class ModulesChanged {
+ public:
+  void notify() {
+    std::lock_guard lock(mutex_);
+    if (api_)
+      api_->reload_after_change();
+    else
+      missed_ = true;
+  }
+  void attach(http::Api* api) {
+    std::lock_guard lock(mutex_);
+    api_ = api;
+    if (api_ && missed_) api_->reload_after_change();
+    missed_ = false;
+  }
+
+ private:
+  std::mutex mutex_;
+  http::Api* api_ = nullptr;
+  bool missed_ = false;
+};
+
 int serve(Context& context) {
   auto [host, port] = parse_listen(context.config.listen);
   if (host == "localhost") host = "127.0.0.1";
@@ -69,7 +94,7 @@ int serve(Context& context) {
     spdlog::warn("listening on {}: Keel speaks plain HTTP, put a TLS-terminating proxy in front",
                  host);
 
-  auto database = open_with_base(context);
+  auto database = Database::open(context.config);
   http::ServerOptions options;
   options.host = host;
   options.port = port;
@@ -86,11 +111,21 @@ int serve(Context& context) {
   db::Pool::Options pool_options;
   pool_options.max_size = threads + options.io_workers + 2;
   db::Pool pool(database->conninfo(), pool_options);
+  pool.warm(1);  // opens while base is checked and the listener below starts
+  // Another `keel` (CLI or server) changed the modules: reload within a second. Listening
+  // starts before the Api reads the installed modules (a change in between would be missed
+  // for good); a notification that comes before the Api exists is replayed once it does.
+  ModulesChanged changed;
+  db::Listener listener(database->conninfo(), "keel_modules", [&changed] { changed.notify(); });
+  install_base(context, *database);
+  listener.wait_ready();
   http::Api api(context.config, pool);
+  changed.attach(&api);
+  struct Detach {  // before the Api goes, however serve() ends
+    ModulesChanged& changed;
+    ~Detach() { changed.attach(nullptr); }
+  } detach{changed};
   create_first_admin(database->connection(), *api.snapshot()->records);
-  // Another `keel` (CLI or server) changed the modules: reload within a second.
-  db::Listener listener(database->conninfo(), "keel_modules",
-                        [&api] { api.reload_after_change(); });
   options.on_thread = [&api](boost::asio::io_context& loop, unsigned loops) {
     return api.thread_resources(loop, loops);
   };

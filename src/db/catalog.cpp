@@ -4,6 +4,47 @@
 
 namespace keel::db {
 
+namespace {
+
+// Functions and the triggers on tables, in one query (kind 'f' / 't').
+void read_code(Connection& conn, LiveSchema& schema) {
+  auto code = conn.exec(R"(
+    SELECT 'f', p.proname, p.prosrc
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname = 'public'
+    UNION ALL
+    SELECT 't', c.relname, t.tgname
+      FROM pg_trigger t
+      JOIN pg_class c ON c.oid = t.tgrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'public' AND NOT t.tgisinternal)");
+  for (int i = 0; i < code.rows(); ++i) {
+    if (code.get(i, 0) == "f")
+      schema.functions[std::string(code.get(i, 1))] = code.get(i, 2);
+    else
+      schema.tables[std::string(code.get(i, 1))].triggers.insert(std::string(code.get(i, 2)));
+  }
+}
+
+}  // namespace
+
+LiveSchema introspect_code(Connection& conn, const std::set<std::string>& tables) {
+  LiveSchema schema;
+  std::string names;  // table names are identifiers: no comma in them
+  for (const auto& t : tables)
+    names += (names.empty() ? "" : ",") + t;
+  auto found = conn.exec(R"(
+    SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname = ANY(string_to_array($1, ',')))",
+                         Params().add(names));
+  for (int i = 0; i < found.rows(); ++i)
+    schema.tables[std::string(found.get(i, 0))];
+  read_code(conn, schema);
+  // Triggers of tables outside `tables` are not asked for: keep only the ones asked for.
+  std::erase_if(schema.tables, [&](const auto& t) { return !tables.count(t.first); });
+  return schema;
+}
+
 LiveSchema introspect(Connection& conn) {
   LiveSchema schema;
   auto columns = conn.exec(R"(
@@ -40,23 +81,7 @@ LiveSchema introspect(Connection& conn) {
      WHERE n.nspname = 'public')");
   for (int i = 0; i < indexes.rows(); ++i)
     schema.tables[std::string(indexes.get(i, 0))].indexes.insert(std::string(indexes.get(i, 1)));
-  // Functions and the triggers on tables, in one query (kind 'f' / 't').
-  auto code = conn.exec(R"(
-    SELECT 'f', p.proname, p.prosrc
-      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-     WHERE n.nspname = 'public'
-    UNION ALL
-    SELECT 't', c.relname, t.tgname
-      FROM pg_trigger t
-      JOIN pg_class c ON c.oid = t.tgrelid
-      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = 'public' AND NOT t.tgisinternal)");
-  for (int i = 0; i < code.rows(); ++i) {
-    if (code.get(i, 0) == "f")
-      schema.functions[std::string(code.get(i, 1))] = code.get(i, 2);
-    else
-      schema.tables[std::string(code.get(i, 1))].triggers.insert(std::string(code.get(i, 2)));
-  }
+  read_code(conn, schema);
   return schema;
 }
 

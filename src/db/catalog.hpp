@@ -30,4 +30,9 @@ struct LiveSchema {
 
 LiveSchema introspect(Connection& conn);
 
+// Only the functions, and which of `tables` exist with their triggers (no columns, constraints
+// or indexes): what planning Keel's own SQL objects needs, without reading the whole catalog at
+// every server start (introspect() took ~0.3 s of a start over 500 entities).
+LiveSchema introspect_code(Connection& conn, const std::set<std::string>& tables);
+
 }  // namespace keel::db

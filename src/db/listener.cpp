@@ -14,7 +14,9 @@ Listener::Listener(std::string conninfo, std::string channel, std::function<void
     : conninfo_(std::move(conninfo)),
       channel_(std::move(channel)),
       on_notify_(std::move(on_notify)),
-      thread_([this] { loop(); }) {
+      thread_([this] { loop(); }) {}
+
+void Listener::wait_ready() {
   std::unique_lock lock(mutex_);
   ready_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return ready_; });
 }

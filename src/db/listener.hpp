@@ -11,12 +11,14 @@ namespace keel::db {
 
 // LISTENs on a channel from a background thread with its own connection and calls `on_notify`
 // (on that thread) for every notification. Reconnects after a lost connection; a reconnect
-// also counts as a notification, since some may have been missed. The constructor returns once
-// the first LISTEN ran (or failed, or 5 s passed): what the caller caches afterwards is covered
-// by notifications (a change made while nobody listened would otherwise be missed for good).
+// also counts as a notification, since some may have been missed. The constructor returns at
+// once (the connection opens meanwhile); wait_ready() returns once the first LISTEN ran (or
+// failed, or 5 s passed): what the caller caches after it is covered by notifications (a
+// change made while nobody listened would otherwise be missed for good).
 class Listener {
  public:
   Listener(std::string conninfo, std::string channel, std::function<void()> on_notify);
+  void wait_ready();
   ~Listener();
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;

@@ -58,7 +58,8 @@ struct Pipeline::Impl {
     unsigned long long counter = 0;
     unsigned epoch = 0;  // bumped when the connection is dropped: older waits are void
     bool reading = false, writing = false, flush_posted = false;
-    size_t batch = 0;  // statements queued since the last flush
+    bool pending = false;  // opening on another thread: not used (nor touched) until attached
+    size_t batch = 0;      // statements queued since the last flush
   };
 
   std::string conninfo;
@@ -66,6 +67,8 @@ struct Pipeline::Impl {
   asio::io_context* ioc = nullptr;      // the loop the connections live on
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::unique_ptr<Link>> links;
+  std::deque<std::unique_ptr<Entry>> waiting;  // statements that came before any link was open
+  std::jthread opener;                         // opens the links, one after another
   std::thread thread;
   std::atomic<unsigned long long> sent{0};
   bool stopping = false;
@@ -93,27 +96,49 @@ struct Pipeline::Impl {
     link.statements.clear();
   }
 
-  // Opens `n` links at once: one by one, each waits for its backend to start (a server with 24
-  // pipeline connections spent ~300 ms of its start here).
-  void open_all(unsigned n) {
+  // Opens `n` links one after another on a thread of their own; each joins the loop when its
+  // backend has started, and statements go to the open ones. With `first_now` the first is
+  // opened before returning (its failure throws); without, statements that come before any
+  // link is open wait for the first. Waiting for all of them made a server with 24 pipeline
+  // connections answer its first request ~0.4 s later, and opening them all at once starts
+  // 24 backends together on 2 cores. A link whose opening failed is opened again by the
+  // statement that picks it.
+  void open_all(unsigned n, bool first_now) {
     for (unsigned k = 0; k < std::max(1u, n); ++k)
       links.push_back(std::make_unique<Link>());
-    std::vector<std::exception_ptr> errors(links.size());
-    {
-      std::vector<std::jthread> openers;
-      for (size_t k = 0; k < links.size(); ++k)
-        openers.emplace_back([this, k, &errors] {
-          try {
-            connect(*links[k]);
-          } catch (...) {
-            errors[k] = std::current_exception();
-          }
-        });
+    size_t from = 0;
+    if (first_now) {
+      open(*links.front());
+      from = 1;
     }
-    for (auto& error : errors)
-      if (error) std::rethrow_exception(error);
-    for (auto& link : links)
-      attach(*link);
+    if (from == links.size()) return;
+    for (size_t k = from; k < links.size(); ++k)
+      links[k]->pending = true;
+    opener = std::jthread([this, from](std::stop_token stop) {
+      for (size_t k = from; k < links.size(); ++k) {
+        Link* l = links[k].get();
+        std::string error = "the server is stopping";
+        if (!stop.stop_requested()) {
+          error.clear();
+          try {
+            connect(*l);
+          } catch (const std::exception& e) {
+            error = e.what();
+          }
+        }
+        asio::post(*ioc, [this, l, error] {
+          l->pending = false;
+          if (l->conn) attach(*l);
+          if (!error.empty() && !stopping)
+            spdlog::warn("pipeline: a connection did not open: {}", error);
+          // Statements that waited for a link: to this one (or, failed, opened again by them).
+          auto queued = std::move(waiting);
+          waiting.clear();
+          for (auto& e : queued)
+            submit(std::move(e));
+        });
+      }
+    });
   }
 
   // Answers everything queued on the link with `error` and closes its connection; the next
@@ -162,19 +187,26 @@ struct Pipeline::Impl {
   // after it elsewhere). Measured on creates too: no slower than one connection each, though
   // their commits then wait for the disk one after the other on that connection.
   static constexpr size_t kBatch = 8;
-  Link& least_busy() {
+  // Null while every link is still opening.
+  Link* least_busy() {
     for (auto& l : links)
-      if (l->flush_posted && l->batch == l->queue.size() && l->batch < kBatch) return *l;
-    Link* best = links.front().get();
+      if (!l->pending && l->flush_posted && l->batch == l->queue.size() && l->batch < kBatch)
+        return l.get();
+    Link* best = nullptr;
     for (auto& l : links)
-      if (l->queue.size() < best->queue.size()) best = l.get();
-    return *best;
+      if (!l->pending && (!best || l->queue.size() < best->queue.size())) best = l.get();
+    return best;
   }
 
   void submit(std::unique_ptr<Entry> e) {
     if (stopping)
       return finish(*e, std::make_exception_ptr(DbError("the server is shutting down", "")));
-    Link& link = least_busy();
+    Link* open_link = least_busy();
+    if (!open_link) {
+      waiting.push_back(std::move(e));
+      return;
+    }
+    Link& link = *open_link;
     // PostgreSQL closed an idle connection (a restart, pg_terminate_backend): noticed before
     // anything of `e` is sent (one poll), so `e` goes on a fresh connection instead of failing.
     if (link.conn && link.queue.empty() && link.conn->heard_from_server()) drop(link, kLost);
@@ -349,27 +381,34 @@ Pipeline::Pipeline(std::string conninfo, unsigned connections) : impl_(std::make
   auto& i = *impl_;
   i.conninfo = std::move(conninfo);
   i.ioc = &i.own.emplace(1);
-  i.open_all(connections);
+  i.open_all(connections, true);
   i.work.emplace(i.ioc->get_executor());
   i.thread = std::thread([&i] { i.ioc->run(); });
 }
 
-Pipeline::Pipeline(std::string conninfo, unsigned connections, asio::io_context& loop)
+Pipeline::Pipeline(std::string conninfo, unsigned connections, asio::io_context& loop, Open open)
     : impl_(std::make_unique<Impl>()) {
   auto& i = *impl_;
   i.conninfo = std::move(conninfo);
   i.ioc = &loop;
-  // Opened now, before the caller's loop serves: opening one later (a lost connection)
-  // blocks the loop while it connects.
-  i.open_all(connections);
+  // Not on the loop: opening one there (a lost connection) blocks it while it connects.
+  i.open_all(connections, open == Open::kFirstNow);
 }
 
 Pipeline::~Pipeline() {
   auto& i = *impl_;
+  if (i.opener.joinable()) {  // joined: no link is written by another thread after this
+    i.opener.request_stop();
+    i.opener.join();
+  }
   auto stop = [&i] {
     i.stopping = true;
     for (auto& l : i.links)
       i.drop(*l, "the server is shutting down");
+    auto error = std::make_exception_ptr(DbError("the server is shutting down", ""));
+    for (auto& e : i.waiting)
+      Impl::finish(*e, error);
+    i.waiting.clear();
     i.work.reset();
   };
   if (!i.thread.joinable()) {

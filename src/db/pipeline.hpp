@@ -36,12 +36,17 @@ class Pipeline {
  public:
   using Done = std::function<void(Result rows, std::exception_ptr error)>;
 
-  // Opens `connections` connections (throws DbError when PostgreSQL cannot be reached) and
-  // starts the thread.
+  // Opens the first of `connections` connections (throws DbError when PostgreSQL cannot be
+  // reached), the others in the background, and starts the thread.
   Pipeline(std::string conninfo, unsigned connections);
   // On `loop`, run by a thread of the caller's; destroy it only after the loop stopped (its
-  // handlers refer to it). Connections open here (throws DbError as above).
-  Pipeline(std::string conninfo, unsigned connections, boost::asio::io_context& loop);
+  // handlers refer to it). The connections open one after another on a thread of their own,
+  // each joining the loop when ready. kFirstNow opens the first before returning (throws
+  // DbError as above); kBackground returns at once, and statements sent before the first
+  // connection is open wait for it (a server's start does not wait for its backends).
+  enum class Open { kFirstNow, kBackground };
+  Pipeline(std::string conninfo, unsigned connections, boost::asio::io_context& loop,
+           Open open = Open::kFirstNow);
   ~Pipeline();  // fails what is still queued, stops the thread (if it has one)
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;

@@ -20,8 +20,9 @@ Pool::Lease Pool::acquire() {
     bool stale = false;
     {
       std::unique_lock lock(mutex_);
-      available_.wait_until(lock, deadline,
-                            [&] { return !idle_.empty() || open_ < options_.max_size; });
+      available_.wait_until(lock, deadline, [&] {
+        return !idle_.empty() || (warming_ == 0 && open_ < options_.max_size);
+      });
       if (!idle_.empty()) {
         Idle entry = std::move(idle_.back());
         idle_.pop_back();
@@ -73,6 +74,33 @@ Pool::Lease Pool::acquire() {
       throw;
     }
   }
+}
+
+void Pool::warm(size_t n) {
+  {
+    std::lock_guard lock(mutex_);
+    n = std::min(n, options_.max_size - std::min(open_, options_.max_size));
+    if (n == 0 || warming_ > 0) return;
+    open_ += n;  // reserved, as acquire() does
+    warming_ = n;
+  }
+  warmer_ = std::jthread([this, n] {
+    for (size_t k = 0; k < n; ++k) {
+      std::unique_ptr<Connection> conn;
+      try {
+        conn = std::make_unique<Connection>(Connection::open(conninfo_));
+      } catch (const std::exception&) {
+        // acquire() tries again, and reports the failure
+      }
+      std::lock_guard lock(mutex_);
+      --warming_;
+      if (conn)
+        idle_.push_back({std::move(conn), std::chrono::steady_clock::now()});
+      else
+        --open_;
+      available_.notify_all();
+    }
+  });
 }
 
 void Pool::release(std::unique_ptr<Connection> conn) {

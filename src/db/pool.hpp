@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "db/connection.hpp"
@@ -48,6 +49,10 @@ class Pool {
   // PostgreSQL cannot be reached.
   Lease acquire();
 
+  // Opens `n` connections on a thread of its own, while the caller does other work (a server's
+  // start); acquire() waits for one of them rather than opening another.
+  void warm(size_t n);
+
   struct Stats {
     size_t open = 0;  // connections that exist (idle + leased)
     size_t idle = 0;
@@ -75,6 +80,8 @@ class Pool {
   // doubles with every failure, up to 500 ms); acquire() fails at once meanwhile.
   std::chrono::milliseconds backoff_{0};
   std::chrono::steady_clock::time_point retry_at_{};
+  size_t warming_ = 0;   // connections warm() is still opening
+  std::jthread warmer_;  // last: joined before the rest goes
 };
 
 }  // namespace keel::db

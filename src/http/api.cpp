@@ -157,22 +157,24 @@ Api::Api(const Config& config, db::Pool& pool) : config_(config), pool_(pool) {
     options.check_interval = std::chrono::milliseconds(config_.replica_check_ms);
     replicas_ = std::make_unique<db::Replicas>(pool_.conninfo(), std::move(options));
   }
-  reload();
-  {
-    auto conn = pool_.acquire();
-    // A database made before Keel's own functions and triggers existed (installs create them).
-    install::ensure_sql_objects(*conn);
-  }
   signer_ = std::make_unique<security::TokenSigner>(
       security::load_secret(config_), std::chrono::seconds(config_.access_token_lifetime));
   security::AuthService::Options auth_options;
   auth_options.refresh_lifetime = std::chrono::seconds(config_.refresh_token_lifetime);
   auth_ = std::make_unique<security::AuthService>(*signer_, auth_options);
   authenticator_ = std::make_unique<security::Authenticator>(pool_, *signer_);
+  // Its connection opens while the registry loads; listening before anything is cached.
   auth_listener_ =
       std::make_unique<db::Listener>(pool_.conninfo(), std::string(security::kAuthChannel),
                                      [this] { authenticator_->invalidate(); });
+  reload();
+  {
+    auto conn = pool_.acquire();
+    // A database made before Keel's own functions and triggers existed (installs create them).
+    install::ensure_sql_objects(*conn);
+  }
   add_routes();
+  auth_listener_->wait_ready();
 }
 
 Response Api::dispatch(Request& request) {
@@ -382,8 +384,11 @@ std::shared_ptr<void> Api::thread_resources(boost::asio::io_context& loop, unsig
     std::vector<std::unique_ptr<db::Pipeline>> replicas;
     Owned(const Config& config, const std::string& conninfo, unsigned threads,
           boost::asio::io_context& loop)
-        : reads(conninfo, std::max(1u, read_connections(config) / threads), loop),
-          writes(conninfo, std::max(1u, write_connections(config) / threads), loop) {}
+        // Not waited for: the server answers (health, metadata) while their backends start.
+        : reads(conninfo, std::max(1u, read_connections(config) / threads), loop,
+                db::Pipeline::Open::kBackground),
+          writes(conninfo, std::max(1u, write_connections(config) / threads), loop,
+                 db::Pipeline::Open::kBackground) {}
     ~Owned() { t_pipelines = {}; }
   };
   auto owned = std::make_shared<Owned>(config_, pool_.conninfo(), threads, loop);

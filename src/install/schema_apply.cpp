@@ -96,7 +96,13 @@ void apply_schema(db::Connection& conn, const std::vector<schema::Statement>& st
 }
 
 void ensure_sql_objects(db::Connection& conn) {
-  auto planned = [&] { return schema::plan_sql_objects(keel_objects(), db::introspect(conn)); };
+  auto objects = keel_objects();
+  std::set<std::string> tables;
+  for (const auto& o : objects)
+    if (!o.table.empty()) tables.insert(o.table);
+  auto planned = [&] {
+    return schema::plan_sql_objects(objects, db::introspect_code(conn, tables));
+  };
   if (installed_modules(conn).empty() || planned().empty()) return;
   db::Transaction tx(conn);
   conn.exec("SELECT pg_advisory_xact_lock($1)", Params().add(kLockKey));

@@ -290,10 +290,10 @@ TEST_F(Faults, AFailedRegistryReloadIsVisibleAndRetried) {
   tree.write("shop/e.yaml", "entities:\n  partner:\n    fields:\n      name: {type: nonsense}\n");
   conn->exec("NOTIFY keel_modules");
   auto metrics = [&] { return testing::http_request(port, "GET", "/api/v1/metrics").body; };
-  for (int i = 0; i < 250 && metrics().find("keel_registry_stale 1") == std::string::npos; ++i)
+  for (int i = 0; i < 250 && metrics().find("\nkeel_registry_stale 1") == std::string::npos; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   auto m = metrics();
-  EXPECT_NE(m.find("keel_registry_stale 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("\nkeel_registry_stale 1"), std::string::npos) << m;
   EXPECT_EQ(m.find("keel_registry_reload_failures_total 0"), std::string::npos) << m;
 
   auto anonymous = testing::http_request(port, "GET", "/api/v1/healthz");
@@ -309,10 +309,10 @@ TEST_F(Faults, AFailedRegistryReloadIsVisibleAndRetried) {
   // Repaired: the retry (1 s, then 2 s) picks it up without another NOTIFY.
   tree.write("shop/e.yaml", good);
   auto t0 = std::chrono::steady_clock::now();
-  while (metrics().find("keel_registry_stale 0") == std::string::npos &&
+  while (metrics().find("\nkeel_registry_stale 0") == std::string::npos &&
          std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_NE(metrics().find("keel_registry_stale 0"), std::string::npos);
+  EXPECT_NE(metrics().find("\nkeel_registry_stale 0"), std::string::npos);
   EXPECT_EQ(testing::http_request(port, "GET", "/api/v1/healthz").body,
             R"({"status":"ok","database":"ok"})");
 }

@@ -7,6 +7,7 @@ TestServer::TestServer(const Config& config, const std::string& conninfo,
     : pool_(conninfo),
       api_(config, pool_),
       listener_(conninfo, "keel_modules", [this] { api_.reload_after_change(); }) {
+  listener_.wait_ready();  // as `keel serve` does before it serves
   options.port = 0;
   options.handle_signals = false;
   if (options.threads == 0) options.threads = 4;
