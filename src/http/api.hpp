@@ -15,6 +15,7 @@
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "runtime/snapshot.hpp"
+#include "security/context.hpp"
 
 namespace keel::db {
 class Connection;
@@ -38,7 +39,6 @@ class AuthService;
 class Authenticator;
 class Policy;
 class TokenSigner;
-struct Context;
 }  // namespace keel::security
 
 namespace keel::ui {
@@ -105,8 +105,16 @@ class Api {
   const Router& router() const { return router_; }
   const OpenApiBase& openapi_base() const { return *openapi_base_; }
 
+  // Who is asking; dispatch authenticated it before any route that needs a token.
+  static const security::Context& caller(const Request& req) {
+    static const security::Context nobody;
+    return req.caller ? *req.caller : nobody;
+  }
+
  private:
   void add_routes();
+  // The /records routes (http/record_routes.cpp, with the pipelines their statements run on).
+  void add_record_routes(const std::string& v1);
   // 401 without a caller; else routes as it.
   Response admit(Request& request, std::optional<security::Context> context);
   Response route(Request& request);

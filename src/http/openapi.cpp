@@ -1,66 +1,24 @@
-// Over 700 lines, for now: the document generator walks the routes (paths, operations,
-// parameters) and writes the entity schemas (entity_schemas, value_schema, read_property,
-// write_property) from the registry and the field-type traits table; the entity schemas are the
-// next to move to a file of their own.
+// The OpenAPI document (http/openapi.hpp): info, tags, the paths and operations from the routes'
+// descriptions, the components; the entity schemas are openapi_schemas.cpp's.
 #include "http/openapi.hpp"
 
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
-#include <algorithm>
 #include <fstream>
-#include <initializer_list>
-#include <set>
 #include <sstream>
-#include <string>
-#include <vector>
 
 #include "app/error.hpp"
 #include "app/json.hpp"
-#include "http/meta.hpp"
 #include "http/native_routes.hpp"
-#include "query/filter.hpp"
-#include "schema/entity.hpp"
-#include "schema/field_traits.hpp"
+#include "http/openapi_writer.hpp"
 
 namespace keel::http {
-
-// The static parts of the document, as share/openapi/components.json holds them.
-struct OpenApiBase {
-  rapidjson::Document doc;
-};
+namespace openapi_detail {
 
 namespace {
-
-using schema::Entity;
-using schema::Field;
-using schema::FieldType;
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-constexpr std::string_view kDialect = "https://spec.openapis.org/oas/3.1/dialect/base";
-constexpr std::string_view kEntity = "{entity}";
-
-// A route's operation as it stands in the document: per-entity routes once per entity.
-struct Operation {
-  std::string method;  // lowercase
-  const RouteDoc* doc;
-  const Entity* entity;  // the entity its `{entity}` stands for; nullptr when none
-};
-struct PathItem {
-  std::string path;
-  std::vector<Operation> operations;
-};
 
 // A route described once per entity: its operation id names `{entity}` (http/openapi.hpp).
 bool per_entity(const Router::Described& r) {
   return r.doc.operation_id.find(kEntity) != std::string::npos &&
          r.pattern.find(kEntity) != std::string::npos;
-}
-
-void replace_all(std::string& s, std::string_view from, std::string_view to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
-    s.replace(at, from.size(), to);
 }
 
 // The `{name}` segments of a path.
@@ -75,153 +33,17 @@ std::vector<std::string> path_names(std::string_view path) {
   return out;
 }
 
+}  // namespace
+
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
+}
+
 const rapidjson::Value* member_of(const rapidjson::Value& v, const char* name) {
   if (!v.IsObject()) return nullptr;
   auto it = v.FindMember(name);
   return it == v.MemberEnd() ? nullptr : &it->value;
-}
-
-// Writes the document; one instance per call.
-class OpenApiWriter {
- public:
-  OpenApiWriter(const OpenApiBase& base, const std::vector<const Router*>& routers,
-                const schema::Registry& registry, const security::Policy& policy,
-                const security::Context& ctx, std::string_view server_url)
-      : base_(base.doc),
-        routers_(routers),
-        registry_(registry),
-        ctx_(ctx),
-        server_url_(server_url),
-        w_(buffer_) {
-    for (const auto& e : registry.entities())
-      if (policy.allowed(ctx, e.name, security::Operation::kRead)) entities_.push_back(&e);
-  }
-
-  std::string write();
-
- private:
-  // ---- JSON helpers ------------------------------------------------------------------------
-  void key(std::string_view k) { w_.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
-  void str(std::string_view s) { w_.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
-  void member(std::string_view k, std::string_view v) {
-    key(k);
-    str(v);
-  }
-  void member(std::string_view k, int v) {
-    key(k);
-    w_.Int(v);
-  }
-  // Not an overload of member(): a string literal would convert to bool before string_view.
-  void flag(std::string_view k, bool v) {
-    key(k);
-    w_.Bool(v);
-  }
-  void strings(std::string_view k, std::initializer_list<std::string_view> values) {
-    key(k);
-    w_.StartArray();
-    for (auto v : values)
-      str(v);
-    w_.EndArray();
-  }
-  // "type": "t" or, when nullable, "type": ["t", "null"].
-  void type(std::string_view t, bool nullable = false) {
-    key("type");
-    if (!nullable) {
-      str(t);
-      return;
-    }
-    w_.StartArray();
-    str(t);
-    str("null");
-    w_.EndArray();
-  }
-  // {"$ref": "#/components/<kind>/<name>"}
-  void ref(std::string_view kind, std::string_view name) {
-    w_.StartObject();
-    member("$ref", "#/components/" + std::string(kind) + "/" + std::string(name));
-    w_.EndObject();
-  }
-
-  // ---- names -------------------------------------------------------------------------------
-  // The name of a schema derived from entity `e` ("e_input"); spelled "e.input" when another
-  // entity is called "e_input".
-  std::string derived(const Entity& e, std::string_view suffix) const {
-    std::string name = e.name + "_" + std::string(suffix);
-    if (registry_.entity(name)) name = e.name + "." + std::string(suffix);
-    return name;
-  }
-  // `text` of an operation of entity `e`: {entity} and {label} replaced.
-  static std::string of_entity(std::string text, const Entity* e) {
-    if (!e) return text;
-    replace_all(text, kEntity, e->name);
-    replace_all(text, "{label}", e->label);
-    return text;
-  }
-
-  // ---- document parts ----------------------------------------------------------------------
-  void info();
-  void tags();
-  std::vector<PathItem> path_items() const;
-  void paths();
-  void operation(const std::string& path, const Operation& op,
-                 const std::set<std::string>& hoisted);
-  void parameter(const ApiParameter& p);
-  void schema_of(const std::string& text, const Entity* e);
-  void response(const ApiResponse& a, const Entity* e);
-  void components();
-  void entity_schemas(const Entity& e);
-  void value_schema(const Field& f, bool input);
-  void read_property(const Field& f);
-  void write_property(const Field& f);
-
-  // Whether the caller may read entity `name` (the document shows only those).
-  bool readable(std::string_view name) const {
-    return std::any_of(entities_.begin(), entities_.end(),
-                       [&](const Entity* e) { return e->name == name; });
-  }
-  // The shared parameter `name` of the base (components/parameters); nullptr when none.
-  const rapidjson::Value* shared_parameter(const std::string& name) const {
-    const auto* components = member_of(base_, "components");
-    const auto* parameters = components ? member_of(*components, "parameters") : nullptr;
-    return parameters ? member_of(*parameters, name.c_str()) : nullptr;
-  }
-
-  const rapidjson::Document& base_;
-  const std::vector<const Router*>& routers_;
-  const schema::Registry& registry_;
-  const security::Context& ctx_;
-  std::vector<const Entity*> entities_;  // the entities the caller may read
-  std::string_view server_url_;
-  rapidjson::StringBuffer buffer_;
-  Writer w_;
-};
-
-// ---- decimals -------------------------------------------------------------------------------
-
-// What answers carry: PostgreSQL's text form of a numeric.
-constexpr std::string_view kDecimalAnswer = R"(^-?\d+(\.\d+)?$)";
-
-// What a write may send as a string: an optional sign, digits with an optional fraction, and
-// for numeric(p, s) at most p - s digits before the point (leading zeros aside) and s after it
-// (trailing zeros aside).
-std::string decimal_input_pattern(const Field& f) {
-  if (f.precision <= 0) return R"(^[-+]?(\d+(\.\d*)?|\.\d+)$)";
-  int whole = f.precision - f.scale;
-  int scale = f.scale;
-  std::string whole_part = whole > 0 ? R"(0*\d{1,)" + std::to_string(whole) + "}" : "0+";
-  std::string fraction = scale > 0 ? R"(\d{0,)" + std::to_string(scale) + "}0*" : "0*";
-  std::string bare_fraction = scale > 0 ? R"(\d{1,)" + std::to_string(scale) + "}0*" : "0+";
-  return R"(^[-+]?()" + whole_part + R"((\.)" + fraction + R"()?|\.)" + bare_fraction + ")$";
-}
-
-std::string decimal_description(const Field& f) {
-  if (f.precision <= 0) return "Decimal number, as a string in answers.";
-  return "Decimal number numeric(" + std::to_string(f.precision) + "," + std::to_string(f.scale) +
-         "), as a string in answers.";
-}
-
-bool is_relational_list(const Field& f) {
-  return f.type == FieldType::kOne2many || f.type == FieldType::kMany2many;
 }
 
 // ---- the document ---------------------------------------------------------------------------
@@ -555,224 +377,10 @@ void OpenApiWriter::components() {
   }
   w_.EndObject();
 }
+}  // namespace openapi_detail
 
-// ---- entity schemas -------------------------------------------------------------------------
-
-void OpenApiWriter::entity_schemas(const Entity& e) {
-  // The record as answered.
-  key(e.name);
-  w_.StartObject();
-  type("object");
-  member("title", e.label);
-  member("description", "A " + e.label + " record (entity " + e.name + ", module " + e.module +
-                            "). Only `id` is always present: `fields` selects the others.");
-  key("properties");
-  w_.StartObject();
-  key("id");
-  w_.StartObject();
-  type("integer");
-  member("format", "int64");
-  flag("readOnly", true);
-  w_.EndObject();
-  for (auto name : {"created_at", "updated_at"}) {
-    key(name);
-    w_.StartObject();
-    type("string");
-    member("format", "date-time");
-    flag("readOnly", true);
-    w_.EndObject();
-  }
-  for (auto name : {"created_by", "updated_by"}) {
-    key(name);
-    w_.StartObject();
-    type("integer", true);
-    member("format", "int64");
-    member("description", "Id of the user");
-    flag("readOnly", true);
-    w_.EndObject();
-  }
-  for (const auto& f : e.fields)
-    if (query::field_visible(f, ctx_)) read_property(f);
-  w_.EndObject();
-  strings("required", {"id"});
-  w_.EndObject();
-
-  // The bodies of POST and PATCH: writable fields only.
-  std::vector<const Field*> writable;
-  std::vector<std::string_view> required;
-  for (const auto& f : e.fields) {
-    if (f.readonly || f.computed || !query::field_visible(f, ctx_)) continue;
-    writable.push_back(&f);
-    // As RecordService checks a create: one2many and many2many sets may always be left out.
-    if (f.required && !f.default_value && f.has_column()) required.push_back(f.name);
-  }
-  for (bool create : {true, false}) {
-    key(derived(e, create ? "input" : "patch"));
-    w_.StartObject();
-    type("object");
-    member("title", e.label + (create ? " (create)" : " (update)"));
-    member("description", create ? "Body of a create: required fields without a default must "
-                                   "be given; no other property is allowed."
-                                 : "Body of an update: the fields to change; no other property "
-                                   "is allowed.");
-    key("properties");
-    w_.StartObject();
-    for (const Field* f : writable)
-      write_property(*f);
-    w_.EndObject();
-    if (create && !required.empty()) {
-      key("required");
-      w_.StartArray();
-      for (auto name : required)
-        str(name);
-      w_.EndArray();
-    }
-    flag("additionalProperties", false);
-    w_.EndObject();
-  }
-
-  // The answer of a list.
-  key(derived(e, "list"));
-  w_.StartObject();
-  type("object");
-  member("title", e.label + " list");
-  key("properties");
-  w_.StartObject();
-  key("data");
-  w_.StartObject();
-  type("array");
-  key("items");
-  ref("schemas", e.name);
-  w_.EndObject();
-  key("total");
-  w_.StartObject();
-  type("integer");
-  member("minimum", 0);
-  member("description", "Records matching the filter, all pages together");
-  w_.EndObject();
-  w_.EndObject();
-  strings("required", {"data", "total"});
-  w_.EndObject();
-}
-
-// The members of a field's schema that describe its values, in a record as answered or, with
-// `input`, in the body of a create or an update.
-void OpenApiWriter::value_schema(const Field& f, bool input) {
-  const bool nullable = !f.required && !is_relational_list(f);
-  switch (f.type) {
-    case FieldType::kDecimal:
-      if (input) {
-        // Accepted as a string or a number (contract §4 rule 9); the pattern binds strings.
-        key("type");
-        w_.StartArray();
-        str("string");
-        str("number");
-        if (nullable) str("null");
-        w_.EndArray();
-        member("pattern", decimal_input_pattern(f));
-      } else {
-        type("string", nullable);
-        member("pattern", kDecimalAnswer);
-      }
-      if (f.help.empty()) member("description", decimal_description(f));
-      break;
-    case FieldType::kJson:
-      // Any JSON value: no type.
-      if (f.help.empty()) member("description", "Any JSON value");
-      break;
-    case FieldType::kSelection:
-      type("string", nullable);
-      key("enum");
-      w_.StartArray();
-      for (const auto& o : f.options)
-        str(o);
-      if (nullable) w_.Null();
-      w_.EndArray();
-      break;
-    case FieldType::kMany2one:
-      if (input) {
-        type("integer", nullable);
-        member("format", "int64");
-        if (f.help.empty()) member("description", "Id of the " + f.target + " record");
-        break;
-      }
-      // The target's id, or the target record when `fields` expands it (contract §4 rule 9).
-      key("oneOf");
-      w_.StartArray();
-      w_.StartObject();
-      type("integer");
-      member("format", "int64");
-      w_.EndObject();
-      if (readable(f.target)) {
-        ref("schemas", f.target);
-      } else {
-        w_.StartObject();
-        type("object");
-        strings("required", {"id"});
-        w_.EndObject();
-      }
-      if (nullable) {
-        w_.StartObject();
-        type("null");
-        w_.EndObject();
-      }
-      w_.EndArray();
-      if (f.help.empty())
-        member("description", "Id of the " + f.target +
-                                  " record, or that record with the fields asked for when "
-                                  "`fields` names some of them (\"" +
-                                  f.name + ".name\")");
-      break;
-    case FieldType::kOne2many:
-    case FieldType::kMany2many:
-      type("array");
-      key("items");
-      w_.StartObject();
-      type("integer");
-      member("format", "int64");
-      w_.EndObject();
-      if (f.help.empty())
-        member("description",
-               "Ids of the " + f.target + " records" + (input ? "; replaces the whole set" : ""));
-      break;
-    default: {
-      // The other types: their traits' type, format, length limit and encoding.
-      const schema::FieldTraits& t = schema::traits(f.type);
-      type(t.openapi_type, nullable);
-      if (!t.openapi_format.empty()) member("format", t.openapi_format);
-      if (auto max = schema::max_length(f)) member("maxLength", *max);
-      if (!t.openapi_encoding.empty()) member("contentEncoding", t.openapi_encoding);
-      break;
-    }
-  }
-  member("title", f.label);
-  if (!f.help.empty()) member("description", f.help);
-}
-
-// A field in a record as answered.
-void OpenApiWriter::read_property(const Field& f) {
-  key(f.name);
-  w_.StartObject();
-  value_schema(f, false);
-  if (f.readonly || f.computed) flag("readOnly", true);
-  w_.EndObject();
-}
-
-// A field in the body of a create or an update.
-void OpenApiWriter::write_property(const Field& f) {
-  key(f.name);
-  w_.StartObject();
-  value_schema(f, true);
-  if (f.default_value && !is_dynamic_default(f)) {
-    key("default");
-    std::string json = default_json(f);
-    // RawValue only needs to know that a value follows; the text is a complete JSON value.
-    w_.RawValue(json.c_str(), json.size(), rapidjson::kObjectType);
-  }
-  w_.EndObject();
-}
-
-}  // namespace
+using openapi_detail::member_of;
+using openapi_detail::OpenApiWriter;
 
 std::shared_ptr<const OpenApiBase> load_openapi_base(const std::filesystem::path& dir) {
   auto file = dir / "components.json";
