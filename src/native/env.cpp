@@ -156,16 +156,16 @@ void ModuleEnv::log(sdk::LogLevel level, std::string_view message) {
 const void* ModuleEnv::find_service(std::string_view name, std::string_view signature) {
   const auto* s = extensions_.service(name);
   if (!s)
-    throw sdk::Error(500, "native.no_service",
+    throw sdk::Error(sdk::ErrorKind::kInternal, "native.no_service",
                      "module \"" + module_ + "\" calls service \"" + std::string(name) +
                          "\", which no installed module provides");
   if (s->signature != signature)
-    throw sdk::Error(500, "native.no_service",
+    throw sdk::Error(sdk::ErrorKind::kInternal, "native.no_service",
                      "module \"" + module_ + "\" calls service \"" + std::string(name) +
                          "\" with another signature than \"" + s->chain.front().module +
                          "\" provides");
   if (!s->top)
-    throw sdk::Error(500, "native.no_service",
+    throw sdk::Error(sdk::ErrorKind::kInternal, "native.no_service",
                      "module \"" + module_ + "\" calls service \"" + std::string(name) +
                          "\", which an isolated module provides",
                      "services are called between modules of the same isolation mode "

@@ -377,12 +377,25 @@ TEST_P(NativeModes, HooksRunInTheWriteAndTheirFailuresRollItBack) {
   EXPECT_EQ(late.status, 422) << late.body;
   EXPECT_EQ(one("SELECT count(*) FROM ng_item"), "1");
 
-  // An sdk::Error keeps the module's status and code.
+  // An sdk::Error is answered by its kind (kConflict: 409) with the module's code, message and
+  // detail, hint and field errors, whether the module runs in the server or in a module host.
   conn.exec("INSERT INTO ng_item (name) VALUES ('frozen')");
   auto frozen_id = one("SELECT id FROM ng_item WHERE name = 'frozen'");
   auto frozen = call(port, "PATCH", "/api/v1/records/ng_item/" + frozen_id, R"({"quantity": 3})");
   EXPECT_EQ(frozen.status, 409) << frozen.body;
-  EXPECT_STREQ(parse(frozen.body)["type"].GetString(), "urn:keel:problem:native_good.frozen");
+  EXPECT_EQ(frozen.header("content-type"), "application/problem+json");
+  auto problem409 = parse(frozen.body);
+  EXPECT_STREQ(problem409["type"].GetString(), "urn:keel:problem:native_good.frozen");
+  EXPECT_STREQ(problem409["title"].GetString(), "Conflict");
+  EXPECT_EQ(problem409["status"].GetInt(), 409);
+  EXPECT_EQ(std::string(problem409["detail"].GetString()),
+            "frozen items do not change (item " + frozen_id + " was frozen)");
+  ASSERT_TRUE(problem409.HasMember("hint")) << frozen.body;
+  EXPECT_STREQ(problem409["hint"].GetString(), "copy the item and change the copy");
+  ASSERT_TRUE(problem409["errors"].IsArray()) << frozen.body;
+  ASSERT_EQ(problem409["errors"].Size(), 1u);
+  EXPECT_STREQ(problem409["errors"][0]["field"].GetString(), "quantity");
+  EXPECT_STREQ(problem409["errors"][0]["message"].GetString(), "is frozen");
   EXPECT_EQ(one("SELECT quantity FROM ng_item WHERE name = 'frozen'"), "1");
 }
 
@@ -425,8 +438,14 @@ TEST_P(NativeModes, RoutesRunInOneTransactionWithTheCallersContext) {
   EXPECT_EQ(testing::http_request(port, "GET", "/api/v1/x/native_good/whoami").status, 401);
 
   auto fail = call(port, "POST", "/api/v1/x/native_good/items/zed/fail");
-  EXPECT_EQ(fail.status, 418) << fail.body;
-  EXPECT_STREQ(parse(fail.body)["type"].GetString(), "urn:keel:problem:native_good.teapot");
+  // A route answers HTTP by nature, but its sdk::Error is mapped by kind like every error.
+  EXPECT_EQ(fail.status, 403) << fail.body;
+  EXPECT_EQ(fail.header("content-type"), "application/problem+json");
+  auto refused = parse(fail.body);
+  EXPECT_STREQ(refused["type"].GetString(), "urn:keel:problem:native_good.refused");
+  EXPECT_STREQ(refused["title"].GetString(), "Forbidden");
+  EXPECT_STREQ(refused["detail"].GetString(), "created, then refused");
+  EXPECT_STREQ(refused["hint"].GetString(), "ask for another name");
   EXPECT_EQ(one("SELECT count(*) FROM ng_item WHERE name = 'zed'"), "0");
 
   EXPECT_EQ(call(port, "GET", "/api/v1/x/native_good/nothing").status, 404);
