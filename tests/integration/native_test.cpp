@@ -399,6 +399,46 @@ TEST_P(NativeModes, HooksRunInTheWriteAndTheirFailuresRollItBack) {
   EXPECT_EQ(one("SELECT quantity FROM ng_item WHERE name = 'frozen'"), "1");
 }
 
+// Every kind is answered with its status: kUnavailable is a 503 with Retry-After, the module's
+// detail after its message, its hint.
+TEST_P(NativeModes, AModulesErrorIsAnsweredByItsKind) {
+  install({"native_good"});
+  login_admin();
+  testing::TestServer server(config, database.conninfo());
+  auto r = call(server.port(), "POST", "/api/v1/records/ng_item", R"({"name": "unavailable"})");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.header("retry-after"), "1");
+  auto problem = parse(r.body);
+  EXPECT_STREQ(problem["type"].GetString(), "urn:keel:problem:native_good.unavailable");
+  EXPECT_STREQ(problem["detail"].GetString(),
+               "the stock service is down (it answered 0 of 3 pings)");
+  ASSERT_TRUE(problem.HasMember("hint")) << r.body;
+  EXPECT_STREQ(problem["hint"].GetString(), "retry in a minute");
+  EXPECT_FALSE(problem.HasMember("errors")) << r.body;
+  EXPECT_EQ(one("SELECT count(*) FROM ng_item"), "0");
+}
+
+// The same error from a data file's record under `keel module install`: the install fails (exit
+// status 1, as for every kind but usage), names the record's file and line, and gives the
+// module's message, detail and hint; nothing of the install is left.
+TEST_P(NativeModes, ADataRecordThatAHookRefusesFailsTheCommand) {
+  auto dir = fs::temp_directory_path() /
+             ("keel-data-refused-" + std::to_string(::getpid()) + "-" + GetParam());
+  fs::create_directories(dir);
+  std::ofstream(dir / "keel.toml") << "[security]\nmodule_isolation = \"" << GetParam() << "\"\n";
+  auto r = testing::run_keel(
+      {"--config", (dir / "keel.toml").string(), "module", "install", "native_data_refused", "--db",
+       database.conninfo(), "--addons-path", KEEL_FIXTURES_DIR "/native"},
+      {{"KEEL_LIBRARY_PATH", KEEL_TEST_ADDON_DIR}});
+  fs::remove_all(dir);
+  EXPECT_EQ(r.status, 1) << r.err;
+  for (const char* part :
+       {"native_data_refused/data/items.yaml:3", "record \"native_data_refused.refused\"",
+        "the stock service is down (it answered 0 of 3 pings)", "hint: retry in a minute"})
+    EXPECT_NE(r.err.find(part), std::string::npos) << part << "\n" << r.err;
+  EXPECT_EQ(one("SELECT to_regclass('ng_item') IS NULL"), "t");
+}
+
 TEST_P(NativeModes, ComputedFieldsAreComputedOncePerPage) {
   install({"native_good"});
   login_admin();

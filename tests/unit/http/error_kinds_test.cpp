@@ -51,7 +51,7 @@ TEST(ErrorKinds, AModulesErrorIsAnsweredByItsKindWithHintAndDetail) {
   auto r = http::problem_of(native::from_sdk(gone));
   EXPECT_EQ(r.status, 404);
   EXPECT_NE(r.body.find(R"("type":"urn:keel:problem:shop.gone")"), std::string::npos) << r.body;
-  EXPECT_NE(r.body.find(R"("detail":"no such shelf (shelf 7)")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"j("detail":"no such shelf (shelf 7)")j"), std::string::npos) << r.body;
   EXPECT_NE(r.body.find(R"("hint":"list the shelves")"), std::string::npos) << r.body;
   // Without a code: native.error.
   EXPECT_EQ(native::from_sdk(sdk::Error(sdk::ErrorKind::kConflict, "", "x")).code(),
