@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 
 #include "app/error.hpp"
 #include "keel/errors.hpp"
@@ -24,5 +25,19 @@ sdk::ErrorKind sdk_kind_of(ErrorKind kind);
 ApiError from_sdk(const sdk::Error& e);
 // The sdk::Error module code receives for Keel's error `e`.
 sdk::Error to_sdk(const Error& e);
+
+// Keel's error from a records call of module code, as the module receives it: an sdk::Error of
+// its kind (the same in the server and in a module host), which keeps Keel's own exception. If
+// the module lets it through, Keel rethrows that exception as it was (its type, diagnostics,
+// SQLSTATE), not the translation.
+class KeelFailure : public sdk::Error {
+ public:
+  KeelFailure(const ::keel::Error& e, std::exception_ptr original)
+      : sdk::Error(to_sdk(e)), original_(std::move(original)) {}
+  [[noreturn]] void rethrow() const { std::rethrow_exception(original_); }
+
+ private:
+  std::exception_ptr original_;
+};
 
 }  // namespace keel::native

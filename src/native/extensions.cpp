@@ -51,6 +51,8 @@ template <typename F>
 auto guarded(const std::string& module, const std::string& what, F&& body) -> decltype(body()) {
   try {
     return body();
+  } catch (const KeelFailure& e) {
+    e.rethrow();  // Keel's own error, which the module let through: as it was
   } catch (const sdk::Error& e) {
     throw from_sdk(e);
   } catch (const Error&) {

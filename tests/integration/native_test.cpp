@@ -488,6 +488,18 @@ TEST_P(NativeModes, RoutesRunInOneTransactionWithTheCallersContext) {
   EXPECT_STREQ(refused["hint"].GetString(), "ask for another name");
   EXPECT_EQ(one("SELECT count(*) FROM ng_item WHERE name = 'zed'"), "0");
 
+  // Keel's error of a records call reaches the module as an sdk::Error of its kind; let through,
+  // it is answered as Keel's own.
+  auto probe = call(port, "GET", "/api/v1/x/native_good/probe/999999");
+  ASSERT_EQ(probe.status, 200) << probe.body;
+  auto seen = parse(probe.body);
+  EXPECT_TRUE(seen["not_found"].GetBool()) << probe.body;
+  EXPECT_EQ(seen["kind"].GetInt64(), static_cast<std::int64_t>(sdk::ErrorKind::kNotFound));
+  EXPECT_STREQ(seen["code"].GetString(), "records.not_found");
+  auto through = call(port, "GET", "/api/v1/x/native_good/probe/999999?through=1");
+  EXPECT_EQ(through.status, 404) << through.body;
+  EXPECT_STREQ(parse(through.body)["type"].GetString(), "urn:keel:problem:records.not_found");
+
   EXPECT_EQ(call(port, "GET", "/api/v1/x/native_good/nothing").status, 404);
   EXPECT_EQ(call(port, "GET", "/api/v1/x/native_good/greet?name=x").body, R"({"text":"hello x"})");
 }
@@ -555,7 +567,7 @@ TEST_P(NativeModes, RoutesOfModulesAreInTheOpenApiDocument) {
       EXPECT_TRUE(documented) << route.method << " " << route.pattern;
       native += route.pattern.rfind("/api/v1/x/", 0) == 0;
     }
-  EXPECT_EQ(native, 5u);
+  EXPECT_EQ(native, 6u);
   EXPECT_GT(operations, 30u);
 
   // Valid OpenAPI 3.1, module routes included (tests/unit/http/validate_openapi.mjs; node and
