@@ -46,7 +46,8 @@ namespace {
 
 // Runs module code; what it throws becomes the answer of the operation: sdk::Error as an
 // ApiError of its kind, code, hint, detail and field errors, Keel's own errors (from its Records
-// calls) as they are, anything else a 500 that names the module (the message goes to the log only).
+// calls, KeelFailure) as they were, anything else a 500 that names the module (the message goes
+// to the log only).
 template <typename F>
 auto guarded(const std::string& module, const std::string& what, F&& body) -> decltype(body()) {
   try {
