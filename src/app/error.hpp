@@ -56,8 +56,9 @@ class Diagnostics {
 };
 
 // What kind of failure an error is, in no layer's terms: http/ maps a kind to a status
-// (http::status_of), cli/ to an exit status (cli::exit_code_of), the native SDK's boundary to
-// the SDK's status (native::sdk_status_of). Nothing else knows statuses or exit codes.
+// (http::status_of), cli/ to an exit status (cli::exit_code_of). The native SDK has the same
+// kinds with the same values (keel::sdk::ErrorKind; native/errors.cpp checks them). Nothing else
+// knows statuses or exit codes.
 enum class ErrorKind {
   kFailed,           // an operation failed; the user can fix it (the default)
   kUsage,            // bad command-line usage
@@ -122,13 +123,14 @@ class ValidationError : public Error {
 
 // The failure of an operation done for a caller (a request, a module's call, a data file's
 // record): what http/ answers as problem+json (RFC 9457), its status from the kind, `code` as
-// the problem `type`, `hint`, and `field_errors` as the `errors` array.
+// the problem `type`, the message (and `detail` when there is one) as its `detail`, `hint`, and
+// `field_errors` as the `errors` array.
 class ApiError : public Error {
  public:
   ApiError(ErrorKind kind, std::string code, std::string message, std::string hint = {},
-           std::vector<FieldError> field_errors = {})
-      : Error(kind, std::move(code), std::move(message), std::move(hint), std::move(field_errors)) {
-  }
+           std::vector<FieldError> field_errors = {}, std::string detail = {})
+      : Error(kind, std::move(code), std::move(message), std::move(hint), std::move(field_errors),
+              std::move(detail)) {}
 };
 
 // An invariant of Keel's own code does not hold: a bug, never bad input. Thrown by KEEL_ASSERT

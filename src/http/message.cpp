@@ -3,8 +3,6 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "native/errors.hpp"
-
 namespace keel::http {
 
 std::optional<std::string> Request::query_value(std::string_view name) const {
@@ -166,7 +164,6 @@ int status_of(ErrorKind kind) {
 }
 
 int status_of(const Error& error) {
-  if (auto* m = dynamic_cast<const native::ModuleError*>(&error)) return m->sdk_status();
   return status_of(error.kind());
 }
 
@@ -175,8 +172,10 @@ Response problem_of(const Error& error) {
   for (const auto& fe : error.field_errors())
     errors.emplace_back(fe.field, fe.message);
   int status = status_of(error);
-  auto r = Response::problem(status, error.code(), status_title(status), error.what(), errors,
-                             error.hint());
+  std::string detail = error.what();
+  if (!error.detail().empty()) detail += " (" + error.detail() + ")";
+  auto r =
+      Response::problem(status, error.code(), status_title(status), detail, errors, error.hint());
   if (status == 503) r.headers.emplace_back("Retry-After", "1");
   return r;
 }

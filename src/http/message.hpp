@@ -80,14 +80,15 @@ std::optional<std::map<std::string, std::string, std::less<>>> parse_query(std::
 std::string_view status_title(int status);
 
 // The status of an answer to an error of `kind`: the one table of kinds to statuses (the CLI
-// has its exit statuses, cli::exit_code_of; the native SDK's boundary mirrors this table).
+// has its exit statuses, cli::exit_code_of).
 int status_of(ErrorKind kind);
-// The status of the answer to `error`: the status a module chose for its own error
-// (native::ModuleError), else its kind's.
+// The status of the answer to `error`: its kind's (a native module's errors too: the SDK has
+// the same kinds).
 int status_of(const Error& error);
 
 // problem+json for an error that reaches a handler's boundary: status_of(error), its code,
-// message, field errors and hint; Retry-After on 503.
+// message (followed by its detail in parentheses when it has one), field errors and hint;
+// Retry-After on 503.
 Response problem_of(const Error& error);
 
 }  // namespace keel::http

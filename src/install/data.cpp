@@ -241,7 +241,9 @@ void write_value(rapidjson::Writer<rapidjson::StringBuffer>& w, const Value& v,
   }
   if (out.empty())
     out.push_back(Diagnostic{Severity::kError, rec.location,
-                             "record \"" + rec.xml_id + "\": " + e.what(), e.hint()});
+                             "record \"" + rec.xml_id + "\": " + e.what() +
+                                 (e.detail().empty() ? std::string() : " (" + e.detail() + ")"),
+                             e.hint()});
   throw ValidationError("data.invalid", "data of module \"" + module.name + "\" failed",
                         std::move(out));
 }

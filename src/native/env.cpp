@@ -7,6 +7,7 @@
 
 #include "app/error.hpp"
 #include "app/json.hpp"
+#include "native/errors.hpp"
 #include "native/extensions.hpp"
 #include "records/service.hpp"
 
@@ -90,7 +91,7 @@ class ModuleEnv::Facade final : public sdk::Records {
     };
     records::ListRequest request{opt(q.filter), opt(q.sort), std::to_string(q.limit),
                                  std::to_string(q.offset), opt(q.fields)};
-    auto json = service_.list(conn_, ctx_, entity, request).json;
+    auto json = kept([&] { return service_.list(conn_, ctx_, entity, request).json; });
     rapidjson::Document doc;
     if (!json::try_parse(doc, json, json::limits().value_depth + json::kEnvelopeDepth).ok)
       throw Error("native.bad_answer", "a page of " + std::string(entity) + " could not be read");
@@ -103,19 +104,33 @@ class ModuleEnv::Facade final : public sdk::Records {
   sdk::Record read(std::string_view entity, std::int64_t id, std::string_view fields) override {
     std::optional<std::string> f;
     if (!fields.empty()) f = std::string(fields);
-    return *parse_record(service_.read(conn_, ctx_, entity, id, f).json);
+    return *parse_record(kept([&] { return service_.read(conn_, ctx_, entity, id, f).json; }));
   }
   sdk::Record create(std::string_view entity, const sdk::Record& values) override {
-    return *parse_record(service_.create(conn_, ctx_, entity, sdk::to_json(values)).json);
+    return *parse_record(
+        kept([&] { return service_.create(conn_, ctx_, entity, sdk::to_json(values)).json; }));
   }
   sdk::Record update(std::string_view entity, std::int64_t id, const sdk::Record& values) override {
-    return *parse_record(service_.update(conn_, ctx_, entity, id, sdk::to_json(values)).json);
+    return *parse_record(
+        kept([&] { return service_.update(conn_, ctx_, entity, id, sdk::to_json(values)).json; }));
   }
   void remove(std::string_view entity, std::int64_t id) override {
-    service_.remove(conn_, ctx_, entity, id);
+    kept([&] { service_.remove(conn_, ctx_, entity, id); });
   }
 
  private:
+  // Keel's errors reach module code as sdk::Error of their kind (KeelFailure).
+  template <typename F>
+  static auto kept(F&& f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const KeelFailure&) {
+      throw;  // of a nested call: already translated
+    } catch (const Error& e) {
+      throw KeelFailure(e, std::current_exception());
+    }
+  }
+
   db::Connection& conn_;
   const records::SecurityContext& ctx_;
   const records::RecordService& service_;
@@ -156,16 +171,16 @@ void ModuleEnv::log(sdk::LogLevel level, std::string_view message) {
 const void* ModuleEnv::find_service(std::string_view name, std::string_view signature) {
   const auto* s = extensions_.service(name);
   if (!s)
-    throw sdk::Error(500, "native.no_service",
+    throw sdk::Error(sdk::ErrorKind::kInternal, "native.no_service",
                      "module \"" + module_ + "\" calls service \"" + std::string(name) +
                          "\", which no installed module provides");
   if (s->signature != signature)
-    throw sdk::Error(500, "native.no_service",
+    throw sdk::Error(sdk::ErrorKind::kInternal, "native.no_service",
                      "module \"" + module_ + "\" calls service \"" + std::string(name) +
                          "\" with another signature than \"" + s->chain.front().module +
                          "\" provides");
   if (!s->top)
-    throw sdk::Error(500, "native.no_service",
+    throw sdk::Error(sdk::ErrorKind::kInternal, "native.no_service",
                      "module \"" + module_ + "\" calls service \"" + std::string(name) +
                          "\", which an isolated module provides",
                      "services are called between modules of the same isolation mode "

@@ -1,69 +1,63 @@
 #include "native/errors.hpp"
 
-#include <array>
 #include <utility>
+#include <vector>
 
 namespace keel::native {
 
 namespace {
 
-// The SDK's statuses of the kinds (keel/errors.hpp documents them as HTTP statuses).
-constexpr std::array<std::pair<ErrorKind, int>, 13> kStatuses = {{
-    {ErrorKind::kFailed, 409},
-    {ErrorKind::kUsage, 400},
-    {ErrorKind::kBadInput, 400},
-    {ErrorKind::kLimits, 400},
-    {ErrorKind::kInvalid, 422},
-    {ErrorKind::kUnauthenticated, 401},
-    {ErrorKind::kForbidden, 403},
-    {ErrorKind::kNotFound, 404},
-    {ErrorKind::kConflict, 409},
-    {ErrorKind::kTooMany, 429},
-    {ErrorKind::kUnavailable, 503},
-    {ErrorKind::kTimeout, 504},
-    {ErrorKind::kInternal, 500},
-}};
+// The SDK's kinds are Keel's, value for value: a kind crosses the boundary as it is.
+#define KEEL_SAME_KIND(k)                                                              \
+  static_assert(static_cast<int>(sdk::ErrorKind::k) == static_cast<int>(ErrorKind::k), \
+                "keel::sdk::ErrorKind::" #k " differs from keel::ErrorKind::" #k       \
+                ": the SDK's "                                                         \
+                "values are fixed, Keel's must follow them")
+KEEL_SAME_KIND(kFailed);
+KEEL_SAME_KIND(kUsage);
+KEEL_SAME_KIND(kBadInput);
+KEEL_SAME_KIND(kLimits);
+KEEL_SAME_KIND(kInvalid);
+KEEL_SAME_KIND(kUnauthenticated);
+KEEL_SAME_KIND(kForbidden);
+KEEL_SAME_KIND(kNotFound);
+KEEL_SAME_KIND(kConflict);
+KEEL_SAME_KIND(kTooMany);
+KEEL_SAME_KIND(kUnavailable);
+KEEL_SAME_KIND(kTimeout);
+KEEL_SAME_KIND(kInternal);
+#undef KEEL_SAME_KIND
+
+constexpr auto kLastKind = static_cast<std::uint8_t>(ErrorKind::kInternal);
 
 }  // namespace
 
-ModuleError::ModuleError(int sdk_status, std::string code, std::string message, std::string hint,
-                         std::vector<FieldError> field_errors)
-    : ApiError(kind_of_sdk_status(sdk_status), std::move(code), std::move(message), std::move(hint),
-               std::move(field_errors)),
-      sdk_status_(sdk_status) {}
-
-ErrorKind kind_of_sdk_status(int status) {
-  switch (status) {
-    case 400:
-      return ErrorKind::kBadInput;
-    case 401:
-      return ErrorKind::kUnauthenticated;
-    case 403:
-      return ErrorKind::kForbidden;
-    case 404:
-      return ErrorKind::kNotFound;
-    case 409:
-      return ErrorKind::kConflict;
-    case 422:
-      return ErrorKind::kInvalid;
-    case 429:
-      return ErrorKind::kTooMany;
-    case 500:
-      return ErrorKind::kInternal;
-    case 503:
-      return ErrorKind::kUnavailable;
-    case 504:
-      return ErrorKind::kTimeout;
-    default:
-      return ErrorKind::kFailed;
-  }
+ErrorKind kind_of_raw(std::uint8_t kind) {
+  return kind <= kLastKind ? static_cast<ErrorKind>(kind) : ErrorKind::kInternal;
 }
 
-int sdk_status_of(const Error& error) {
-  if (auto* m = dynamic_cast<const ModuleError*>(&error)) return m->sdk_status();
-  for (const auto& [kind, status] : kStatuses)
-    if (kind == error.kind()) return status;
-  return 500;
+ErrorKind kind_of(sdk::ErrorKind kind) {
+  return kind_of_raw(static_cast<std::uint8_t>(kind));
+}
+
+sdk::ErrorKind sdk_kind_of(ErrorKind kind) {
+  return static_cast<sdk::ErrorKind>(kind);
+}
+
+ApiError from_sdk(const sdk::Error& e) {
+  std::vector<ApiError::FieldError> errors;
+  for (const auto& fe : e.errors())
+    errors.push_back({fe.field, fe.message});
+  return ApiError(kind_of(e.kind()), e.code().empty() ? "native.error" : e.code(), e.what(),
+                  e.hint(), std::move(errors), e.detail());
+}
+
+sdk::Error to_sdk(const Error& e) {
+  std::vector<sdk::FieldError> errors;
+  for (const auto& fe : e.field_errors())
+    errors.push_back({fe.field, fe.message});
+  return sdk::Error(sdk_kind_of(e.kind()), e.code(), e.what(), e.hint(), std::move(errors),
+                    e.detail());
 }
 
 }  // namespace keel::native

@@ -1,32 +1,43 @@
 #pragma once
 
-#include <string>
-#include <vector>
+#include <cstdint>
+#include <exception>
 
 #include "app/error.hpp"
+#include "keel/errors.hpp"
 
-// The one place below http/ that knows statuses, because the SDK speaks them: module code
-// throws keel::sdk::Error(status, ...) and receives Keel's errors as sdk::Error (keel/errors.hpp,
-// part of the ABI). At that boundary, and only there, statuses become kinds and back.
+// The boundary between Keel's errors and the SDK's (keel/errors.hpp, part of the ABI): both
+// speak the same kinds, with the same values (checked here at compile time), so an error crosses
+// it with its kind, code, message, hint, detail and field errors. No status on either side:
+// http/ maps the kind to a status, cli/ to an exit status.
 
 namespace keel::native {
 
-// An sdk::Error thrown by module code, as Keel carries it: the kind of its status for the code
-// below http/ (kind_of_sdk_status), and the status the module chose, which http/ answers with.
-class ModuleError : public ApiError {
+// Keel's kind of an SDK kind; kInternal for a value that is no kind (a module's own cast, or a
+// corrupt frame from a module host).
+ErrorKind kind_of(sdk::ErrorKind kind);
+ErrorKind kind_of_raw(std::uint8_t kind);
+// The SDK kind of an error handed to module code.
+sdk::ErrorKind sdk_kind_of(ErrorKind kind);
+
+// The error Keel throws for an sdk::Error that module code let through: an ApiError of its
+// kind (http/ answers it as problem+json), "native.error" when the module gave no code.
+ApiError from_sdk(const sdk::Error& e);
+// The sdk::Error module code receives for Keel's error `e`.
+sdk::Error to_sdk(const Error& e);
+
+// Keel's error from a records call of module code, as the module receives it: an sdk::Error of
+// its kind (the same in the server and in a module host), which keeps Keel's own exception. If
+// the module lets it through, Keel rethrows that exception as it was (its type, diagnostics,
+// SQLSTATE), not the translation.
+class KeelFailure : public sdk::Error {
  public:
-  ModuleError(int sdk_status, std::string code, std::string message, std::string hint,
-              std::vector<FieldError> field_errors);
-  int sdk_status() const { return sdk_status_; }
+  KeelFailure(const ::keel::Error& e, std::exception_ptr original)
+      : sdk::Error(to_sdk(e)), original_(std::move(original)) {}
+  [[noreturn]] void rethrow() const { std::rethrow_exception(original_); }
 
  private:
-  int sdk_status_;
+  std::exception_ptr original_;
 };
-
-// The kind of an SDK status (HTTP's); kFailed for a status without a kind of its own (418).
-ErrorKind kind_of_sdk_status(int status);
-// The SDK status of an error handed to module code: a ModuleError's own status, else its kind's
-// (the statuses http::status_of gives; tests/unit/http/error_kinds_test checks they agree).
-int sdk_status_of(const Error& error);
 
 }  // namespace keel::native

@@ -44,20 +44,18 @@ std::string_view to_string(sdk::Event event) {
 
 namespace {
 
-// Runs module code; what it throws becomes the answer of the operation: sdk::Error as the
-// module chose, Keel's own errors (from its Records calls) as they are, anything else a 500
-// that names the module (the message goes to the log only).
+// Runs module code; what it throws becomes the answer of the operation: sdk::Error as an
+// ApiError of its kind, code, hint, detail and field errors, Keel's own errors (from its Records
+// calls, KeelFailure) as they were, anything else a 500 that names the module (the message goes
+// to the log only).
 template <typename F>
 auto guarded(const std::string& module, const std::string& what, F&& body) -> decltype(body()) {
   try {
     return body();
+  } catch (const KeelFailure& e) {
+    e.rethrow();  // Keel's own error, which the module let through: as it was
   } catch (const sdk::Error& e) {
-    std::vector<ApiError::FieldError> errors;
-    for (const auto& fe : e.errors())
-      errors.push_back({fe.field, fe.message});
-    int status = e.status() >= 400 && e.status() <= 599 ? e.status() : 500;
-    throw ModuleError(status, e.code().empty() ? "native.error" : e.code(), e.what(), e.hint(),
-                      std::move(errors));
+    throw from_sdk(e);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {

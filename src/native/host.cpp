@@ -64,7 +64,9 @@ class RecordingLoader final : public sdk::Loader {
 
  private:
   void require(bool ok, const std::string& what) const {
-    if (!ok) throw sdk::Error(500, "native.registration", "invalid registration: " + what);
+    if (!ok)
+      throw sdk::Error(sdk::ErrorKind::kInternal, "native.registration",
+                       "invalid registration: " + what);
   }
   Host::Module& module_;
   std::string failure_;

@@ -443,15 +443,13 @@ class ModuleProcess::Call {
 
  private:
   [[noreturn]] void fail(wire::Reader& r) {
-    auto token = r.i64();
-    auto status = r.i64();
-    std::string code = r.str(), message = r.str(), hint = r.str();
-    auto errors = r.field_errors();
-    if (token >= 0 && static_cast<size_t>(token) < failures_.size())
-      std::rethrow_exception(failures_[static_cast<size_t>(token)]);
-    if (status < 0) throw std::runtime_error(message);  // not an sdk::Error: a 500, logged
-    throw sdk::Error(static_cast<int>(status), std::move(code), std::move(message), std::move(hint),
-                     std::move(errors));
+    auto e = wire::read_error(r);
+    if (e.token >= 0 && static_cast<size_t>(e.token) < failures_.size())
+      std::rethrow_exception(failures_[static_cast<size_t>(e.token)]);
+    if (e.kind == wire::kNotAnSdkError)  // not an sdk::Error: a 500, logged
+      throw std::runtime_error(e.message);
+    throw sdk::Error(sdk_kind_of(kind_of_raw(e.kind)), std::move(e.code), std::move(e.message),
+                     std::move(e.hint), std::move(e.errors), std::move(e.detail));
   }
 
   // A server level of a crossing service chain, called by a level in the host.
@@ -517,28 +515,21 @@ class ModuleProcess::Call {
   template <typename Op>
   void answer(Op op) {
     wire::Writer out(wire::Message::kRecordsResult);
-    auto error = [&](int status, const std::string& code, const std::string& message,
-                     const std::string& hint, const std::vector<sdk::FieldError>& errors) {
+    auto error = [&](const sdk::Error& failure) {
       failures_.push_back(std::current_exception());
       wire::Writer e(wire::Message::kRecordsError);
-      wire::write_error(e, sdk::Error(status, code, message, hint, errors),
-                        static_cast<std::int64_t>(failures_.size() - 1));
+      wire::write_error(e, failure, static_cast<std::int64_t>(failures_.size() - 1));
       return e;
     };
     std::optional<wire::Writer> reply;
     try {
       op(out);
     } catch (const sdk::Error& e) {
-      reply = error(e.status(), e.code(), e.what(), e.hint(), e.errors());
-    } catch (const ApiError& e) {
-      std::vector<sdk::FieldError> errors;
-      for (const auto& fe : e.field_errors())
-        errors.push_back({fe.field, fe.message});
-      reply = error(sdk_status_of(e), e.code(), e.what(), e.hint(), errors);
-    } catch (const Error& e) {
-      reply = error(500, e.code(), e.what(), e.hint(), {});
+      reply = error(e);
+    } catch (const Error& e) {  // Keel's own, of its kind
+      reply = error(to_sdk(e));
     } catch (const std::exception& e) {
-      reply = error(500, "native.error", e.what(), {}, {});
+      reply = error(sdk::Error(sdk::ErrorKind::kInternal, "native.error", e.what()));
     }
     if (p_.pid_ < 0) {  // a nested call ended the host: its failure is this call's
       if (reply) std::rethrow_exception(failures_.back());

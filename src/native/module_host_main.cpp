@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "app/error.hpp"
+#include "native/errors.hpp"
 #include "native/host.hpp"
 #include "native/library_file.hpp"
 #include "native/wire.hpp"
@@ -50,7 +51,8 @@ void send(wire::Writer& w) {
 
 void send_failure(const std::string& code, const std::string& message, const std::string& hint) {
   wire::Writer w(wire::Message::kError);
-  w.i64(-1).i64(500).str(code).str(message).str(hint).u32(0);
+  wire::write_error(w, -1, static_cast<std::uint8_t>(sdk::ErrorKind::kInternal), code, message,
+                    hint, {}, {});
   send(w);
 }
 
@@ -179,12 +181,10 @@ wire::Reader await_answer() {
     wire::Reader r(std::move(body));
     if (r.type() == wire::Message::kRecordsResult) return r;
     if (r.type() == wire::Message::kRecordsError) {
-      auto token = r.i64();
-      auto status = static_cast<int>(r.i64());
-      std::string code = r.str(), message = r.str(), hint = r.str();
-      auto errors = r.field_errors();
-      throw RemoteError(token, sdk::Error(status, std::move(code), std::move(message),
-                                          std::move(hint), std::move(errors)));
+      auto e = wire::read_error(r);
+      throw RemoteError(e.token, sdk::Error(sdk_kind_of(kind_of_raw(e.kind)), std::move(e.code),
+                                            std::move(e.message), std::move(e.hint),
+                                            std::move(e.errors), std::move(e.detail)));
     }
     if (r.type() == wire::Message::kCall)
       dispatch(r);
@@ -289,12 +289,12 @@ class HostEnv final : public sdk::Env {
   const void* find_service(std::string_view name, std::string_view signature) override {
     auto it = services.find(name);
     if (it == services.end())
-      throw sdk::Error(500, "native.no_service",
+      throw sdk::Error(sdk::ErrorKind::kInternal, "native.no_service",
                        "module \"" + module_ + "\" calls service \"" + std::string(name) +
                            "\", which no module of its host provides",
                        "services are called between modules of the same isolation mode");
     if (it->second.signature != signature)
-      throw sdk::Error(500, "native.no_service",
+      throw sdk::Error(sdk::ErrorKind::kInternal, "native.no_service",
                        "module \"" + module_ + "\" calls service \"" + std::string(name) +
                            "\" with another signature than \"" + it->second.provider +
                            "\" provides");
@@ -439,12 +439,12 @@ void dispatch(wire::Reader& r) {
     return;
   } catch (const std::exception& e) {
     wire::Writer err(wire::Message::kError);
-    err.i64(-1).i64(-1).str("").str(e.what()).str("").u32(0);
+    wire::write_error(err, -1, wire::kNotAnSdkError, "", e.what(), "", "", {});
     send(err);
     return;
   } catch (...) {
     wire::Writer err(wire::Message::kError);
-    err.i64(-1).i64(-1).str("").str("unknown exception").str("").u32(0);
+    wire::write_error(err, -1, wire::kNotAnSdkError, "", "unknown exception", "", "", {});
     send(err);
     return;
   }

@@ -313,10 +313,36 @@ inline sdk::RouteDoc read_route_doc(Reader& r) {
   return d;
 }
 
-// sdk::Error as it travels: status, code, message, hint, field errors, and the index of the
-// server-side failure it carries on (-1: none), so the server rethrows its own exception.
+// sdk::Error as it travels: the index of the server-side failure it carries on (-1: none), so
+// the server rethrows its own exception; its kind (sdk::ErrorKind's value, kNotAnSdkError for
+// another exception of module code, whose message goes to the log only), code, message, hint,
+// detail and field errors.
+inline constexpr std::uint8_t kNotAnSdkError = 0xff;
+inline void write_error(Writer& w, std::int64_t token, std::uint8_t kind, std::string_view code,
+                        std::string_view message, std::string_view hint, std::string_view detail,
+                        const std::vector<sdk::FieldError>& errors) {
+  w.i64(token).u8(kind).str(code).str(message).str(hint).str(detail).field_errors(errors);
+}
 inline void write_error(Writer& w, const sdk::Error& e, std::int64_t token) {
-  w.i64(token).i64(e.status()).str(e.code()).str(e.what()).str(e.hint()).field_errors(e.errors());
+  write_error(w, token, static_cast<std::uint8_t>(e.kind()), e.code(), e.what(), e.hint(),
+              e.detail(), e.errors());
+}
+struct ErrorFrame {
+  std::int64_t token = -1;
+  std::uint8_t kind = kNotAnSdkError;
+  std::string code, message, hint, detail;
+  std::vector<sdk::FieldError> errors;
+};
+inline ErrorFrame read_error(Reader& r) {
+  ErrorFrame e;
+  e.token = r.i64();
+  e.kind = r.u8();
+  e.code = r.str();
+  e.message = r.str();
+  e.hint = r.str();
+  e.detail = r.str();
+  e.errors = r.field_errors();
+  return e;
 }
 
 // Sends/receives whole frames on a blocking descriptor; false on EOF or error.

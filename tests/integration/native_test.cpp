@@ -377,13 +377,66 @@ TEST_P(NativeModes, HooksRunInTheWriteAndTheirFailuresRollItBack) {
   EXPECT_EQ(late.status, 422) << late.body;
   EXPECT_EQ(one("SELECT count(*) FROM ng_item"), "1");
 
-  // An sdk::Error keeps the module's status and code.
+  // An sdk::Error is answered by its kind (kConflict: 409) with the module's code, message and
+  // detail, hint and field errors, whether the module runs in the server or in a module host.
   conn.exec("INSERT INTO ng_item (name) VALUES ('frozen')");
   auto frozen_id = one("SELECT id FROM ng_item WHERE name = 'frozen'");
   auto frozen = call(port, "PATCH", "/api/v1/records/ng_item/" + frozen_id, R"({"quantity": 3})");
   EXPECT_EQ(frozen.status, 409) << frozen.body;
-  EXPECT_STREQ(parse(frozen.body)["type"].GetString(), "urn:keel:problem:native_good.frozen");
+  EXPECT_EQ(frozen.header("content-type"), "application/problem+json");
+  auto problem409 = parse(frozen.body);
+  EXPECT_STREQ(problem409["type"].GetString(), "urn:keel:problem:native_good.frozen");
+  EXPECT_STREQ(problem409["title"].GetString(), "Conflict");
+  EXPECT_EQ(problem409["status"].GetInt(), 409);
+  EXPECT_EQ(std::string(problem409["detail"].GetString()),
+            "frozen items do not change (item " + frozen_id + " was frozen)");
+  ASSERT_TRUE(problem409.HasMember("hint")) << frozen.body;
+  EXPECT_STREQ(problem409["hint"].GetString(), "copy the item and change the copy");
+  ASSERT_TRUE(problem409["errors"].IsArray()) << frozen.body;
+  ASSERT_EQ(problem409["errors"].Size(), 1u);
+  EXPECT_STREQ(problem409["errors"][0]["field"].GetString(), "quantity");
+  EXPECT_STREQ(problem409["errors"][0]["message"].GetString(), "is frozen");
   EXPECT_EQ(one("SELECT quantity FROM ng_item WHERE name = 'frozen'"), "1");
+}
+
+// Every kind is answered with its status: kUnavailable is a 503 with Retry-After, the module's
+// detail after its message, its hint.
+TEST_P(NativeModes, AModulesErrorIsAnsweredByItsKind) {
+  install({"native_good"});
+  login_admin();
+  testing::TestServer server(config, database.conninfo());
+  auto r = call(server.port(), "POST", "/api/v1/records/ng_item", R"({"name": "unavailable"})");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.header("retry-after"), "1");
+  auto problem = parse(r.body);
+  EXPECT_STREQ(problem["type"].GetString(), "urn:keel:problem:native_good.unavailable");
+  EXPECT_STREQ(problem["detail"].GetString(),
+               "the stock service is down (it answered 0 of 3 pings)");
+  ASSERT_TRUE(problem.HasMember("hint")) << r.body;
+  EXPECT_STREQ(problem["hint"].GetString(), "retry in a minute");
+  EXPECT_FALSE(problem.HasMember("errors")) << r.body;
+  EXPECT_EQ(one("SELECT count(*) FROM ng_item"), "0");
+}
+
+// The same error from a data file's record under `keel module install`: the install fails (exit
+// status 1, as for every kind but usage), names the record's file and line, and gives the
+// module's message, detail and hint; nothing of the install is left.
+TEST_P(NativeModes, ADataRecordThatAHookRefusesFailsTheCommand) {
+  auto dir = fs::temp_directory_path() /
+             ("keel-data-refused-" + std::to_string(::getpid()) + "-" + GetParam());
+  fs::create_directories(dir);
+  std::ofstream(dir / "keel.toml") << "[security]\nmodule_isolation = \"" << GetParam() << "\"\n";
+  auto r = testing::run_keel(
+      {"--config", (dir / "keel.toml").string(), "module", "install", "native_data_refused", "--db",
+       database.conninfo(), "--addons-path", KEEL_FIXTURES_DIR "/native"},
+      {{"KEEL_LIBRARY_PATH", KEEL_TEST_ADDON_DIR}});
+  fs::remove_all(dir);
+  EXPECT_EQ(r.status, 1) << r.err;
+  for (const char* part :
+       {"native_data_refused/data/items.yaml:3", "record \"native_data_refused.refused\"",
+        "the stock service is down (it answered 0 of 3 pings)", "hint: retry in a minute"})
+    EXPECT_NE(r.err.find(part), std::string::npos) << part << "\n" << r.err;
+  EXPECT_EQ(one("SELECT to_regclass('ng_item') IS NULL"), "t");
 }
 
 TEST_P(NativeModes, ComputedFieldsAreComputedOncePerPage) {
@@ -425,9 +478,27 @@ TEST_P(NativeModes, RoutesRunInOneTransactionWithTheCallersContext) {
   EXPECT_EQ(testing::http_request(port, "GET", "/api/v1/x/native_good/whoami").status, 401);
 
   auto fail = call(port, "POST", "/api/v1/x/native_good/items/zed/fail");
-  EXPECT_EQ(fail.status, 418) << fail.body;
-  EXPECT_STREQ(parse(fail.body)["type"].GetString(), "urn:keel:problem:native_good.teapot");
+  // A route answers HTTP by nature, but its sdk::Error is mapped by kind like every error.
+  EXPECT_EQ(fail.status, 403) << fail.body;
+  EXPECT_EQ(fail.header("content-type"), "application/problem+json");
+  auto refused = parse(fail.body);
+  EXPECT_STREQ(refused["type"].GetString(), "urn:keel:problem:native_good.refused");
+  EXPECT_STREQ(refused["title"].GetString(), "Forbidden");
+  EXPECT_STREQ(refused["detail"].GetString(), "created, then refused");
+  EXPECT_STREQ(refused["hint"].GetString(), "ask for another name");
   EXPECT_EQ(one("SELECT count(*) FROM ng_item WHERE name = 'zed'"), "0");
+
+  // Keel's error of a records call reaches the module as an sdk::Error of its kind; let through,
+  // it is answered as Keel's own.
+  auto probe = call(port, "GET", "/api/v1/x/native_good/probe/999999");
+  ASSERT_EQ(probe.status, 200) << probe.body;
+  auto seen = parse(probe.body);
+  EXPECT_TRUE(seen["not_found"].GetBool()) << probe.body;
+  EXPECT_EQ(seen["kind"].GetInt64(), static_cast<std::int64_t>(sdk::ErrorKind::kNotFound));
+  EXPECT_STREQ(seen["code"].GetString(), "records.not_found");
+  auto through = call(port, "GET", "/api/v1/x/native_good/probe/999999?through=1");
+  EXPECT_EQ(through.status, 404) << through.body;
+  EXPECT_STREQ(parse(through.body)["type"].GetString(), "urn:keel:problem:records.not_found");
 
   EXPECT_EQ(call(port, "GET", "/api/v1/x/native_good/nothing").status, 404);
   EXPECT_EQ(call(port, "GET", "/api/v1/x/native_good/greet?name=x").body, R"({"text":"hello x"})");
@@ -496,7 +567,7 @@ TEST_P(NativeModes, RoutesOfModulesAreInTheOpenApiDocument) {
       EXPECT_TRUE(documented) << route.method << " " << route.pattern;
       native += route.pattern.rfind("/api/v1/x/", 0) == 0;
     }
-  EXPECT_EQ(native, 5u);
+  EXPECT_EQ(native, 6u);
   EXPECT_GT(operations, 30u);
 
   // Valid OpenAPI 3.1, module routes included (tests/unit/http/validate_openapi.mjs; node and

@@ -177,12 +177,13 @@ KEEL_MODULE(sale_stock) {
     try {
       id = std::stoll(req.param("id"));
     } catch (const std::exception&) {
-      throw keel::sdk::Error(404, "records.not_found", "no sale_order " + req.param("id"));
+      throw keel::sdk::Error(keel::sdk::ErrorKind::kNotFound, "records.not_found",
+                             "no sale_order " + req.param("id"));
     }
     Record order = env.records().read("sale_order", id, "id,state");
     if (text_of(order.get("state")) != "confirmed")
       throw keel::sdk::Error(
-          409, "sale_stock.not_confirmed",
+          keel::sdk::ErrorKind::kConflict, "sale_stock.not_confirmed",
           "order " + std::to_string(id) + " is " + text_of(order.get("state")) + ", not confirmed",
           "confirm the order first");
     move_all(env.records(), id, "done");

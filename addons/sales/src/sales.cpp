@@ -226,25 +226,25 @@ KEEL_MODULE(sales) {
                      .schema = R"({"type":"object","required":["id","name","state"]})"},
                     {.status = "401", .ref = "Unauthorized"},
                     {.status = "404", .ref = "NotFound"}}};
-  loader.route(
-      "GET", "/orders/{id}/summary", std::move(summary_doc),
-      [](Env& env, const keel::sdk::HttpRequest& req) {
-        std::int64_t id = 0;
-        try {
-          id = std::stoll(req.param("id"));
-        } catch (const std::exception&) {
-          throw keel::sdk::Error(404, "records.not_found", "no sale_order " + req.param("id"));
-        }
-        Record order =
-            env.records().read("sale_order", id, "name,state,amount,amount_tax,amount_total,lines");
-        Record summary{
-            {"id", id},
-            {"name", order.get("name")},
-            {"state", order.get("state")},
-            {"amount", order.get("amount")},
-            {"amount_tax", order.get("amount_tax")},
-            {"amount_total", order.get("amount_total")},
-            {"line_count", static_cast<std::int64_t>(order.get("lines").as_ids().size())}};
-        return keel::sdk::HttpResponse::json(200, keel::sdk::to_json(summary));
-      });
+  loader.route("GET", "/orders/{id}/summary", std::move(summary_doc),
+               [](Env& env, const keel::sdk::HttpRequest& req) {
+                 std::int64_t id = 0;
+                 try {
+                   id = std::stoll(req.param("id"));
+                 } catch (const std::exception&) {
+                   throw keel::sdk::Error(keel::sdk::ErrorKind::kNotFound, "records.not_found",
+                                          "no sale_order " + req.param("id"));
+                 }
+                 Record order = env.records().read(
+                     "sale_order", id, "name,state,amount,amount_tax,amount_total,lines");
+                 Record summary{
+                     {"id", id},
+                     {"name", order.get("name")},
+                     {"state", order.get("state")},
+                     {"amount", order.get("amount")},
+                     {"amount_tax", order.get("amount_tax")},
+                     {"amount_total", order.get("amount_total")},
+                     {"line_count", static_cast<std::int64_t>(order.get("lines").as_ids().size())}};
+                 return keel::sdk::HttpResponse::json(200, keel::sdk::to_json(summary));
+               });
 }

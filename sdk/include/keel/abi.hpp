@@ -10,8 +10,9 @@
 
 // Raised whenever a type or a virtual function of the SDK changes in an incompatible way.
 // 2: Value carries a Decimal (keel/decimal.hpp); 3: services carry a ServiceBridge (loader.hpp);
-// 4: routes carry a RouteDoc (Loader::route, keel/http.hpp)
-#define KEEL_SDK_ABI_VERSION 4
+// 4: routes carry a RouteDoc (Loader::route, keel/http.hpp); 5: Error carries an ErrorKind and a
+// detail instead of an HTTP status (keel/errors.hpp)
+#define KEEL_SDK_ABI_VERSION 5
 
 #define KEEL_SDK_STR_(x) #x
 #define KEEL_SDK_STR(x) KEEL_SDK_STR_(x)

@@ -16,7 +16,7 @@
 #include "keel/value.hpp"
 
 #if defined(__x86_64__) && defined(_GLIBCXX_RELEASE) && _GLIBCXX_USE_CXX11_ABI
-static_assert(KEEL_SDK_ABI_VERSION == 4, "raise the figures below with the SDK ABI version");
+static_assert(KEEL_SDK_ABI_VERSION == 5, "raise the figures below with the SDK ABI version");
 #define KEEL_SDK_LAYOUT(type, size, align)                                                    \
   static_assert(sizeof(::keel::sdk::type) == (size) && alignof(::keel::sdk::type) == (align), \
                 "the layout of keel::sdk::" #type " changed: raise KEEL_SDK_ABI_VERSION")
@@ -31,7 +31,7 @@ KEEL_SDK_LAYOUT(Query, 112, 8);
 KEEL_SDK_LAYOUT(Page, 32, 8);
 KEEL_SDK_LAYOUT(HttpRequest, 240, 8);
 KEEL_SDK_LAYOUT(HttpResponse, 96, 8);
-KEEL_SDK_LAYOUT(Error, 112, 8);
+KEEL_SDK_LAYOUT(Error, 144, 8);
 KEEL_SDK_LAYOUT(ApiParameter, 168, 8);
 KEEL_SDK_LAYOUT(ApiResponse, 184, 8);
 KEEL_SDK_LAYOUT(RouteDoc, 208, 8);

@@ -126,7 +126,8 @@ requires((std::is_void_v<R> || Bridged<R>::value) &&
   struct Impl final : ServiceBridge {
     Record invoke(const void* fn, Env& env, const std::vector<Record>& args) const override {
       if (args.size() != sizeof...(A))
-        throw Error(500, "native.service", "a service call with the wrong number of arguments");
+        throw Error(ErrorKind::kInternal, "native.service",
+                    "a service call with the wrong number of arguments");
       return call(*static_cast<const Function*>(fn), env, args, std::index_sequence_for<A...>{});
     }
     std::shared_ptr<const void> proxy(Remote remote) const override {

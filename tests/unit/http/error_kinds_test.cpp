@@ -1,5 +1,5 @@
-// Errors below http/ carry kinds; http/ maps them to statuses, cli/ to exit statuses, and the
-// native SDK's boundary to the SDK's statuses. The tables must agree.
+// Errors below http/ carry kinds; http/ maps them to statuses, cli/ to exit statuses. The native
+// SDK has the same kinds: an error crosses its boundary with its kind.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -20,30 +20,44 @@ constexpr ErrorKind kKinds[] = {
     ErrorKind::kInternal,
 };
 
-TEST(ErrorKinds, StatusesOfHttpAndOfTheSdkAgree) {
+TEST(ErrorKinds, KindsCrossTheSdkBoundaryBothWays) {
   for (auto kind : kKinds) {
-    ApiError e(kind, "x.y", "message");
     SCOPED_TRACE(std::string(to_string(kind)));
-    EXPECT_EQ(native::sdk_status_of(e), http::status_of(kind));
+    ApiError e(kind, "x.y", "message", "a hint", {{"f", "bad"}}, "a detail");
     EXPECT_EQ(http::status_of(e), http::status_of(kind));
-    // A module's error of that status comes back as the same status.
-    native::ModuleError back(http::status_of(kind), "x.y", "message", "", {});
+    // Handed to module code, and let through by it: the same kind, code, hint, detail, fields.
+    sdk::Error to = native::to_sdk(e);
+    EXPECT_EQ(native::kind_of(to.kind()), kind);
+    ApiError back = native::from_sdk(to);
+    EXPECT_EQ(back.kind(), kind);
     EXPECT_EQ(http::status_of(back), http::status_of(kind));
-    EXPECT_EQ(http::status_of(back.kind()), http::status_of(kind));
+    EXPECT_EQ(back.code(), "x.y");
+    EXPECT_EQ(back.hint(), "a hint");
+    EXPECT_EQ(back.detail(), "a detail");
+    ASSERT_EQ(back.field_errors().size(), 1u);
+    EXPECT_EQ(back.field_errors()[0].field, "f");
   }
   EXPECT_EQ(http::status_of(ErrorKind::kBadInput), 400);
   EXPECT_EQ(http::status_of(ErrorKind::kInvalid), 422);
   EXPECT_EQ(http::status_of(ErrorKind::kNotFound), 404);
+  // A value that is no kind (a module's own cast, a corrupt frame) is an internal error.
+  EXPECT_EQ(native::kind_of(static_cast<sdk::ErrorKind>(200)), ErrorKind::kInternal);
+  EXPECT_EQ(native::kind_of_raw(13), ErrorKind::kInternal);
 }
 
-TEST(ErrorKinds, AModuleKeepsTheStatusItChose) {
-  native::ModuleError teapot(418, "tea.pot", "short and stout", "tip it over", {});
-  EXPECT_EQ(teapot.kind(), ErrorKind::kFailed);
-  EXPECT_EQ(http::status_of(teapot), 418);
-  EXPECT_EQ(native::sdk_status_of(teapot), 418);
-  auto r = http::problem_of(teapot);
-  EXPECT_EQ(r.status, 418);
-  EXPECT_NE(r.body.find("tip it over"), std::string::npos) << r.body;
+TEST(ErrorKinds, AModulesErrorIsAnsweredByItsKindWithHintAndDetail) {
+  sdk::Error gone(sdk::ErrorKind::kNotFound, "shop.gone", "no such shelf", "list the shelves", {},
+                  "shelf 7");
+  auto r = http::problem_of(native::from_sdk(gone));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find(R"("type":"urn:keel:problem:shop.gone")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"j("detail":"no such shelf (shelf 7)")j"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("hint":"list the shelves")"), std::string::npos) << r.body;
+  // Without a code: native.error.
+  EXPECT_EQ(native::from_sdk(sdk::Error(sdk::ErrorKind::kConflict, "", "x")).code(),
+            "native.error");
+  EXPECT_EQ(native::from_sdk(sdk::ValidationError("bad", {{"a", "b"}})).kind(),
+            ErrorKind::kInvalid);
 }
 
 TEST(ErrorKinds, ExitStatusesOfTheCli) {

@@ -39,6 +39,16 @@ TEST(Abi, AMismatchNamesBothSides) {
       << *why;
 }
 
+// ABI 5 replaced sdk::Error's HTTP status by an ErrorKind: a module built against ABI 4 (whose
+// Error has another layout) is refused, never called.
+TEST(Abi, AModuleOfTheSdkWithStatusesIsRefused) {
+  static_assert(KEEL_SDK_ABI_VERSION >= 5, "sdk::Error carries a kind since ABI 5");
+  auto old = with([](sdk::AbiBlock& b) { b.abi_version = 4; });
+  auto why = abi_mismatch(old, host_abi());
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("built for SDK ABI 4, this Keel has SDK ABI"), std::string::npos) << *why;
+}
+
 TEST(Abi, CompilerStandardLibraryAndVersionAreChecked) {
   auto clang = with([](sdk::AbiBlock& b) { std::strcpy(b.compiler, "clang 99"); });
   auto why = abi_mismatch(clang, host_abi());
