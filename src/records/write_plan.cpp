@@ -73,8 +73,7 @@ WritePlan parse_body(const Entity& entity, std::string_view body, bool create,
     if (f->secret ? !ctx.is_system : !field_visible(*f, ctx))
       throw ApiError(ErrorKind::kForbidden, "records.forbidden_field",
                      "field \"" + entity.name + "." + f->name + "\" is not writable by you");
-    // Read-only fields are Keel's to write (Context::system(): a user's token generation).
-    if ((f->readonly && !ctx.is_system) || f->computed) {
+    if (f->readonly || f->computed) {
       error(f->name, f->computed ? "is computed (read-only)" : "is read-only");
       continue;
     }
