@@ -155,6 +155,11 @@ TEST_F(UsersAdmin, AnApiKeyIsAnsweredOnceAndWorks) {
   EXPECT_FALSE(created.HasMember("secret_hash"));
   // The key authenticates as alice; only its hash is kept, and a read never shows it again.
   EXPECT_EQ(call(key, "GET", "/records/base_user/" + std::to_string(alice_id)).status, 200);
+  // Its use is recorded through RecordService (which also sets updated_at; SQL of its own did not).
+  EXPECT_TRUE(conn->exec("SELECT last_used_at IS NOT NULL AND updated_at > created_at "
+                         "FROM base_api_key WHERE id = $1",
+                         db::Params().add(created["id"].GetInt64()))
+                  .get_bool(0, 0));
   auto stored = conn->exec("SELECT secret_hash FROM base_api_key WHERE id = $1",
                            db::Params().add(created["id"].GetInt64()));
   EXPECT_EQ(std::string(stored.get(0, 0)), security::sha256_hex(key.substr(key.find('.') + 1)));
