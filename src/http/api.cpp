@@ -27,9 +27,10 @@
 #include "native/isolation.hpp"
 #include "query/filter.hpp"
 #include "records/service.hpp"
+#include "runtime/auth_service.hpp"
+#include "runtime/users.hpp"
 #include "schema/registry.hpp"
 #include "schema/registry_cache.hpp"
-#include "security/auth_service.hpp"
 #include "security/authenticator.hpp"
 #include "security/jwt.hpp"
 #include "security/secret.hpp"
@@ -103,7 +104,8 @@ Api::Api(const Config& config, db::Pool& pool, RoutesOnly) : config_(config), po
   openapi_base_ = load_openapi_base(config_.share_dir / "openapi");
   signer_ = std::make_unique<security::TokenSigner>(
       security::load_secret(config_), std::chrono::seconds(config_.access_token_lifetime));
-  auth_ = std::make_unique<security::AuthService>(*signer_, security::AuthService::Options{});
+  auth_ = std::make_unique<runtime::AuthService>(*signer_, runtime::AuthService::Options{},
+                                                 [this] { return snapshot()->records; });
   authenticator_ = std::make_unique<security::Authenticator>(pool_, *signer_);
   add_routes();
 }
@@ -119,10 +121,15 @@ Api::Api(const Config& config, db::Pool& pool) : config_(config), pool_(pool) {
   }
   signer_ = std::make_unique<security::TokenSigner>(
       security::load_secret(config_), std::chrono::seconds(config_.access_token_lifetime));
-  security::AuthService::Options auth_options;
+  runtime::AuthService::Options auth_options;
   auth_options.refresh_lifetime = std::chrono::seconds(config_.refresh_token_lifetime);
-  auth_ = std::make_unique<security::AuthService>(*signer_, auth_options);
+  auth_ = std::make_unique<runtime::AuthService>(*signer_, auth_options,
+                                                 [this] { return snapshot()->records; });
   authenticator_ = std::make_unique<security::Authenticator>(pool_, *signer_);
+  authenticator_->on_key_used([this](std::int64_t key_id) {
+    auto conn = pool_.acquire();
+    runtime::record_key_use(*conn, *snapshot()->records, key_id);
+  });
   // Its connection opens while the registry loads; listening before anything is cached.
   auth_listener_ =
       std::make_unique<db::Listener>(pool_.conninfo(), std::string(security::kAuthChannel),

@@ -34,8 +34,10 @@ struct Statement;
 namespace keel::schema {
 class Registry;
 }
-namespace keel::security {
+namespace keel::runtime {
 class AuthService;
+}
+namespace keel::security {
 class Authenticator;
 class Policy;
 class TokenSigner;
@@ -149,7 +151,7 @@ class Api {
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::mutex reload_mutex_;  // one rebuild at a time
   std::unique_ptr<security::TokenSigner> signer_;
-  std::unique_ptr<security::AuthService> auth_;
+  std::unique_ptr<runtime::AuthService> auth_;
   std::unique_ptr<security::Authenticator> authenticator_;
   std::unique_ptr<db::Listener> auth_listener_;  // drops the authenticator's cache
   std::once_flag shared_pipelines_once_;

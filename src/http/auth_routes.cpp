@@ -7,7 +7,7 @@
 #include "app/json.hpp"
 #include "db/pool.hpp"
 #include "http/router.hpp"
-#include "security/auth_service.hpp"
+#include "runtime/auth_service.hpp"
 #include "security/policy.hpp"
 
 namespace keel::http {
@@ -38,7 +38,7 @@ std::vector<std::string> string_members(const std::string& body,
   return out;
 }
 
-std::string tokens_json(const security::TokenPair& pair) {
+std::string tokens_json(const runtime::TokenPair& pair) {
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   w.StartObject();
@@ -61,7 +61,7 @@ Response auth_problem(const ApiError& e) {
   for (const auto& fe : e.field_errors())
     errors.emplace_back(fe.field, fe.message);
   auto r = Response::problem(status, e.code(), status_title(status), e.what(), errors, e.hint());
-  if (auto* t = dynamic_cast<const security::ThrottledError*>(&e))
+  if (auto* t = dynamic_cast<const runtime::ThrottledError*>(&e))
     r.headers.emplace_back("Retry-After", std::to_string(t->retry_after()));
   if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
   return r;
@@ -70,7 +70,7 @@ Response auth_problem(const ApiError& e) {
 }  // namespace
 
 void add_auth_routes(Router& router, const std::string& prefix, db::Pool& pool,
-                     const security::AuthService& auth) {
+                     const runtime::AuthService& auth) {
   // Login and refresh need no token (contract §4 rules 13 and 14).
   const RouteDoc login_doc{
       .summary = "Exchange a login and password for an access and a refresh token",

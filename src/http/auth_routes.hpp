@@ -5,7 +5,7 @@
 namespace keel::db {
 class Pool;
 }
-namespace keel::security {
+namespace keel::runtime {
 class AuthService;
 }
 
@@ -16,6 +16,6 @@ class Router;
 // POST {prefix}/auth/login, /auth/refresh and /auth/logout (contract §3, §4 rule 13). Login
 // hashes a password: its work is deferred to the server's worker pool.
 void add_auth_routes(Router& router, const std::string& prefix, db::Pool& pool,
-                     const security::AuthService& auth);
+                     const runtime::AuthService& auth);
 
 }  // namespace keel::http

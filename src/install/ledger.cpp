@@ -18,8 +18,11 @@ void record_owned(db::Connection& conn, const std::vector<schema::OwnedObject>& 
   std::string source = rows.source(params);
   conn.exec(
       "INSERT INTO base_ownership (module, kind, table_name, name) "
-      "SELECT x.module, x.kind, x.table_name, x.name FROM " +
-          source,
+      "SELECT DISTINCT x.module, x.kind, x.table_name, x.name FROM " +
+          source +
+          // An object recreated after it was dropped by hand keeps its one row.
+          " WHERE NOT EXISTS (SELECT 1 FROM base_ownership o WHERE o.module = x.module AND "
+          "o.kind = x.kind AND o.table_name IS NOT DISTINCT FROM x.table_name AND o.name = x.name)",
       params);
 }
 

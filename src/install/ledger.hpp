@@ -14,7 +14,7 @@ class Connection;
 // know what a module owns.
 namespace keel::install {
 
-// Records `objects` (one statement for all of them).
+// Records `objects` (one statement for all of them); one recorded already keeps its one row.
 void record_owned(db::Connection& conn, const std::vector<schema::OwnedObject>& objects);
 
 // Drops exactly what the ledger says `module` created (its tables last, with CASCADE), then

@@ -100,6 +100,17 @@ class RecordService {
   void remove(db::Connection& conn, const SecurityContext& ctx, std::string_view entity,
               std::int64_t id) const;
 
+  // Set-based writes: every record of `entity` that `filter` (the API's filter language, JSON:
+  // query::compile_filter) selects and the caller's rules let it update (delete), in one
+  // transaction (a savepoint inside the caller's). Each record is written as update() (remove())
+  // writes it, hooks and stored computed fields included, when the entity has any; otherwise
+  // as ONE statement, with the same validation and rules. Returns how many were written.
+  std::int64_t update_where(db::Connection& conn, const SecurityContext& ctx,
+                            std::string_view entity, std::string_view filter,
+                            std::string_view body) const;
+  std::int64_t remove_where(db::Connection& conn, const SecurityContext& ctx,
+                            std::string_view entity, std::string_view filter) const;
+
   // Computes the stored computed fields whose value is NULL (records/stored.hpp): after an
   // install or upgrade added their column or wrote records without RecordService.
   void fill_stored_computed(db::Connection& conn) const;
@@ -121,6 +132,13 @@ class RecordService {
   const schema::Entity& entity(std::string_view name) const;
   // Whether native code computes a field of `e` (reads of it need the blocking path).
   bool computes_any(const schema::Entity& e) const;
+  // Whether a write of `e` needs more than its statement (hooks, stored computed fields).
+  bool writes_per_record(const schema::Entity& e) const;
+  // The ids (ascending, rows locked) of the records of `e` that `filter` selects and the
+  // caller's rules for `op` let it touch (service.cpp).
+  std::vector<std::int64_t> ids_where(db::Connection& conn, const SecurityContext& ctx,
+                                      const schema::Entity& e, std::string_view filter,
+                                      security::Operation op) const;
 
   std::shared_ptr<const schema::Registry> registry_;
   std::shared_ptr<const security::Policy> policy_;

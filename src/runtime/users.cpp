@@ -4,11 +4,14 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <optional>
 
 #include "app/error.hpp"
 #include "db/connection.hpp"
 #include "records/service.hpp"
+#include "runtime/auth_service.hpp"
 #include "security/crypto.hpp"
 
 namespace keel::runtime {
@@ -93,12 +96,8 @@ void replace_password(db::Connection& conn, const records::RecordService& record
   // The trigger keel_user_tokens outdates the user's access tokens on the way.
   records.update(conn, security::Context::system(), "base_user", user_id,
                  std::string_view(body.GetString(), body.GetSize()));
-  // A new password ends every session opened with the old one (session bookkeeping of
-  // security::AuthService, as a logout).
-  conn.exec(
-      "UPDATE base_refresh_token SET revoked_at = now() WHERE \"user\" = $1 AND "
-      "revoked_at IS NULL",
-      db::Params().add(user_id));
+  // A new password ends every session opened with the old one (as a logout).
+  revoke_sessions(conn, records, user_id);
 }
 
 security::NewApiKey create_api_key(db::Connection& conn, const records::RecordService& records,
@@ -126,6 +125,26 @@ security::NewApiKey create_api_key(db::Connection& conn, const records::RecordSe
   auto created = records.create(conn, security::Context::system(), "base_api_key",
                                 std::string_view(body.GetString(), body.GetSize()));
   return {created.id, prefix + "." + secret};
+}
+
+void record_key_use(db::Connection& conn, const records::RecordService& records,
+                    std::int64_t key_id) {
+  std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  rapidjson::StringBuffer body;
+  Writer w(body);
+  w.StartObject();
+  put(w, "last_used_at", text);
+  w.EndObject();
+  try {
+    records.update(conn, security::Context::system(), "base_api_key", key_id,
+                   std::string_view(body.GetString(), body.GetSize()));
+  } catch (const ApiError& e) {
+    if (e.kind() != ErrorKind::kNotFound) throw;  // removed since it was read: nothing to record
+  }
 }
 
 }  // namespace keel::runtime

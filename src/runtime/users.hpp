@@ -43,4 +43,10 @@ security::NewApiKey create_api_key(db::Connection& conn, const records::RecordSe
 security::NewApiKey create_api_key(db::Connection& conn, const records::RecordService& records,
                                    std::int64_t user_id, std::string_view name);
 
+// Writes the time of a use of API key `key_id` (its last_used_at, now) through `records`; a key
+// removed meanwhile is skipped. The authenticator decides when
+// (security::Authenticator::on_key_used).
+void record_key_use(db::Connection& conn, const records::RecordService& records,
+                    std::int64_t key_id);
+
 }  // namespace keel::runtime

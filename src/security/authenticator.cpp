@@ -149,6 +149,7 @@ std::optional<std::int64_t> Authenticator::api_key_user(std::string_view prefix,
   };
   std::optional<std::int64_t> user;
   bool touch = false;
+  std::int64_t key_id = 0;
   {
     std::shared_lock lock(mutex_);
     auto it = keys_.find(prefix);
@@ -156,6 +157,7 @@ std::optional<std::int64_t> Authenticator::api_key_user(std::string_view prefix,
       ++hits_;
       user = check(it->second);
       touch = user && now - it->second.touched > std::chrono::minutes(1);
+      key_id = it->second.id;
       if (!touch) return user;
     }
   }
@@ -170,6 +172,7 @@ std::optional<std::int64_t> Authenticator::api_key_user(std::string_view prefix,
     user = check(key);
     key.touched = now;
     touch = user.has_value();
+    key_id = key.id;
     std::unique_lock lock(mutex_);
     if (generation == generation_.load()) {
       if (keys_.size() >= kMaxEntries) keys_.clear();
@@ -180,12 +183,8 @@ std::optional<std::int64_t> Authenticator::api_key_user(std::string_view prefix,
     auto it = keys_.find(prefix);
     if (it != keys_.end()) it->second.touched = now;
   }
-  if (touch) {
-    // At most once a minute per key and server: when the key was last used.
-    auto conn = pool_.acquire();
-    conn->exec_cached("UPDATE base_api_key SET last_used_at = now() WHERE prefix = $1",
-                      db::Params().add(prefix));
-  }
+  // At most once a minute per key and server: when the key was last used.
+  if (touch && key_used_) key_used_(key_id);
   return user;
 }
 
@@ -211,7 +210,7 @@ Authenticator::User Authenticator::load_user(std::int64_t user_id) {
 Authenticator::Key Authenticator::load_key(std::string_view prefix) {
   auto conn = pool_.acquire();
   auto r = conn->exec_cached(
-      "SELECT \"user\", secret_hash, active, extract(epoch FROM expires_at)::bigint "
+      "SELECT \"user\", secret_hash, active, extract(epoch FROM expires_at)::bigint, id "
       "FROM base_api_key WHERE prefix = $1",
       db::Params().add(prefix));
   Key key;
@@ -222,6 +221,7 @@ Authenticator::Key Authenticator::load_key(std::string_view prefix) {
   key.secret_hash = std::string(r.get(0, 1));
   key.active = r.get_bool(0, 2);
   if (!r.is_null(0, 3)) key.expires_at = r.get_int(0, 3);
+  key.id = r.get_int(0, 4);
   return key;
 }
 

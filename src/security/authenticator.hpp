@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -43,6 +44,12 @@ class Authenticator {
   // needs the database (a user or key not cached, or stale; a key's last use to record).
   std::optional<std::optional<Context>> authenticate_cached(std::string_view authorization,
                                                             const Policy& policy);
+  // Records that an API key was used (its last_used_at), at most once a minute per key on this
+  // server, decided from what the authenticator holds in memory: the owner writes it through
+  // RecordService (the security layer writes no record). Set before serving.
+  using KeyUsed = std::function<void(std::int64_t key_id)>;
+  void on_key_used(KeyUsed key_used) { key_used_ = std::move(key_used); }
+
   // Forgets everything cached (thread-safe).
   void invalidate();
 
@@ -68,6 +75,7 @@ class Authenticator {
   };
   struct Key {
     bool found = false;
+    std::int64_t id = 0;
     std::int64_t user_id = 0;
     std::string secret_hash;
     bool active = false;
@@ -94,6 +102,7 @@ class Authenticator {
   db::Pool& pool_;
   const TokenSigner& signer_;
   std::chrono::milliseconds ttl_;
+  KeyUsed key_used_;
   std::shared_mutex mutex_;
   std::unordered_map<std::int64_t, User> users_;
   struct TextHash {

@@ -28,8 +28,10 @@
 #include "db/cluster.hpp"
 #include "db/connection.hpp"
 #include "support/addon_tree.hpp"
+#include "support/auth.hpp"
 #include "support/pg.hpp"
 #include "support/run.hpp"
+#include "support/serve_process.hpp"
 
 namespace keel {
 namespace {
@@ -420,6 +422,57 @@ pid_t pid_in(const fs::path& pid_file) {
   long pid = 0;
   in >> pid;
   return static_cast<pid_t>(pid);
+}
+
+// A start reads the registry that `keel module install` cached (<var>/cache/registry-<key>.bin,
+// schema/registry_cache.hpp): the server's debug log names the entry it used. A changed entity
+// file is another key: the next start builds the registry from the files (and caches that)
+// instead of serving the stale entry.
+TEST_F(CliLifecycle, AServerStartsFromTheRegistryTheInstallCached) {
+  tree.write("notes/manifest.yaml",
+             "name: notes\nversion: 1.0.0\ndepends: [base]\nentities: [e.yaml]\n");
+  const std::string entities = "entities:\n  note:\n    fields:\n      title: {type: string}\n";
+  tree.write("notes/e.yaml", entities);
+  addons_ = tree.path().string();
+  ASSERT_EQ(keel({"module", "install", "notes"}).status, 0) << last_;
+  const fs::path cache = tree.path() / "var" / "cache";
+  auto entries = [&] {
+    std::vector<std::string> out;
+    if (fs::exists(cache))
+      for (const auto& f : fs::directory_iterator(cache)) {
+        std::string name = f.path().filename().string();
+        if (name.rfind("registry-", 0) == 0 && name.size() > 4 &&
+            name.compare(name.size() - 4, 4, ".bin") == 0)
+          out.push_back(f.path().string());
+      }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto written = entries();
+  ASSERT_EQ(written.size(), 1u) << last_;
+  const std::string config = "[paths]\nvar = \"" + (tree.path() / "var").string() + "\"\n";
+  const std::map<std::string, std::string> env = {{"KEEL_LOG_LEVEL", "debug"}};
+  {
+    testing::ServeProcess serve(database.conninfo(), tree.path(), testing::kTestSecret, env,
+                                config);
+    auto log = serve.log_text();
+    EXPECT_NE(log.find("registry cache: "), std::string::npos) << log;
+    EXPECT_NE(log.find(" from " + written[0]), std::string::npos) << log;
+  }
+  EXPECT_EQ(entries(), written);  // a hit writes nothing
+
+  // Same module, same version, other bytes: a miss.
+  tree.write("notes/e.yaml", "# edited by hand\n" + entities);
+  {
+    testing::ServeProcess serve(database.conninfo(), tree.path(), testing::kTestSecret, env,
+                                config);
+    auto log = serve.log_text();
+    EXPECT_EQ(log.find("registry cache: "), std::string::npos) << log;
+    EXPECT_EQ(log.find(written[0]), std::string::npos) << log;
+  }
+  auto now = entries();
+  ASSERT_EQ(now.size(), 1u);  // the entry of the new files; the older key removed
+  EXPECT_NE(now, written);
 }
 
 class CliEmbedded : public ::testing::Test {

@@ -221,6 +221,39 @@ TEST_F(Security, HiddenRowsAre404ForReadUpdateAndDelete) {
   EXPECT_EQ(status_of([&] { service->remove(*conn, manager, "item", b1); }), 200);
 }
 
+// The set-based writes (update_where, remove_where) touch only what the filter selects AND the
+// caller's rules allow, validate the body like update(), and need the right of the operation.
+TEST_F(Security, SetBasedWritesStayInsideTheRules) {
+  auto clerk = user(101, {"shop.clerk"});
+  auto price = [&](const char* name) {
+    return conn->exec("SELECT price FROM item WHERE name = $1", db::Params().add(name))
+        .get_int(0, 0);
+  };
+  // Every item by filter: the clerk's rules leave a1 only (a2: closed category, b1: another's,
+  // hidden: the global rule).
+  EXPECT_EQ(
+      service->update_where(*conn, clerk, "item", R"({"price": {"gte": 0}})", R"({"price": 99})"),
+      1);
+  EXPECT_EQ(price("a1"), 99);
+  EXPECT_EQ(price("a2"), 20);
+  EXPECT_EQ(price("b1"), 30);
+  EXPECT_EQ(price("hidden"), 40);
+  EXPECT_EQ(conn->exec("SELECT updated_by FROM item WHERE name = 'a1'").get_int(0, 0), 101);
+  // An invalid body is refused before anything is written; a bad filter is bad input.
+  EXPECT_EQ(
+      status_of([&] { service->update_where(*conn, clerk, "item", "{}", R"({"price": "x"})"); }),
+      422);
+  EXPECT_EQ(status_of([&] {
+              service->update_where(*conn, clerk, "item", R"({"nope": 1})", R"({"price": 1})");
+            }),
+            400);
+  // The clerk may not delete at all; the manager deletes what its rules allow.
+  EXPECT_EQ(status_of([&] { service->remove_where(*conn, clerk, "item", "{}"); }), 403);
+  auto manager = user(103, {"shop.manager"});
+  EXPECT_EQ(service->remove_where(*conn, manager, "item", R"({"category": 1})"), 2);  // a1, b1
+  EXPECT_EQ(names(SecurityContext::system()), (Names{"a2", "hidden"}));
+}
+
 TEST_F(Security, CreateMustSatisfyTheCreateRules) {
   auto clerk = user(101, {"shop.clerk"});
   // A clerk creates only in public categories (its rules apply to every operation).

@@ -155,6 +155,11 @@ TEST_F(UsersAdmin, AnApiKeyIsAnsweredOnceAndWorks) {
   EXPECT_FALSE(created.HasMember("secret_hash"));
   // The key authenticates as alice; only its hash is kept, and a read never shows it again.
   EXPECT_EQ(call(key, "GET", "/records/base_user/" + std::to_string(alice_id)).status, 200);
+  // Its use is recorded through RecordService (which also sets updated_at; SQL of its own did not).
+  EXPECT_TRUE(conn->exec("SELECT last_used_at IS NOT NULL AND updated_at > created_at "
+                         "FROM base_api_key WHERE id = $1",
+                         db::Params().add(created["id"].GetInt64()))
+                  .get_bool(0, 0));
   auto stored = conn->exec("SELECT secret_hash FROM base_api_key WHERE id = $1",
                            db::Params().add(created["id"].GetInt64()));
   EXPECT_EQ(std::string(stored.get(0, 0)), security::sha256_hex(key.substr(key.find('.') + 1)));
@@ -219,6 +224,58 @@ TEST_F(UsersAdmin, ARuleOnUsersHoldsForTheCommandLineAsForTheApi) {
   auto ok = keel("carol");
   ASSERT_EQ(ok.status, 0) << ok.err;
   EXPECT_EQ(login_status("carol", "long enough 1"), 200);
+}
+
+// One write path (issue 15), sessions included: login, refresh and logout write refresh tokens
+// and a user's token generation through RecordService as Keel, so native hooks on base_user and
+// base_refresh_token see them. tests/fixtures/native/native_user_policy refuses a change of the
+// token generation and any revocation: a logout is then refused as a whole (one transaction,
+// nothing written), and so is the revocation of a chain whose retired token came back.
+TEST_F(UsersAdmin, SessionWritesGoThroughRecordServiceAndItsHooks) {
+  native::Host::instance().add_library_dir(KEEL_TEST_ADDON_DIR);
+  config.addons_path = {tree.path(), KEEL_FIXTURES_DIR "/native"};
+  modules::ModuleGraph graph(modules::discover(config.module_path()).modules);
+  install::Lifecycle(*conn, graph).install({"native_user_policy"});
+  server->api().reload();
+
+  auto session =
+      call("", "POST", "/auth/login",
+           R"({"login": "alice", "password": ")" + std::string(testing::kTestPassword) + R"("})");
+  ASSERT_EQ(session.status, 200) << session.body;
+  std::string first = parse(session.body)["refresh_token"].GetString();
+  auto rotated = call("", "POST", "/auth/refresh", R"({"refresh_token": ")" + first + R"("})");
+  ASSERT_EQ(rotated.status, 200) << rotated.body;
+  auto tokens = parse(rotated.body);
+  std::string access = tokens["access_token"].GetString();
+  std::string second = tokens["refresh_token"].GetString();
+  auto count = [&](const std::string& where) {
+    return conn
+        ->exec("SELECT count(*) FROM base_refresh_token WHERE \"user\" = $1 AND " + where,
+               db::Params().add(alice_id))
+        .get_int(0, 0);
+  };
+  EXPECT_EQ(count("retired_at IS NULL"), 1);  // the hooks let creation and retirement pass
+  EXPECT_EQ(count("retired_at IS NOT NULL"), 1);
+  auto generation = [&] {
+    return conn
+        ->exec("SELECT token_generation FROM base_user WHERE id = $1", db::Params().add(alice_id))
+        .get_int(0, 0);
+  };
+  const auto before = generation();
+
+  auto out = call(access, "POST", "/auth/logout", R"({"refresh_token": ")" + second + R"("})");
+  EXPECT_EQ(out.status, 422) << out.body;
+  EXPECT_NE(out.body.find("never changes (native_user_policy)"), std::string::npos) << out.body;
+  EXPECT_EQ(generation(), before);
+  EXPECT_EQ(count("revoked_at IS NOT NULL"), 0);
+  EXPECT_EQ(call(access, "GET", "/ui/menus").status, 200);  // nothing ended
+
+  // The first token comes back: revoking its chain is a write the hook refuses too.
+  auto reused = call("", "POST", "/auth/refresh", R"({"refresh_token": ")" + first + R"("})");
+  EXPECT_EQ(reused.status, 422) << reused.body;
+  EXPECT_NE(reused.body.find("sessions are never revoked (native_user_policy)"), std::string::npos)
+      << reused.body;
+  EXPECT_EQ(count("revoked_at IS NOT NULL"), 0);
 }
 
 }  // namespace
