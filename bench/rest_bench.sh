@@ -3,13 +3,16 @@
 # (filter + sort) and POST create through `keel serve`, then the equivalent SQL through
 # pgbench -M prepared on the same database, in the same run. Prints req/s, p50/p99 and the
 # ratio to pgbench, at 8 and at 32 connections (CONNS="8 32"), with p50/p90/p99/max next to
-# pgbench's. Usage: bench/rest_bench.sh [SECONDS] (default 10 per load).
+# pgbench's, and Keel's CPU time per request. Usage: bench/rest_bench.sh [SECONDS] (default 10
+# per load); LOADS="get post" and CALLERS="admin" run a part of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 keel=${KEEL:-build/release/src/keel}
 load_generator=${LOAD:-build/release/bench/http_load}
 conn_list=${CONNS:-8 32}
+load_list=${LOADS:-get list post}
+caller_list=${CALLERS:-admin user}
 work=$(mktemp -d /tmp/keel-rest-bench-XXXXXX)
 chmod 755 "$work"
 port=18181
@@ -61,6 +64,10 @@ run_load() {
   esac
   "$load_generator" "${args[@]}" | grep RESULT
 }
+# Keel's CPU time so far (user + system, in clock ticks), from /proc: a figure that a machine
+# loaded by other work does not inflate, unlike req/s.
+keel_ticks() { awk '{print $14 + $15}' "/proc/$(cat "$work/serve.pid")/stat"; }
+ticks_per_second=$(getconf CLK_TCK)
 # pgbench's tps and its latency percentiles (from the per-transaction log, in ms).
 run_pgbench() {
   rm -f "$work"/pgbench_log.*
@@ -72,24 +79,35 @@ run_pgbench() {
 }
 echo "machine: $(nproc) cores, $(uptime | sed 's/.*load/load/')"
 echo "keel p99c: the p99 with wrk's coordinated-omission correction (see bench/http_load.cpp)"
-printf '%-5s %-6s %-6s %10s %7s %7s %7s %8s %6s %7s %10s %7s %7s %7s %8s %6s %6s\n' conns load \
-  caller "keel req/s" p50 p90 p99 max errors p99c "pg tps" p50 p90 p99 max ratio target
+echo "cpu us: Keel's CPU time (user + system) per request served, in microseconds"
+printf '%-5s %-6s %-6s %10s %7s %7s %7s %8s %6s %7s %7s %10s %7s %7s %7s %8s %6s %6s\n' conns load \
+  caller "keel req/s" p50 p90 p99 max errors p99c "cpu us" "pg tps" p50 p90 p99 max ratio target
 for conns in $conn_list; do
-  for load in get list post; do
+  for load in $load_list; do
     read -r tps pp50 pp90 pp99 pmax < <(run_pgbench $load)
     case $load in get) target=0.8;; list) target=0.9;; post) target=0.7;; esac
     # The admin bypasses rules; the user runs under one record rule (target: at most 10 % lower).
-    for caller in admin user; do
+    for caller in $caller_list; do
       token=$KEEL_TOKEN
       [ $caller = user ] && token=$USER_TOKEN
+      ticks_before=$(keel_ticks)
+      # PERF=DIR: a profile of Keel's process under each load, DIR/LOAD-CALLER-CONNS.data.
+      if [ -n "${PERF:-}" ]; then
+        perf record -q -F 999 --call-graph dwarf,16384 -p "$(cat "$work/serve.pid")" \
+          -o "$PERF/$load-$caller-$conns.data" -- sleep "$seconds" 2>/dev/null &
+      fi
       read -r _ rps p50 p90 p99 max errors p99c < <(run_load $load "$token")
+      cpu_us=$(awk -v t=$(($(keel_ticks) - ticks_before)) -v hz="$ticks_per_second" -v r="$rps" \
+        -v s="$seconds" 'BEGIN {printf "%.1f", t / hz * 1e6 / (r * s)}')
       ratio=$(awk -v a="$rps" -v b="$tps" 'BEGIN {printf "%.2f", a / b}')
-      printf '%-5s %-6s %-6s %10.0f %7.2f %7.2f %7.2f %8.1f %6s %7.2f %10.0f %7.2f %7.2f %7.2f %8.1f %6s %6s\n' \
-        "$conns" $load $caller "$rps" "$p50" "$p90" "$p99" "$max" "$errors" "$p99c" "$tps" "$pp50" "$pp90" \
+      printf '%-5s %-6s %-6s %10.0f %7.2f %7.2f %7.2f %8.1f %6s %7.2f %7s %10.0f %7.2f %7.2f %7.2f %8.1f %6s %6s\n' \
+        "$conns" $load $caller "$rps" "$p50" "$p90" "$p99" "$max" "$errors" "$p99c" "$cpu_us" "$tps" "$pp50" "$pp90" \
         "$pp99" "$pmax" "$ratio" "$target"
       [ $caller = admin ] && admin_rps=$rps
     done
-    awk -v a="$admin_rps" -v u="$rps" -v l=$load -v c="$conns" \
-      'BEGIN {printf "%-5s %-6s user/admin %.2f (target >= 0.90)\n", c, l, u / a}'
+    if [ "$caller_list" = "admin user" ]; then
+      awk -v a="$admin_rps" -v u="$rps" -v l=$load -v c="$conns" \
+        'BEGIN {printf "%-5s %-6s user/admin %.2f (target >= 0.90)\n", c, l, u / a}'
+    fi
   done
 done

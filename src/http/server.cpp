@@ -39,10 +39,21 @@ std::string new_request_id() {
 struct Server::Impl {
   // A connection, known to the server so that shutdown can close it when it is idle.
   struct Session {
-    asio::io_context* loop;  // the thread it lives on
-    beast::tcp_stream* stream = nullptr;
+    asio::io_context* loop = nullptr;  // the thread it lives on
+    tcp::socket* socket = nullptr;
     bool busy = false;  // a request is being handled or answered
+    // When the read or write in progress must end (steady_clock ticks; 0: none): the sweep
+    // cancels it then. One coarse timer for all connections instead of a timer armed and
+    // cancelled around every read and write (a timerfd_settime each).
+    std::atomic<std::chrono::steady_clock::rep> deadline{0};
+    void expire_after(std::chrono::steady_clock::duration d) {
+      deadline.store((std::chrono::steady_clock::now() + d).time_since_epoch().count(),
+                     std::memory_order_relaxed);
+    }
+    void no_expiry() { deadline.store(0, std::memory_order_relaxed); }
   };
+  // How often the sweep looks for connections past their deadline (the timeouts' precision).
+  static constexpr auto kSweep = std::chrono::milliseconds(250);
 
   ServerOptions options;
   Dispatch dispatch;
@@ -214,12 +225,24 @@ struct Server::Impl {
     return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::function<Response()>)>(
         [](auto handler, std::function<void(Response::Resume)> start) {
           // A Resume is copyable; the handler is not: share it, and call it at most once.
-          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+          using Handler = decltype(handler);
+          struct State {
+            Handler handler;
+            std::atomic<bool> started{false};
+          };
+          auto shared = std::make_shared<State>(std::move(handler));
+          // Called on the session's own loop once `start` has returned (a statement's result
+          // read by the loop's pipeline), the request resumes at once instead of in a later
+          // turn of the loop; from another thread, or from within `start`, it is posted.
           auto resume = [shared](std::function<Response()> finish) {
-            auto ex = asio::get_associated_executor(*shared);
-            asio::post(ex, [shared, finish = std::move(finish)]() mutable {
-              std::move (*shared)(std::move(finish));
-            });
+            auto ex = asio::get_associated_executor(shared->handler);
+            auto go = [shared, finish = std::move(finish)]() mutable {
+              std::move(shared->handler)(std::move(finish));
+            };
+            if (shared->started.load(std::memory_order_acquire))
+              asio::dispatch(ex, std::move(go));
+            else
+              asio::post(ex, std::move(go));
           };
           try {
             start(resume);
@@ -228,6 +251,7 @@ struct Server::Impl {
               std::rethrow_exception(error);
             });
           }
+          shared->started.store(true, std::memory_order_release);
         },
         asio::use_awaitable, std::move(start));
   }
@@ -360,23 +384,36 @@ struct Server::Impl {
     return out;
   }
 
-  // Writes an answer (no body for HEAD, 1xx, 204 and 304).
-  static asio::awaitable<beast::error_code> write(beast::tcp_stream& stream, const Response& r,
+  // Writes an answer (no body for HEAD, 1xx, 204 and 304): at once when the socket's send
+  // buffer takes it (one sendmsg, no turn of the loop for its completion), else the rest
+  // asynchronously within the session's deadline.
+  static asio::awaitable<beast::error_code> write(tcp::socket& socket, const Response& r,
                                                   unsigned version, bool keep_alive, bool head) {
     std::string top = head_of(r, version, keep_alive);
     std::array<asio::const_buffer, 2> buffers{asio::buffer(top), asio::buffer(r.body)};
     if (head || bodiless(r.status)) buffers[1] = asio::const_buffer();
-    auto [ec, n] = co_await asio::async_write(stream, buffers, asio::as_tuple(asio::use_awaitable));
-    co_return ec;
+    beast::error_code ec;
+    if (!socket.non_blocking()) socket.non_blocking(true, ec);
+    std::size_t sent = ec ? 0 : socket.write_some(buffers, ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return ec;
+    if (sent == buffers[0].size() + buffers[1].size()) co_return beast::error_code{};
+    if (sent < buffers[0].size()) {
+      buffers[0] += sent;
+    } else {
+      buffers[1] += sent - buffers[0].size();
+      buffers[0] = asio::const_buffer();
+    }
+    auto [wec, n] =
+        co_await asio::async_write(socket, buffers, asio::as_tuple(asio::use_awaitable));
+    co_return wec;
   }
 
   asio::awaitable<void> session(tcp::socket socket, std::shared_ptr<Session> self) {
-    beast::tcp_stream stream(std::move(socket));
-    self->stream = &stream;
+    self->socket = &socket;
     std::string remote;
     {
       beast::error_code ec;
-      auto ep = stream.socket().remote_endpoint(ec);
+      auto ep = socket.remote_endpoint(ec);
       if (!ec) remote = ep.address().to_string();
     }
     beast::flat_buffer buffer;
@@ -386,15 +423,17 @@ struct Server::Impl {
       parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
       if (buffer.size() == 0) {
         // Idle: the first byte of the next request, within idle_timeout.
-        stream.expires_after(options.idle_timeout);
-        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096),
+        self->expire_after(options.idle_timeout);
+        auto [ec, n] = co_await socket.async_read_some(buffer.prepare(4096),
                                                        asio::as_tuple(asio::use_awaitable));
+        self->no_expiry();
         if (ec) break;
         buffer.commit(n);
       }
-      stream.expires_after(options.read_timeout);
+      self->expire_after(options.read_timeout);
       auto [ec, n] =
-          co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+          co_await bhttp::async_read(socket, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      self->no_expiry();
       if (ec) {
         int status = 0;
         std::string type, detail;
@@ -412,8 +451,8 @@ struct Server::Impl {
         if (status) {
           auto problem = Response::problem(status, type, status_title(status), detail);
           add_common_headers(problem, {});
-          stream.expires_after(std::chrono::seconds(5));
-          co_await write(stream, problem, 11, false, false);
+          self->expire_after(std::chrono::seconds(5));
+          co_await write(socket, problem, 11, false, false);
         }
         break;
       }
@@ -424,14 +463,39 @@ struct Server::Impl {
       bool head = raw.method() == bhttp::verb::head;
       Response response = co_await handle(raw, remote);
       keep_alive = keep_alive && !draining;
-      stream.expires_after(options.read_timeout);
-      auto wec = co_await write(stream, response, version, keep_alive, head);
+      self->expire_after(options.read_timeout);
+      auto wec = co_await write(socket, response, version, keep_alive, head);
+      self->no_expiry();
       self->busy = false;
       if (wec || !keep_alive) break;
     }
     beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    self->stream = nullptr;
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    self->socket = nullptr;
+  }
+
+  // Every kSweep, cancels the read or write of each connection past its deadline (the session
+  // then ends, as at a timeout of its own).
+  asio::awaitable<void> sweep_loop() {
+    asio::steady_timer timer(*loops.front());
+    while (true) {
+      timer.expires_after(kSweep);
+      auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) break;
+      auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+      std::lock_guard lock(mutex);
+      for (const auto& s : sessions) {
+        auto deadline = s->deadline.load(std::memory_order_relaxed);
+        if (deadline == 0 || deadline > now) continue;
+        asio::post(*s->loop, [s, deadline] {
+          // Still the same read or write: it had not finished when the sweep looked.
+          if (s->socket && s->deadline.load(std::memory_order_relaxed) == deadline) {
+            beast::error_code ignored;
+            s->socket->cancel(ignored);
+          }
+        });
+      }
+    }
   }
 
   void finished(const std::shared_ptr<Session>& self) {
@@ -459,7 +523,8 @@ struct Server::Impl {
         refuse(socket);
         continue;
       }
-      auto self = std::make_shared<Session>(Session{&loop});
+      auto self = std::make_shared<Session>();
+      self->loop = &loop;
       {
         std::lock_guard lock(mutex);
         sessions.push_back(self);
@@ -503,7 +568,10 @@ struct Server::Impl {
       std::lock_guard lock(mutex);
       for (const auto& s : sessions)
         asio::post(*s->loop, [s] {
-          if (!s->busy && s->stream) s->stream->socket().cancel();
+          if (!s->busy && s->socket) {
+            beast::error_code ignored;
+            s->socket->cancel(ignored);
+          }
         });
       if (active == 0) stop_loops();
     });
@@ -580,6 +648,7 @@ void Server::run() {
     });
   }
   asio::co_spawn(*i.loops.front(), i.accept_loop(), asio::detached);
+  asio::co_spawn(*i.loops.front(), i.sweep_loop(), asio::detached);
   auto serve = [&i](asio::io_context& loop) {
     std::shared_ptr<void> resources;
     try {
