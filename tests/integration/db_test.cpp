@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
+
 #include <libpq-fe.h>
+#include <thread>
 
 #include "db/connection.hpp"
 #include "db/pool.hpp"
@@ -307,6 +309,21 @@ TEST(Pool, ReusesConnectionsAndBoundsThem) {
   auto c = pool.acquire();
   EXPECT_EQ(c->exec("SELECT 1").get(0, 0), "1");
   EXPECT_EQ(pool.stats().open, 2u);  // reused, not reopened
+}
+
+// warm() opens connections beside the caller's work; acquire() takes one of them.
+TEST(Pool, WarmOpensConnectionsThatAcquireTakes) {
+  testing::TestDatabase database;
+  Pool::Options options;
+  options.max_size = 4;
+  Pool pool(database.conninfo(), options);
+  pool.warm(2);
+  auto lease = pool.acquire();  // waits for a warmed one rather than opening a third
+  EXPECT_EQ(lease->exec("SELECT 1").get(0, 0), "1");
+  for (int i = 0; i < 100 && pool.stats().idle < 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(pool.stats().open, 2u);
+  EXPECT_EQ(pool.stats().idle, 1u);
 }
 
 TEST(Pool, ReplacesConnectionsKilledByARestart) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -152,6 +153,55 @@ TEST(Pipeline, OnTheCallersLoopStatementsOfOneTurnEachGetTheirOwnAnswer) {
     else
       EXPECT_EQ(outcomes[i].values, std::vector<std::string>{std::to_string(600 / (i % 7))}) << i;
   }
+}
+
+// Opened in the background (a server's I/O threads): statements sent before any connection is
+// open wait for the first and are answered; the others open meanwhile.
+TEST(Pipeline, InTheBackgroundStatementsBeforeTheFirstConnectionWaitForIt) {
+  testing::TestDatabase database;
+  auto conn = database.connect();
+  auto backends = [&] {
+    return conn
+        .exec(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()")
+        .get_int(0, 0);
+  };
+  boost::asio::io_context loop(1);
+  constexpr int kCount = 20;
+  std::vector<std::string> answers(kCount);
+  int finished = 0;
+  {
+    Pipeline pipeline(database.conninfo(), 3, loop, Pipeline::Open::kBackground);
+    // Sent on the loop's first turn, before any connection joined it.
+    boost::asio::post(loop, [&] {
+      for (int i = 0; i < kCount; ++i)
+        pipeline.exec_cached("SELECT $1::int * 2", Params().add(i),
+                             [&, i](Result rows, std::exception_ptr error) {
+                               if (error) {
+                                 try {
+                                   std::rethrow_exception(error);
+                                 } catch (const std::exception& e) {
+                                   answers[i] = e.what();
+                                 }
+                               } else {
+                                 answers[i] = rows.get(0, 0);
+                               }
+                               ++finished;
+                             });
+    });
+    // Runs until every statement is answered and all three connections are open (the guard
+    // keeps run_for() waiting for the connections the opener posts).
+    auto work = boost::asio::make_work_guard(loop);
+    for (int i = 0; i < 200 && (finished < kCount || backends() < 3); ++i) {
+      loop.restart();
+      loop.run_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(backends(), 3);
+  }
+  ASSERT_EQ(finished, kCount);
+  for (int i = 0; i < kCount; ++i)
+    EXPECT_EQ(answers[i], std::to_string(2 * i)) << i;
 }
 
 TEST(Pipeline, ParametersAreNeverSplicedIntoSql) {
