@@ -77,7 +77,11 @@ run_pgbench() {
     awk '{v[NR] = $1} END {printf "%.3f %.3f %.3f %.3f\n", v[int(NR * 0.5)], v[int(NR * 0.9)],
       v[int(NR * 0.99)], v[NR]}'
 }
-echo "machine: $(nproc) cores, $(uptime | sed 's/.*load/load/')"
+autogroup=$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo n/a)
+echo "machine: $(nproc) cores, $(uptime | sed 's/.*load/load/'), kernel.sched_autogroup_enabled=$autogroup"
+# With autogroup on, PostgreSQL's backends can wait seconds for a core (docs/api.md, "Stalls"):
+# the maxima and p99c then measure the kernel's scheduler, not Keel.
+[ "$autogroup" = 1 ] && echo "warning: autogroup scheduling is on; sysctl kernel.sched_autogroup_enabled=0 for figures without its stalls"
 echo "keel p99c: the p99 with wrk's coordinated-omission correction (see bench/http_load.cpp)"
 echo "cpu us: Keel's CPU time (user + system) per request served, in microseconds"
 printf '%-5s %-6s %-6s %10s %7s %7s %7s %8s %6s %7s %7s %10s %7s %7s %7s %8s %6s %6s\n' conns load \

@@ -2,13 +2,15 @@
 # preset (RelWithDebInfo, prefix /usr), builds it and runs CPack's DEB generator. It holds keel,
 # keel-module-host, the core modules (share/keel/core), the SDK (headers and CMake helpers), the
 # built web client when web/dist has one (share/keel/web), the native libraries of the addons
-# (lib/keel/addons), /etc/keel/keel.toml (a conffile), the systemd unit keel.service (runs as the
+# (lib/keel/addons), /etc/keel/keel.toml (a conffile), a sysctl drop-in (autogroup scheduling
+# off, lib/sysctl.d/60-keel.conf), the systemd unit keel.service (runs as the
 # system user `keel`, state in /var/lib/keel) and the maintainer scripts of packaging/debian.
 
 set(KEEL_PACKAGING_DIR ${PROJECT_SOURCE_DIR}/packaging)
 
 install(FILES ${KEEL_PACKAGING_DIR}/keel.service DESTINATION lib/systemd/system)
 install(FILES ${KEEL_PACKAGING_DIR}/keel.toml DESTINATION /etc/keel)
+install(FILES ${KEEL_PACKAGING_DIR}/60-keel.conf DESTINATION lib/sysctl.d)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/web/dist/ DESTINATION ${CMAKE_INSTALL_DATADIR}/keel/web
         OPTIONAL)
 install(FILES ${PROJECT_SOURCE_DIR}/docs/operations.md ${PROJECT_SOURCE_DIR}/README.md

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <charconv>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -87,7 +88,21 @@ class ModulesChanged {
   bool missed_ = false;
 };
 
+// The kernel's autogroup scheduling (a scheduling group per session) left PostgreSQL's
+// backends runnable but unscheduled for up to 2-3 s under Keel's load on 2 cores (docs/api.md,
+// "Stalls"): said once at the start, with the fix.
+void warn_about_autogroup() {
+  std::ifstream file("/proc/sys/kernel/sched_autogroup_enabled");
+  int enabled = 0;
+  if (file >> enabled && enabled == 1)
+    spdlog::warn(
+        "the kernel's autogroup scheduling is on (kernel.sched_autogroup_enabled = 1): under "
+        "load, requests may stall for seconds while PostgreSQL waits for a core; set it to 0 "
+        "(sysctl; the Debian package does) - see docs/operations.md");
+}
+
 int serve(Context& context) {
+  warn_about_autogroup();
   auto [host, port] = parse_listen(context.config.listen);
   if (host == "localhost") host = "127.0.0.1";
   if (host != "127.0.0.1" && host != "::1")
