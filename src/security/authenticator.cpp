@@ -41,6 +41,8 @@ void Authenticator::invalidate() {
   std::unique_lock lock(mutex_);
   ++generation_;
   users_.clear();
+  std::lock_guard flights(flights_mutex_);
+  refreshing_.clear();
   keys_.clear();
 }
 
@@ -95,26 +97,74 @@ std::optional<Context> Authenticator::context_of(std::int64_t user_id,
     std::shared_lock lock(mutex_);
     auto it = users_.find(user_id);
     if (it != users_.end() && fresh(it->second.loaded, now)) {
-      ++hits_;
-      if (!valid(it->second)) return std::nullopt;
-      return policy.context(user_id, it->second.login, it->second.roles);
+      // Past half its life, it is read again: by the first thread that must not wait, handed
+      // to a thread that may (the others use the entry meanwhile); a thread that may wait reads
+      // it again itself (sharing the read).
+      bool early = now - it->second.loaded >= ttl_ / 2;
+      if (!early || (!may_query && !claim_refresh(user_id))) {
+        ++hits_;
+        if (!valid(it->second)) return std::nullopt;
+        return policy.context(user_id, it->second.login, it->second.roles);
+      }
     }
   }
   if (!may_query) {
     needs_query = true;
     return std::nullopt;
   }
-  ++misses_;
+  User user = read_user(user_id);
+  if (!valid(user)) return std::nullopt;
+  return policy.context(user_id, user.login, user.roles);
+}
+
+bool Authenticator::claim_refresh(std::int64_t user_id) {
+  std::lock_guard lock(flights_mutex_);
+  return refreshing_.insert(user_id).second;
+}
+
+Authenticator::User Authenticator::read_user(std::int64_t user_id) {
   auto generation = generation_.load();
-  User user = load_user(user_id);
-  std::optional<Context> context;
-  if (valid(user)) context = policy.context(user_id, user.login, user.roles);
-  std::unique_lock lock(mutex_);
-  if (generation == generation_.load()) {  // not invalidated while we were reading
-    if (users_.size() >= kMaxEntries) users_.clear();
-    users_[user_id] = std::move(user);
+  std::promise<User> promise;
+  std::shared_future<User> flight;
+  bool leader = false;
+  {
+    std::lock_guard lock(flights_mutex_);
+    auto it = flights_.find(user_id);
+    // A read begun before an invalidate() may have missed the change: not shared after it.
+    if (it == flights_.end() || it->second.generation != generation) {
+      flight = promise.get_future().share();
+      flights_[user_id] = {generation, flight};
+      leader = true;
+    } else {
+      flight = it->second.user;
+    }
   }
-  return context;
+  if (!leader) return flight.get();  // rethrows the leader's failure
+  ++misses_;
+  std::optional<User> user;
+  try {
+    user = load_user(user_id);
+    promise.set_value(*user);
+  } catch (...) {
+    promise.set_exception(std::current_exception());
+  }
+  if (user) {
+    // Stored before the read is forgotten: a thread that comes in between finds one or the
+    // other, and reads nothing again.
+    std::unique_lock lock(mutex_);
+    if (generation == generation_.load()) {  // not invalidated while we were reading
+      if (users_.size() >= kMaxEntries) users_.clear();
+      users_[user_id] = *user;
+    }
+  }
+  {
+    std::lock_guard lock(flights_mutex_);
+    auto it = flights_.find(user_id);
+    if (it != flights_.end() && it->second.generation == generation) flights_.erase(it);
+    refreshing_.erase(user_id);
+  }
+  if (!user) return flight.get();  // rethrows
+  return std::move(*user);
 }
 
 std::optional<Authenticator::Verified> Authenticator::token_user(std::string_view token) {

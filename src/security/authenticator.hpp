@@ -4,11 +4,14 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "security/policy.hpp"
@@ -32,7 +35,10 @@ class TokenSigner;
 // key's hash) is cached in memory, so a request costs no query. The cache is dropped on every
 // notification of kAuthChannel (triggers send one whenever users, grants, roles or keys
 // change: call invalidate()) and entries older than `ttl` are read again, a safety net for
-// lost notifications.
+// lost notifications. A user's entry is read again ahead of that: the first request that finds
+// it older than ttl / 2 reads it (on a thread that may wait) while the others keep using it,
+// and requests that need the same user at once share one read. Many clients of one user
+// (a load balancer's health checks, a benchmark's connections) then never all miss together.
 class Authenticator {
  public:
   Authenticator(db::Pool& pool, const TokenSigner& signer,
@@ -96,6 +102,11 @@ class Authenticator {
                                            bool may_query, bool& needs_query);
   std::optional<Verified> token_user(std::string_view token);
   User load_user(std::int64_t user_id);
+  // load_user, once for all the threads that need the same user at the same time (and the same
+  // cache generation), stored in users_ unless invalidated meanwhile.
+  User read_user(std::int64_t user_id);
+  // True for the one caller that is to read the user again ahead of its expiry.
+  bool claim_refresh(std::int64_t user_id);
   Key load_key(std::string_view prefix);
   bool fresh(Clock::time_point loaded, Clock::time_point now) const { return now - loaded < ttl_; }
 
@@ -116,6 +127,14 @@ class Authenticator {
   TextMap<Key> keys_;
   TextMap<Verified> tokens_;                  // JWT text -> its verified claims
   std::atomic<std::uint64_t> generation_{0};  // bumped by invalidate()
+  // Reads of users in progress (read_user) and users whose early read is claimed.
+  struct Flight {
+    std::uint64_t generation = 0;
+    std::shared_future<User> user;
+  };
+  std::mutex flights_mutex_;
+  std::unordered_map<std::int64_t, Flight> flights_;
+  std::unordered_set<std::int64_t> refreshing_;
   std::atomic<std::uint64_t> hits_{0}, misses_{0};
 };
 
