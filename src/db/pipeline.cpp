@@ -184,13 +184,13 @@ struct Pipeline::Impl {
   // Where a statement goes: with the statements of this turn of the loop, back to back on a
   // connection with nothing else in flight (one backend wakes for all of them), else on the
   // least busy connection (a slow statement in flight does not hold back the ones queued
-  // after it elsewhere). Measured on creates too: no slower than one connection each, though
-  // their commits then wait for the disk one after the other on that connection.
-  static constexpr size_t kBatch = 8;
+  // after it elsewhere). Not for commits: on one connection they wait for the disk one after
+  // the other (the write pipelines take one statement per connection, batch_per_turn(1)).
+  size_t turn_batch = 8;  // Pipeline::batch_per_turn
   // Null while every link is still opening.
   Link* least_busy() {
     for (auto& l : links)
-      if (!l->pending && l->flush_posted && l->batch == l->queue.size() && l->batch < kBatch)
+      if (!l->pending && l->flush_posted && l->batch == l->queue.size() && l->batch < turn_batch)
         return l.get();
     Link* best = nullptr;
     for (auto& l : links)
@@ -427,6 +427,10 @@ void Pipeline::exec_cached(std::string sql, Params params, Done done) {
   if (impl_->ioc->get_executor().running_in_this_thread()) return impl_->submit(std::move(e));
   asio::post(*impl_->ioc,
              [i = impl_.get(), e = std::move(e)]() mutable { i->submit(std::move(e)); });
+}
+
+void Pipeline::batch_per_turn(size_t statements) {
+  impl_->turn_batch = std::max<size_t>(1, statements);
 }
 
 Pipeline::Stats Pipeline::stats() const {

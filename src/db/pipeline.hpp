@@ -54,6 +54,11 @@ class Pipeline {
   // Thread-safe (cheapest on the thread of the pipeline's loop).
   void exec_cached(std::string sql, Params params, Done done);
 
+  // At most this many statements of one turn of the loop go back to back on one connection
+  // (default 8); 1: each on a connection of its own while one is idle. Before the first
+  // statement.
+  void batch_per_turn(size_t statements);
+
   struct Stats {
     unsigned connections = 0;
     unsigned long long statements = 0;  // sent since the start
