@@ -68,11 +68,28 @@ run_load() {
 # loaded by other work does not inflate, unlike req/s.
 keel_ticks() { awk '{print $14 + $15}' "/proc/$(cat "$work/serve.pid")/stat"; }
 ticks_per_second=$(getconf CLK_TCK)
+# PostgreSQL's CPU time so far: the postmaster's own and its ended children's (the backends of
+# pgbench's clients, reaped), plus its live children's (Keel's backends, the background
+# processes).
+pg_ticks() {
+  local postmaster
+  postmaster=$(head -1 "$work/var/pg/postmaster.pid")
+  { awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat"
+    for child in $(pgrep -P "$postmaster"); do awk '{print $14 + $15}' "/proc/$child/stat" 2>/dev/null || true; done
+  } | awk '{s += $1} END {print s}'
+}
+# The whole machine's busy CPU time (every core; user, nice, system, irq, softirq, steal).
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+# µs of CPU per request from a tick difference.
+per_request() { awk -v t="$1" -v hz="$ticks_per_second" -v r="$2" -v s="$seconds" 'BEGIN {printf "%.1f", t / hz * 1e6 / (r * s)}'; }
 # pgbench's tps and its latency percentiles (from the per-transaction log, in ms).
 run_pgbench() {
   rm -f "$work"/pgbench_log.*
-  (cd "$work" && pgbench -n -M prepared -c "$conns" -j 2 -T "$seconds" -l -f "$work/$1.sql" "$db" \
-    2>/dev/null) | awk '/^tps/ {print $3}' | head -1 | tr '\n' ' '
+  local pg0 busy0 tps
+  pg0=$(pg_ticks) busy0=$(busy_ticks)
+  tps=$( (cd "$work" && pgbench -n -M prepared -c "$conns" -j 2 -T "$seconds" -l -f "$work/$1.sql" "$db" \
+    2>/dev/null) | awk '/^tps/ {print $3}' | head -1)
+  echo "$tps $(per_request $(($(pg_ticks) - pg0)) "$tps") $(per_request $(($(busy_ticks) - busy0)) "$tps")" | tr '\n' ' '
   cat "$work"/pgbench_log.* | awk '{print $3 / 1000}' | sort -n |
     awk '{v[NR] = $1} END {printf "%.3f %.3f %.3f %.3f\n", v[int(NR * 0.5)], v[int(NR * 0.9)],
       v[int(NR * 0.99)], v[NR]}'
@@ -83,30 +100,32 @@ echo "machine: $(nproc) cores, $(uptime | sed 's/.*load/load/'), kernel.sched_au
 # the maxima and p99c then measure the kernel's scheduler, not Keel.
 [ "$autogroup" = 1 ] && echo "warning: autogroup scheduling is on; sysctl kernel.sched_autogroup_enabled=0 for figures without its stalls"
 echo "keel p99c: the p99 with wrk's coordinated-omission correction (see bench/http_load.cpp)"
-echo "cpu us: Keel's CPU time (user + system) per request served, in microseconds"
-printf '%-5s %-6s %-6s %10s %7s %7s %7s %8s %6s %7s %7s %10s %7s %7s %7s %8s %6s %6s\n' conns load \
-  caller "keel req/s" p50 p90 p99 max errors p99c "cpu us" "pg tps" p50 p90 p99 max ratio target
+echo "cpu us: Keel's CPU time (user + system) per request served, in microseconds; pg us:"
+echo "PostgreSQL's (every process of the cluster); all us: the machine's (every core, every process)"
+printf '%-5s %-6s %-6s %10s %7s %7s %7s %8s %6s %7s %7s %6s %6s %10s %6s %6s %7s %7s %7s %8s %6s %6s\n' conns load \
+  caller "keel req/s" p50 p90 p99 max errors p99c "cpu us" "pg us" "all us" "pg tps" "pg us" "all us" p50 p90 p99 max ratio target
 for conns in $conn_list; do
   for load in $load_list; do
-    read -r tps pp50 pp90 pp99 pmax < <(run_pgbench $load)
+    read -r tps ppg pall pp50 pp90 pp99 pmax < <(run_pgbench $load)
     case $load in get) target=0.8;; list) target=0.9;; post) target=0.7;; esac
     # The admin bypasses rules; the user runs under one record rule (target: at most 10 % lower).
     for caller in $caller_list; do
       token=$KEEL_TOKEN
       [ $caller = user ] && token=$USER_TOKEN
-      ticks_before=$(keel_ticks)
+      ticks_before=$(keel_ticks) pg_before=$(pg_ticks) busy_before=$(busy_ticks)
       # PERF=DIR: a profile of Keel's process under each load, DIR/LOAD-CALLER-CONNS.data.
       if [ -n "${PERF:-}" ]; then
         perf record -q -F 999 --call-graph dwarf,16384 -p "$(cat "$work/serve.pid")" \
           -o "$PERF/$load-$caller-$conns.data" -- sleep "$seconds" 2>/dev/null &
       fi
       read -r _ rps p50 p90 p99 max errors p99c < <(run_load $load "$token")
-      cpu_us=$(awk -v t=$(($(keel_ticks) - ticks_before)) -v hz="$ticks_per_second" -v r="$rps" \
-        -v s="$seconds" 'BEGIN {printf "%.1f", t / hz * 1e6 / (r * s)}')
+      cpu_us=$(per_request $(($(keel_ticks) - ticks_before)) "$rps")
+      pg_us=$(per_request $(($(pg_ticks) - pg_before)) "$rps")
+      all_us=$(per_request $(($(busy_ticks) - busy_before)) "$rps")
       ratio=$(awk -v a="$rps" -v b="$tps" 'BEGIN {printf "%.2f", a / b}')
-      printf '%-5s %-6s %-6s %10.0f %7.2f %7.2f %7.2f %8.1f %6s %7.2f %7s %10.0f %7.2f %7.2f %7.2f %8.1f %6s %6s\n' \
-        "$conns" $load $caller "$rps" "$p50" "$p90" "$p99" "$max" "$errors" "$p99c" "$cpu_us" "$tps" "$pp50" "$pp90" \
-        "$pp99" "$pmax" "$ratio" "$target"
+      printf '%-5s %-6s %-6s %10.0f %7.2f %7.2f %7.2f %8.1f %6s %7.2f %7s %6s %6s %10.0f %6s %6s %7.2f %7.2f %7.2f %8.1f %6s %6s\n' \
+        "$conns" $load $caller "$rps" "$p50" "$p90" "$p99" "$max" "$errors" "$p99c" "$cpu_us" "$pg_us" "$all_us" \
+        "$tps" "$ppg" "$pall" "$pp50" "$pp90" "$pp99" "$pmax" "$ratio" "$target"
       [ $caller = admin ] && admin_rps=$rps
     done
     if [ "$caller_list" = "admin user" ]; then
