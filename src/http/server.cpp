@@ -163,7 +163,7 @@ struct Server::Impl {
       if (cors_allowed(req.header("origin"))) {
         r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE");
         r.headers.emplace_back("Access-Control-Allow-Headers",
-                               "Authorization, Content-Type, Idempotency-Key");
+                               "Authorization, Content-Type, Idempotency-Key, Keel-LSN");
         r.headers.emplace_back("Access-Control-Max-Age", "600");
       }
       early = std::move(r);
@@ -318,7 +318,7 @@ struct Server::Impl {
       res.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
       res.headers.emplace_back(
           "Access-Control-Expose-Headers",
-          "Idempotent-Replayed, Location, Retry-After, WWW-Authenticate, X-Request-Id");
+          "Idempotent-Replayed, Keel-LSN, Location, Retry-After, WWW-Authenticate, X-Request-Id");
       res.headers.emplace_back("Vary", "Origin");
     }
   }

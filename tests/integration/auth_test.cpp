@@ -431,11 +431,14 @@ TEST_F(Auth, SecurityHeadersAndCors) {
   EXPECT_NE(preflight.header("access-control-allow-methods").find("PATCH"), std::string::npos);
   EXPECT_NE(preflight.header("access-control-allow-headers").find("Authorization"),
             std::string::npos);
+  // A browser may send and read Keel-LSN (read-your-writes behind replicas, docs/scaling.md).
+  EXPECT_NE(preflight.header("access-control-allow-headers").find("Keel-LSN"), std::string::npos);
   auto reply = get(server.port(), "/api/v1/records/partner", testing::token_for(admin));
   EXPECT_EQ(reply.header("strict-transport-security"), "max-age=31536000");
   auto cross = http_request(server.port(), "GET", "/api/v1/healthz", "",
                             {{"Origin", "https://app.example"}});
   EXPECT_EQ(cross.header("access-control-allow-origin"), "https://app.example");
+  EXPECT_NE(cross.header("access-control-expose-headers").find("Keel-LSN"), std::string::npos);
   auto foreign = http_request(server.port(), "GET", "/api/v1/healthz", "",
                               {{"Origin", "https://evil.example"}});
   EXPECT_EQ(foreign.header("access-control-allow-origin"), "");
