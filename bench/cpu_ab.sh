@@ -5,10 +5,12 @@
 # load from elsewhere. Prints, per load and server, req/s, p99 and Keel's CPU time per request
 # (user + system of the serve process from /proc/PID/stat over the load, divided by the
 # requests answered); compare the per-round differences, not the ranges.
-# Usage: bench/cpu_ab.sh ROUNDS SECONDS KEEL_A KEEL_B (binaries relative to the repository).
+# Usage: bench/cpu_ab.sh ROUNDS SECONDS KEEL_A KEEL_B (binaries relative to the repository or absolute).
+# With SYSCALLS=1, each run also counts the serve process's system calls (perf stat on the
+# syscalls:sys_enter_* tracepoints, all threads) and prints them per request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=$1; seconds=$2; A=$PWD/$3; B=$PWD/$4
+rounds=$1; seconds=$2; A=$(realpath "$3"); B=$(realpath "$4")
 load=${LOAD:-build/release/bench/http_load}
 bindir=$(pg_config --bindir)
 work=$(mktemp -d /tmp/keel-ab-XXXXXX); chmod 755 "$work"
@@ -40,8 +42,13 @@ run() { # NAME PORT LOAD
   local args=(-c 8 -t 2 -d "$seconds" -H "Authorization: Bearer $token")
   if [ "$3" = get ]; then args+=(127.0.0.1:$2 '/api/v1/records/bench_item/{rand:1:100000}')
   else args+=(-m POST -H 'Content-Type: application/json' -b '{"name": "new item", "category": "c1", "amount": "12.50", "quantity": 3}' 127.0.0.1:$2 /api/v1/records/bench_item); fi
-  local t0; t0=$(ticks "$1")
-  read -r _ rps p50 p90 p99 max errors p99c < <("$load" "${args[@]}" | grep RESULT)
+  local t0; t0=$(ticks "$1") perf=()
+  [ -n "${SYSCALLS:-}" ] && perf=(perf stat -x, -o "$work/perf" -p "$(cat "$work/$1.pid")" \
+    -e 'syscalls:sys_enter_*' --)
+  read -r _ rps p50 p90 p99 max errors p99c < <("${perf[@]}" "$load" "${args[@]}" | grep RESULT)
+  [ -n "${SYSCALLS:-}" ] && awk -F, -v n="$rps" -v s="$seconds" '$1 ~ /^[0-9]+$/ && $1 > 0 {
+      sub("syscalls:sys_enter_", "", $3); out = out sprintf(" %s %.2f", $3, $1 / (n * s)) }
+    END { print "  syscalls per request:" out }' "$work/perf" >&2
   awk -v t=$(($(ticks "$1") - t0)) -v hz="$hz" -v r="$rps" -v s="$seconds" -v n="$1" -v l="$3" -v p99="$p99" -v e="$errors" \
     'BEGIN {printf "%s %s %.0f req/s p99 %.2f errors %s cpu_us %.1f\n", n, l, r, p99, e, t / hz * 1e6 / (r * s)}'
 }

@@ -430,10 +430,19 @@ struct Server::Impl {
         if (ec) break;
         buffer.commit(n);
       }
-      self->expire_after(options.read_timeout);
-      auto [ec, n] =
-          co_await bhttp::async_read(socket, buffer, parser, asio::as_tuple(asio::use_awaitable));
-      self->no_expiry();
+      // A request that came whole with its first bytes (the usual case) is parsed here:
+      // Beast's async_read would post its completion when it needs no read, a turn of the
+      // loop (and often an epoll_wait) per request. The rest is read as before.
+      parser.eager(true);
+      beast::error_code ec;
+      buffer.consume(parser.put(buffer.data(), ec));
+      if (!parser.is_done() && (!ec || ec == bhttp::error::need_more)) {
+        self->expire_after(options.read_timeout);
+        auto [rec, n] =
+            co_await bhttp::async_read(socket, buffer, parser, asio::as_tuple(asio::use_awaitable));
+        self->no_expiry();
+        ec = rec;
+      }
       if (ec) {
         int status = 0;
         std::string type, detail;

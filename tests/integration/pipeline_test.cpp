@@ -111,6 +111,36 @@ TEST(Pipeline, AFailingStatementAbortsNothingQueuedBehindIt) {
   }
 }
 
+// Results larger than one read of libpq's: PQconsumeInput leaves data in the socket, and the
+// edge-triggered wait armed after it must still see it (readable() does not poll): every
+// statement is answered, whole, whether sent in a burst or one at a time.
+TEST(Pipeline, ResultsLargerThanOneReadAreAllAnswered) {
+  testing::TestDatabase database;
+  Pipeline pipeline(database.conninfo(), 2);
+  const std::string sql = "SELECT repeat(md5(g::text), 8) FROM generate_series(1, $1::int) g";
+  auto rows_of = [](int i) { return i % 4 == 0 ? 3000 : 3; };  // ~800 kB or ~800 bytes
+  Collector burst(pipeline);
+  for (int i = 0; i < 40; ++i) {
+    burst.send(sql, Params().add(rows_of(i)));
+    burst.send("SELECT $1::int", Params().add(i));
+  }
+  const auto& outcomes = burst.wait();
+  ASSERT_EQ(outcomes.size(), 80u);
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(outcomes[2 * i].done) << i;
+    ASSERT_EQ(outcomes[2 * i].values.size(), static_cast<size_t>(rows_of(i))) << i;
+    EXPECT_EQ(outcomes[2 * i].values.back().size(), 256u);
+    EXPECT_EQ(outcomes[2 * i + 1].values, std::vector<std::string>{std::to_string(i)});
+  }
+  for (int i = 0; i < 6; ++i) {
+    Collector one(pipeline);
+    one.send(sql, Params().add(3000));
+    const auto& answer = one.wait();
+    ASSERT_TRUE(answer[0].done) << i;
+    EXPECT_EQ(answer[0].values.size(), 3000u);
+  }
+}
+
 // On a loop of the caller's (an I/O thread of the server): statements sent in one turn of the
 // loop go out together on a connection, and each still gets its own answer or error.
 TEST(Pipeline, OnTheCallersLoopStatementsOfOneTurnEachGetTheirOwnAnswer) {
