@@ -41,8 +41,9 @@ void Authenticator::invalidate() {
   std::unique_lock lock(mutex_);
   ++generation_;
   users_.clear();
-  std::lock_guard flights(flights_mutex_);
-  refreshing_.clear();
+  std::lock_guard reads(reads_mutex_);
+  user_reads_.refreshing.clear();
+  key_reads_.refreshing.clear();
   keys_.clear();
 }
 
@@ -101,7 +102,7 @@ std::optional<Context> Authenticator::context_of(std::int64_t user_id,
       // to a thread that may (the others use the entry meanwhile); a thread that may wait reads
       // it again itself (sharing the read).
       bool early = now - it->second.loaded >= ttl_ / 2;
-      if (!early || (!may_query && !claim_refresh(user_id))) {
+      if (!early || (!may_query && !claim_refresh(user_reads_, user_id))) {
         ++hits_;
         if (!valid(it->second)) return std::nullopt;
         return policy.context(user_id, it->second.login, it->second.roles);
@@ -112,59 +113,66 @@ std::optional<Context> Authenticator::context_of(std::int64_t user_id,
     needs_query = true;
     return std::nullopt;
   }
-  User user = read_user(user_id);
+  bool leader = false;
+  User user = read_once(
+      user_reads_, user_id, [&] { return load_user(user_id); },
+      [&](const User& read) {
+        if (users_.size() >= kMaxEntries) users_.clear();
+        users_[user_id] = read;
+      },
+      leader);
   if (!valid(user)) return std::nullopt;
   return policy.context(user_id, user.login, user.roles);
 }
 
-bool Authenticator::claim_refresh(std::int64_t user_id) {
-  std::lock_guard lock(flights_mutex_);
-  return refreshing_.insert(user_id).second;
+template <typename Id, typename Value>
+bool Authenticator::claim_refresh(Reads<Id, Value>& reads, const Id& id) {
+  std::lock_guard lock(reads_mutex_);
+  return reads.refreshing.insert(id).second;
 }
 
-Authenticator::User Authenticator::read_user(std::int64_t user_id) {
+template <typename Id, typename Value, typename Load, typename Store>
+Value Authenticator::read_once(Reads<Id, Value>& reads, const Id& id, Load load, Store store,
+                               bool& leader) {
   auto generation = generation_.load();
-  std::promise<User> promise;
-  std::shared_future<User> flight;
-  bool leader = false;
+  std::promise<Value> promise;
+  std::shared_future<Value> flight;
+  leader = false;
   {
-    std::lock_guard lock(flights_mutex_);
-    auto it = flights_.find(user_id);
+    std::lock_guard lock(reads_mutex_);
+    auto it = reads.running.find(id);
     // A read begun before an invalidate() may have missed the change: not shared after it.
-    if (it == flights_.end() || it->second.generation != generation) {
+    if (it == reads.running.end() || it->second.generation != generation) {
       flight = promise.get_future().share();
-      flights_[user_id] = {generation, flight};
+      reads.running[id] = {generation, flight};
       leader = true;
     } else {
-      flight = it->second.user;
+      flight = it->second.value;
     }
   }
   if (!leader) return flight.get();  // rethrows the leader's failure
   ++misses_;
-  std::optional<User> user;
+  std::optional<Value> value;
   try {
-    user = load_user(user_id);
-    promise.set_value(*user);
+    value = load();
+    promise.set_value(*value);
   } catch (...) {
     promise.set_exception(std::current_exception());
   }
-  if (user) {
+  if (value) {
     // Stored before the read is forgotten: a thread that comes in between finds one or the
     // other, and reads nothing again.
     std::unique_lock lock(mutex_);
-    if (generation == generation_.load()) {  // not invalidated while we were reading
-      if (users_.size() >= kMaxEntries) users_.clear();
-      users_[user_id] = *user;
-    }
+    if (generation == generation_.load()) store(*value);  // not invalidated meanwhile
   }
   {
-    std::lock_guard lock(flights_mutex_);
-    auto it = flights_.find(user_id);
-    if (it != flights_.end() && it->second.generation == generation) flights_.erase(it);
-    refreshing_.erase(user_id);
+    std::lock_guard lock(reads_mutex_);
+    auto it = reads.running.find(id);
+    if (it != reads.running.end() && it->second.generation == generation) reads.running.erase(it);
+    reads.refreshing.erase(id);
   }
-  if (!user) return flight.get();  // rethrows
-  return std::move(*user);
+  if (!value) return flight.get();  // rethrows
+  return std::move(*value);
 }
 
 std::optional<Authenticator::Verified> Authenticator::token_user(std::string_view token) {
@@ -198,36 +206,48 @@ std::optional<std::int64_t> Authenticator::api_key_user(std::string_view prefix,
     return key.user_id;
   };
   std::optional<std::int64_t> user;
-  bool touch = false;
+  bool touch = false, read = true;
   std::int64_t key_id = 0;
   {
     std::shared_lock lock(mutex_);
     auto it = keys_.find(prefix);
     if (it != keys_.end() && fresh(it->second.loaded, now)) {
-      ++hits_;
-      user = check(it->second);
-      touch = user && now - it->second.touched > std::chrono::minutes(1);
-      key_id = it->second.id;
-      if (!touch) return user;
+      // Read again past half its life, as a user is (context_of).
+      bool early = now - it->second.loaded >= ttl_ / 2;
+      if (!early || (!may_query && !claim_refresh(key_reads_, std::string(prefix)))) {
+        ++hits_;
+        read = false;
+        user = check(it->second);
+        touch = user && now - it->second.touched > std::chrono::minutes(1);
+        key_id = it->second.id;
+        if (!touch) return user;
+      }
     }
   }
   if (!may_query) {
     needs_query = true;
     return std::nullopt;
   }
-  if (!touch) {
-    ++misses_;
-    auto generation = generation_.load();
-    Key key = load_key(prefix);
+  if (read) {
+    bool leader = false, due = true;
+    Key key = read_once(
+        key_reads_, std::string(prefix), [&] { return load_key(prefix); },
+        [&](const Key& loaded) {
+          // A read again keeps when the use was last recorded (at most once a minute).
+          Key stored = loaded;
+          stored.touched = now;
+          auto old = keys_.find(prefix);
+          if (old != keys_.end() && now - old->second.touched <= std::chrono::minutes(1)) {
+            stored.touched = old->second.touched;
+            due = false;
+          }
+          if (keys_.size() >= kMaxEntries) keys_.clear();
+          keys_[std::string(prefix)] = std::move(stored);
+        },
+        leader);
     user = check(key);
-    key.touched = now;
-    touch = user.has_value();
+    touch = leader && due && user.has_value();  // the reader records it, for all
     key_id = key.id;
-    std::unique_lock lock(mutex_);
-    if (generation == generation_.load()) {
-      if (keys_.size() >= kMaxEntries) keys_.clear();
-      keys_[std::string(prefix)] = std::move(key);
-    }
   } else {
     std::unique_lock lock(mutex_);
     auto it = keys_.find(prefix);

@@ -35,10 +35,10 @@ class TokenSigner;
 // key's hash) is cached in memory, so a request costs no query. The cache is dropped on every
 // notification of kAuthChannel (triggers send one whenever users, grants, roles or keys
 // change: call invalidate()) and entries older than `ttl` are read again, a safety net for
-// lost notifications. A user's entry is read again ahead of that: the first request that finds
-// it older than ttl / 2 reads it (on a thread that may wait) while the others keep using it,
-// and requests that need the same user at once share one read. Many clients of one user
-// (a load balancer's health checks, a benchmark's connections) then never all miss together.
+// lost notifications. A user's or key's entry is read again ahead of that: the first request
+// that finds it older than ttl / 2 reads it (on a thread that may wait) while the others keep
+// using it, and requests that need the same user or key at once share one read. Many clients of one
+// user (a load balancer's health checks, a benchmark's connections) then never all miss together.
 class Authenticator {
  public:
   Authenticator(db::Pool& pool, const TokenSigner& signer,
@@ -102,11 +102,24 @@ class Authenticator {
                                            bool may_query, bool& needs_query);
   std::optional<Verified> token_user(std::string_view token);
   User load_user(std::int64_t user_id);
-  // load_user, once for all the threads that need the same user at the same time (and the same
-  // cache generation), stored in users_ unless invalidated meanwhile.
-  User read_user(std::int64_t user_id);
-  // True for the one caller that is to read the user again ahead of its expiry.
-  bool claim_refresh(std::int64_t user_id);
+  // Reads of cached entries in progress, and the entries whose early read is claimed.
+  template <typename Id, typename Value>
+  struct Reads {
+    struct Flight {
+      std::uint64_t generation = 0;
+      std::shared_future<Value> value;
+    };
+    std::unordered_map<Id, Flight> running;
+    std::unordered_set<Id> refreshing;
+  };
+  // `load()`, once for all the threads that need `id` at the same time (and the same cache
+  // generation); the one that read it stores it with `store` unless invalidate() came
+  // meanwhile. `leader`: whether this thread read it.
+  template <typename Id, typename Value, typename Load, typename Store>
+  Value read_once(Reads<Id, Value>& reads, const Id& id, Load load, Store store, bool& leader);
+  // True for the one caller that is to read `id` again ahead of its expiry.
+  template <typename Id, typename Value>
+  bool claim_refresh(Reads<Id, Value>& reads, const Id& id);
   Key load_key(std::string_view prefix);
   bool fresh(Clock::time_point loaded, Clock::time_point now) const { return now - loaded < ttl_; }
 
@@ -127,14 +140,9 @@ class Authenticator {
   TextMap<Key> keys_;
   TextMap<Verified> tokens_;                  // JWT text -> its verified claims
   std::atomic<std::uint64_t> generation_{0};  // bumped by invalidate()
-  // Reads of users in progress (read_user) and users whose early read is claimed.
-  struct Flight {
-    std::uint64_t generation = 0;
-    std::shared_future<User> user;
-  };
-  std::mutex flights_mutex_;
-  std::unordered_map<std::int64_t, Flight> flights_;
-  std::unordered_set<std::int64_t> refreshing_;
+  std::mutex reads_mutex_;                    // user_reads_ and key_reads_
+  Reads<std::int64_t, User> user_reads_;
+  Reads<std::string, Key> key_reads_;
   std::atomic<std::uint64_t> hits_{0}, misses_{0};
 };
 

@@ -347,6 +347,24 @@ TEST_F(Auth, ClientsOfOneUserShareOneReadAndRefreshAhead) {
   for (auto& c : clients)
     EXPECT_TRUE(c.get());
   EXPECT_EQ(authenticator.stats().misses, 1u);
+  // The same for the clients of one API key: one read of the key (then the user is cached).
+  {
+    std::string key_header = "Bearer " + testing::create_api_key(*conn, "alice", "robot").key;
+    std::latch key_start(kClients);
+    std::vector<std::future<bool>> key_clients;
+    for (int i = 0; i < kClients; ++i)
+      key_clients.push_back(std::async(std::launch::async, [&] {
+        key_start.arrive_and_wait();
+        auto context = authenticator.authenticate(key_header, policy);
+        return context && context->login == "alice";
+      }));
+    for (auto& c : key_clients)
+      EXPECT_TRUE(c.get());
+    EXPECT_EQ(authenticator.stats().misses, 2u);
+    authenticator.invalidate();  // what creating the key notified; the user is read again below
+    ASSERT_TRUE(authenticator.authenticate(header, policy));
+    EXPECT_EQ(authenticator.stats().misses, 3u);
+  }
 
   // Past half its life: the first request that must not wait is sent to read it again; the
   // next ones still use it.
@@ -361,7 +379,7 @@ TEST_F(Auth, ClientsOfOneUserShareOneReadAndRefreshAhead) {
   }
   // The claimed request, on a thread that may wait, reads it again.
   ASSERT_TRUE(authenticator.authenticate(header, policy));
-  EXPECT_EQ(authenticator.stats().misses, 2u);
+  EXPECT_EQ(authenticator.stats().misses, 4u);
   auto fresh = authenticator.authenticate_cached(header, policy);
   ASSERT_TRUE(fresh.has_value());
   EXPECT_TRUE(fresh->has_value());
