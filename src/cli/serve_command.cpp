@@ -57,9 +57,13 @@ std::pair<std::string, std::uint16_t> parse_listen(const std::string& text) {
 // `glibc.malloc.hugetlb=1` tunable would, which only the environment of a start can set).
 // Nothing changes where huge pages are off; RSS grows by at most what is touched, rounded up.
 void prefer_huge_pages_for_the_heap() {
-#if defined(MADV_HUGEPAGE) && defined(M_TOP_PAD)
+#if defined(MADV_HUGEPAGE) && defined(M_TOP_PAD) && defined(M_MMAP_THRESHOLD)
   constexpr std::uintptr_t kHuge = 2u << 20;
   mallopt(M_TOP_PAD, static_cast<int>(8 * kHuge));
+  // Setting the pad fixes glibc's mmap threshold, which it would otherwise raise by itself
+  // as large blocks are freed (up to 32 MiB): blocks up to 4 MiB (response bodies, result
+  // sets) keep coming from the heap instead of an mmap and munmap each.
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
   // Grow the heap now (below the mmap threshold, so from the heap), then hand it back to malloc.
   auto* before = static_cast<char*>(::sbrk(0));
   std::vector<void*> blocks;
