@@ -15,8 +15,19 @@ namespace keel::cli {
 namespace fs = std::filesystem;
 
 std::unique_ptr<Database> Database::open(const Config& config, bool create) {
+  return open(config, create, {});
+}
+
+std::unique_ptr<Database> Database::open(
+    const Config& config, const std::function<void(const std::string&)>& before_connecting) {
+  return open(config, true, before_connecting);
+}
+
+std::unique_ptr<Database> Database::open(
+    const Config& config, bool create,
+    const std::function<void(const std::string&)>& before_connecting) {
   if (!config.db_url.empty())
-    return std::unique_ptr<Database>(new Database(nullptr, config.db_url));
+    return std::unique_ptr<Database>(new Database(nullptr, config.db_url, before_connecting));
   db::Cluster::Options options;
   options.data_dir = config.var_dir / "pg";
   options.socket_dir = config.var_dir / "run";
@@ -25,7 +36,8 @@ std::unique_ptr<Database> Database::open(const Config& config, bool create) {
   auto cluster = std::make_unique<db::Cluster>(options);
   cluster->start();
   std::string conninfo = cluster->conninfo();
-  return std::unique_ptr<Database>(new Database(std::move(cluster), std::move(conninfo)));
+  return std::unique_ptr<Database>(
+      new Database(std::move(cluster), std::move(conninfo), before_connecting));
 }
 
 std::unique_ptr<Database> open_with_base(const Context& context) {

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "app/config.hpp"
 #include "db/cluster.hpp"
@@ -19,16 +21,31 @@ class Database {
   // Opens the database. With `create` false, returns nullptr when there is no database yet
   // (no URL configured and no embedded cluster created), instead of creating one.
   static std::unique_ptr<Database> open(const Config& config, bool create = true);
+  // As open(), calling `before_connecting` with the connection string once the database is
+  // reachable (the embedded cluster started) and before this object's own connection opens:
+  // connections opened there from other threads (a pool's, a listener's) open alongside it
+  // instead of after it.
+  static std::unique_ptr<Database> open(
+      const Config& config, const std::function<void(const std::string&)>& before_connecting);
 
   db::Connection& connection() { return conn_; }
   // The connection string, for pools and listeners of the same database.
   const std::string& conninfo() const { return conninfo_; }
 
  private:
-  Database(std::unique_ptr<db::Cluster> cluster, std::string conninfo)
+  static std::unique_ptr<Database> open(
+      const Config& config, bool create,
+      const std::function<void(const std::string&)>& before_connecting);
+  Database(std::unique_ptr<db::Cluster> cluster, std::string conninfo,
+           const std::function<void(const std::string&)>& before_connecting)
       : cluster_(std::move(cluster)),
         conninfo_(std::move(conninfo)),
-        conn_(db::Connection::open(conninfo_)) {}
+        conn_(connect(conninfo_, before_connecting)) {}
+  static db::Connection connect(const std::string& conninfo,
+                                const std::function<void(const std::string&)>& before) {
+    if (before) before(conninfo);
+    return db::Connection::open(conninfo);
+  }
 
   std::unique_ptr<db::Cluster> cluster_;  // declared first: destroyed after the connection
   std::string conninfo_;

@@ -110,7 +110,11 @@ Api::Api(const Config& config, db::Pool& pool, RoutesOnly) : config_(config), po
   add_routes();
 }
 
-Api::Api(const Config& config, db::Pool& pool) : config_(config), pool_(pool) {
+Api::Api(const Config& config, db::Pool& pool)
+    : Api(config, pool, std::future<modules::ModuleGraph>()) {}
+
+Api::Api(const Config& config, db::Pool& pool, std::future<modules::ModuleGraph> first_graph)
+    : config_(config), pool_(pool), first_graph_(std::move(first_graph)) {
   openapi_base_ = load_openapi_base(config_.share_dir / "openapi");
   if (!config_.replica_urls.empty()) {
     db::Replicas::Options options;
@@ -134,12 +138,14 @@ Api::Api(const Config& config, db::Pool& pool) : config_(config), pool_(pool) {
   auth_listener_ =
       std::make_unique<db::Listener>(pool_.conninfo(), std::string(security::kAuthChannel),
                                      [this] { authenticator_->invalidate(); });
-  reload();
-  {
+  // A database made before Keel's own functions and triggers existed (installs create them):
+  // checked on a connection of its own while the registry loads.
+  auto sql_objects = std::async(std::launch::async, [this] {
     auto conn = pool_.acquire();
-    // A database made before Keel's own functions and triggers existed (installs create them).
     install::ensure_sql_objects(*conn);
-  }
+  });
+  reload();
+  sql_objects.get();
   add_routes();
   auth_listener_->wait_ready();
 }
@@ -280,9 +286,15 @@ std::string Snapshot::openapi(const security::Context& ctx, const Router& api_ro
   return it->second;
 }
 
+modules::ModuleGraph Api::discover_modules(const Config& config) {
+  return discover_graph(config);
+}
+
 void Api::reload() {
   std::lock_guard lock(reload_mutex_);
-  auto graph = discover_graph(config_);
+  // The first reload's graph may have been discovered already (once: a later reload reads
+  // the files again).
+  auto graph = first_graph_.valid() ? first_graph_.get() : discover_graph(config_);
   std::map<std::string, std::string> installed;
   {
     auto conn = pool_.acquire();

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,6 +15,7 @@
 #include "http/metrics.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "modules/graph.hpp"
 #include "runtime/snapshot.hpp"
 #include "security/context.hpp"
 
@@ -72,6 +74,12 @@ struct Snapshot : runtime::Snapshot {
 class Api {
  public:
   Api(const Config& config, db::Pool& pool);
+  // As above, with the module graph of the first reload discovered by the caller, e.g.
+  // `std::async(std::launch::async, Api::discover_modules, std::cref(config))` started
+  // while the database connections open.
+  Api(const Config& config, db::Pool& pool, std::future<modules::ModuleGraph> first_graph);
+  // The modules on disk, their manifests read and checked: what a reload starts from.
+  static modules::ModuleGraph discover_modules(const Config& config);
   // The routes only, for what reads their descriptions (tests of the OpenAPI document): no
   // registry, no database connection; dispatching a request is not possible.
   struct RoutesOnly {};
@@ -149,7 +157,8 @@ class Api {
   std::shared_ptr<const OpenApiBase> openapi_base_;
   Metrics metrics_;
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
-  std::mutex reload_mutex_;  // one rebuild at a time
+  std::mutex reload_mutex_;                        // one rebuild at a time
+  std::future<modules::ModuleGraph> first_graph_;  // for the first reload, when given
   std::unique_ptr<security::TokenSigner> signer_;
   std::unique_ptr<runtime::AuthService> auth_;
   std::unique_ptr<security::Authenticator> authenticator_;

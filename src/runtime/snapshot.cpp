@@ -1,5 +1,7 @@
 #include "runtime/snapshot.hpp"
 
+#include <future>
+
 #include "app/error.hpp"
 #include "db/connection.hpp"
 #include "native/extensions.hpp"
@@ -14,6 +16,11 @@
 namespace keel::runtime {
 
 Snapshot build(const std::vector<const modules::Manifest*>& modules, const BuildOptions& options) {
+  // The stored UI rows are read (queries: waits) while the registry loads (CPU).
+  std::future<std::optional<ui::StoredUi>> stored;
+  if (options.stored_ui)
+    stored = std::async(std::launch::async,
+                        [conn = options.stored_ui] { return ui::load_stored(*conn); });
   Diagnostics diagnostics;
   auto registry = schema::build_registry_cached(modules, diagnostics, options.registry_cache);
   auto policy = query::load_policy(modules, *registry, diagnostics);
@@ -21,7 +28,7 @@ Snapshot build(const std::vector<const modules::Manifest*>& modules, const Build
   Snapshot snap;
   snap.registry = registry;
   snap.policy = policy;
-  snap.ui = options.stored_ui ? ui::load_catalog(*options.stored_ui, modules, registry, policy)
+  snap.ui = options.stored_ui ? ui::load_catalog(stored.get(), modules, registry, policy)
                               : ui::build_catalog(modules, registry, policy);  // views checked too
   // Native code loads (once per process) after every file was checked and before anything is
   // written: a library that fails fails the operation, which then leaves nothing.

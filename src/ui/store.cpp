@@ -384,7 +384,13 @@ std::shared_ptr<const Catalog> load_catalog(db::Connection& conn,
                                             const std::vector<const modules::Manifest*>& modules,
                                             std::shared_ptr<const schema::Registry> registry,
                                             std::shared_ptr<const security::Policy> policy) {
-  auto stored = load_stored(conn);
+  return load_catalog(load_stored(conn), modules, std::move(registry), std::move(policy));
+}
+
+std::shared_ptr<const Catalog> load_catalog(std::optional<StoredUi> stored,
+                                            const std::vector<const modules::Manifest*>& modules,
+                                            std::shared_ptr<const schema::Registry> registry,
+                                            std::shared_ptr<const security::Policy> policy) {
   if (!stored) return build_catalog(modules, std::move(registry), std::move(policy));
   Diagnostics diagnostics;
   auto catalog =

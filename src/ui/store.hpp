@@ -60,6 +60,11 @@ std::shared_ptr<const Catalog> load_catalog(db::Connection& conn,
                                             const std::vector<const modules::Manifest*>& modules,
                                             std::shared_ptr<const schema::Registry> registry,
                                             std::shared_ptr<const security::Policy> policy);
+// The same from rows load_stored() read already (e.g. while the registry was loading).
+std::shared_ptr<const Catalog> load_catalog(std::optional<StoredUi> stored,
+                                            const std::vector<const modules::Manifest*>& modules,
+                                            std::shared_ptr<const schema::Registry> registry,
+                                            std::shared_ptr<const security::Policy> policy);
 
 // A customised arch stored by PUT /ui/views/{id}, with the fingerprint of the arch it was
 // made from (to tell that a lower layer changed since).
