@@ -316,12 +316,19 @@ struct Pipeline::Impl {
   // poll() here cost one system call per result read and saved a turn of the loop only when
   // a result was larger than a read (test: Pipeline.ResultsLargerThanOneReadAreAllAnswered).
   // The wait stays armed when nothing is queued: an idle connection PostgreSQL closes is
-  // dropped when its end is read (PQconsumeInput fails), before a statement is sent on it,
+  // dropped when its first byte is read (below), before a statement is sent on it,
   // and the wait a statement needs is already there when it is sent (the epoll_ctl moves from
   // the statement's submit to the end of the previous result, no more of them).
+  //
+  // Data on an idle connection was not asked for: PostgreSQL says why it is closing it
+  // (pg_terminate_backend, a shutdown, idle_session_timeout: a FATAL error, then the end,
+  // which may come a turn of the loop later) or, rarely, reports a changed setting. The link
+  // is dropped at once, so no statement is sent on a connection that is going away; the next
+  // one opens a fresh connection.
   void readable(Link& link) {
     pg_conn* c = link.conn->native();
-    if (!PQconsumeInput(c)) return drop(link, kLost);
+    bool idle = link.queue.empty();
+    if (!PQconsumeInput(c) || idle) return drop(link, kLost);
     if (!collect(link)) return;
     if (link.writing == false && link.conn) flush(link);
     wait_readable(link);
@@ -342,8 +349,11 @@ struct Pipeline::Impl {
         PQclear(r);
         auto done = std::move(link.queue.front());
         link.queue.pop_front();
+        // The completion may send a statement that drops this connection and opens another
+        // (then `c` is gone): the new one's results are read when they come.
+        auto epoch = link.epoch;
         complete(link, std::move(done));
-        if (!link.conn) return false;
+        if (!link.conn || link.epoch != epoch) return false;
         continue;
       }
       if (status == PGRES_FATAL_ERROR) {

@@ -114,13 +114,23 @@ std::optional<Context> Authenticator::context_of(std::int64_t user_id,
     return std::nullopt;
   }
   bool leader = false;
-  User user = read_once(
-      user_reads_, user_id, [&] { return load_user(user_id); },
-      [&](const User& read) {
-        if (users_.size() >= kMaxEntries) users_.clear();
-        users_[user_id] = read;
-      },
-      leader);
+  User user;
+  try {
+    user = read_once(
+        user_reads_, user_id, [&] { return load_user(user_id); },
+        [&](const User& read) {
+          if (users_.size() >= kMaxEntries) users_.clear();
+          users_[user_id] = read;
+        },
+        leader);
+  } catch (...) {
+    // A read ahead of the expiry failed (PostgreSQL away for a moment): the entry serves
+    // until it expires.
+    std::shared_lock lock(mutex_);
+    auto it = users_.find(user_id);
+    if (it == users_.end() || !fresh(it->second.loaded, Clock::now())) throw;
+    user = it->second;
+  }
   if (!valid(user)) return std::nullopt;
   return policy.context(user_id, user.login, user.roles);
 }
@@ -230,21 +240,31 @@ std::optional<std::int64_t> Authenticator::api_key_user(std::string_view prefix,
   }
   if (read) {
     bool leader = false, due = true;
-    Key key = read_once(
-        key_reads_, std::string(prefix), [&] { return load_key(prefix); },
-        [&](const Key& loaded) {
-          // A read again keeps when the use was last recorded (at most once a minute).
-          Key stored = loaded;
-          stored.touched = now;
-          auto old = keys_.find(prefix);
-          if (old != keys_.end() && now - old->second.touched <= std::chrono::minutes(1)) {
-            stored.touched = old->second.touched;
-            due = false;
-          }
-          if (keys_.size() >= kMaxEntries) keys_.clear();
-          keys_[std::string(prefix)] = std::move(stored);
-        },
-        leader);
+    Key key;
+    try {
+      key = read_once(
+          key_reads_, std::string(prefix), [&] { return load_key(prefix); },
+          [&](const Key& loaded) {
+            // A read again keeps when the use was last recorded (at most once a minute).
+            Key stored = loaded;
+            stored.touched = now;
+            auto old = keys_.find(prefix);
+            if (old != keys_.end() && now - old->second.touched <= std::chrono::minutes(1)) {
+              stored.touched = old->second.touched;
+              due = false;
+            }
+            if (keys_.size() >= kMaxEntries) keys_.clear();
+            keys_[std::string(prefix)] = std::move(stored);
+          },
+          leader);
+    } catch (...) {
+      // As for a user (context_of): a failed early read leaves the entry serving.
+      std::shared_lock lock(mutex_);
+      auto it = keys_.find(prefix);
+      if (it == keys_.end() || !fresh(it->second.loaded, Clock::now())) throw;
+      key = it->second;
+      due = false;
+    }
     user = check(key);
     touch = leader && due && user.has_value();  // the reader records it, for all
     key_id = key.id;
