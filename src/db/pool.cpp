@@ -84,13 +84,18 @@ void Pool::warm(size_t n) {
     open_ += n;  // reserved, as acquire() does
     warming_ = n;
   }
-  warmer_ = std::jthread([this, n] {
+  warmer_ = std::jthread([this, n](std::stop_token stop) {
+    bool failed = false;
     for (size_t k = 0; k < n; ++k) {
       std::unique_ptr<Connection> conn;
-      try {
-        conn = std::make_unique<Connection>(Connection::open(conninfo_));
-      } catch (const std::exception&) {
-        // acquire() tries again, and reports the failure
+      // After a failure, or once the pool is going away, the others are not tried: against a
+      // host that drops packets each would wait for the connect timeout.
+      if (!failed && !stop.stop_requested()) {
+        try {
+          conn = std::make_unique<Connection>(Connection::open(conninfo_));
+        } catch (const std::exception&) {
+          failed = true;  // acquire() tries again, and reports the failure
+        }
       }
       std::lock_guard lock(mutex_);
       --warming_;
