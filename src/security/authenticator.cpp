@@ -124,15 +124,18 @@ std::optional<Context> Authenticator::context_of(std::int64_t user_id,
         },
         leader);
   } catch (...) {
-    // A read ahead of the expiry failed (PostgreSQL away for a moment): the entry serves
-    // until it expires.
-    std::shared_lock lock(mutex_);
-    auto it = users_.find(user_id);
-    if (it == users_.end() || !fresh(it->second.loaded, Clock::now())) throw;
-    user = it->second;
+    user = still_fresh(users_, user_id);
   }
   if (!valid(user)) return std::nullopt;
   return policy.context(user_id, user.login, user.roles);
+}
+
+template <typename Map, typename Id>
+typename Map::mapped_type Authenticator::still_fresh(const Map& entries, const Id& id) {
+  std::shared_lock lock(mutex_);
+  auto it = entries.find(id);
+  if (it == entries.end() || !fresh(it->second.loaded, Clock::now())) throw;
+  return it->second;
 }
 
 template <typename Id, typename Value>
@@ -258,11 +261,7 @@ std::optional<std::int64_t> Authenticator::api_key_user(std::string_view prefix,
           },
           leader);
     } catch (...) {
-      // As for a user (context_of): a failed early read leaves the entry serving.
-      std::shared_lock lock(mutex_);
-      auto it = keys_.find(prefix);
-      if (it == keys_.end() || !fresh(it->second.loaded, Clock::now())) throw;
-      key = it->second;
+      key = still_fresh(keys_, prefix);
       due = false;
     }
     user = check(key);

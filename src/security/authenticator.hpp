@@ -117,6 +117,10 @@ class Authenticator {
   // meanwhile. `leader`: whether this thread read it.
   template <typename Id, typename Value, typename Load, typename Store>
   Value read_once(Reads<Id, Value>& reads, const Id& id, Load load, Store store, bool& leader);
+  // Called while a read ahead of the expiry fails (PostgreSQL away for a moment): the entry,
+  // which serves until it expires; once expired (or gone), the failure is rethrown.
+  template <typename Map, typename Id>
+  typename Map::mapped_type still_fresh(const Map& entries, const Id& id);
   // True for the one caller that is to read `id` again ahead of its expiry.
   template <typename Id, typename Value>
   bool claim_refresh(Reads<Id, Value>& reads, const Id& id);

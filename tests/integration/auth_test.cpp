@@ -335,31 +335,25 @@ TEST_F(Auth, ClientsOfOneUserShareOneReadAndRefreshAhead) {
   Authenticator authenticator(pool, signer, kTtl);
   std::string header = "Bearer " + testing::token_for(alice);
 
-  constexpr int kClients = 8;
-  std::latch start(kClients);
-  std::vector<std::future<bool>> clients;
-  for (int i = 0; i < kClients; ++i)
-    clients.push_back(std::async(std::launch::async, [&] {
-      start.arrive_and_wait();
-      auto context = authenticator.authenticate(header, policy);
-      return context && context->login == "alice";
-    }));
-  for (auto& c : clients)
-    EXPECT_TRUE(c.get());
+  // 8 clients with one credential, let go at once: each must be answered as alice.
+  auto clients_at_once = [&](const std::string& credential) {
+    constexpr int kClients = 8;
+    std::latch start(kClients);
+    std::vector<std::future<bool>> clients;
+    for (int i = 0; i < kClients; ++i)
+      clients.push_back(std::async(std::launch::async, [&] {
+        start.arrive_and_wait();
+        auto context = authenticator.authenticate(credential, policy);
+        return context && context->login == "alice";
+      }));
+    for (auto& c : clients)
+      EXPECT_TRUE(c.get());
+  };
+  clients_at_once(header);
   EXPECT_EQ(authenticator.stats().misses, 1u);
   // The same for the clients of one API key: one read of the key (then the user is cached).
   {
-    std::string key_header = "Bearer " + testing::create_api_key(*conn, "alice", "robot").key;
-    std::latch key_start(kClients);
-    std::vector<std::future<bool>> key_clients;
-    for (int i = 0; i < kClients; ++i)
-      key_clients.push_back(std::async(std::launch::async, [&] {
-        key_start.arrive_and_wait();
-        auto context = authenticator.authenticate(key_header, policy);
-        return context && context->login == "alice";
-      }));
-    for (auto& c : key_clients)
-      EXPECT_TRUE(c.get());
+    clients_at_once("Bearer " + testing::create_api_key(*conn, "alice", "robot").key);
     EXPECT_EQ(authenticator.stats().misses, 2u);
     authenticator.invalidate();  // what creating the key notified; the user is read again below
     ASSERT_TRUE(authenticator.authenticate(header, policy));
@@ -388,6 +382,30 @@ TEST_F(Auth, ClientsOfOneUserShareOneReadAndRefreshAhead) {
   conn->exec("UPDATE base_user SET active = false WHERE id = $1", db::Params().add(alice));
   authenticator.invalidate();
   EXPECT_FALSE(authenticator.authenticate(header, policy));
+}
+
+// A read ahead of the expiry that fails (here: no pooled connection free) leaves the cached
+// caller serving until the entry expires; then the failure shows.
+TEST_F(Auth, AFailedEarlyReadKeepsTheCachedCallerUntilItExpires) {
+  TestServer server(config, database.conninfo());
+  const auto& policy = *server.api().snapshot()->policy;
+  db::Pool::Options options;
+  options.max_size = 1;
+  options.acquire_timeout = std::chrono::milliseconds(100);
+  db::Pool pool(database.conninfo(), options);
+  TokenSigner signer(testing::kTestSecret);
+  constexpr auto kTtl = std::chrono::milliseconds(2000);
+  Authenticator authenticator(pool, signer, kTtl);
+  std::string header = "Bearer " + testing::token_for(alice);
+  ASSERT_TRUE(authenticator.authenticate(header, policy));
+  auto loaded = std::chrono::steady_clock::now();
+  auto held = pool.acquire();  // the only connection: every read fails
+  std::this_thread::sleep_until(loaded + kTtl / 2 + std::chrono::milliseconds(50));
+  auto context = authenticator.authenticate(header, policy);
+  ASSERT_TRUE(context);
+  EXPECT_EQ(context->login, "alice");
+  std::this_thread::sleep_until(loaded + kTtl + std::chrono::milliseconds(50));
+  EXPECT_THROW(authenticator.authenticate(header, policy), db::DbError);
 }
 
 TEST_F(Auth, LoginHashesOffTheIoThreads) {
